@@ -1,0 +1,63 @@
+/**
+ * Service configuration from the environment, validated once at start-up.
+ * A missing or bad variable stops the service with a message naming it; secrets may come from
+ * Docker secrets through the `<NAME>_FILE` convention.
+ */
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { datacenterIdSchema } from '../../shared/catalogue.ts'
+
+const natsUrlList = z
+  .string()
+  .min(1)
+  .refine(
+    (value) => value.split(',').every((url) => /^(nats|tls):\/\/[^\s/]+$/.test(url.trim())),
+    'must be a comma-separated list of nats://host:port URLs'
+  )
+
+/** What every service needs. Services extend it with their own variables. */
+export const baseConfigSchema = z.object({
+  DC: datacenterIdSchema,
+  NATS_URL: natsUrlList,
+  HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How long SIGTERM may take before the service gives up waiting and exits non-zero. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().default(2_000),
+})
+export type BaseConfig = z.infer<typeof baseConfigSchema>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/**
+ * Resolves `<NAME>_FILE` (Docker secrets) into `<NAME>` for the variables the service knows,
+ * unless `<NAME>` is already set.
+ */
+export function resolveSecretFiles(env: NodeJS.ProcessEnv, names: Iterable<string>): Record<string, string | undefined> {
+  const resolved: Record<string, string | undefined> = { ...env }
+  for (const name of names) {
+    const key = `${name}_FILE`
+    const path = env[key]
+    if (!path || resolved[name] !== undefined) continue
+    try {
+      resolved[name] = readFileSync(path, 'utf8').trim()
+    } catch (error) {
+      throw new ConfigError(`${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`)
+    }
+  }
+  return resolved
+}
+
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(resolveSecretFiles(env, Object.keys(schema.shape)))
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join('.')
+    const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined
+    return value === undefined ? `${name} is required (${issue.message})` : `${name}=${JSON.stringify(value)}: ${issue.message}`
+  })
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`)
+}

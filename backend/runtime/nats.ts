@@ -1,0 +1,82 @@
+/**
+ * The service's NATS connection: reconnects forever (a datacenter's NATS restarting must not kill
+ * the service), prefers the first URL (the datacenter's own server), and reports its readiness.
+ */
+import { connect } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/nats-core'
+import { jetstreamManager } from '@nats-io/jetstream'
+import type { Logger } from './logger.ts'
+import type { RuntimeMetrics } from './metrics.ts'
+
+export interface NatsHandle {
+  nc: NatsConnection
+  /** True while connected (not reconnecting, not closed). */
+  connected(): boolean
+  /** True when the JetStream API answers; the answer is memoised briefly so /readyz stays cheap. */
+  jetstreamReady(): Promise<boolean>
+}
+
+const JETSTREAM_CHECK_TTL_MS = 1_000
+const JETSTREAM_CHECK_TIMEOUT_MS = 1_500
+
+export async function connectNats(
+  opts: { servers: string; name: string },
+  log: Logger,
+  metrics: RuntimeMetrics
+): Promise<NatsHandle> {
+  const nc = await connect({
+    servers: opts.servers.split(',').map((s) => s.trim()),
+    name: opts.name,
+    noRandomize: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    waitOnFirstConnect: true,
+    pingInterval: 10_000,
+  })
+  let connected = true
+  log.info({ server: nc.getServer() }, 'nats connected')
+
+  void (async () => {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case 'disconnect':
+          connected = false
+          metrics.natsDisconnects.inc()
+          log.warn({ server: status.server }, 'nats disconnected')
+          break
+        case 'reconnect':
+          connected = true
+          metrics.natsReconnects.inc()
+          log.info({ server: status.server }, 'nats reconnected')
+          break
+        case 'error':
+          log.error({ err: status.error }, 'nats error')
+          break
+        case 'ldm':
+          log.warn({ server: status.server }, 'nats server entering lame duck mode')
+          break
+      }
+    }
+  })()
+  void nc.closed().then((err) => {
+    connected = false
+    if (err) log.error({ err }, 'nats connection closed with error')
+  })
+
+  let lastCheck = { at: 0, ok: false }
+  const jsm = await jetstreamManager(nc, { timeout: JETSTREAM_CHECK_TIMEOUT_MS, checkAPI: false })
+  return {
+    nc,
+    connected: () => connected && !nc.isClosed(),
+    async jetstreamReady() {
+      if (!connected || nc.isClosed()) return false
+      if (Date.now() - lastCheck.at < JETSTREAM_CHECK_TTL_MS) return lastCheck.ok
+      const ok = await jsm.getAccountInfo().then(
+        () => true,
+        () => false
+      )
+      lastCheck = { at: Date.now(), ok }
+      return ok
+    },
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * runService: what every backend service shares, in order: validated config, logger, metrics,
+ * HTTP (health, readiness, metrics), NATS, the service itself, heartbeats, graceful shutdown.
+ *
+ * Shutdown on SIGTERM/SIGINT: stop being ready, stop accepting HTTP connections, let the service
+ * stop taking work (drain its subscriptions), wait for in-flight work, drain NATS, exit 0 — or exit 1
+ * if that takes longer than SHUTDOWN_GRACE_MS.
+ */
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Express } from 'express'
+import type { z } from 'zod'
+import type { NatsConnection } from '@nats-io/nats-core'
+import type { ServiceName } from '../../shared/services.ts'
+import type { ServiceState } from '../../shared/schemas.ts'
+import { ConfigError, loadConfig, type BaseConfig } from './config.ts'
+import { createLogger, type Logger } from './logger.ts'
+import { createMetrics, type RuntimeMetrics } from './metrics.ts'
+import { createHttpApp, finishHttpApp } from './http.ts'
+import { connectNats, type NatsHandle } from './nats.ts'
+import { startHeartbeat } from './heartbeat.ts'
+import { InFlight } from './in-flight.ts'
+
+export interface ServiceContext<C extends BaseConfig> {
+  config: C
+  log: Logger
+  nc: NatsConnection
+  nats: NatsHandle
+  http: Express
+  metrics: RuntimeMetrics
+  inFlight: InFlight
+}
+
+export interface RunningService {
+  /** Stop taking new work (drain subscriptions, stop consumers). In-flight work is awaited afterwards. */
+  stop?(): Promise<void>
+}
+
+export interface ServiceDefinition<S extends z.ZodObject> {
+  name: ServiceName
+  config: S
+  start(ctx: ServiceContext<z.infer<S> & BaseConfig>): Promise<RunningService> | RunningService
+}
+
+export async function runService<S extends z.ZodObject>(definition: ServiceDefinition<S>): Promise<void> {
+  let config: z.infer<S> & BaseConfig
+  try {
+    // Every service schema extends baseConfigSchema, so the base fields are there.
+    config = loadConfig(definition.config) as z.infer<S> & BaseConfig
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    // Before the logger exists: one line on stderr, in the same JSON shape as every other log line.
+    process.stderr.write(
+      JSON.stringify({ level: 'fatal', service: definition.name, msg: `${definition.name}: ${error.message}` }) +
+        '\n'
+    )
+    process.exit(78) // EX_CONFIG
+  }
+
+  const log = createLogger({ service: definition.name, dc: config.DC }, config.LOG_LEVEL)
+  const metrics = createMetrics({ service: definition.name, dc: config.DC })
+  const inFlight = new InFlight()
+  let state: ServiceState = 'starting'
+  let nats: NatsHandle | undefined
+
+  const http = createHttpApp(metrics, async () => {
+    if (state !== 'ready') return state
+    if (!nats?.connected()) return 'nats_disconnected'
+    if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
+    return null
+  })
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = http.listen(config.HTTP_PORT, config.HTTP_HOST, () => resolve(s)).once('error', reject)
+  })
+  const port = (server.address() as AddressInfo).port
+
+  nats = await connectNats({ servers: config.NATS_URL, name: `${definition.name}@${config.DC}` }, log, metrics)
+  const running = await definition.start({ config, log, nc: nats.nc, nats, http, metrics, inFlight })
+  finishHttpApp(http, log)
+  state = 'ready'
+  const heartbeat = startHeartbeat(
+    nats.nc,
+    { dc: config.DC, service: definition.name },
+    () => state,
+    config.HEARTBEAT_INTERVAL_MS
+  )
+  log.info({ port, host: config.HTTP_HOST }, `${definition.name} ready`)
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    state = 'stopping'
+    heartbeat.beat()
+    log.info({ signal, inFlight: inFlight.count }, 'shutting down')
+    const deadline = setTimeout(() => {
+      log.error({ inFlight: inFlight.count }, `shutdown took longer than ${config.SHUTDOWN_GRACE_MS} ms; exiting`)
+      process.exit(1)
+    }, config.SHUTDOWN_GRACE_MS)
+    deadline.unref()
+    const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+    server.closeIdleConnections()
+    try {
+      await running.stop?.()
+      await inFlight.idle()
+      heartbeat.stop()
+      await nats!.nc.drain()
+      await httpClosed
+      log.info('stopped')
+      process.exit(0)
+    } catch (err) {
+      log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    }
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+}

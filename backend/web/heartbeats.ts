@@ -1,0 +1,43 @@
+/** Remembers the last heartbeat of each service in this datacenter. */
+import type { NatsConnection, Subscription } from '@nats-io/nats-core'
+import { subjects } from '../../shared/subjects.ts'
+import { heartbeatSchema, type Heartbeat } from '../../shared/schemas.ts'
+import type { Logger } from '../runtime/logger.ts'
+
+export class HeartbeatRegistry {
+  readonly #last = new Map<string, Heartbeat>()
+  #subscription?: Subscription
+
+  readonly staleAfterMs: number
+
+  constructor(staleAfterMs: number) {
+    this.staleAfterMs = staleAfterMs
+  }
+
+  listen(nc: NatsConnection, dc: string, log: Logger): void {
+    this.#subscription = nc.subscribe(subjects.heartbeats(dc), {
+      callback: (err, msg) => {
+        if (err) return
+        const parsed = heartbeatSchema.safeParse(msg.json())
+        if (!parsed.success || parsed.data.dc !== dc) {
+          log.warn({ subject: msg.subject }, 'ignored malformed heartbeat')
+          return
+        }
+        this.#last.set(parsed.data.service, parsed.data)
+      },
+    })
+  }
+
+  async stop(): Promise<void> {
+    await this.#subscription?.drain()
+  }
+
+  /** Each service seen, with its state, or `stale` when it has gone quiet. */
+  snapshot(now = Date.now()): Record<string, { state: Heartbeat['state'] | 'stale'; lastSeen: number }> {
+    const services: Record<string, { state: Heartbeat['state'] | 'stale'; lastSeen: number }> = {}
+    for (const [service, beat] of this.#last) {
+      services[service] = { state: now - beat.at > this.staleAfterMs ? 'stale' : beat.state, lastSeen: beat.at }
+    }
+    return services
+  }
+}

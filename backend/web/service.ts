@@ -1,0 +1,44 @@
+/**
+ * The web service of a datacenter: the landing page, the datacenter's health document, and the
+ * `ping.<dc>` responder. Later: the module registry API.
+ */
+import { z } from 'zod'
+import { baseConfigSchema } from '../runtime/config.ts'
+import { runService } from '../runtime/service.ts'
+import { HeartbeatRegistry } from './heartbeats.ts'
+import { healthDocument } from './health-document.ts'
+import { answerPings } from './ping.ts'
+import { landingPage } from './landing-page.ts'
+
+const configSchema = baseConfigSchema.extend({
+  /** Human name of the datacenter for the landing page; defaults to its id. */
+  DC_NAME: z.string().min(1).optional(),
+})
+
+await runService({
+  name: 'web',
+  config: configSchema,
+  start({ config, nc, nats, http, log }) {
+    const heartbeats = new HeartbeatRegistry(config.HEARTBEAT_INTERVAL_MS * 3)
+    heartbeats.listen(nc, config.DC, log)
+    const pings = answerPings(nc, config.DC)
+
+    http.use((_req, res, next) => {
+      res.setHeader('x-datacenter', config.DC)
+      next()
+    })
+    http.get('/', (_req, res) => {
+      res.type('html').send(landingPage({ id: config.DC, name: config.DC_NAME ?? config.DC }))
+    })
+    http.get('/health', async (_req, res) => {
+      const doc = await healthDocument(config.DC, nats, heartbeats)
+      res.status(doc.status === 'down' ? 503 : 200).json(doc)
+    })
+
+    return {
+      async stop() {
+        await Promise.all([pings.drain(), heartbeats.stop()])
+      },
+    }
+  },
+})
