@@ -32,6 +32,8 @@ export async function connectNats(
     reconnectTimeWait: 500,
     waitOnFirstConnect: true,
     pingInterval: 10_000,
+    // NATS_URL is authoritative: a service stays with its own datacenter's server.
+    ignoreClusterUpdates: true,
   })
   let connected = true
   log.info({ server: nc.getServer() }, 'nats connected')

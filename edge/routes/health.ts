@@ -1,0 +1,37 @@
+/**
+ * `/health`: the edge's own health and the datacenters it knows.
+ * `/health/<dc>`: a NATS round trip to that datacenter's web service through its NatsBridge.
+ */
+import { Hono } from 'hono'
+import { pingReplySchema, type PingRequest } from '../../shared/schemas.ts'
+import { subjects } from '../../shared/subjects.ts'
+import type { AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+
+export const health = new Hono<AppEnv>()
+
+health.get('/health', (c) => {
+  const config = c.get('config')
+  return c.json({ status: 'ok', datacenters: config.datacenters.map((dc) => dc.id) })
+})
+
+health.get('/health/:dc', async (c) => {
+  const id = c.req.param('dc')
+  if (!c.get('config').byId.has(id)) throw new ApiError(404, 'unknown_datacenter', `unknown datacenter ${id}`)
+  const started = Date.now()
+  const ping: PingRequest = { from: 'edge', sentAt: started }
+  const reply = await c.env.NATS_BRIDGE.getByName(id).request({
+    dc: id,
+    subject: subjects.ping(id),
+    payload: JSON.stringify(ping),
+    timeoutMs: 2_000,
+  })
+  if (!reply.ok) {
+    if (reply.code === 'no_responders') throw new ApiError(503, 'nats_no_responders', `no web service answers in ${id}`)
+    if (reply.code === 'timeout') throw new ApiError(504, 'nats_timeout', `${id} did not answer in time`)
+    throw new ApiError(502, 'datacenter_unreachable', reply.message)
+  }
+  const pong = pingReplySchema.parse(JSON.parse(new TextDecoder().decode(reply.data)))
+  c.header('x-datacenter', pong.dc)
+  return c.json({ dc: pong.dc, answeredBy: pong.service, roundTripMs: Date.now() - started })
+})

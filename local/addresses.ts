@@ -1,0 +1,39 @@
+/**
+ * Where each local datacenter listens. The n-th datacenter of the catalogue binds 127.0.n.1
+ * (contract), so every datacenter uses the same ports, as in production.
+ */
+import type { ServiceName } from '../shared/services.ts'
+
+export const ports = {
+  natsClient: 4222,
+  natsCluster: 6222,
+  natsMonitor: 8222,
+  natsWebSocket: 8443,
+  services: { web: 8080, images: 8081, releases: 8082, notifier: 8083 } satisfies Record<ServiceName, number>,
+} as const
+
+export function loopbackAddress(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 253) throw new RangeError(`no loopback address for datacenter #${index + 1}`)
+  return `127.0.${index + 1}.1`
+}
+
+export interface DatacenterAddresses {
+  host: string
+  natsUrl: string
+  natsClusterUrl: string
+  natsMonitorUrl: string
+  natsWsUrl: string
+  serviceUrl(service: ServiceName): string
+}
+
+export function datacenterAddresses(index: number): DatacenterAddresses {
+  const host = loopbackAddress(index)
+  return {
+    host,
+    natsUrl: `nats://${host}:${ports.natsClient}`,
+    natsClusterUrl: `nats://${host}:${ports.natsCluster}`,
+    natsMonitorUrl: `http://${host}:${ports.natsMonitor}`,
+    natsWsUrl: `ws://${host}:${ports.natsWebSocket}`,
+    serviceUrl: (service) => `http://${host}:${ports.services[service]}`,
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The configuration `npm start` hands to every service and to the edge: each variable of the
+ * backend contract, taken from the caller's environment or a local default (printed at start).
+ */
+export const secretNames = ['GITHUB_WEBHOOK_SECRET', 'DISCORD_WEBHOOK_URL', 'ADMIN_TOKEN'] as const
+
+export type LocalEnv = Record<
+  | 'GITHUB_WEBHOOK_SECRET'
+  | 'GITHUB_API_URL'
+  | 'RELEASE_ASSET_HOSTS'
+  | 'DISCORD_WEBHOOK_URL'
+  | 'PUBLIC_BASE_URL'
+  | 'IMAGE_SOURCE_HOSTS'
+  | 'ADMIN_TOKEN',
+  string
+>
+
+export function localEnv(env: NodeJS.ProcessEnv, edgeUrl: string): { values: LocalEnv; defaulted: Set<string> } {
+  const defaults: LocalEnv = {
+    // GitHub's documented test secret; the signed fixture deliveries use it.
+    GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
+    GITHUB_API_URL: 'https://api.github.com',
+    RELEASE_ASSET_HOSTS: 'api.github.com,github.com,objects.githubusercontent.com',
+    DISCORD_WEBHOOK_URL: '',
+    PUBLIC_BASE_URL: edgeUrl,
+    IMAGE_SOURCE_HOSTS: 'www.dndbeyond.com,media.dndbeyond.com,media-waterdeep.cursecdn.com,images.dndbeyond.com',
+    ADMIN_TOKEN: 'local-admin-token',
+  }
+  const defaulted = new Set<string>()
+  const values = { ...defaults }
+  for (const key of Object.keys(defaults) as (keyof LocalEnv)[]) {
+    const given = env[key]
+    if (given === undefined) defaulted.add(key)
+    else values[key] = given
+  }
+  return { values, defaulted }
+}
+
+/** One line per variable; secrets given by the caller are not echoed. */
+export function describeLocalEnv({ values, defaulted }: ReturnType<typeof localEnv>): string[] {
+  return Object.entries(values).map(([key, value]) => {
+    const secret = (secretNames as readonly string[]).includes(key)
+    const shown = defaulted.has(key) ? `${JSON.stringify(value)} (local default)` : secret ? '(from your environment)' : JSON.stringify(value)
+    return `  ${key}=${shown}`
+  })
+}

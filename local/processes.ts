@@ -1,0 +1,67 @@
+/**
+ * Supervised child processes. Each runs in its own process group, so stopping it also stops what it
+ * spawned (wrangler starts workerd), and its output goes to a bounded log file.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { BoundedLogFile } from './log-file.ts'
+
+export interface ProcessSpec {
+  /** Datacenter id, or null for the edge. */
+  dc: string | null
+  service: string
+  url: string
+  command: string
+  args: string[]
+  env: Record<string, string>
+  logFile: string
+  cwd?: string
+}
+
+export interface Supervised {
+  spec: ProcessSpec
+  pid: number
+  child: ChildProcess
+  /** Resolves with a description of how the process ended. */
+  exited: Promise<string>
+}
+
+export const LOG_FILE_MAX_BYTES = 5 * 1024 * 1024
+
+export function startProcess(spec: ProcessSpec): Supervised {
+  const log = new BoundedLogFile(spec.logFile, LOG_FILE_MAX_BYTES)
+  const child = spawn(spec.command, spec.args, {
+    cwd: spec.cwd,
+    env: spec.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout!.on('data', (chunk: Buffer) => log.write(chunk))
+  child.stderr!.on('data', (chunk: Buffer) => log.write(chunk))
+  const exited = new Promise<string>((resolve) => {
+    child.once('error', (error) => resolve(`failed to start: ${error.message}`))
+    child.once('exit', (code, signal) => {
+      resolve(signal ? `killed by ${signal}` : `exited with code ${code}`)
+    })
+  }).finally(() => log.close())
+  if (child.pid === undefined) throw new Error(`${spec.service}: could not start ${spec.command}`)
+  return { spec, pid: child.pid, child, exited }
+}
+
+/** SIGTERM to the process group; SIGKILL what is left after `graceMs`. */
+export async function stopProcess(proc: Supervised, graceMs = 10_000): Promise<void> {
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-proc.pid, signal)
+    } catch {
+      // already gone
+    }
+  }
+  signalGroup('SIGTERM')
+  const timedOut = await Promise.race([
+    proc.exited.then(() => false),
+    new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+  ])
+  // After a timeout, or when grandchildren (workerd) outlive the group leader, nothing of the group stays.
+  signalGroup('SIGKILL')
+  if (timedOut) await proc.exited
+}

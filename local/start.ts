@@ -1,0 +1,72 @@
+/**
+ * `npm start`: the whole platform on this machine, until Ctrl-C.
+ *   DATACENTERS_FILE  catalogue to use (default shared/datacenters.json)
+ *   EDGE_PORT         edge port (default 8787)
+ *   LOCAL_DIR         state, logs and data (default .local)
+ */
+import { readFileSync } from 'node:fs'
+import { join, relative, resolve } from 'node:path'
+import { CatalogueError, parseCatalogue } from '../shared/catalogue.ts'
+import { describeLocalEnv, localEnv } from './local-env.ts'
+import { projectRoot, startPlatform, type Platform } from './platform.ts'
+
+function fail(message: string): never {
+  console.error(`npm start: ${message}`)
+  process.exit(1)
+}
+
+const catalogueFile = resolve(process.env.DATACENTERS_FILE ?? join(projectRoot, 'shared', 'datacenters.json'))
+const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
+const edgePort = Number(process.env.EDGE_PORT ?? 8787)
+if (!Number.isInteger(edgePort) || edgePort < 1 || edgePort > 65535) fail(`EDGE_PORT=${process.env.EDGE_PORT} is not a port`)
+
+let catalogue
+try {
+  catalogue = parseCatalogue(JSON.parse(readFileSync(catalogueFile, 'utf8')), relative(process.cwd(), catalogueFile))
+} catch (error) {
+  if (error instanceof CatalogueError) fail(`invalid datacenter catalogue: ${error.message}`)
+  fail(`cannot read the datacenter catalogue ${catalogueFile}: ${(error as Error).message}`)
+}
+
+const edgeUrl = `http://127.0.0.1:${edgePort}`
+const env = localEnv(process.env, edgeUrl)
+const started = Date.now()
+console.log(`vtta.io local platform: ${catalogue.length} datacenters (${catalogue.map((dc) => dc.id).join(', ')})`)
+
+let platform: Platform | undefined
+let stopping = false
+const shutdown = async (signal: string) => {
+  if (stopping) return
+  stopping = true
+  console.log(`\n${signal}: stopping every process …`)
+  await platform?.stop()
+  console.log('stopped.')
+  process.exit(0)
+}
+process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+
+try {
+  platform = await startPlatform({
+    catalogue,
+    localDir,
+    edgePort,
+    env: env.values,
+    onExit: (proc, how) =>
+      console.error(
+        `! ${proc.spec.dc ?? 'edge'} ${proc.spec.service} (pid ${proc.pid}) ${how}; not restarted. Log: ${relative(process.cwd(), proc.spec.logFile)}`
+      ),
+  })
+} catch (error) {
+  fail((error as Error).message)
+}
+
+const rows = platform.processes.map((p) => [p.spec.dc ?? '-', p.spec.service, String(p.pid), p.spec.url])
+const widths = [0, 1, 2].map((c) => Math.max(...[['dc', 'service', 'pid'][c]!, ...rows.map((r) => r[c]!)].map((s) => s.length)))
+const line = (r: string[]) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]!) : cell)).join('  ')
+console.log(['', line(['dc', 'service', 'pid', 'url']), ...rows.map(line), ''].join('\n'))
+console.log('configuration:')
+console.log(describeLocalEnv(env).join('\n'))
+console.log(`\nstate: ${relative(process.cwd(), join(localDir, 'state.json'))}   logs: ${relative(process.cwd(), join(localDir, 'logs'))}/`)
+console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${platform.edgeUrl}  (try: curl -H 'x-client-geo: 51.5,-0.1' ${platform.edgeUrl}/)`)
+console.log('Ctrl-C stops everything.')

@@ -1,0 +1,24 @@
+/** `.local/state.json` (contract): every process the supervisor runs, so scripts can act on a datacenter by pid. */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Supervised } from './processes.ts'
+
+export interface StateFile {
+  edge: string
+  processes: Array<{ dc: string | null; service: string; pid: number; url: string }>
+}
+
+export function writeState(localDir: string, edgeUrl: string, processes: readonly Supervised[]): void {
+  const state: StateFile = {
+    edge: edgeUrl,
+    processes: processes.map((p) => ({ dc: p.spec.dc, service: p.spec.service, pid: p.pid, url: p.spec.url })),
+  }
+  const path = join(localDir, 'state.json')
+  // Write-then-rename so a reader never sees half a file.
+  writeFileSync(`${path}.tmp`, JSON.stringify(state, null, 2) + '\n')
+  renameSync(`${path}.tmp`, path)
+}
+
+export function readState(localDir: string): StateFile {
+  return JSON.parse(readFileSync(join(localDir, 'state.json'), 'utf8')) as StateFile
+}

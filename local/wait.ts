@@ -1,0 +1,23 @@
+/** Polls until an HTTP endpoint answers 2xx, a process dies, or time runs out. */
+export async function waitForHttp(
+  url: string,
+  opts: { timeoutMs: number; what: string; abort?: Promise<string> }
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs
+  let aborted: string | undefined
+  void opts.abort?.then((reason) => (aborted = reason))
+  let last = 'no answer'
+  while (Date.now() < deadline) {
+    if (aborted) throw new Error(`${opts.what}: ${aborted}`)
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) })
+      await res.body?.cancel()
+      if (res.ok) return
+      last = `HTTP ${res.status}`
+    } catch (error) {
+      last = (error as Error).cause ? String((error as Error).cause) : String(error)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${opts.what}: not ready after ${opts.timeoutMs} ms (${url}: ${last})`)
+}

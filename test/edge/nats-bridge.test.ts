@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { env, exports } from 'cloudflare:workers'
+import { runInDurableObject } from 'cloudflare:test'
+import { pingReplySchema } from '../../shared/schemas.ts'
+import { subjects } from '../../shared/subjects.ts'
+import type { NatsBridge } from '../../edge/nats/bridge.ts'
+
+const ping = (dc: string) => ({
+  dc,
+  subject: subjects.ping(dc),
+  payload: JSON.stringify({ from: 'test', sentAt: Date.now() }),
+  timeoutMs: 2_000,
+})
+const decode = (data: Uint8Array) => pingReplySchema.parse(JSON.parse(new TextDecoder().decode(data)))
+
+describe('NatsBridge: a Durable Object holding a datacenter NATS connection over WebSocket', () => {
+  it.each(['fra', 'ams', 'lon'])('round-trips ping.%s to that datacenter web service', async (dc) => {
+    const reply = await env.NATS_BRIDGE.getByName(dc).request(ping(dc))
+    expect(reply.ok).toBe(true)
+    if (!reply.ok) return
+    expect(decode(reply.data)).toMatchObject({ dc, service: 'web' })
+  })
+
+  it('multiplexes concurrent requests over one connection', async () => {
+    const stub = env.NATS_BRIDGE.getByName('ams')
+    const replies = await Promise.all(Array.from({ length: 20 }, () => stub.request(ping('ams'))))
+    expect(replies.every((r) => r.ok)).toBe(true)
+    expect(await runInDurableObject(stub, (bridge: NatsBridge) => bridge.connects())).toBe(1)
+  })
+
+  it('reports no_responders when nobody serves the subject in that datacenter', async () => {
+    const reply = await env.NATS_BRIDGE.getByName('nyc').request(ping('nyc'))
+    expect(reply).toMatchObject({ ok: false, code: 'no_responders' })
+  })
+
+  it('reports a malformed ping as the web service error, not a crash', async () => {
+    const reply = await env.NATS_BRIDGE.getByName('fra').request({ dc: 'fra', subject: subjects.ping('fra'), payload: '{"x":' })
+    expect(reply.ok).toBe(true)
+    if (!reply.ok) return
+    expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ error: { code: 'bad_request' } })
+  })
+
+  it('refuses a datacenter outside the catalogue', async () => {
+    const reply = await env.NATS_BRIDGE.getByName('xyz').request(ping('xyz'))
+    expect(reply).toMatchObject({ ok: false, code: 'unknown_datacenter' })
+  })
+})
+
+describe('GET /health/<dc>: the NATS round trip through the edge', () => {
+  it('answers with the datacenter that replied', async () => {
+    const res = await exports.default.fetch(new Request('https://edge.test/health/lon'))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-datacenter')).toBe('lon')
+    expect(await res.json()).toMatchObject({ dc: 'lon', answeredBy: 'web', roundTripMs: expect.any(Number) })
+  })
+
+  it('is 503 nats_no_responders where no web service runs', async () => {
+    const res = await exports.default.fetch(new Request('https://edge.test/health/nyc'))
+    expect(res.status).toBe(503)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('nats_no_responders')
+  })
+
+  it('is 404 unknown_datacenter for an id outside the catalogue', async () => {
+    const res = await exports.default.fetch(new Request('https://edge.test/health/zzz'))
+    expect(res.status).toBe(404)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unknown_datacenter')
+  })
+})

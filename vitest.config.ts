@@ -1,0 +1,38 @@
+/**
+ * Two projects: `edge` runs inside workerd (@cloudflare/vitest-plugin, Miniflare) against a real
+ * nats-server and real web services started by its global setup; `node` runs the backend, local
+ * platform, stack and end-to-end tests in Node against real nats-server processes.
+ */
+import { defineConfig } from 'vitest/config'
+import { cloudflareTest } from '@cloudflare/vitest-plugin'
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: { DATACENTERS: inject('edgeDatacenters'), ALLOW_GEO_OVERRIDE: 'true' },
+            },
+          })),
+        ],
+        test: {
+          name: 'edge',
+          include: ['test/edge/**/*.test.ts'],
+          globalSetup: ['test/edge/global-setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          include: ['test/{backend,shared,local,stack,e2e}/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+})
