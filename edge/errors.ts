@@ -29,7 +29,12 @@ export class ApiError extends Error {
   }
 }
 
-export function errorResponse(c: Context<AppEnv>, status: ContentfulStatusCode, code: ErrorCode, message: string) {
+export function errorResponse(
+  c: Context<AppEnv>,
+  status: ContentfulStatusCode,
+  code: ErrorCode,
+  message: string
+) {
   return c.json({ error: { code, message } }, status)
 }
 
@@ -39,7 +44,14 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
     console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), msg: err.message }))
     return errorResponse(c, 500, 'config_invalid', err.message)
   }
-  console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), msg: String(err), stack: (err as Error).stack }))
+  console.error(
+    JSON.stringify({
+      level: 'error',
+      requestId: c.get('requestId'),
+      msg: String(err),
+      stack: (err as Error).stack,
+    })
+  )
   return errorResponse(c, 500, 'internal', 'internal error')
 }
 

@@ -13,7 +13,8 @@ export const ports = {
 } as const
 
 export function loopbackAddress(index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index > 253) throw new RangeError(`no loopback address for datacenter #${index + 1}`)
+  if (!Number.isInteger(index) || index < 0 || index > 253)
+    throw new RangeError(`no loopback address for datacenter #${index + 1}`)
   return `127.0.${index + 1}.1`
 }
 

@@ -11,3 +11,12 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     })
   })
 }
+
+/** Resolves to null when host:port can be bound, or the error code (e.g. EADDRINUSE) when not. */
+export function portProblem(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? String(error)))
+    server.listen(port, host, () => server.close(() => resolve(null)))
+  })
+}

@@ -15,7 +15,10 @@ export type LocalEnv = Record<
   string
 >
 
-export function localEnv(env: NodeJS.ProcessEnv, edgeUrl: string): { values: LocalEnv; defaulted: Set<string> } {
+export function localEnv(
+  env: NodeJS.ProcessEnv,
+  edgeUrl: string
+): { values: LocalEnv; defaulted: Set<string> } {
   const defaults: LocalEnv = {
     // GitHub's documented test secret; the signed fixture deliveries use it.
     GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
@@ -23,7 +26,8 @@ export function localEnv(env: NodeJS.ProcessEnv, edgeUrl: string): { values: Loc
     RELEASE_ASSET_HOSTS: 'api.github.com,github.com,objects.githubusercontent.com',
     DISCORD_WEBHOOK_URL: '',
     PUBLIC_BASE_URL: edgeUrl,
-    IMAGE_SOURCE_HOSTS: 'www.dndbeyond.com,media.dndbeyond.com,media-waterdeep.cursecdn.com,images.dndbeyond.com',
+    IMAGE_SOURCE_HOSTS:
+      'www.dndbeyond.com,media.dndbeyond.com,media-waterdeep.cursecdn.com,images.dndbeyond.com',
     ADMIN_TOKEN: 'local-admin-token',
   }
   const defaulted = new Set<string>()
@@ -40,7 +44,11 @@ export function localEnv(env: NodeJS.ProcessEnv, edgeUrl: string): { values: Loc
 export function describeLocalEnv({ values, defaulted }: ReturnType<typeof localEnv>): string[] {
   return Object.entries(values).map(([key, value]) => {
     const secret = (secretNames as readonly string[]).includes(key)
-    const shown = defaulted.has(key) ? `${JSON.stringify(value)} (local default)` : secret ? '(from your environment)' : JSON.stringify(value)
+    const shown = defaulted.has(key)
+      ? `${JSON.stringify(value)} (local default)`
+      : secret
+        ? '(from your environment)'
+        : JSON.stringify(value)
     return `  ${key}=${shown}`
   })
 }

@@ -7,11 +7,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Catalogue } from '../shared/catalogue.ts'
 import { serviceNames, type ServiceName } from '../shared/services.ts'
-import { datacenterAddresses, ports } from './addresses.ts'
+import { datacenterAddresses, ports, type DatacenterAddresses } from './addresses.ts'
 import { natsServerConfig } from './nats-config.ts'
 import { startProcess, stopProcess, type ProcessSpec, type Supervised } from './processes.ts'
 import { waitForHttp } from './wait.ts'
-import { freePort } from './free-port.ts'
+import { freePort, portProblem } from './free-port.ts'
 import type { LocalEnv } from './local-env.ts'
 import { writeState } from './state.ts'
 
@@ -64,13 +64,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     stopping = true
     // Edge first (no new traffic), then services, then NATS last so services can drain.
     const order = (p: Supervised) => (p.spec.dc === null ? 0 : p.spec.service === 'nats' ? 2 : 1)
-    for (const rank of [0, 1, 2]) await Promise.all(running.filter((p) => order(p) === rank).map((p) => stopProcess(p)))
+    for (const rank of [0, 1, 2])
+      await Promise.all(running.filter((p) => order(p) === rank).map((p) => stopProcess(p)))
     rmSync(join(localDir, 'state.json'), { force: true })
   }
 
+  const addresses = catalogue.map((_, i) => datacenterAddresses(i))
+  await preflight(addresses, localServices(), options.edgePort)
+
   try {
-    const addresses = catalogue.map((_, i) => datacenterAddresses(i))
-    const baseEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LANG: process.env.LANG ?? 'C.UTF-8' }
+    const baseEnv = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      LANG: process.env.LANG ?? 'C.UTF-8',
+    }
 
     const nats = catalogue.map((dc, i) => {
       const a = addresses[i]!
@@ -86,7 +93,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           monitorPort: ports.natsMonitor,
           webSocketPort: ports.natsWebSocket,
           clusterPort: ports.natsCluster,
-          routes: catalogue.length > 1 ? addresses.filter((_, j) => j !== i).map((o) => o.natsClusterUrl) : [],
+          routes:
+            catalogue.length > 1 ? addresses.filter((_, j) => j !== i).map((o) => o.natsClusterUrl) : [],
           storeDir: resolve(dir, 'jetstream'),
         })
       )
@@ -102,7 +110,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     })
     await Promise.all(
       nats.map((proc, i) =>
-        waitForHttp(`${addresses[i]!.natsMonitorUrl}/healthz`, { timeoutMs, what: `${proc.spec.dc} nats`, abort: died(proc) })
+        waitForHttp(`${addresses[i]!.natsMonitorUrl}/healthz`, {
+          timeoutMs,
+          what: `${proc.spec.dc} nats`,
+          abort: died(proc),
+        })
       )
     )
 
@@ -131,7 +143,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     )
     await Promise.all(
       services.map((proc) =>
-        waitForHttp(`${proc.spec.url}/readyz`, { timeoutMs, what: `${proc.spec.dc} ${proc.spec.service}`, abort: died(proc) })
+        waitForHttp(`${proc.spec.url}/readyz`, {
+          timeoutMs,
+          what: `${proc.spec.dc} ${proc.spec.service}`,
+          abort: died(proc),
+        })
       )
     )
 
@@ -183,5 +199,30 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   } catch (error) {
     await stop()
     throw error
+  }
+}
+
+/** Every address the platform will bind must be free; say which one is not, and why that usually is. */
+async function preflight(
+  addresses: DatacenterAddresses[],
+  services: ServiceName[],
+  edgePort: number
+): Promise<void> {
+  const wanted = [
+    { host: '127.0.0.1', port: edgePort, what: 'the edge (EDGE_PORT)' },
+    ...addresses.flatMap((a) => [
+      ...[ports.natsClient, ports.natsCluster, ports.natsMonitor, ports.natsWebSocket].map((port) => ({
+        host: a.host,
+        port,
+        what: 'nats-server',
+      })),
+      ...services.map((service) => ({ host: a.host, port: ports.services[service], what: service })),
+    ]),
+  ]
+  for (const { host, port, what } of wanted) {
+    const problem = await portProblem(host, port)
+    if (problem === 'EADDRINUSE')
+      throw new Error(`${host}:${port} (${what}) is already in use; is another \`npm start\` running?`)
+    if (problem) throw new Error(`cannot listen on ${host}:${port} (${what}): ${problem}`)
   }
 }

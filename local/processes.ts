@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { BoundedLogFile } from './log-file.ts'
+import { liveProcessesInGroup } from './process-table.ts'
 
 export interface ProcessSpec {
   /** Datacenter id, or null for the edge. */
@@ -64,4 +65,7 @@ export async function stopProcess(proc: Supervised, graceMs = 10_000): Promise<v
   // After a timeout, or when grandchildren (workerd) outlive the group leader, nothing of the group stays.
   signalGroup('SIGKILL')
   if (timedOut) await proc.exited
+  // A killed process lingers for a moment; report stopped only when the whole group is gone.
+  for (let i = 0; i < 100 && liveProcessesInGroup(proc.pid).length > 0; i++)
+    await new Promise((r) => setTimeout(r, 20))
 }

@@ -18,11 +18,15 @@ function fail(message: string): never {
 const catalogueFile = resolve(process.env.DATACENTERS_FILE ?? join(projectRoot, 'shared', 'datacenters.json'))
 const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
 const edgePort = Number(process.env.EDGE_PORT ?? 8787)
-if (!Number.isInteger(edgePort) || edgePort < 1 || edgePort > 65535) fail(`EDGE_PORT=${process.env.EDGE_PORT} is not a port`)
+if (!Number.isInteger(edgePort) || edgePort < 1 || edgePort > 65535)
+  fail(`EDGE_PORT=${process.env.EDGE_PORT} is not a port`)
 
 let catalogue
 try {
-  catalogue = parseCatalogue(JSON.parse(readFileSync(catalogueFile, 'utf8')), relative(process.cwd(), catalogueFile))
+  catalogue = parseCatalogue(
+    JSON.parse(readFileSync(catalogueFile, 'utf8')),
+    relative(process.cwd(), catalogueFile)
+  )
 } catch (error) {
   if (error instanceof CatalogueError) fail(`invalid datacenter catalogue: ${error.message}`)
   fail(`cannot read the datacenter catalogue ${catalogueFile}: ${(error as Error).message}`)
@@ -31,7 +35,9 @@ try {
 const edgeUrl = `http://127.0.0.1:${edgePort}`
 const env = localEnv(process.env, edgeUrl)
 const started = Date.now()
-console.log(`vtta.io local platform: ${catalogue.length} datacenters (${catalogue.map((dc) => dc.id).join(', ')})`)
+console.log(
+  `vtta.io local platform: ${catalogue.length} datacenters (${catalogue.map((dc) => dc.id).join(', ')})`
+)
 
 let platform: Platform | undefined
 let stopping = false
@@ -62,11 +68,17 @@ try {
 }
 
 const rows = platform.processes.map((p) => [p.spec.dc ?? '-', p.spec.service, String(p.pid), p.spec.url])
-const widths = [0, 1, 2].map((c) => Math.max(...[['dc', 'service', 'pid'][c]!, ...rows.map((r) => r[c]!)].map((s) => s.length)))
+const widths = [0, 1, 2].map((c) =>
+  Math.max(...[['dc', 'service', 'pid'][c]!, ...rows.map((r) => r[c]!)].map((s) => s.length))
+)
 const line = (r: string[]) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]!) : cell)).join('  ')
 console.log(['', line(['dc', 'service', 'pid', 'url']), ...rows.map(line), ''].join('\n'))
 console.log('configuration:')
 console.log(describeLocalEnv(env).join('\n'))
-console.log(`\nstate: ${relative(process.cwd(), join(localDir, 'state.json'))}   logs: ${relative(process.cwd(), join(localDir, 'logs'))}/`)
-console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${platform.edgeUrl}  (try: curl -H 'x-client-geo: 51.5,-0.1' ${platform.edgeUrl}/)`)
+console.log(
+  `\nstate: ${relative(process.cwd(), join(localDir, 'state.json'))}   logs: ${relative(process.cwd(), join(localDir, 'logs'))}/`
+)
+console.log(
+  `ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${platform.edgeUrl}  (try: curl -H 'x-client-geo: 51.5,-0.1' ${platform.edgeUrl}/)`
+)
 console.log('Ctrl-C stops everything.')

@@ -11,7 +11,12 @@ export interface StateFile {
 export function writeState(localDir: string, edgeUrl: string, processes: readonly Supervised[]): void {
   const state: StateFile = {
     edge: edgeUrl,
-    processes: processes.map((p) => ({ dc: p.spec.dc, service: p.spec.service, pid: p.pid, url: p.spec.url })),
+    processes: processes.map((p) => ({
+      dc: p.spec.dc,
+      service: p.spec.service,
+      pid: p.pid,
+      url: p.spec.url,
+    })),
   }
   const path = join(localDir, 'state.json')
   // Write-then-rename so a reader never sees half a file.

@@ -35,7 +35,8 @@ export const catalogueSchema = z
   .superRefine((entries, ctx) => {
     const seen = new Set<string>()
     entries.forEach((dc, i) => {
-      if (seen.has(dc.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate id "${dc.id}"` })
+      if (seen.has(dc.id))
+        ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate id "${dc.id}"` })
       seen.add(dc.id)
     })
   })
@@ -53,7 +54,15 @@ export class CatalogueError extends Error {
 /** One line per problem, each naming the offending field, e.g. `[1].lat: Too big: expected number to be <=90`. */
 export function describeIssues(error: z.ZodError): string {
   return error.issues
-    .map((issue) => `${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(root)'}: ${issue.message}`)
+    .map(
+      (issue) =>
+        `${
+          issue.path
+            .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+            .join('')
+            .replace(/^\./, '') || '(root)'
+        }: ${issue.message}`
+    )
     .join('; ')
 }
 

@@ -36,7 +36,10 @@ export class ConfigError extends Error {
  * Resolves `<NAME>_FILE` (Docker secrets) into `<NAME>` for the variables the service knows,
  * unless `<NAME>` is already set.
  */
-export function resolveSecretFiles(env: NodeJS.ProcessEnv, names: Iterable<string>): Record<string, string | undefined> {
+export function resolveSecretFiles(
+  env: NodeJS.ProcessEnv,
+  names: Iterable<string>
+): Record<string, string | undefined> {
   const resolved: Record<string, string | undefined> = { ...env }
   for (const name of names) {
     const key = `${name}_FILE`
@@ -51,13 +54,18 @@ export function resolveSecretFiles(env: NodeJS.ProcessEnv, names: Iterable<strin
   return resolved
 }
 
-export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env
+): z.infer<S> {
   const result = schema.safeParse(resolveSecretFiles(env, Object.keys(schema.shape)))
   if (result.success) return result.data
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.')
     const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined
-    return value === undefined ? `${name} is required (${issue.message})` : `${name}=${JSON.stringify(value)}: ${issue.message}`
+    return value === undefined
+      ? `${name} is required (${issue.message})`
+      : `${name}=${JSON.stringify(value)}: ${issue.message}`
   })
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`)
 }

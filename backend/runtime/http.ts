@@ -5,16 +5,34 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import type { Logger } from './logger.ts'
 import type { RuntimeMetrics } from './metrics.ts'
+import type { InFlight } from './in-flight.ts'
 
 export interface Readiness {
   /** Why the service is not ready, or null when it is. */
   (): Promise<string | null>
 }
 
-export function createHttpApp(metrics: RuntimeMetrics, readiness: Readiness): Express {
+export interface HttpAppOptions {
+  readiness: Readiness
+  stopping: () => boolean
+  /** Every request counts as work in flight until its response is sent, so shutdown waits for it. */
+  inFlight: InFlight
+}
+
+export function createHttpApp(
+  metrics: RuntimeMetrics,
+  { readiness, stopping, inFlight }: HttpAppOptions
+): Express {
   const app = express()
   app.disable('x-powered-by')
   app.set('etag', 'strong')
+
+  // While stopping, tell keep-alive clients to reconnect (elsewhere) instead of reusing this connection.
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    if (stopping()) res.setHeader('connection', 'close')
+    void inFlight.track(() => new Promise((resolve) => res.once('close', resolve)))
+    next()
+  })
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const stop = metrics.httpDuration.startTimer()

@@ -51,8 +51,11 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     if (!(error instanceof ConfigError)) throw error
     // Before the logger exists: one line on stderr, in the same JSON shape as every other log line.
     process.stderr.write(
-      JSON.stringify({ level: 'fatal', service: definition.name, msg: `${definition.name}: ${error.message}` }) +
-        '\n'
+      JSON.stringify({
+        level: 'fatal',
+        service: definition.name,
+        msg: `${definition.name}: ${error.message}`,
+      }) + '\n'
     )
     process.exit(78) // EX_CONFIG
   }
@@ -63,18 +66,26 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   let state: ServiceState = 'starting'
   let nats: NatsHandle | undefined
 
-  const http = createHttpApp(metrics, async () => {
-    if (state !== 'ready') return state
-    if (!nats?.connected()) return 'nats_disconnected'
-    if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
-    return null
+  const http = createHttpApp(metrics, {
+    async readiness() {
+      if (state !== 'ready') return state
+      if (!nats?.connected()) return 'nats_disconnected'
+      if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
+      return null
+    },
+    stopping: () => state === 'stopping',
+    inFlight,
   })
   const server: Server = await new Promise((resolve, reject) => {
     const s = http.listen(config.HTTP_PORT, config.HTTP_HOST, () => resolve(s)).once('error', reject)
   })
   const port = (server.address() as AddressInfo).port
 
-  nats = await connectNats({ servers: config.NATS_URL, name: `${definition.name}@${config.DC}` }, log, metrics)
+  nats = await connectNats(
+    { servers: config.NATS_URL, name: `${definition.name}@${config.DC}` },
+    log,
+    metrics
+  )
   const running = await definition.start({ config, log, nc: nats.nc, nats, http, metrics, inFlight })
   finishHttpApp(http, log)
   state = 'ready'
@@ -94,7 +105,10 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     heartbeat.beat()
     log.info({ signal, inFlight: inFlight.count }, 'shutting down')
     const deadline = setTimeout(() => {
-      log.error({ inFlight: inFlight.count }, `shutdown took longer than ${config.SHUTDOWN_GRACE_MS} ms; exiting`)
+      log.error(
+        { inFlight: inFlight.count },
+        `shutdown took longer than ${config.SHUTDOWN_GRACE_MS} ms; exiting`
+      )
       process.exit(1)
     }, config.SHUTDOWN_GRACE_MS)
     deadline.unref()
@@ -103,6 +117,9 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     try {
       await running.stop?.()
       await inFlight.idle()
+      // Every request has been answered (HTTP requests count as in flight): what is left are idle
+      // keep-alive connections, which would otherwise hold the server open until they time out.
+      server.closeAllConnections()
       heartbeat.stop()
       await nats!.nc.drain()
       await httpClosed

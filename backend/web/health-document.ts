@@ -3,7 +3,11 @@ import type { HealthDocument } from '../../shared/schemas.ts'
 import type { NatsHandle } from '../runtime/nats.ts'
 import type { HeartbeatRegistry } from './heartbeats.ts'
 
-export async function healthDocument(dc: string, nats: NatsHandle, heartbeats: HeartbeatRegistry): Promise<HealthDocument> {
+export async function healthDocument(
+  dc: string,
+  nats: NatsHandle,
+  heartbeats: HeartbeatRegistry
+): Promise<HealthDocument> {
   const connected = nats.connected()
   const jetstream = connected && (await nats.jetstreamReady())
   const services: HealthDocument['services'] = heartbeats.snapshot()

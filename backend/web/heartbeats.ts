@@ -3,6 +3,7 @@ import type { NatsConnection, Subscription } from '@nats-io/nats-core'
 import { subjects } from '../../shared/subjects.ts'
 import { heartbeatSchema, type Heartbeat } from '../../shared/schemas.ts'
 import type { Logger } from '../runtime/logger.ts'
+import { decodeMessage } from '../runtime/messages.ts'
 
 export class HeartbeatRegistry {
   readonly #last = new Map<string, Heartbeat>()
@@ -18,12 +19,15 @@ export class HeartbeatRegistry {
     this.#subscription = nc.subscribe(subjects.heartbeats(dc), {
       callback: (err, msg) => {
         if (err) return
-        const parsed = heartbeatSchema.safeParse(msg.json())
-        if (!parsed.success || parsed.data.dc !== dc) {
-          log.warn({ subject: msg.subject }, 'ignored malformed heartbeat')
+        const beat = decodeMessage(msg, heartbeatSchema)
+        if (!beat.ok || beat.value.dc !== dc) {
+          log.warn(
+            { subject: msg.subject, problem: beat.ok ? 'wrong datacenter' : beat.message },
+            'ignored malformed heartbeat'
+          )
           return
         }
-        this.#last.set(parsed.data.service, parsed.data)
+        this.#last.set(beat.value.service, beat.value)
       },
     })
   }
@@ -36,7 +40,10 @@ export class HeartbeatRegistry {
   snapshot(now = Date.now()): Record<string, { state: Heartbeat['state'] | 'stale'; lastSeen: number }> {
     const services: Record<string, { state: Heartbeat['state'] | 'stale'; lastSeen: number }> = {}
     for (const [service, beat] of this.#last) {
-      services[service] = { state: now - beat.at > this.staleAfterMs ? 'stale' : beat.state, lastSeen: beat.at }
+      services[service] = {
+        state: now - beat.at > this.staleAfterMs ? 'stale' : beat.state,
+        lastSeen: beat.at,
+      }
     }
     return services
   }

@@ -1,6 +1,9 @@
 /** The small landing page a datacenter's web service serves at `/`. */
 const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+  text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!
+  )
 
 export function landingPage(dc: { id: string; name: string }): string {
   const id = escapeHtml(dc.id)

@@ -2,20 +2,20 @@
 import type { NatsConnection, Subscription } from '@nats-io/nats-core'
 import { queueGroups, subjects } from '../../shared/subjects.ts'
 import { pingRequestSchema, type PingReply } from '../../shared/schemas.ts'
+import { decodeMessage } from '../runtime/messages.ts'
 
 export function answerPings(nc: NatsConnection, dc: string): Subscription {
   return nc.subscribe(subjects.ping(dc), {
     queue: queueGroups.web,
     callback: (err, msg) => {
       if (err) return
-      let request: unknown
-      try {
-        request = msg.json()
-      } catch {
-        request = undefined
-      }
-      if (!pingRequestSchema.safeParse(request).success) {
-        msg.respond(JSON.stringify({ error: { code: 'bad_request', message: 'expected {from, sentAt}' } }))
+      const request = decodeMessage(msg, pingRequestSchema)
+      if (!request.ok) {
+        msg.respond(
+          JSON.stringify({
+            error: { code: 'bad_request', message: `expected {from, sentAt}: ${request.message}` },
+          })
+        )
         return
       }
       const reply: PingReply = { dc, service: 'web', at: Date.now() }

@@ -40,7 +40,12 @@ export class NatsBridge extends DurableObject<Bindings> {
   #connect(url: string): Promise<NatsConnection> {
     if (!this.#connection) {
       this.#connects++
-      const pending = wsconnect({ servers: url, name: 'edge-bridge', reconnect: false, timeout: CONNECT_TIMEOUT_MS })
+      const pending = wsconnect({
+        servers: url,
+        name: 'edge-bridge',
+        reconnect: false,
+        timeout: CONNECT_TIMEOUT_MS,
+      })
       this.#connection = pending
       // Forget a dead connection so the next call redials instead of failing forever.
       const forget = () => {
@@ -53,12 +58,23 @@ export class NatsBridge extends DurableObject<Bindings> {
 
   async request(req: BridgeRequest): Promise<BridgeReply> {
     const dc = edgeConfig(this.env).byId.get(req.dc)
-    if (!dc) return { ok: false, code: 'unknown_datacenter', message: `unknown datacenter ${req.dc}`, connects: this.#connects }
+    if (!dc)
+      return {
+        ok: false,
+        code: 'unknown_datacenter',
+        message: `unknown datacenter ${req.dc}`,
+        connects: this.#connects,
+      }
     let nc: NatsConnection
     try {
       nc = await this.#connect(dc.endpoints.natsWs)
     } catch (error) {
-      return { ok: false, code: 'unreachable', message: `NATS of ${dc.id}: ${String(error)}`, connects: this.#connects }
+      return {
+        ok: false,
+        code: 'unreachable',
+        message: `NATS of ${dc.id}: ${String(error)}`,
+        connects: this.#connects,
+      }
     }
     const h = natsHeaders()
     for (const [key, value] of Object.entries(req.headers ?? {})) h.set(key, value)
@@ -77,7 +93,10 @@ export class NatsBridge extends DurableObject<Bindings> {
 }
 
 function classify(error: unknown): { code: BridgeFailure; message: string } {
-  if (error instanceof errors.NoRespondersError || (error instanceof errors.RequestError && error.isNoResponders()))
+  if (
+    error instanceof errors.NoRespondersError ||
+    (error instanceof errors.RequestError && error.isNoResponders())
+  )
     return { code: 'no_responders', message: 'no responders' }
   if (error instanceof errors.TimeoutError) return { code: 'timeout', message: 'request timed out' }
   return { code: 'unreachable', message: String(error) }

@@ -27,7 +27,8 @@ health.get('/health/:dc', async (c) => {
     timeoutMs: 2_000,
   })
   if (!reply.ok) {
-    if (reply.code === 'no_responders') throw new ApiError(503, 'nats_no_responders', `no web service answers in ${id}`)
+    if (reply.code === 'no_responders')
+      throw new ApiError(503, 'nats_no_responders', `no web service answers in ${id}`)
     if (reply.code === 'timeout') throw new ApiError(504, 'nats_timeout', `${id} did not answer in time`)
     throw new ApiError(502, 'datacenter_unreachable', reply.message)
   }

@@ -22,7 +22,13 @@ export default async function setup(project: TestProject) {
   const datacenters = [
     ...catalogue.map((dc, i) => ({ ...dc, endpoints: { web: webs[i]!.url, natsWs: nats.wsUrl } })),
     // Reachable NATS, no service: requests there get "no responders". Closed port for its web.
-    { id: 'nyc', name: 'New York', lat: 40.71, lon: -74.01, endpoints: { web: 'http://127.0.0.1:9', natsWs: nats.wsUrl } },
+    {
+      id: 'nyc',
+      name: 'New York',
+      lat: 40.71,
+      lon: -74.01,
+      endpoints: { web: 'http://127.0.0.1:9', natsWs: nats.wsUrl },
+    },
   ]
   project.provide('edgeDatacenters', JSON.stringify(datacenters))
   return async () => {

@@ -34,7 +34,11 @@ describe('NatsBridge: a Durable Object holding a datacenter NATS connection over
   })
 
   it('reports a malformed ping as the web service error, not a crash', async () => {
-    const reply = await env.NATS_BRIDGE.getByName('fra').request({ dc: 'fra', subject: subjects.ping('fra'), payload: '{"x":' })
+    const reply = await env.NATS_BRIDGE.getByName('fra').request({
+      dc: 'fra',
+      subject: subjects.ping('fra'),
+      payload: '{"x":',
+    })
     expect(reply.ok).toBe(true)
     if (!reply.ok) return
     expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ error: { code: 'bad_request' } })

@@ -3,14 +3,17 @@ import { env, exports } from 'cloudflare:workers'
 import { createExecutionContext } from 'cloudflare:test'
 import app from '../../edge/index.ts'
 
-const fetchEdge = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://edge.test${path}`, init))
+const fetchEdge = (path: string, init?: RequestInit) =>
+  exports.default.fetch(new Request(`https://edge.test${path}`, init))
 
 describe('route table', () => {
   it('answers unknown routes with 404 in the JSON error format', async () => {
     const res = await fetchEdge('/no/such/thing')
     expect(res.status).toBe(404)
     expect(res.headers.get('content-type')).toMatch(/^application\/json/)
-    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no route for GET /no/such/thing' } })
+    expect(await res.json()).toEqual({
+      error: { code: 'not_found', message: 'no route for GET /no/such/thing' },
+    })
   })
 
   it('answers a known path with the wrong method as not found, not a crash', async () => {
@@ -67,9 +70,25 @@ describe('configuration', () => {
 
   it.each([
     ['not JSON', '{oops', 'DATACENTERS: not valid JSON'],
-    ['a latitude out of range', '[{"id":"fra","name":"F","lat":95,"lon":8,"endpoints":{"web":"http://a","natsWs":"ws://a"}}]', '[0].lat'],
+    [
+      'a latitude out of range',
+      '[{"id":"fra","name":"F","lat":95,"lon":8,"endpoints":{"web":"http://a","natsWs":"ws://a"}}]',
+      '[0].lat',
+    ],
     ['a missing endpoint', '[{"id":"fra","name":"F","lat":50,"lon":8}]', '[0].endpoints: required'],
-    ['duplicate ids', JSON.stringify([1, 2].map(() => ({ id: 'fra', name: 'F', lat: 50, lon: 8, endpoints: { web: 'http://a', natsWs: 'ws://a' } }))), 'duplicate id "fra"'],
+    [
+      'duplicate ids',
+      JSON.stringify(
+        [1, 2].map(() => ({
+          id: 'fra',
+          name: 'F',
+          lat: 50,
+          lon: 8,
+          endpoints: { web: 'http://a', natsWs: 'ws://a' },
+        }))
+      ),
+      'duplicate id "fra"',
+    ],
   ])('a DATACENTERS var with %s answers 500 config_invalid naming the field', async (_case, value, named) => {
     const res = await call(value)
     expect(res.status).toBe(500)

@@ -20,7 +20,7 @@ export interface TestService {
 export async function startService(
   service: ServiceName,
   env: Record<string, string>,
-  opts: { waitReady?: boolean } = {}
+  opts: { waitReady?: boolean; entry?: string } = {}
 ): Promise<TestService> {
   const port = await freePort()
   const logFile = join(mkdtempSync(join(tmpdir(), `vtta-${service}-`)), 'service.log')
@@ -29,7 +29,7 @@ export async function startService(
     service,
     url: `http://127.0.0.1:${port}`,
     command: process.execPath,
-    args: [join(projectRoot, 'backend', service, 'service.ts')],
+    args: [opts.entry ?? join(projectRoot, 'backend', service, 'service.ts')],
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', HTTP_HOST: '127.0.0.1', HTTP_PORT: String(port), ...env },
     logFile,

@@ -1,0 +1,82 @@
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
+import { startService } from '../support/backend-service.ts'
+
+const slowService = join(import.meta.dirname, '..', 'support', 'slow-service.ts')
+let nats: TestNatsServer
+
+beforeAll(async () => {
+  nats = await startNatsServer('runtime')
+})
+afterAll(async () => {
+  await nats?.dispose()
+})
+
+describe('service runtime', () => {
+  it('stops at start-up with exit code 78 and a message naming a bad variable', async () => {
+    const svc = await startService('web', { DC: 'FRA!', NATS_URL: nats.url }, { waitReady: false })
+    expect(await svc.proc.exited).toBe('exited with code 78')
+    const [line] = await svc.logs()
+    expect(line).toMatchObject({ level: 'fatal', service: 'web' })
+    expect(line!.msg).toContain('DC="FRA!"')
+  })
+
+  it('is alive but not ready while NATS is away, and ready again after reconnecting', async () => {
+    const svc = await startService('web', { DC: 'ams', NATS_URL: nats.url })
+    try {
+      expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
+      await nats.stop()
+      await expect.poll(async () => (await fetch(`${svc.url}/readyz`)).status, { timeout: 5_000 }).toBe(503)
+      expect(await (await fetch(`${svc.url}/readyz`)).json()).toEqual({
+        status: 'not_ready',
+        reason: 'nats_disconnected',
+      })
+      expect((await fetch(`${svc.url}/healthz`)).status).toBe(200)
+      const health = await fetch(`${svc.url}/health`)
+      expect(health.status).toBe(503)
+      expect(await health.json()).toMatchObject({ status: 'down', nats: { connected: false } })
+
+      await nats.restart()
+      await expect.poll(async () => (await fetch(`${svc.url}/readyz`)).status, { timeout: 10_000 }).toBe(200)
+      const metrics = await (await fetch(`${svc.url}/metrics`)).text()
+      expect(metrics).toMatch(/nats_reconnects_total\{service="web",dc="ams"\} [1-9]/)
+    } finally {
+      await svc.stop()
+    }
+  })
+
+  it('on SIGTERM finishes in-flight work, refuses new connections, and exits 0', async () => {
+    const svc = await startService('web', { DC: 'lon', NATS_URL: nats.url }, { entry: slowService })
+    const inFlight = fetch(`${svc.url}/slow?ms=1500`)
+    await new Promise((r) => setTimeout(r, 300))
+    process.kill(svc.proc.pid, 'SIGTERM')
+    await new Promise((r) => setTimeout(r, 200))
+    await expect(fetch(`${svc.url}/healthz`)).rejects.toThrow()
+    const res = await inFlight
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ slept: 1500 })
+    expect(await svc.proc.exited).toBe('exited with code 0')
+    const messages = (await svc.logs()).map((l) => l.msg)
+    expect(messages).toContain('shutting down')
+    expect(messages.at(-1)).toBe('stopped')
+  })
+
+  it('exits 1 when in-flight work outlasts the grace period', async () => {
+    const svc = await startService(
+      'web',
+      { DC: 'lon', NATS_URL: nats.url, SHUTDOWN_GRACE_MS: '500' },
+      { entry: slowService }
+    )
+    const inFlight = fetch(`${svc.url}/slow?ms=5000`).catch(() => 'connection cut')
+    await new Promise((r) => setTimeout(r, 200))
+    const started = Date.now()
+    process.kill(svc.proc.pid, 'SIGTERM')
+    expect(await svc.proc.exited).toBe('exited with code 1')
+    expect(Date.now() - started).toBeLessThan(3_000)
+    expect(await inFlight).toBe('connection cut')
+    expect((await svc.logs()).some((l) => String(l.msg).startsWith('shutdown took longer than 500 ms'))).toBe(
+      true
+    )
+  })
+})

@@ -1,0 +1,683 @@
+/**
+ * The production deployment: stack.yml (with deploy/nats.conf), the Dockerfile and .dockerignore.
+ *
+ * The invariants are written as checkers that return a list of problems ("<service>: <invariant>: <detail>"),
+ * run over EVERY service of the parsed stack, so a service added later that forgets one fails here; the
+ * negative tests break a copy of the real stack and show that each checker reports it.
+ */
+import { describe, it, expect } from 'vitest'
+import { parse } from 'yaml'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { serviceNames } from '../../shared/services.ts'
+
+// YAML documents are checked structurally, field by field; their shape is exactly what is under test.
+type Doc = { [key: string]: any }
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const readRepoFile = (path: string): string => readFileSync(root + path, 'utf8')
+
+/** What an operator exports before `docker stack deploy`; everything else has a default in the file. */
+const deployEnv: Record<string, string> = { VTTA_VERSION: '0.1.0' }
+
+const hasDockerCli = (() => {
+  try {
+    execFileSync('docker', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+// ---------------------------------------------------------------------------------------------------------
+// Loading
+
+/** Compose variable interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`. */
+function interpolate(text: string, env: Record<string, string | undefined>): string {
+  const pattern = /\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g
+  return text.replace(
+    pattern,
+    (_match: string, dollar?: string, braced?: string, op?: string, arg?: string, bare?: string) => {
+      if (dollar) return '$'
+      const name = (braced ?? bare) as string
+      const value = env[name]
+      if (!op) return value ?? ''
+      const unset = op.startsWith(':') ? !value : value === undefined
+      if (op.endsWith('-')) return unset ? (arg ?? '') : (value as string)
+      if (unset) throw new Error(`required variable ${name} is missing a value: ${arg}`)
+      return value as string
+    }
+  )
+}
+
+/** Interpolates every string value (as `docker stack` does after parsing, so comments stay untouched). */
+function interpolateValues(value: unknown, env: Record<string, string | undefined>): unknown {
+  if (typeof value === 'string') return interpolate(value, env)
+  if (Array.isArray(value)) return value.map((item) => interpolateValues(item, env))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateValues(v, env)]))
+  }
+  return value
+}
+
+/** Parses a compose file the way `docker stack config` reads it: anchors, `<<` merges, then interpolation. */
+function loadStack(text: string, env: Record<string, string | undefined>): Doc {
+  return interpolateValues(parse(text, { merge: true }), env) as Doc
+}
+
+const stackText = readRepoFile('stack.yml')
+const stack = loadStack(stackText, deployEnv)
+const natsConf = readRepoFile('deploy/nats.conf')
+const dockerfile = readRepoFile('Dockerfile')
+const dockerignore = readRepoFile('.dockerignore')
+
+/** A deep copy that shares nothing (YAML aliases become shared objects), so a mutation breaks one service only. */
+const copyOf = (doc: Doc): Doc => JSON.parse(JSON.stringify(doc)) as Doc
+
+// ---------------------------------------------------------------------------------------------------------
+// Small parsers
+
+/** Go/compose durations ("60s", "1m0s", "500ms", "1h30m") in milliseconds; NaN when unparseable. */
+function durationMs(value: unknown): number {
+  if (typeof value === 'number') return value / 1e6 // compose reads a bare number as nanoseconds
+  if (typeof value !== 'string' || value.trim() === '') return Number.NaN
+  const units: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  }
+  let rest = value.trim()
+  let total = 0
+  while (rest !== '') {
+    const part = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/.exec(rest)
+    if (!part) return Number.NaN
+    total += Number(part[1]) * (units[part[2] as string] as number)
+    rest = rest.slice(part[0].length)
+  }
+  return total
+}
+
+/** A top-level setting of nats.conf (`key: value`, `key = value` or `key value`), quotes removed. */
+function natsSetting(conf: string, key: string): string | undefined {
+  const match = new RegExp(`^\\s*${key}\\s*[:=]?\\s*"?([^"\\s#]+)"?`, 'm').exec(conf)
+  return match?.[1]
+}
+
+const normaliseConstraint = (c: string): string => c.replace(/\s+/g, '')
+
+/** Service names of the `nats-<dc>` servers; the datacenters of the stack are their suffixes. */
+const natsDatacenters = (doc: Doc): string[] =>
+  Object.keys(doc.services ?? {}).flatMap((name) => /^nats-([a-z][a-z0-9-]*)$/.exec(name)?.[1] ?? [])
+
+const isNats = (name: string): boolean => /^nats-/.test(name)
+
+const listOf = (value: unknown): any[] => (Array.isArray(value) ? value : [])
+const namesOf = (value: unknown): string[] =>
+  Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : v?.source)) : Object.keys(value ?? {})
+
+// ---------------------------------------------------------------------------------------------------------
+// The invariant checkers
+
+/** Problems of one service, each "<service>: <invariant>: <detail>". */
+function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string[] {
+  const problems: string[] = []
+  const fail = (invariant: string, detail: string) => problems.push(`${name}: ${invariant}: ${detail}`)
+  const deploy: Doc = svc.deploy ?? {}
+  const datacenters = natsDatacenters(doc)
+
+  // Bounded logs: the default json-file driver never rotates, which is how the old server's disk filled up.
+  const logging = svc.logging
+  if (!logging) fail('logging', 'missing (the default json-file driver keeps logs forever)')
+  else {
+    if (!['json-file', 'local'].includes(logging.driver))
+      fail('logging', `driver must be json-file or local, not ${logging.driver}`)
+    if (!logging.options?.['max-size']) fail('logging', 'max-size is not set')
+    if (!logging.options?.['max-file']) fail('logging', 'max-file is not set')
+  }
+
+  const health = svc.healthcheck
+  if (
+    !health ||
+    health.disable ||
+    !Array.isArray(health.test) ||
+    !['CMD', 'CMD-SHELL'].includes(health.test[0])
+  ) {
+    fail('healthcheck', 'missing or disabled (rolling updates are gated on it)')
+  } else {
+    for (const key of ['interval', 'timeout', 'retries', 'start_period']) {
+      if (health[key] === undefined) fail('healthcheck', `${key} is not set`)
+    }
+    const probe = isNats(name) ? '/healthz' : '/readyz'
+    if (!health.test.join(' ').includes(probe)) fail('healthcheck', `must probe ${probe}`)
+  }
+
+  const update = deploy.update_config
+  if (!update) fail('update_config', 'missing')
+  else {
+    if (update.parallelism !== 1) fail('update_config', 'parallelism must be 1 (one datacenter at a time)')
+    if (update.failure_action !== 'rollback') fail('update_config', 'failure_action must be rollback')
+    if (!(durationMs(update.monitor) > 0))
+      fail('update_config', 'monitor must be explicit (the docs disagree on the default)')
+    // start-first + max_replicas_per_node deadlocks when replicas == nodes (moby/moby#40797); host ports too.
+    if (update.order !== 'stop-first') fail('update_config', 'order must be stop-first')
+  }
+
+  const rollback = deploy.rollback_config
+  if (!rollback) fail('rollback_config', 'missing')
+  else {
+    if (!(rollback.parallelism >= 1)) fail('rollback_config', 'parallelism must be set')
+    if (!(durationMs(rollback.monitor) > 0)) fail('rollback_config', 'monitor must be explicit')
+  }
+
+  const restart = deploy.restart_policy
+  if (!restart) fail('restart_policy', 'missing')
+  else {
+    if (restart.condition !== 'any')
+      fail('restart_policy', 'condition must be any (on-failure ignores exit 0)')
+    if (!(durationMs(restart.delay) > 0)) fail('restart_policy', 'delay must be set (no hot restart loop)')
+    if (restart.max_attempts !== undefined)
+      fail('restart_policy', 'max_attempts would eventually give up on a server')
+  }
+
+  const resources = deploy.resources ?? {}
+  if (!resources.limits?.cpus || !resources.limits?.memory) fail('resources', 'limits need cpus and memory')
+  if (!resources.reservations?.cpus || !resources.reservations?.memory)
+    fail('resources', 'reservations need cpus and memory')
+
+  if (svc.read_only !== true) fail('read_only', 'the root filesystem must be read-only')
+  if (!listOf(svc.volumes).some((v) => v?.type === 'tmpfs'))
+    fail('tmpfs', 'needs a tmpfs volume (long syntax, type: tmpfs)')
+  if (svc.tmpfs !== undefined)
+    fail('tmpfs', 'the short `tmpfs:` key is dropped by docker stack deploy; use volumes')
+
+  // A version tag (or a digest); never latest, never implicit.
+  const image = /^(?<repository>[^@]+?)(?::(?<tag>[\w][\w.-]*))?(?<digest>@sha256:[a-f0-9]{64})?$/.exec(
+    String(svc.image ?? '')
+  )
+  const tag = image?.groups?.tag
+  if (!svc.image || !image) fail('image', 'missing')
+  else if (!image.groups?.digest && !(tag && /^v?\d+\.\d+\.\d+([-+.][\w.-]+)?$/.test(tag))) {
+    fail('image', `tag must be a release version, not ${tag ?? '(none, i.e. latest)'}`)
+  }
+
+  const placement = deploy.placement ?? {}
+  const constraints = listOf(placement.constraints).map(normaliseConstraint)
+  if (isNats(name)) {
+    const dc = name.slice('nats-'.length)
+    if (!constraints.includes(`node.labels.dc==${dc}`))
+      fail('placement', `needs the constraint node.labels.dc == ${dc}`)
+    if (deploy.replicas !== 1) fail('replicas', 'one nats-server per datacenter service')
+  } else {
+    if (placement.max_replicas_per_node !== 1) fail('placement', 'max_replicas_per_node must be 1')
+    if (constraints.length === 0)
+      fail('placement', 'needs a constraint selecting the (dc-labelled) app nodes')
+    if (!listOf(placement.preferences).some((p) => p?.spread === 'node.labels.dc')) {
+      fail('placement', 'must spread over node.labels.dc')
+    }
+    if ((deploy.mode ?? 'replicated') !== 'replicated' || deploy.replicas !== datacenters.length) {
+      fail('replicas', `must be one per datacenter (${datacenters.length})`)
+    }
+  }
+
+  // Secrets: declared at the top level, and every *_FILE variable points at a secret this service mounts.
+  const topSecrets: Doc = doc.secrets ?? {}
+  const mounted = new Set<string>()
+  for (const ref of listOf(svc.secrets)) {
+    const source = typeof ref === 'string' ? ref : ref?.source
+    if (!(source in topSecrets)) fail('secrets', `${source} is not declared in the top-level secrets`)
+    mounted.add(typeof ref === 'string' ? ref : (ref?.target ?? source))
+  }
+  const env: Doc = Array.isArray(svc.environment)
+    ? Object.fromEntries(svc.environment.map((e: string) => e.split(/=(.*)/s, 2)))
+    : (svc.environment ?? {})
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.endsWith('_FILE')) continue
+    const secret = /^\/run\/secrets\/(.+)$/.exec(String(value))?.[1]
+    if (!secret || !mounted.has(secret))
+      fail('secrets', `${key} must point at a mounted secret (/run/secrets/<target>)`)
+  }
+
+  for (const config of namesOf(svc.configs)) {
+    if (!(config in (doc.configs ?? {})))
+      fail('configs', `${config} is not declared in the top-level configs`)
+  }
+
+  for (const network of namesOf(svc.networks)) {
+    if (!(network in (doc.networks ?? {})))
+      fail('networks', `${network} is not declared in the top-level networks`)
+  }
+  if (namesOf(svc.networks).length === 0)
+    fail('networks', 'must join the encrypted overlay, not the default network')
+
+  // Published ports bypass the routing mesh: it would forward to a task in any datacenter.
+  for (const port of listOf(svc.ports)) {
+    if (typeof port !== 'object' || port.mode !== 'host')
+      fail('ports', `publish in mode: host (${JSON.stringify(port)})`)
+  }
+
+  if (isNats(name)) {
+    const dc = name.slice('nats-'.length)
+    if (svc.stop_signal !== 'SIGUSR2') fail('stop_signal', 'must be SIGUSR2 (lame-duck mode)')
+    const lameDuck = durationMs(natsSetting(conf, 'lame_duck_duration'))
+    if (!(durationMs(svc.stop_grace_period) > lameDuck)) {
+      fail(
+        'stop_grace_period',
+        `must be longer than nats.conf lame_duck_duration (${natsSetting(conf, 'lame_duck_duration')})`
+      )
+    }
+    if (deploy.endpoint_mode !== 'dnsrr') fail('endpoint_mode', 'a cluster member needs dnsrr, not a VIP')
+    if (env.SERVER_NAME !== name) fail('environment', `SERVER_NAME must be ${name}`)
+    if (env.DC_TAG !== `dc:${dc}`) fail('environment', `DC_TAG must be dc:${dc}`)
+    if (!new RegExp(`nats-route://${name}:6222\\b`).test(conf))
+      fail('routes', `nats.conf has no route to ${name}`)
+    if (!listOf(svc.volumes).some((v) => v?.type === 'volume' && v.target === '/data')) {
+      fail('volumes', 'JetStream needs a persistent volume at /data')
+    }
+  } else {
+    if (svc.init !== true) fail('init', 'node services run under init: true')
+    const drainMs = Number(env.SHUTDOWN_GRACE_MS ?? 10_000)
+    if (!(durationMs(svc.stop_grace_period) > drainMs)) {
+      fail(
+        'stop_grace_period',
+        `must be longer than SHUTDOWN_GRACE_MS (${drainMs} ms), or Swarm kills a draining task`
+      )
+    }
+    // Each task must find its own datacenter's NATS server and id, whatever node it lands on.
+    for (const dc of datacenters) {
+      const onNode = (value: unknown) => String(value ?? '').replaceAll('{{.Node.Hostname}}', dc)
+      const firstHost = /^nats:\/\/([^:/,]+)/.exec(onNode(env.NATS_URL))?.[1]
+      if (firstHost !== `nats-${dc}`)
+        fail('environment', `NATS_URL on a node in ${dc} must name nats-${dc} first`)
+      if (onNode(env.DC) !== dc) fail('environment', `DC on a node in ${dc} must be ${dc}`)
+    }
+    if (!listOf(svc.command).join(' ').includes(`backend/${name}/service.ts`)) {
+      fail('command', `must run backend/${name}/service.ts`)
+    }
+  }
+  return problems
+}
+
+/** Every problem of the stack: stack-wide ones ("stack: ...") and those of every service. */
+function stackProblems(doc: Doc, conf: string): string[] {
+  const problems: string[] = []
+  const fail = (invariant: string, detail: string) => problems.push(`stack: ${invariant}: ${detail}`)
+  const services: Doc = doc.services ?? {}
+
+  for (const service of serviceNames) {
+    if (!(service in services)) fail('services', `backend service ${service} is missing`)
+  }
+  if (natsDatacenters(doc).length === 0) fail('services', 'no nats-<dc> service')
+  if (!('web' in services) || !listOf(services.web.ports).some((p) => p?.mode === 'host')) {
+    fail('services', 'web must publish its HTTP port in host mode: the edge calls each datacenter directly')
+  }
+
+  const networks: Doc = doc.networks ?? {}
+  if (Object.keys(networks).length === 0) fail('networks', 'no overlay network declared')
+  for (const [network, spec] of Object.entries(networks)) {
+    if (spec?.driver !== 'overlay') fail('networks', `${network} must be an overlay`)
+    if (String(spec?.driver_opts?.encrypted) !== 'true') fail('networks', `${network} must be encrypted`)
+  }
+  const secrets: Doc = doc.secrets ?? {}
+  for (const [secret, spec] of Object.entries(secrets)) {
+    if (spec?.external !== true && !spec?.file) fail('secrets', `${secret} must be external (or a file)`)
+  }
+
+  if (!/^\s*unique_tag\s*[:=]?\s*"dc:"/m.test(conf)) fail('nats.conf', 'jetstream needs unique_tag: "dc:"')
+  if (!/^\s*server_tags\s*[:=]?\s*\[\s*\$DC_TAG\s*\]/m.test(conf))
+    fail('nats.conf', 'server_tags must be [$DC_TAG]')
+  for (const key of ['ping_interval', 'ping_max', 'lame_duck_duration']) {
+    if (natsSetting(conf, key) === undefined) fail('nats.conf', `${key} is not set`)
+  }
+
+  for (const [name, svc] of Object.entries(services)) problems.push(...serviceProblems(name, svc, doc, conf))
+  return problems
+}
+
+/** Problems of the Dockerfile, parsed instruction by instruction. */
+function dockerfileProblems(text: string): string[] {
+  const instructions = text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const [keyword = '', ...rest] = line.split(/\s+/)
+      return { keyword: keyword.toUpperCase(), args: rest.join(' ') }
+    })
+  const problems: string[] = []
+  const froms = instructions.filter((i) => i.keyword === 'FROM')
+  if (froms.length < 2) problems.push('Dockerfile: FROM: multi-stage build expected (deps and runtime)')
+
+  const stages = new Set<string>()
+  for (const from of froms) {
+    const [image = '', , alias] = from.args.split(/\s+/).filter((a) => !a.startsWith('--'))
+    if (!stages.has(image)) {
+      const tag = /^[^@]+?:([\w][\w.-]*)(@sha256:[a-f0-9]{64})?$/.exec(image)?.[1]
+      if (!/@sha256:/.test(image) && (!tag || tag === 'latest' || !/\d/.test(tag))) {
+        problems.push(`Dockerfile: FROM: ${image} must be pinned to a version tag, not latest`)
+      }
+    }
+    if (alias) stages.add(alias)
+  }
+
+  if (!instructions.some((i) => i.keyword === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args))) {
+    problems.push('Dockerfile: RUN: npm ci --omit=dev expected')
+  }
+
+  const lastFrom = instructions.lastIndexOf(froms.at(-1) as (typeof instructions)[number])
+  const runtime = instructions.slice(lastFrom + 1)
+  const user = runtime.filter((i) => i.keyword === 'USER').at(-1)?.args
+  if (!user || /^(root|0)(:|$)/.test(user))
+    problems.push('Dockerfile: USER: the runtime stage must run as a non-root user')
+  const health = runtime.filter((i) => i.keyword === 'HEALTHCHECK').at(-1)?.args
+  if (!health || /^NONE$/i.test(health)) problems.push('Dockerfile: HEALTHCHECK: the runtime stage needs one')
+  else if (!health.includes('/readyz')) problems.push('Dockerfile: HEALTHCHECK: must probe /readyz')
+  if (!runtime.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args))) {
+    problems.push('Dockerfile: ENV: NODE_ENV=production expected in the runtime stage')
+  }
+  return problems
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The real files
+
+describe('stack.yml', () => {
+  const services = Object.keys(stack.services ?? {})
+
+  it('has no problems at all', () => {
+    expect(stackProblems(stack, natsConf)).toEqual([])
+  })
+
+  it.each(services)('%s keeps every service invariant', (name) => {
+    expect(stackProblems(stack, natsConf).filter((p) => p.startsWith(`${name}: `))).toEqual([])
+  })
+
+  it('runs every backend service and one nats server per datacenter', () => {
+    expect(services).toEqual(expect.arrayContaining([...serviceNames]))
+    expect(natsDatacenters(stack)).toEqual(['fra', 'ams', 'lon'])
+    for (const dc of natsDatacenters(stack)) expect(natsConf).toContain(`nats-route://nats-${dc}:6222`)
+  })
+
+  it('refuses to resolve without a release version (no silent latest)', () => {
+    expect(() => loadStack(stackText, {})).toThrow(/VTTA_VERSION/)
+  })
+
+  it.runIf(hasDockerCli)(
+    'is accepted by docker stack config, and the resolved stack keeps the invariants',
+    () => {
+      const resolved = execFileSync('docker', ['stack', 'config', '-c', 'stack.yml'], {
+        cwd: root,
+        env: { ...process.env, ...deployEnv },
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      const doc = parse(resolved) as Doc
+      expect(doc.services.web.image).toMatch(/:0\.1\.0$/)
+      expect(doc.services.web.environment.NATS_URL).toBe('nats://nats-{{.Node.Hostname}}:4222')
+      // Docker's own reading of anchors and merges agrees with this file's.
+      expect(stackProblems(doc, natsConf)).toEqual([])
+    }
+  )
+
+  it.runIf(hasDockerCli)('is refused by docker stack config without VTTA_VERSION', () => {
+    const env = { ...process.env }
+    delete env.VTTA_VERSION
+    expect(() =>
+      execFileSync('docker', ['stack', 'config', '-c', 'stack.yml'], {
+        cwd: root,
+        env,
+        stdio: 'pipe',
+        timeout: 30_000,
+      })
+    ).toThrow(/VTTA_VERSION/)
+  })
+})
+
+describe('Dockerfile and .dockerignore', () => {
+  it('Dockerfile has no problems', () => {
+    expect(dockerfileProblems(dockerfile)).toEqual([])
+  })
+
+  it('.dockerignore keeps local and generated files out of the build context', () => {
+    const lines = dockerignore.split(/\r?\n/).map((l) => l.trim())
+    for (const entry of ['node_modules', '.local', '.wrangler', '.git', '*.log']) {
+      expect(
+        lines.some((l) => l === entry || l === `**/${entry}`),
+        entry
+      ).toBe(true)
+    }
+    for (const entry of ['test', 'bench', 'edge', 'docs']) expect(lines, entry).toContain(entry)
+    for (const needed of ['package.json', 'package-lock.json', 'shared', 'backend']) {
+      expect(
+        lines.some((l) => l === needed || l === `${needed}/` || l === `**/${needed}`),
+        needed
+      ).toBe(false)
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// The checkers can fail
+
+type Mutation = { description: string; mutate: (doc: Doc) => void; expected: RegExp }
+
+const mutations: Mutation[] = [
+  {
+    description: 'web has no logging',
+    mutate: (d) => delete d.services.web.logging,
+    expected: /^web: logging: missing/,
+  },
+  {
+    description: 'images logs without max-file',
+    mutate: (d) => delete d.services.images.logging.options['max-file'],
+    expected: /^images: logging: max-file/,
+  },
+  {
+    description: 'releases has no healthcheck',
+    mutate: (d) => delete d.services.releases.healthcheck,
+    expected: /^releases: healthcheck:/,
+  },
+  {
+    description: 'notifier pauses on a failed update',
+    mutate: (d) => (d.services.notifier.deploy.update_config.failure_action = 'pause'),
+    expected: /^notifier: update_config: failure_action/,
+  },
+  {
+    description: 'web updates start-first',
+    mutate: (d) => (d.services.web.deploy.update_config.order = 'start-first'),
+    expected: /^web: update_config: order/,
+  },
+  {
+    description: 'images updates two at a time',
+    mutate: (d) => (d.services.images.deploy.update_config.parallelism = 2),
+    expected: /^images: update_config: parallelism/,
+  },
+  {
+    description: 'web has no explicit monitor',
+    mutate: (d) => delete d.services.web.deploy.update_config.monitor,
+    expected: /^web: update_config: monitor/,
+  },
+  {
+    description: 'releases has no rollback_config',
+    mutate: (d) => delete d.services.releases.deploy.rollback_config,
+    expected: /^releases: rollback_config: missing/,
+  },
+  {
+    description: 'notifier has no restart_policy',
+    mutate: (d) => delete d.services.notifier.deploy.restart_policy,
+    expected: /^notifier: restart_policy: missing/,
+  },
+  {
+    description: 'images has no reservations',
+    mutate: (d) => delete d.services.images.deploy.resources.reservations,
+    expected: /^images: resources: reservations/,
+  },
+  {
+    description: 'web is writable',
+    mutate: (d) => delete d.services.web.read_only,
+    expected: /^web: read_only:/,
+  },
+  {
+    description: 'nats-ams has no tmpfs',
+    mutate: (d) => (d.services['nats-ams'].volumes = []),
+    expected: /^nats-ams: tmpfs:/,
+  },
+  {
+    description: 'images runs latest',
+    mutate: (d) => (d.services.images.image = 'ghcr.io/vtta/backend:latest'),
+    expected: /^images: image: .*latest/,
+  },
+  {
+    description: 'images has no tag',
+    mutate: (d) => (d.services.images.image = 'ghcr.io/vtta/backend'),
+    expected: /^images: image:/,
+  },
+  {
+    description: 'web may run twice on one node',
+    mutate: (d) => delete d.services.web.deploy.placement.max_replicas_per_node,
+    expected: /^web: placement: max_replicas_per_node/,
+  },
+  {
+    description: 'nats-lon may run in any datacenter',
+    mutate: (d) => (d.services['nats-lon'].deploy.placement.constraints = ['node.labels.nats == true']),
+    expected: /^nats-lon: placement: .*node\.labels\.dc == lon/,
+  },
+  {
+    description: 'notifier references an undeclared secret',
+    mutate: (d) => d.services.notifier.secrets.push({ source: 'admin_token', target: 'admin_token' }),
+    expected: /^notifier: secrets: admin_token/,
+  },
+  {
+    description: 'a *_FILE variable points at no mounted secret',
+    mutate: (d) => (d.services.images.environment.ADMIN_TOKEN_FILE = '/run/secrets/admin_token'),
+    expected: /^images: secrets: ADMIN_TOKEN_FILE/,
+  },
+  {
+    description: 'the overlay is not encrypted',
+    mutate: (d) => delete d.networks.backend.driver_opts,
+    expected: /^stack: networks: backend must be encrypted/,
+  },
+  {
+    description: 'web publishes through the routing mesh',
+    mutate: (d) => (d.services.web.ports = ['8080:8080']),
+    expected: /^web: ports: publish in mode: host/,
+  },
+  {
+    description: 'nats-fra stops with SIGTERM',
+    mutate: (d) => delete d.services['nats-fra'].stop_signal,
+    expected: /^nats-fra: stop_signal:/,
+  },
+  {
+    description: 'nats-ams is killed before its lame-duck period ends',
+    mutate: (d) => (d.services['nats-ams'].stop_grace_period = '30s'),
+    expected: /^nats-ams: stop_grace_period: .*lame_duck_duration/,
+  },
+  {
+    description: 'releases talks to a fixed datacenter',
+    mutate: (d) => (d.services.releases.environment.NATS_URL = 'nats://nats-fra:4222'),
+    expected: /^releases: environment: NATS_URL on a node in ams/,
+  },
+  {
+    description: 'a backend service is missing',
+    mutate: (d) => delete d.services.notifier,
+    expected: /^stack: services: backend service notifier is missing/,
+  },
+  {
+    description: 'a new service forgets everything',
+    mutate: (d) =>
+      (d.services.newcomer = {
+        image: 'ghcr.io/vtta/backend:0.1.0',
+        command: ['backend/newcomer/service.ts'],
+      }),
+    expected: /^newcomer: logging: missing/,
+  },
+]
+
+describe('the stack invariant checker', () => {
+  it.each(mutations)('reports it when $description', ({ mutate, expected }) => {
+    const broken = copyOf(stack)
+    mutate(broken)
+    expect(stackProblems(broken, natsConf)).toContainEqual(expect.stringMatching(expected))
+  })
+
+  it('names every invariant a service without any of them breaks', () => {
+    const broken = copyOf(stack)
+    broken.services.newcomer = {
+      image: 'ghcr.io/vtta/backend:0.1.0',
+      command: ['backend/newcomer/service.ts'],
+    }
+    const invariants = new Set(
+      stackProblems(broken, natsConf)
+        .filter((p) => p.startsWith('newcomer: '))
+        .map((p) => p.split(': ')[1])
+    )
+    expect([...invariants].sort()).toEqual(
+      [
+        'environment',
+        'healthcheck',
+        'init',
+        'logging',
+        'networks',
+        'placement',
+        'read_only',
+        'replicas',
+        'resources',
+        'restart_policy',
+        'rollback_config',
+        'stop_grace_period',
+        'tmpfs',
+        'update_config',
+      ].sort()
+    )
+  })
+
+  it('reports a lame-duck period that the nats grace period does not cover', () => {
+    const longerLameDuck = natsConf.replace(/^(\s*lame_duck_duration:).*$/m, '$1 "90s"')
+    expect(stackProblems(stack, longerLameDuck)).toContainEqual(
+      expect.stringMatching(/^nats-fra: stop_grace_period:/)
+    )
+  })
+})
+
+describe('the Dockerfile checker', () => {
+  const cases: Array<{ description: string; edit: (text: string) => string; expected: RegExp }> = [
+    {
+      description: 'a single stage',
+      edit: (t) => t.replace(/^FROM .* AS deps$/m, '').replace(/^COPY --from=deps.*$/m, ''),
+      expected: /multi-stage/,
+    },
+    {
+      description: 'a latest base image',
+      edit: (t) => t.replace(/^FROM node:\S+ AS runtime$/m, 'FROM node:latest AS runtime'),
+      expected: /latest/,
+    },
+    {
+      description: 'an untagged base image',
+      edit: (t) => t.replace(/^FROM node:\S+ AS deps$/m, 'FROM node AS deps'),
+      expected: /FROM: node must be pinned/,
+    },
+    {
+      description: 'npm ci with dev dependencies',
+      edit: (t) => t.replace('--omit=dev', ''),
+      expected: /npm ci --omit=dev/,
+    },
+    { description: 'no USER', edit: (t) => t.replace(/^USER .*$/m, ''), expected: /USER/ },
+    { description: 'USER root', edit: (t) => t.replace(/^USER .*$/m, 'USER root'), expected: /USER/ },
+    {
+      description: 'no HEALTHCHECK',
+      edit: (t) => t.replace(/^HEALTHCHECK[^\n]*\\\n[^\n]*$/m, ''),
+      expected: /HEALTHCHECK/,
+    },
+  ]
+
+  it.each(cases)('reports $description', ({ edit, expected }) => {
+    const edited = edit(dockerfile)
+    expect(edited).not.toBe(dockerfile)
+    expect(dockerfileProblems(edited)).toContainEqual(expect.stringMatching(expected))
+  })
+})
