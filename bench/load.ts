@@ -1,0 +1,90 @@
+/**
+ * A closed-loop HTTP load generator: `concurrency` clients, each sending its next request when the
+ * previous one is answered, for `durationMs`. Reports throughput and latency percentiles.
+ */
+import { Agent, request } from 'node:http'
+
+export interface LoadResult {
+  requests: number
+  errors: number
+  rps: number
+  p50: number
+  p99: number
+}
+
+export interface Target {
+  name: string
+  url: string
+  headers?: Record<string, string>
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
+
+function once(agent: Agent, target: Target): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(target.url, { agent, headers: target.headers }, (res) => {
+      res.resume()
+      res.on('end', () => resolve((res.statusCode ?? 500) < 400))
+    })
+    req.on('error', () => resolve(false))
+    req.end()
+  })
+}
+
+export async function load(target: Target, concurrency: number, durationMs: number): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
+  const latencies: number[] = []
+  let errors = 0
+  const started = performance.now()
+  const deadline = started + durationMs
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now()
+        const ok = await once(agent, target)
+        latencies.push(performance.now() - t0)
+        if (!ok) errors++
+      }
+    })
+  )
+  const elapsed = performance.now() - started
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  return {
+    requests: latencies.length,
+    errors,
+    rps: (latencies.length / elapsed) * 1000,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  }
+}
+
+/**
+ * Runs every target in interleaved rounds (the machine is shared and noisy: a slow minute then
+ * hurts every target alike) and merges the rounds of each target.
+ */
+export async function interleaved(
+  targets: Target[],
+  opts: { concurrency: number; rounds: number; roundMs: number }
+): Promise<Map<string, LoadResult>> {
+  const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]))
+  for (const target of targets) await load(target, opts.concurrency, 300) // warm-up
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const target of targets)
+      runs.get(target.name)!.push(await load(target, opts.concurrency, opts.roundMs))
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  return new Map(
+    [...runs].map(([name, rs]) => [
+      name,
+      {
+        requests: rs.reduce((n, r) => n + r.requests, 0),
+        errors: rs.reduce((n, r) => n + r.errors, 0),
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+      },
+    ])
+  )
+}
