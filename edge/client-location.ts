@@ -12,7 +12,8 @@ export interface ClientLocation {
 const GEO_HEADER = /^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$/
 
 export function parseGeoHeader(value: string | null | undefined): { lat: number; lon: number } | undefined {
-  const match = value ? GEO_HEADER.exec(value) : null
+  // Real coordinates fit in a few dozen characters; anything longer is not worth parsing.
+  const match = value && value.length <= 64 ? GEO_HEADER.exec(value) : null
   if (!match) return undefined
   const lat = Number(match[1])
   const lon = Number(match[2])

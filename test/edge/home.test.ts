@@ -35,6 +35,14 @@ describe('GET / is proxied to the nearest datacenter web service', () => {
     }
   )
 
+  it('ignores an oversized x-client-geo', async () => {
+    const res = await home(
+      { 'x-client-geo': `51.5,-0.1${'0'.repeat(8_000)}` },
+      { latitude: '52.36', longitude: '4.89' }
+    )
+    expect(res.headers.get('x-datacenter')).toBe('ams')
+  })
+
   it('falls back to the catalogue order without any location', async () => {
     const res = await home()
     expect(res.headers.get('x-datacenter')).toBe('fra')

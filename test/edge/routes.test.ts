@@ -16,6 +16,12 @@ describe('route table', () => {
     })
   })
 
+  it('answers an oversized, hostile path with a JSON 404, not a crash', async () => {
+    const res = await fetchEdge(`/${'%2e%2e/'.repeat(2_000)}etc/passwd?${'x'.repeat(8_000)}`)
+    expect(res.status).toBe(404)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found')
+  })
+
   it('answers a known path with the wrong method as not found, not a crash', async () => {
     const res = await fetchEdge('/health', { method: 'DELETE' })
     expect(res.status).toBe(404)
