@@ -14,7 +14,12 @@ export default defineConfig({
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { DATACENTERS: inject('edgeDatacenters'), ALLOW_GEO_OVERRIDE: 'true' },
+              bindings: {
+                DATACENTERS: inject('edgeDatacenters'),
+                ALLOW_GEO_OVERRIDE: 'true',
+                ADMIN_TOKEN: 'test-admin-token',
+                UPSTREAM_TIMEOUT_MS: '2000',
+              },
             },
           })),
         ],

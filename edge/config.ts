@@ -1,25 +1,61 @@
 /**
- * The edge's configuration, from wrangler vars, validated with the shared catalogue schema.
- * A Worker has no start-up hook, so it is validated on first use and memoised per isolate;
- * a bad value answers every request with a 500 that names the field.
+ * The edge's configuration, from wrangler vars, validated with zod (the catalogue with the shared
+ * schema). A Worker has no start-up hook, so it is validated on first use and memoised per
+ * isolate; a bad value answers every request with a 500 that names the variable.
  */
-import { parseReachableCatalogue, type ReachableDatacenter } from '../shared/catalogue.ts'
+import { z } from 'zod'
+import { describeIssues, parseReachableCatalogue, type ReachableDatacenter } from '../shared/catalogue.ts'
 import type { Bindings } from './env.ts'
+
+const millis = (fallback: number, min = 1) =>
+  z.coerce.number().int().min(min).max(3_600_000).default(fallback)
+
+const varsSchema = z.object({
+  ALLOW_GEO_OVERRIDE: z.enum(['true', 'false']).default('false'),
+  /** Active health probe period (Durable Object alarm). */
+  PROBE_INTERVAL_MS: millis(5_000, 100),
+  PROBE_TIMEOUT_MS: millis(2_000, 50),
+  /** Consecutive failures (probes or passive reports) that take a datacenter down. */
+  DOWN_AFTER: z.coerce.number().int().min(1).max(100).default(2),
+  /** Consecutive successful probes that bring it back. */
+  UP_AFTER: z.coerce.number().int().min(1).max(100).default(3),
+  /** How long an isolate trusts its copy of the health state before asking the Durable Object again. */
+  HEALTH_MEMO_MS: millis(2_000, 100),
+  /** How long one attempt at a datacenter may take before the request moves to the next one. */
+  UPSTREAM_TIMEOUT_MS: millis(5_000, 50),
+  /** Bearer token of the operator API; without it the operator API answers 503. */
+  ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+})
 
 export interface EdgeConfig {
   datacenters: ReachableDatacenter[]
   byId: Map<string, ReachableDatacenter>
   allowGeoOverride: boolean
+  health: {
+    probeIntervalMs: number
+    probeTimeoutMs: number
+    downAfter: number
+    upAfter: number
+    memoMs: number
+  }
+  upstreamTimeoutMs: number
+  adminToken: string | undefined
 }
 
 export class EdgeConfigError extends Error {
   override name = 'EdgeConfigError'
 }
 
-let memo: { source: Bindings['DATACENTERS']; allow: string | undefined; config: EdgeConfig } | undefined
+type ConfigVars = Pick<Bindings, 'DATACENTERS'> & Partial<Record<keyof z.input<typeof varsSchema>, string>>
 
-export function edgeConfig(env: Pick<Bindings, 'DATACENTERS' | 'ALLOW_GEO_OVERRIDE'>): EdgeConfig {
-  if (memo && memo.source === env.DATACENTERS && memo.allow === env.ALLOW_GEO_OVERRIDE) return memo.config
+let memo: { key: string; config: EdgeConfig } | undefined
+
+export function edgeConfig(env: ConfigVars): EdgeConfig {
+  const key = JSON.stringify([
+    env.DATACENTERS,
+    ...Object.keys(varsSchema.shape).map((k) => env[k as keyof ConfigVars]),
+  ])
+  if (memo?.key === key) return memo.config
   let data: unknown
   try {
     data = JSON.parse(env.DATACENTERS ?? '')
@@ -32,11 +68,23 @@ export function edgeConfig(env: Pick<Bindings, 'DATACENTERS' | 'ALLOW_GEO_OVERRI
   } catch (error) {
     throw new EdgeConfigError((error as Error).message)
   }
+  const vars = varsSchema.safeParse(env)
+  if (!vars.success) throw new EdgeConfigError(describeIssues(vars.error))
+  const v = vars.data
   const config: EdgeConfig = {
     datacenters,
     byId: new Map(datacenters.map((dc) => [dc.id, dc])),
-    allowGeoOverride: env.ALLOW_GEO_OVERRIDE === 'true',
+    allowGeoOverride: v.ALLOW_GEO_OVERRIDE === 'true',
+    health: {
+      probeIntervalMs: v.PROBE_INTERVAL_MS,
+      probeTimeoutMs: v.PROBE_TIMEOUT_MS,
+      downAfter: v.DOWN_AFTER,
+      upAfter: v.UP_AFTER,
+      memoMs: v.HEALTH_MEMO_MS,
+    },
+    upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_MS,
+    adminToken: v.ADMIN_TOKEN,
   }
-  memo = { source: env.DATACENTERS, allow: env.ALLOW_GEO_OVERRIDE, config }
+  memo = { key, config }
   return config
 }

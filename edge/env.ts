@@ -1,5 +1,6 @@
 /** The Worker's bindings (wrangler.toml) and the per-request variables the middleware sets. */
 import type { NatsBridge } from './nats/bridge.ts'
+import type { HealthRegistry } from './steering/health-registry.ts'
 import type { EdgeConfig } from './config.ts'
 
 export interface Bindings {
@@ -7,8 +8,18 @@ export interface Bindings {
   DATACENTERS: string
   /** "true" lets `x-client-geo: <lat>,<lon>` override request.cf (local runs and tests only). */
   ALLOW_GEO_OVERRIDE?: string
+  PROBE_INTERVAL_MS?: string
+  PROBE_TIMEOUT_MS?: string
+  DOWN_AFTER?: string
+  UP_AFTER?: string
+  HEALTH_MEMO_MS?: string
+  UPSTREAM_TIMEOUT_MS?: string
+  /** Secret: bearer token of the operator API. */
+  ADMIN_TOKEN?: string
   /** One NATS connection per datacenter, held by a Durable Object named by the datacenter id. */
   NATS_BRIDGE: DurableObjectNamespace<NatsBridge>
+  /** The health truth: one Durable Object (named "global") that probes every datacenter. */
+  HEALTH: DurableObjectNamespace<HealthRegistry>
 }
 
 export interface Variables {

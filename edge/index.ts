@@ -4,36 +4,43 @@
  */
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
-import type { AppEnv } from './env.ts'
+import type { AppEnv, Bindings } from './env.ts'
 import { edgeConfig } from './config.ts'
 import { notFound, onError } from './errors.ts'
+import { count } from './edge-counters.ts'
 import { home } from './routes/home.ts'
 import { health } from './routes/health.ts'
+import { admin } from './routes/admin.ts'
+import { status } from './routes/status.ts'
 import { notImplemented } from './routes/not-implemented.ts'
+import { scheduled } from './scheduled.ts'
 
 export { NatsBridge } from './nats/bridge.ts'
+export { HealthRegistry } from './steering/health-registry.ts'
 
 const app = new Hono<AppEnv>()
 
 app.use(requestId())
 app.use(async (c, next) => {
+  count('requests')
   c.set('config', edgeConfig(c.env))
   await next()
 })
 
 app.route('/', home)
 app.route('/', health)
+app.route('/', status)
+app.route('/', admin)
 app.get('/img/*', notImplemented('the image proxy'))
 app.post('/webhooks/github', notImplemented('the GitHub webhook'))
 app.get('/modules/*', notImplemented('the module registry'))
 app.get('/api/modules', notImplemented('the module registry API'))
 app.get('/api/modules/*', notImplemented('the module registry API'))
-app.get('/status', notImplemented('the status page'))
-app.get('/status.json', notImplemented('the status document'))
-app.post('/admin/datacenters/:dc/drain', notImplemented('draining'))
-app.post('/admin/datacenters/:dc/undrain', notImplemented('undraining'))
 
 app.notFound(notFound)
 app.onError(onError)
 
-export default app
+export default {
+  fetch: app.fetch,
+  scheduled,
+} satisfies ExportedHandler<Bindings>

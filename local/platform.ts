@@ -1,21 +1,23 @@
 /**
- * The local platform: for each datacenter of the catalogue, a nats-server and every backend
- * service on the datacenter's loopback address; then the edge under `wrangler dev`. Used by
- * `npm start` (start.ts) and by the end-to-end tests.
+ * The local platform's supervisor: starts every datacenter (nats-server, then its services) and
+ * the edge, waits until each is ready, keeps `.local/state.json` true, restarts nothing by itself,
+ * and answers a small control API on loopback (`npm run swarm -- revive <dc>` uses it).
+ * Used by `npm start` (start.ts), the end-to-end tests and the benchmarks.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { createServer, type Server } from 'node:http'
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Catalogue } from '../shared/catalogue.ts'
-import { serviceNames, type ServiceName } from '../shared/services.ts'
+import type { ServiceName } from '../shared/services.ts'
 import { datacenterAddresses, ports, type DatacenterAddresses } from './addresses.ts'
-import { natsServerConfig } from './nats-config.ts'
 import { startProcess, stopProcess, type ProcessSpec, type Supervised } from './processes.ts'
 import { waitForHttp } from './wait.ts'
 import { freePort, portProblem } from './free-port.ts'
 import type { LocalEnv } from './local-env.ts'
 import { writeState } from './state.ts'
+import { datacenterSpecs, edgeSpec, localServices, type DatacenterSpecs } from './platform-specs.ts'
 
-export const projectRoot = resolve(import.meta.dirname, '..')
+export { projectRoot, localServices } from './platform-specs.ts'
 
 export interface PlatformOptions {
   catalogue: Catalogue
@@ -23,6 +25,8 @@ export interface PlatformOptions {
   localDir: string
   edgePort: number
   env: LocalEnv
+  /** Edge settings passed through to the Worker (see edgeTunables); default: process.env. */
+  tunables?: NodeJS.ProcessEnv
   /** Told about every process that ends while the platform runs; nothing is restarted. */
   onExit?: (proc: Supervised, how: string) => void
   readyTimeoutMs?: number
@@ -30,22 +34,23 @@ export interface PlatformOptions {
 
 export interface Platform {
   edgeUrl: string
+  controlUrl: string
   processes: Supervised[]
+  /** Starts again every process of `dc` that is not running, and waits until they are ready. */
+  revive(dc: string): Promise<string[]>
   stop(): Promise<void>
 }
-
-/** The backend services that exist in this checkout (later issues add theirs). */
-export const localServices = (): ServiceName[] =>
-  serviceNames.filter((service) => existsSync(join(projectRoot, 'backend', service, 'service.ts')))
 
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   const { catalogue, localDir, env } = options
   const timeoutMs = options.readyTimeoutMs ?? 30_000
-  const logs = join(localDir, 'logs')
-  mkdirSync(logs, { recursive: true })
+  mkdirSync(join(localDir, 'logs'), { recursive: true })
   const running: Supervised[] = []
   let stopping = false
   const edgeUrl = `http://127.0.0.1:${options.edgePort}`
+  let control: Server | undefined
+  let controlUrl = ''
+  const saveState = () => writeState(localDir, { edge: edgeUrl, control: controlUrl }, running)
 
   const launch = (spec: ProcessSpec) => {
     const proc = startProcess(spec)
@@ -53,94 +58,24 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     void proc.exited.then((how) => {
       running.splice(running.indexOf(proc), 1)
       if (stopping) return
-      writeState(localDir, edgeUrl, running)
+      saveState()
       options.onExit?.(proc, how)
     })
     return proc
   }
   const died = (proc: Supervised) => proc.exited.then((how) => `${how} (log: ${proc.spec.logFile})`)
+  const isRunning = (spec: ProcessSpec) =>
+    running.some((p) => p.spec.dc === spec.dc && p.spec.service === spec.service)
 
-  const stop = async () => {
-    stopping = true
-    // Edge first (no new traffic), then services, then NATS last so services can drain.
-    const order = (p: Supervised) => (p.spec.dc === null ? 0 : p.spec.service === 'nats' ? 2 : 1)
-    for (const rank of [0, 1, 2])
-      await Promise.all(running.filter((p) => order(p) === rank).map((p) => stopProcess(p)))
-    rmSync(join(localDir, 'state.json'), { force: true })
-  }
-
-  const addresses = catalogue.map((_, i) => datacenterAddresses(i))
-  await preflight(addresses, localServices(), options.edgePort)
-
-  try {
-    const baseEnv = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      LANG: process.env.LANG ?? 'C.UTF-8',
-    }
-
-    const nats = catalogue.map((dc, i) => {
-      const a = addresses[i]!
-      const dir = join(localDir, 'nats', dc.id)
-      mkdirSync(dir, { recursive: true })
-      const conf = join(dir, 'nats.conf')
-      writeFileSync(
-        conf,
-        natsServerConfig({
-          dc: dc.id,
-          host: a.host,
-          clientPort: ports.natsClient,
-          monitorPort: ports.natsMonitor,
-          webSocketPort: ports.natsWebSocket,
-          clusterPort: ports.natsCluster,
-          routes:
-            catalogue.length > 1 ? addresses.filter((_, j) => j !== i).map((o) => o.natsClusterUrl) : [],
-          storeDir: resolve(dir, 'jetstream'),
-        })
-      )
-      return launch({
-        dc: dc.id,
-        service: 'nats',
-        url: a.natsUrl,
-        command: 'nats-server',
-        args: ['-c', conf],
-        env: baseEnv,
-        logFile: join(logs, `${dc.id}-nats.log`),
-      })
-    })
+  /** Starts what is not running of these datacenters: NATS first, then the services once NATS is up. */
+  const startDatacenters = async (specs: DatacenterSpecs[]) => {
+    const nats = specs.filter((d) => !isRunning(d.nats)).map((d) => ({ d, proc: launch(d.nats) }))
     await Promise.all(
-      nats.map((proc, i) =>
-        waitForHttp(`${addresses[i]!.natsMonitorUrl}/healthz`, {
-          timeoutMs,
-          what: `${proc.spec.dc} nats`,
-          abort: died(proc),
-        })
+      nats.map(({ d, proc }) =>
+        waitForHttp(`${d.natsMonitorUrl}/healthz`, { timeoutMs, what: `${d.dc} nats`, abort: died(proc) })
       )
     )
-
-    const services = catalogue.flatMap((dc, i) =>
-      localServices().map((service) => {
-        const a = addresses[i]!
-        return launch({
-          dc: dc.id,
-          service,
-          url: a.serviceUrl(service),
-          command: process.execPath,
-          args: [join(projectRoot, 'backend', service, 'service.ts')],
-          cwd: projectRoot,
-          env: {
-            ...baseEnv,
-            ...env,
-            DC: dc.id,
-            DC_NAME: dc.name,
-            NATS_URL: a.natsUrl,
-            HTTP_HOST: a.host,
-            HTTP_PORT: String(ports.services[service]),
-          },
-          logFile: join(logs, `${dc.id}-${service}.log`),
-        })
-      })
-    )
+    const services = specs.flatMap((d) => d.services.filter((s) => !isRunning(s)).map(launch))
     await Promise.all(
       services.map((proc) =>
         waitForHttp(`${proc.spec.url}/readyz`, {
@@ -150,56 +85,75 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         })
       )
     )
+    return [...nats.map((n) => n.proc), ...services].map((p) => p.spec.service)
+  }
 
-    const datacenters = catalogue.map((dc, i) => ({
-      ...dc,
-      endpoints: { web: addresses[i]!.serviceUrl('web'), natsWs: addresses[i]!.natsWsUrl },
-    }))
-    const edge = launch({
-      dc: null,
-      service: 'edge',
-      url: edgeUrl,
-      command: process.execPath,
-      args: [
-        join(projectRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-        'dev',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(options.edgePort),
-        '--inspector-port',
-        String(await freePort()),
-        '--persist-to',
-        resolve(localDir, 'wrangler'),
-        '--show-interactive-dev-session=false',
-        '--var',
-        `DATACENTERS:${JSON.stringify(datacenters)}`,
-        '--var',
-        'ALLOW_GEO_OVERRIDE:true',
-        '--var',
-        `ADMIN_TOKEN:${env.ADMIN_TOKEN}`,
-        '--var',
-        `GITHUB_WEBHOOK_SECRET:${env.GITHUB_WEBHOOK_SECRET}`,
-      ],
-      cwd: projectRoot,
-      env: {
-        ...baseEnv,
-        // Offline machine: use Miniflare's placeholder request.cf instead of fetching one, and send no telemetry.
-        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-        WRANGLER_SEND_METRICS: 'false',
-        WRANGLER_LOG_PATH: join(logs, 'wrangler'),
-        NO_COLOR: '1',
-      },
-      logFile: join(logs, 'edge.log'),
-    })
+  const stop = async () => {
+    stopping = true
+    control?.close()
+    // Edge first (no new traffic), then services, then NATS last so services can drain.
+    const order = (p: Supervised) => (p.spec.dc === null ? 0 : p.spec.service === 'nats' ? 2 : 1)
+    for (const rank of [0, 1, 2])
+      await Promise.all(running.filter((p) => order(p) === rank).map((p) => stopProcess(p)))
+    rmSync(join(localDir, 'state.json'), { force: true })
+  }
+
+  await preflight(
+    catalogue.map((_, i) => datacenterAddresses(i)),
+    localServices(),
+    options.edgePort
+  )
+  const specs = datacenterSpecs(catalogue, localDir, env)
+  const revive = async (dc: string) => {
+    const d = specs.find((s) => s.dc === dc)
+    if (!d) throw new Error(`unknown datacenter ${dc}`)
+    const started = await startDatacenters([d])
+    saveState()
+    return started
+  }
+
+  try {
+    await startDatacenters(specs)
+    const edge = launch(
+      edgeSpec(catalogue, {
+        localDir,
+        edgePort: options.edgePort,
+        inspectorPort: await freePort(),
+        env,
+        tunables: options.tunables ?? process.env,
+      })
+    )
     await waitForHttp(`${edgeUrl}/health`, { timeoutMs, what: 'edge (wrangler dev)', abort: died(edge) })
-
-    writeState(localDir, edgeUrl, running)
-    return { edgeUrl, processes: running, stop }
+    ;({ server: control, url: controlUrl } = await startControl(revive))
+    saveState()
+    return { edgeUrl, controlUrl, processes: running, revive, stop }
   } catch (error) {
     await stop()
     throw error
   }
+}
+
+/** The supervisor's control API on a free loopback port: `POST /datacenters/<dc>/revive`. */
+async function startControl(
+  revive: (dc: string) => Promise<string[]>
+): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const match = /^\/datacenters\/([a-z][a-z0-9-]{1,15})\/revive$/.exec(req.url ?? '')
+    const reply = (status: number, body: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+    if (req.method !== 'POST' || !match)
+      return reply(404, { error: { code: 'not_found', message: 'no such route' } })
+    revive(match[1]!).then(
+      (started) => reply(200, { dc: match[1], started }),
+      (error: Error) =>
+        reply(error.message.startsWith('unknown') ? 404 : 500, {
+          error: { code: 'revive_failed', message: error.message },
+        })
+    )
+  })
+  const port = await freePort()
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  return { server, url: `http://127.0.0.1:${port}` }
 }
 
 /** Every address the platform will bind must be free; say which one is not, and why that usually is. */

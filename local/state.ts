@@ -4,13 +4,20 @@ import { join } from 'node:path'
 import type { Supervised } from './processes.ts'
 
 export interface StateFile {
+  /** The edge's URL. */
   edge: string
+  /** The supervisor's control API (revive). */
+  control: string
   processes: Array<{ dc: string | null; service: string; pid: number; url: string }>
 }
 
-export function writeState(localDir: string, edgeUrl: string, processes: readonly Supervised[]): void {
+export function writeState(
+  localDir: string,
+  urls: { edge: string; control: string },
+  processes: readonly Supervised[]
+): void {
   const state: StateFile = {
-    edge: edgeUrl,
+    ...urls,
     processes: processes.map((p) => ({
       dc: p.spec.dc,
       service: p.spec.service,

@@ -7,11 +7,41 @@
  * tell "nobody listens here" (try the next datacenter) from "too slow".
  */
 import { DurableObject } from 'cloudflare:workers'
-import { errors, headers as natsHeaders, wsconnect, type NatsConnection } from '@nats-io/nats-core'
+import {
+  errors,
+  headers as natsHeaders,
+  wsconnect,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/nats-core'
+import { jetstream } from '@nats-io/jetstream'
 import type { Bindings } from '../env.ts'
 import { edgeConfig } from '../config.ts'
 
 export type BridgeFailure = 'unknown_datacenter' | 'unreachable' | 'no_responders' | 'timeout'
+
+export interface BridgeMessage {
+  data: Uint8Array
+  headers: Record<string, string>
+}
+
+export type BridgeStreamReply =
+  | { ok: true; messages: BridgeMessage[]; connects: number }
+  | { ok: false; code: BridgeFailure; message: string; connects: number }
+
+export interface BridgePublish {
+  dc: string
+  subject: string
+  payload: Uint8Array | string
+  /** Nats-Msg-Id: JetStream stores a message once per id within the stream's duplicate window. */
+  msgId: string
+  headers?: Record<string, string>
+  timeoutMs?: number
+}
+
+export type BridgePublishReply =
+  | { ok: true; stream: string; seq: number; duplicate: boolean; attempts: number }
+  | { ok: false; code: BridgeFailure; message: string; attempts: number }
 
 export type BridgeReply =
   | { ok: true; data: Uint8Array; headers: Record<string, string>; connects: number }
@@ -56,40 +86,106 @@ export class NatsBridge extends DurableObject<Bindings> {
     return this.#connection
   }
 
-  async request(req: BridgeRequest): Promise<BridgeReply> {
-    const dc = edgeConfig(this.env).byId.get(req.dc)
-    if (!dc)
-      return {
-        ok: false,
-        code: 'unknown_datacenter',
-        message: `unknown datacenter ${req.dc}`,
-        connects: this.#connects,
-      }
-    let nc: NatsConnection
+  async #open(
+    dcId: string
+  ): Promise<{ ok: true; nc: NatsConnection } | { ok: false; code: BridgeFailure; message: string }> {
+    const dc = edgeConfig(this.env).byId.get(dcId)
+    if (!dc) return { ok: false, code: 'unknown_datacenter', message: `unknown datacenter ${dcId}` }
     try {
-      nc = await this.#connect(dc.endpoints.natsWs)
+      return { ok: true, nc: await this.#connect(dc.endpoints.natsWs) }
     } catch (error) {
-      return {
-        ok: false,
-        code: 'unreachable',
-        message: `NATS of ${dc.id}: ${String(error)}`,
-        connects: this.#connects,
-      }
+      return { ok: false, code: 'unreachable', message: `NATS of ${dc.id}: ${String(error)}` }
     }
-    const h = natsHeaders()
-    for (const [key, value] of Object.entries(req.headers ?? {})) h.set(key, value)
+  }
+
+  async request(req: BridgeRequest): Promise<BridgeReply> {
+    const conn = await this.#open(req.dc)
+    if (!conn.ok) return { ...conn, connects: this.#connects }
+    const nc = conn.nc
     try {
       const msg = await nc.request(req.subject, req.payload, {
         timeout: req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-        headers: h,
+        headers: toHeaders(req.headers),
       })
-      const replyHeaders: Record<string, string> = {}
-      for (const [key] of msg.headers ?? []) replyHeaders[key] = msg.headers!.get(key)
-      return { ok: true, data: msg.data, headers: replyHeaders, connects: this.#connects }
+      return { ok: true, data: msg.data, headers: fromHeaders(msg.headers), connects: this.#connects }
     } catch (error) {
       return { ok: false, ...classify(error), connects: this.#connects }
     }
   }
+
+  /**
+   * A request answered by a stream of messages ended by an empty one (the sentinel), so a reply
+   * larger than the server's max_payload arrives whole. No sentinel within the time: a timeout.
+   */
+  async requestStream(req: BridgeRequest): Promise<BridgeStreamReply> {
+    const conn = await this.#open(req.dc)
+    if (!conn.ok) return { ...conn, connects: this.#connects }
+    const timeoutMs = req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const messages: BridgeMessage[] = []
+    try {
+      const replies = await conn.nc.requestMany(req.subject, req.payload, {
+        strategy: 'sentinel',
+        maxWait: timeoutMs,
+        headers: toHeaders(req.headers),
+      })
+      for await (const msg of replies) {
+        if (msg.data.length === 0) return { ok: true, messages, connects: this.#connects }
+        if (messages.length === 0 && msg.headers?.hasError && msg.headers.code === 503)
+          return { ok: false, code: 'no_responders', message: 'no responders', connects: this.#connects }
+        messages.push({ data: msg.data, headers: fromHeaders(msg.headers) })
+      }
+      return {
+        ok: false,
+        code: 'timeout',
+        message: `reply incomplete after ${timeoutMs} ms`,
+        connects: this.#connects,
+      }
+    } catch (error) {
+      return { ok: false, ...classify(error), connects: this.#connects }
+    }
+  }
+
+  /**
+   * A JetStream publish with a message id. Retried with the same id while the stream has no
+   * leader (an election after a server died answers "no responders" / 503 for a few seconds):
+   * the id makes the retry safe.
+   */
+  async publish(req: BridgePublish): Promise<BridgePublishReply> {
+    const conn = await this.#open(req.dc)
+    if (!conn.ok) return { ...conn, attempts: 0 }
+    const deadline = Date.now() + (req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    const js = jetstream(conn.nc)
+    let attempts = 0
+    let last: { code: BridgeFailure; message: string } = { code: 'timeout', message: 'no attempt' }
+    while (Date.now() < deadline) {
+      attempts++
+      try {
+        const ack = await js.publish(req.subject, req.payload, {
+          msgID: req.msgId,
+          headers: toHeaders(req.headers),
+          timeout: Math.max(100, Math.min(2_000, deadline - Date.now())),
+        })
+        return { ok: true, stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate, attempts }
+      } catch (error) {
+        last = classify(error)
+        if (last.code === 'unreachable' && conn.nc.isClosed()) break
+      }
+      await new Promise((r) => setTimeout(r, Math.min(250 * attempts, 1_000)))
+    }
+    return { ok: false, ...last, attempts }
+  }
+}
+
+function toHeaders(values: Record<string, string> | undefined): MsgHdrs {
+  const h = natsHeaders()
+  for (const [key, value] of Object.entries(values ?? {})) h.set(key, value)
+  return h
+}
+
+function fromHeaders(h: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key] of h ?? []) out[key] = h!.get(key)
+  return out
 }
 
 function classify(error: unknown): { code: BridgeFailure; message: string } {

@@ -1,6 +1,13 @@
 /**
- * The pure steering choice: datacenters ranked nearest first by great-circle distance from the
- * client. Without coordinates: datacenters pinning the client's country first, then catalogue order.
+ * The pure steering choice: datacenters ranked for one client, best first.
+ *
+ * - A datacenter pinned to the client's country (`countries` in the catalogue) comes first.
+ * - Then by great-circle distance from the client's coordinates, divided by the datacenter's
+ *   `weight` (default 1: weight 2 makes a datacenter count as half as far). Without coordinates,
+ *   from the centre of the client's continent; without a continent, in catalogue order.
+ * - Only available datacenters (healthy, not drained, weight above 0) are chosen. When none is,
+ *   the ranking falls back to every datacenter by the same order (never answer from nowhere) and
+ *   says so with `fallback: true`.
  */
 import type { Datacenter } from '../../shared/catalogue.ts'
 import type { ClientLocation } from '../client-location.ts'
@@ -18,17 +25,43 @@ export function distanceKm(a: { lat: number; lon: number }, b: { lat: number; lo
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)))
 }
 
-export function rankDatacenters<D extends Datacenter>(catalogue: readonly D[], client: ClientLocation): D[] {
-  const { lat, lon, country } = client
-  if (lat !== undefined && lon !== undefined) {
-    return catalogue
-      .map((dc) => ({ dc, km: distanceKm({ lat, lon }, dc) }))
-      .sort((a, b) => a.km - b.km)
-      .map((entry) => entry.dc)
-  }
-  if (country) {
-    const pinned = catalogue.filter((dc) => dc.countries?.includes(country))
-    return [...pinned, ...catalogue.filter((dc) => !pinned.includes(dc))]
-  }
-  return [...catalogue]
+/** Rough population centres of request.cf's continent codes, for clients without coordinates. */
+export const continentCentres: Record<string, { lat: number; lon: number }> = {
+  AF: { lat: 6, lon: 17 },
+  AN: { lat: -80, lon: 0 },
+  AS: { lat: 30, lon: 100 },
+  EU: { lat: 50, lon: 10 },
+  NA: { lat: 40, lon: -95 },
+  OC: { lat: -27, lon: 140 },
+  SA: { lat: -15, lon: -60 },
+}
+
+export interface Steering<D extends Datacenter> {
+  /** Datacenters to try, in order. */
+  ranked: D[]
+  /** True when no datacenter was available and the ranking is a last resort. */
+  fallback: boolean
+}
+
+export function steer<D extends Datacenter>(
+  catalogue: readonly D[],
+  client: ClientLocation,
+  isAvailable: (dc: D) => boolean = () => true
+): Steering<D> {
+  const origin =
+    client.lat !== undefined && client.lon !== undefined
+      ? { lat: client.lat, lon: client.lon }
+      : client.continent
+        ? continentCentres[client.continent]
+        : undefined
+  const scored = catalogue.map((dc, index) => ({
+    dc,
+    pinned: client.country !== undefined && dc.countries?.includes(client.country) === true,
+    // Catalogue order breaks ties and ranks when the client's location is unknown.
+    score: origin ? distanceKm(origin, dc) / (dc.weight || 1) : index,
+  }))
+  scored.sort((a, b) => Number(b.pinned) - Number(a.pinned) || a.score - b.score)
+  const all = scored.map((s) => s.dc)
+  const available = all.filter((dc) => dc.weight !== 0 && isAvailable(dc))
+  return available.length > 0 ? { ranked: available, fallback: false } : { ranked: all, fallback: true }
 }

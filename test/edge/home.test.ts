@@ -19,6 +19,7 @@ describe('GET / is proxied to the nearest datacenter web service', () => {
     const html = await res.text()
     expect(html).toContain(`data-datacenter="${dc}"`)
     expect(html).toContain('<title>vtta.io</title>')
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
   it('uses request.cf coordinates when there is no override header', async () => {

@@ -1,0 +1,66 @@
+/**
+ * GET/HEAD requests proxied to a datacenter's web service, with failover: a refused or reset
+ * connection, a timeout or a 5xx moves the request to the next datacenter. The datacenter's own
+ * `x-datacenter` header passes through.
+ */
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { AppEnv } from './env.ts'
+import { ApiError } from './errors.ts'
+import { withFailover } from './steering/failover.ts'
+
+/** Request headers that describe this hop, not the request, and are not forwarded. */
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'x-client-geo',
+  'cf-connecting-ip',
+]
+
+export async function proxyToDatacenter(c: Context<AppEnv>, path: string): Promise<Response> {
+  const method = c.req.method === 'HEAD' ? 'HEAD' : 'GET'
+  const headers = new Headers(c.req.raw.headers)
+  for (const name of HOP_BY_HOP) headers.delete(name)
+  headers.set('x-request-id', c.get('requestId'))
+  const timeoutMs = c.get('config').upstreamTimeoutMs
+
+  const outcome = await withFailover(c, async (dc) => {
+    let res: Response
+    try {
+      res = await fetch(new URL(path, dc.endpoints.web), {
+        method,
+        headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+    } catch (error) {
+      const timedOut = (error as Error).name === 'TimeoutError'
+      return {
+        ok: false,
+        reason: timedOut ? `no answer within ${timeoutMs} ms` : `unreachable: ${String(error)}`,
+      }
+    }
+    if (res.status >= 500) {
+      await res.body?.cancel()
+      return { ok: false, reason: `HTTP ${res.status}` }
+    }
+    return { ok: true, value: res }
+  })
+  if (!outcome.ok) {
+    const timedOut = outcome.reasons.every((r) => r.includes('no answer within'))
+    throw new ApiError(
+      timedOut ? 504 : 502,
+      timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
+      `no datacenter could answer (${outcome.reasons.join('; ')})`
+    )
+  }
+  const upstream = outcome.value
+  // Through the context, so the headers this request already set (request id, failover) are kept.
+  upstream.headers.forEach((value, name) => c.header(name, value, { append: true }))
+  return upstream.body === null
+    ? c.body(null, upstream.status as ContentfulStatusCode)
+    : c.body(upstream.body, upstream.status as ContentfulStatusCode)
+}

@@ -1,0 +1,27 @@
+/** Per-isolate counters of the edge, exposed in /status.json (there are no shared metrics in a Worker). */
+const counters = {
+  since: Date.now(),
+  requests: 0,
+  /** Requests answered by each datacenter. */
+  servedBy: {} as Record<string, number>,
+  /** Requests that another datacenter answered after the first choice failed. */
+  failovers: 0,
+  /** Requests steered while no datacenter was healthy. */
+  fallbacks: 0,
+  /** Requests that no datacenter could answer. */
+  failures: 0,
+}
+
+export type EdgeCounter = 'requests' | 'failovers' | 'fallbacks' | 'failures'
+
+export function count(counter: EdgeCounter): void {
+  counters[counter]++
+}
+
+export function countServed(dc: string): void {
+  counters.servedBy[dc] = (counters.servedBy[dc] ?? 0) + 1
+}
+
+export function edgeCounters() {
+  return { ...counters, servedBy: { ...counters.servedBy } }
+}

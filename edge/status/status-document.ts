@@ -1,0 +1,60 @@
+/** `/status.json`: datacenters with their state and last probe, recent changes, the viewer's steering, edge counters. */
+import type { ReachableDatacenter } from '../../shared/catalogue.ts'
+import type { ClientLocation } from '../client-location.ts'
+import type { HealthSnapshot } from '../steering/health-registry.ts'
+import {
+  initialHealth,
+  stateOf,
+  type DatacenterState,
+  type ProbeResult,
+  type StateChange,
+} from '../steering/health-state.ts'
+import { steer } from '../steering/nearest.ts'
+import { isAvailable } from '../steering/health-view.ts'
+import { edgeCounters } from '../edge-counters.ts'
+
+export interface StatusDocument {
+  generatedAt: number
+  viewer: ClientLocation & { steeredTo: string | null; fallback: boolean }
+  datacenters: Array<{
+    id: string
+    name: string
+    lat: number
+    lon: number
+    weight: number
+    state: DatacenterState
+    since: number
+    lastProbe: ProbeResult | null
+  }>
+  changes: StateChange[]
+  /** Counters of the isolate that answered (each isolate counts its own requests). */
+  edge: ReturnType<typeof edgeCounters>
+}
+
+export function statusDocument(
+  datacenters: ReachableDatacenter[],
+  snapshot: HealthSnapshot | undefined,
+  viewer: ClientLocation
+): StatusDocument {
+  const now = Date.now()
+  const steering = steer(datacenters, viewer, (dc) => isAvailable(snapshot, dc.id, now))
+  return {
+    generatedAt: now,
+    viewer: { ...viewer, steeredTo: steering.ranked[0]?.id ?? null, fallback: steering.fallback },
+    datacenters: datacenters.map((dc) => {
+      const health = snapshot?.datacenters[dc.id] ?? initialHealth(now)
+      return {
+        id: dc.id,
+        name: dc.name,
+        lat: dc.lat,
+        lon: dc.lon,
+        weight: dc.weight ?? 1,
+        state: stateOf(health),
+        since: health.since,
+        lastProbe: health.lastProbe ?? null,
+      }
+    }),
+    changes: snapshot?.changes ?? [],
+    edge: edgeCounters(),
+  }
+}

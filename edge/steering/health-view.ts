@@ -1,0 +1,73 @@
+/**
+ * The request path's view of health: a per-isolate memo of the HealthRegistry snapshot, read at
+ * most every HEALTH_MEMO_MS. A request never waits for the Durable Object while a memo exists: a
+ * stale memo is used as is and refreshed in the background. Failures this isolate sees itself
+ * take that datacenter out of its own rotation at once (for a few seconds) and are reported to
+ * the registry, where they count towards taking it down everywhere.
+ */
+import type { Context } from 'hono'
+import type { AppEnv } from '../env.ts'
+import type { HealthSnapshot } from './health-registry.ts'
+
+export const HEALTH_REGISTRY_NAME = 'global'
+/** How long an isolate keeps a datacenter out of rotation after a failure it saw itself. */
+const LOCAL_HOLD_MS = 5_000
+
+let memo: { snapshot: HealthSnapshot; fetchedAt: number } | undefined
+let refreshStartedAt = 0
+const heldUntil = new Map<string, number>()
+
+async function refresh(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> {
+  refreshStartedAt = Date.now()
+  try {
+    const snapshot = await c.env.HEALTH.getByName(HEALTH_REGISTRY_NAME).snapshot()
+    memo = { snapshot, fetchedAt: Date.now() }
+    return snapshot
+  } catch (error) {
+    console.error(
+      JSON.stringify({
+        level: 'error',
+        requestId: c.get('requestId'),
+        msg: 'health registry unreachable',
+        error: String(error),
+      })
+    )
+    return memo?.snapshot
+  }
+}
+
+/** The current snapshot, or undefined when the registry has never answered (then all count as up). */
+export async function healthSnapshot(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> {
+  const now = Date.now()
+  const memoMs = c.get('config').health.memoMs
+  if (!memo) return refresh(c)
+  if (now - memo.fetchedAt >= memoMs && now - refreshStartedAt >= memoMs) {
+    c.executionCtx.waitUntil(refresh(c))
+  }
+  return memo.snapshot
+}
+
+export function isAvailable(snapshot: HealthSnapshot | undefined, dc: string, now = Date.now()): boolean {
+  if ((heldUntil.get(dc) ?? 0) > now) return false
+  const h = snapshot?.datacenters[dc]
+  return !h || (h.up && !h.drained)
+}
+
+/** Records a failure of `dc` seen on the request path. */
+export function reportFailure(c: Context<AppEnv>, dc: string, reason: string): void {
+  heldUntil.set(dc, Date.now() + LOCAL_HOLD_MS)
+  c.executionCtx.waitUntil(
+    c.env.HEALTH.getByName(HEALTH_REGISTRY_NAME)
+      .report(dc, reason)
+      .catch((error: unknown) =>
+        console.error(
+          JSON.stringify({ level: 'error', msg: 'health report failed', dc, error: String(error) })
+        )
+      )
+  )
+}
+
+/** After an operator change (drain): use this snapshot now instead of waiting for the memo to expire. */
+export function replaceSnapshot(snapshot: HealthSnapshot): void {
+  memo = { snapshot, fetchedAt: Date.now() }
+}

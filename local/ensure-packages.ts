@@ -1,0 +1,72 @@
+/**
+ * `npm start`, `npm test` and `npm run bench` need real programs from the system: nats-server
+ * (and, for the browser tests, chromium). Install what is missing with apt when we can (root on
+ * Debian/Ubuntu); otherwise stop with one line saying what to install. Never a fake.
+ *   node local/ensure-packages.ts nats-server [chromium]
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { pathToFileURL } from 'node:url'
+
+/** The command each requirement provides, and the Debian package that provides it. */
+export const requirements = {
+  'nats-server': {
+    command: 'nats-server',
+    debian: 'nats-server',
+    elsewhere: 'a nats-server 2.9+ binary on the PATH',
+  },
+  chromium: { command: 'chromium', debian: 'chromium', elsewhere: 'Chromium at /usr/bin/chromium' },
+} as const
+export type Requirement = keyof typeof requirements
+
+export type Provisioning =
+  { action: 'none' } | { action: 'install'; packages: string[] } | { action: 'fail'; message: string }
+
+export const missingMessage = (missing: Requirement[]) =>
+  `missing: ${missing.join(', ')}. Install (Debian/Ubuntu): \`sudo apt-get install -y ${missing.map((r) => requirements[r].debian).join(' ')}\`; elsewhere: ${missing.map((r) => requirements[r].elsewhere).join('; ')}.`
+
+/** What to do, from what the machine has. */
+export function provisioning(machine: {
+  missing: Requirement[]
+  isRoot: boolean
+  hasApt: boolean
+}): Provisioning {
+  if (machine.missing.length === 0) return { action: 'none' }
+  if (machine.isRoot && machine.hasApt)
+    return { action: 'install', packages: machine.missing.map((r) => requirements[r].debian) }
+  return { action: 'fail', message: missingMessage(machine.missing) }
+}
+
+const onPath = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0
+const missingOf = (wanted: Requirement[]) => wanted.filter((r) => !onPath(requirements[r].command))
+
+function main(args: string[]): void {
+  const unknown = args.filter((a) => !(a in requirements))
+  if (unknown.length > 0) throw new Error(`unknown requirement: ${unknown.join(', ')}`)
+  const wanted = args as Requirement[]
+  const plan = provisioning({
+    missing: missingOf(wanted),
+    isRoot: process.getuid?.() === 0,
+    hasApt: onPath('apt-get'),
+  })
+  if (plan.action === 'none') return
+  if (plan.action === 'fail') {
+    console.error(plan.message)
+    process.exit(1)
+  }
+  console.error(`installing the Debian packages ${plan.packages.join(', ')} …`)
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
+    execFileSync('apt-get', ['install', '-y', '-qq', ...plan.packages], { stdio: 'inherit', env })
+  } catch {
+    console.error(`\`apt-get install -y ${plan.packages.join(' ')}\` failed; install them and try again.`)
+    process.exit(1)
+  }
+  const still = missingOf(wanted)
+  if (still.length > 0) {
+    console.error(missingMessage(still))
+    process.exit(1)
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main(process.argv.slice(2))

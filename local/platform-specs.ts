@@ -1,0 +1,154 @@
+/**
+ * What the local platform runs, as process specs: one nats-server and every backend service per
+ * datacenter, and the edge. Pure apart from writing each nats-server's configuration file, so the
+ * supervisor can start a datacenter again (revive) from the same specs.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { Catalogue } from '../shared/catalogue.ts'
+import { serviceNames, type ServiceName } from '../shared/services.ts'
+import { datacenterAddresses, ports } from './addresses.ts'
+import { natsServerConfig } from './nats-config.ts'
+import type { ProcessSpec } from './processes.ts'
+import type { LocalEnv } from './local-env.ts'
+
+export const projectRoot = resolve(import.meta.dirname, '..')
+
+/** The backend services that exist in this checkout. */
+export const localServices = (): ServiceName[] =>
+  serviceNames.filter((service) => existsSync(join(projectRoot, 'backend', service, 'service.ts')))
+
+/** Edge settings `npm start` passes through from its environment to the Worker when set. */
+export const edgeTunables = [
+  'PROBE_INTERVAL_MS',
+  'PROBE_TIMEOUT_MS',
+  'DOWN_AFTER',
+  'UP_AFTER',
+  'HEALTH_MEMO_MS',
+  'UPSTREAM_TIMEOUT_MS',
+] as const
+
+const baseEnv = () => ({
+  PATH: process.env.PATH ?? '',
+  HOME: process.env.HOME ?? '',
+  LANG: process.env.LANG ?? 'C.UTF-8',
+})
+
+export interface DatacenterSpecs {
+  dc: string
+  nats: ProcessSpec
+  /** Where the nats-server answers /healthz. */
+  natsMonitorUrl: string
+  services: ProcessSpec[]
+}
+
+export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: LocalEnv): DatacenterSpecs[] {
+  const addresses = catalogue.map((_, i) => datacenterAddresses(i))
+  const logs = join(localDir, 'logs')
+  return catalogue.map((dc, i) => {
+    const a = addresses[i]!
+    const dir = join(localDir, 'nats', dc.id)
+    mkdirSync(dir, { recursive: true })
+    const conf = join(dir, 'nats.conf')
+    writeFileSync(
+      conf,
+      natsServerConfig({
+        dc: dc.id,
+        host: a.host,
+        clientPort: ports.natsClient,
+        monitorPort: ports.natsMonitor,
+        webSocketPort: ports.natsWebSocket,
+        clusterPort: ports.natsCluster,
+        routes: catalogue.length > 1 ? addresses.filter((_, j) => j !== i).map((o) => o.natsClusterUrl) : [],
+        storeDir: resolve(dir, 'jetstream'),
+      })
+    )
+    return {
+      dc: dc.id,
+      natsMonitorUrl: a.natsMonitorUrl,
+      nats: {
+        dc: dc.id,
+        service: 'nats',
+        url: a.natsUrl,
+        command: 'nats-server',
+        args: ['-c', conf],
+        env: baseEnv(),
+        logFile: join(logs, `${dc.id}-nats.log`),
+      },
+      services: localServices().map((service) => ({
+        dc: dc.id,
+        service,
+        url: a.serviceUrl(service),
+        command: process.execPath,
+        args: [join(projectRoot, 'backend', service, 'service.ts')],
+        cwd: projectRoot,
+        env: {
+          ...baseEnv(),
+          ...env,
+          DC: dc.id,
+          DC_NAME: dc.name,
+          NATS_URL: a.natsUrl,
+          HTTP_HOST: a.host,
+          HTTP_PORT: String(ports.services[service]),
+        },
+        logFile: join(logs, `${dc.id}-${service}.log`),
+      })),
+    }
+  })
+}
+
+export function edgeSpec(
+  catalogue: Catalogue,
+  opts: {
+    localDir: string
+    edgePort: number
+    inspectorPort: number
+    env: LocalEnv
+    tunables: NodeJS.ProcessEnv
+  }
+): ProcessSpec {
+  const datacenters = catalogue.map((dc, i) => {
+    const a = datacenterAddresses(i)
+    return { ...dc, endpoints: { web: a.serviceUrl('web'), natsWs: a.natsWsUrl } }
+  })
+  const vars: Record<string, string> = {
+    DATACENTERS: JSON.stringify(datacenters),
+    ALLOW_GEO_OVERRIDE: 'true',
+    ADMIN_TOKEN: opts.env.ADMIN_TOKEN,
+    GITHUB_WEBHOOK_SECRET: opts.env.GITHUB_WEBHOOK_SECRET,
+  }
+  for (const name of edgeTunables) {
+    const value = opts.tunables[name]
+    if (value !== undefined) vars[name] = value
+  }
+  return {
+    dc: null,
+    service: 'edge',
+    url: `http://127.0.0.1:${opts.edgePort}`,
+    command: process.execPath,
+    args: [
+      join(projectRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+      'dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(opts.edgePort),
+      '--inspector-port',
+      String(opts.inspectorPort),
+      '--persist-to',
+      resolve(opts.localDir, 'wrangler'),
+      '--show-interactive-dev-session=false',
+      ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
+    ],
+    cwd: projectRoot,
+    env: {
+      ...baseEnv(),
+      // Offline machine: use Miniflare's placeholder request.cf instead of fetching one, and send no telemetry.
+      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+      WRANGLER_SEND_METRICS: 'false',
+      WRANGLER_LOG_PATH: join(opts.localDir, 'logs', 'wrangler'),
+      NO_COLOR: '1',
+    },
+    logFile: join(opts.localDir, 'logs', 'edge.log'),
+  }
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest'
+import { steer, distanceKm } from '../../edge/steering/nearest.ts'
+import type { Datacenter } from '../../shared/catalogue.ts'
+import catalogue from '../../shared/datacenters.json' with { type: 'json' }
+
+const local: Datacenter[] = catalogue
+const withNewYork: Datacenter[] = [...local, { id: 'nyc', name: 'New York', lat: 40.71, lon: -74.01 }]
+const order = (
+  dcs: Datacenter[],
+  client: Parameters<typeof steer>[1],
+  available?: (dc: Datacenter) => boolean
+) => steer(dcs, client, available).ranked.map((dc) => dc.id)
+
+const cities = [
+  // city, lat, lon, nearest of the 3 local datacenters, nearest once New York is in the catalogue
+  ['Berlin', 52.52, 13.4, 'fra', 'fra'],
+  ['Paris', 48.86, 2.35, 'lon', 'lon'],
+  ['Madrid', 40.42, -3.7, 'lon', 'lon'],
+  ['Dublin', 53.35, -6.26, 'lon', 'lon'],
+  ['New York', 40.71, -74.01, 'lon', 'nyc'],
+  ['Tokyo', 35.68, 139.69, 'ams', 'ams'],
+  ['São Paulo', -23.55, -46.63, 'lon', 'nyc'],
+  ['Cape Town', -33.92, 18.42, 'fra', 'fra'],
+  ['Sydney', -33.87, 151.21, 'fra', 'nyc'],
+] as const
+
+describe('steering: nearest datacenter by great-circle distance', () => {
+  it.each(cities)(
+    '%s (%f, %f) goes to %s, and to %s with New York added',
+    (_city, lat, lon, nearest, withNyc) => {
+      expect(order(local, { lat, lon })[0]).toBe(nearest)
+      expect(order(withNewYork, { lat, lon })[0]).toBe(withNyc)
+    }
+  )
+
+  it('ranks every datacenter, nearest first', () => {
+    expect(order(local, { lat: 52.37, lon: 4.9 })).toEqual(['ams', 'lon', 'fra'])
+  })
+
+  it('measures real distances', () => {
+    expect(distanceKm({ lat: 52.52, lon: 13.4 }, { lat: 48.86, lon: 2.35 })).toBeCloseTo(878, -1)
+  })
+
+  it('without coordinates, steers by continent, then by catalogue order', () => {
+    expect(order(withNewYork, { country: 'US', continent: 'NA' })[0]).toBe('nyc')
+    expect(order(withNewYork, { continent: 'SA' })[0]).toBe('nyc')
+    expect(order(withNewYork, { continent: 'EU' })[0]).toBe('fra')
+    expect(order(withNewYork, {})).toEqual(['fra', 'ams', 'lon', 'nyc'])
+  })
+
+  it('puts a datacenter pinned to the client country first', () => {
+    const pinned = local.map((dc) => (dc.id === 'ams' ? { ...dc, countries: ['IE'] } : dc))
+    expect(order(pinned, { lat: 53.35, lon: -6.26, country: 'IE' })[0]).toBe('ams')
+    expect(order(pinned, { lat: 53.35, lon: -6.26, country: 'GB' })[0]).toBe('lon')
+    expect(order(pinned, { country: 'IE' })[0]).toBe('ams')
+  })
+
+  it('weights a datacenter: weight 0 takes no new traffic, a higher weight draws from further away', () => {
+    const ams0 = local.map((dc) => (dc.id === 'ams' ? { ...dc, weight: 0 } : dc))
+    expect(order(ams0, { lat: 52.37, lon: 4.9 })).toEqual(['lon', 'fra'])
+    // Brussels: ams 173 km, fra 315 km; with weight 3 fra counts as 105 km.
+    expect(order(local, { lat: 50.85, lon: 4.35 })[0]).toBe('ams')
+    const fra3 = local.map((dc) => (dc.id === 'fra' ? { ...dc, weight: 3 } : dc))
+    expect(order(fra3, { lat: 50.85, lon: 4.35 })[0]).toBe('fra')
+  })
+
+  it('chooses only available datacenters', () => {
+    expect(order(local, { lat: 52.37, lon: 4.9 }, (dc) => dc.id !== 'ams')).toEqual(['lon', 'fra'])
+  })
+
+  it('falls back to the nearest of all when none is available, and says so', () => {
+    const result = steer(local, { lat: 52.37, lon: 4.9 }, () => false)
+    expect(result.fallback).toBe(true)
+    expect(result.ranked.map((dc) => dc.id)).toEqual(['ams', 'lon', 'fra'])
+    expect(steer(local, { lat: 52.37, lon: 4.9 }).fallback).toBe(false)
+  })
+})
