@@ -29,11 +29,14 @@ function coordinate(value: unknown, limit: number): number | undefined {
 
 export function clientLocation(request: Request, allowOverride: boolean): ClientLocation {
   const cf = (request as Request & { cf?: IncomingRequestCfProperties }).cf
-  const location: ClientLocation = {
-    country: typeof cf?.country === 'string' ? cf.country : undefined,
-    continent: typeof cf?.continent === 'string' ? cf.continent : undefined,
-  }
   const override = allowOverride ? parseGeoHeader(request.headers.get('x-client-geo')) : undefined
+  // An override stands for a client elsewhere: request.cf's country and continent are not its own.
+  const location: ClientLocation = override
+    ? {}
+    : {
+        country: typeof cf?.country === 'string' ? cf.country : undefined,
+        continent: typeof cf?.continent === 'string' ? cf.continent : undefined,
+      }
   const lat = override?.lat ?? coordinate(cf?.latitude, 90)
   const lon = override?.lon ?? coordinate(cf?.longitude, 180)
   if (lat !== undefined && lon !== undefined) Object.assign(location, { lat, lon })

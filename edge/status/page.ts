@@ -37,10 +37,11 @@ export function statusPage(doc: StatusDocument, refreshMs: number): string {
   #summary { font-weight: 600; }
   svg { width: 100%; height: auto; background: var(--sea); border-radius: 0.5rem; }
   .land { fill: var(--land); }
-  .grid { stroke: var(--grid); stroke-width: 0.3; fill: none; }
-  .dc circle { stroke: #fff; stroke-width: 0.6; }
-  .dc text { font-size: 3px; paint-order: stroke; stroke: var(--sea); stroke-width: 0.8px; fill: currentColor; }
-  .route { stroke: #2563eb; stroke-width: 0.6; stroke-dasharray: 1.5 1; fill: none; }
+  .grid { stroke: var(--grid); vector-effect: non-scaling-stroke; fill: none; }
+  .land { stroke: var(--sea); vector-effect: non-scaling-stroke; }
+  .dc circle { stroke: #fff; }
+  .dc text { paint-order: stroke; stroke: var(--sea); fill: currentColor; }
+  .route { stroke: #2563eb; fill: none; }
   .viewer { fill: #2563eb; }
   table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
   th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid var(--grid); }
@@ -75,8 +76,23 @@ export function statusPage(doc: StatusDocument, refreshMs: number): string {
 const colours = ${JSON.stringify(stateColours)};
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const time = (ms) => (ms ? new Date(ms).toLocaleTimeString() : '-');
+// Frame the map on the datacenters and the viewer (the whole world when they span it), 2:1.
+function frame(doc) {
+  const points = doc.datacenters.map((dc) => [dc.lon, dc.lat]);
+  if (doc.viewer.lat !== undefined) points.push([doc.viewer.lon, doc.viewer.lat]);
+  const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
+  let width = Math.max(60, Math.max(...lons) - Math.min(...lons) + 40);
+  let height = Math.max(30, Math.max(...lats) - Math.min(...lats) + 24);
+  if (width < height * 2) width = height * 2; else height = width / 2;
+  width = Math.min(width, 360); height = Math.min(height, 180);
+  const cx = Math.min(180 - width / 2, Math.max(-180 + width / 2, (Math.max(...lons) + Math.min(...lons)) / 2));
+  const cy = Math.min(90 - height / 2, Math.max(-90 + height / 2, -(Math.max(...lats) + Math.min(...lats)) / 2));
+  document.getElementById('map').setAttribute('viewBox', [cx - width / 2, cy - height / 2, width, height].join(' '));
+  return width / 360;
+}
 function render(doc) {
   const ns = 'http://www.w3.org/2000/svg';
+  const scale = frame(doc);
   const markers = document.getElementById('markers');
   markers.replaceChildren();
   for (const dc of doc.datacenters) {
@@ -87,14 +103,17 @@ function render(doc) {
     const circle = document.createElementNS(ns, 'circle');
     circle.setAttribute('cx', dc.lon);
     circle.setAttribute('cy', -dc.lat);
-    circle.setAttribute('r', dc.id === doc.viewer.steeredTo ? 2.6 : 2);
+    circle.setAttribute('r', (dc.id === doc.viewer.steeredTo ? 2.6 : 2) * scale);
+    circle.setAttribute('stroke-width', 0.6 * scale);
     circle.setAttribute('fill', colours[dc.state]);
     const title = document.createElementNS(ns, 'title');
     title.textContent = dc.name + ': ' + dc.state;
     circle.append(title);
     const label = document.createElementNS(ns, 'text');
-    label.setAttribute('x', dc.lon + 2.5);
-    label.setAttribute('y', -dc.lat + 1);
+    label.setAttribute('x', dc.lon + 3 * scale);
+    label.setAttribute('y', -dc.lat + 1 * scale);
+    label.setAttribute('font-size', 3 * scale);
+    label.setAttribute('stroke-width', 0.8 * scale);
     label.textContent = dc.id;
     g.append(circle, label);
     markers.append(g);
@@ -108,12 +127,14 @@ function render(doc) {
     you.setAttribute('id', 'you');
     you.setAttribute('cx', doc.viewer.lon);
     you.setAttribute('cy', -doc.viewer.lat);
-    you.setAttribute('r', 1.4);
+    you.setAttribute('r', 1.4 * scale);
     routes.append(you);
     if (target) {
       const line = document.createElementNS(ns, 'path');
       line.setAttribute('class', 'route');
       line.setAttribute('d', 'M' + doc.viewer.lon + ' ' + -doc.viewer.lat + ' L' + target.lon + ' ' + -target.lat);
+      line.setAttribute('stroke-width', 0.6 * scale);
+      line.setAttribute('stroke-dasharray', 1.5 * scale + ' ' + scale);
       routes.append(line);
     }
   }

@@ -21,8 +21,9 @@ async function refresh(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> 
   refreshStartedAt = Date.now()
   try {
     const snapshot = await c.env.HEALTH.getByName(HEALTH_REGISTRY_NAME).snapshot()
-    memo = { snapshot, fetchedAt: Date.now() }
-    return snapshot
+    // A refresh that started before an operator change may finish after it: keep the newer truth.
+    if (!memo || snapshot.at >= memo.snapshot.at) memo = { snapshot, fetchedAt: Date.now() }
+    return memo.snapshot
   } catch (error) {
     console.error(
       JSON.stringify({
@@ -69,5 +70,5 @@ export function reportFailure(c: Context<AppEnv>, dc: string, reason: string): v
 
 /** After an operator change (drain): use this snapshot now instead of waiting for the memo to expire. */
 export function replaceSnapshot(snapshot: HealthSnapshot): void {
-  memo = { snapshot, fetchedAt: Date.now() }
+  if (!memo || snapshot.at >= memo.snapshot.at) memo = { snapshot, fetchedAt: Date.now() }
 }

@@ -1,0 +1,67 @@
+/** Issue 2: the platform as `npm start` brings it up: each datacenter serves its clients, over HTTP and NATS. */
+import { describe, expect, it } from 'vitest'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from '../../../local/free-port.ts'
+import { alive, startSupervisor } from '../../support/supervisor.ts'
+import type { E2E } from '../context.ts'
+
+export function foundationScenarios(e2e: E2E) {
+  describe('the local platform', () => {
+    it('starts to ready within 30 s and prints what runs where', () => {
+      const seconds = Number(/ready in ([\d.]+) s/.exec(e2e.supervisor.output())![1])
+      console.log(`platform ready in ${seconds} s`)
+      expect(seconds).toBeLessThan(30)
+      for (const dc of ['fra', 'ams', 'lon'])
+        expect(e2e.supervisor.output()).toMatch(
+          new RegExp(`${dc}\\s+web\\s+\\d+\\s+http://127\\.0\\.\\d\\.1:8080`)
+        )
+    })
+
+    it('writes state.json with every process, each datacenter on its own loopback address', () => {
+      const { processes } = e2e.initialState
+      const byDc = (dc: string) => processes.filter((p) => p.dc === dc).map((p) => p.service)
+      expect(byDc('fra')).toEqual(expect.arrayContaining(['nats', 'web']))
+      expect(processes.find((p) => p.dc === 'ams' && p.service === 'web')!.url).toBe('http://127.0.2.1:8080')
+      expect(processes.find((p) => p.dc === 'lon' && p.service === 'nats')!.url).toBe('nats://127.0.3.1:4222')
+      expect(processes.find((p) => p.service === 'edge')!.url).toBe(e2e.edge)
+      for (const p of processes) expect(alive(p.pid), `${p.dc} ${p.service}`).toBe(true)
+    })
+
+    it.each([
+      ['fra', '50.11,8.68'],
+      ['ams', '52.37,4.90'],
+      ['lon', '51.51,-0.13'],
+    ])('serves / to a client near %s from %s', async (dc, geo) => {
+      const res = await fetch(`${e2e.edge}/`, { headers: { 'x-client-geo': geo } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('x-datacenter')).toBe(dc)
+      expect(await res.text()).toContain(`data-datacenter="${dc}"`)
+    })
+
+    it.each(['fra', 'ams', 'lon'])('reaches %s over NATS through the edge bridge', async (dc) => {
+      const res = await fetch(`${e2e.edge}/health/${dc}`)
+      expect(res.status).toBe(200)
+      expect(await res.json()).toMatchObject({ dc, answeredBy: 'web' })
+    })
+
+    it('shows each datacenter healthy, NATS clustered and JetStream up', async () => {
+      for (const p of e2e.initialState.processes.filter((p) => p.service === 'web')) {
+        const doc = (await (await fetch(`${p.url}/health`)).json()) as { status: string; nats: object }
+        expect(doc).toMatchObject({ status: 'ok', nats: { connected: true, jetstream: true } })
+      }
+      const routez = (await (await fetch('http://127.0.1.1:8222/routez')).json()) as { num_routes: number }
+      expect(routez.num_routes).toBe(2)
+    })
+
+    it('refuses a second platform on the same addresses with a clear message', async () => {
+      const second = startSupervisor({
+        LOCAL_DIR: mkdtempSync(join(tmpdir(), 'vtta-e2e-2-')),
+        EDGE_PORT: String(await freePort()),
+      })
+      expect(await second.exited).toBe(1)
+      expect(second.output()).toMatch(/127\.0\.1\.1:4222 \(nats-server\) is already in use/)
+    })
+  })
+}

@@ -1,0 +1,66 @@
+/** Runs `npm start`'s supervisor (local/start.ts) as a child process, as a user would, for end-to-end tests. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { projectRoot } from '../../local/platform.ts'
+import { liveProcessesInGroup } from '../../local/process-table.ts'
+import type { StateFile } from '../../local/state.ts'
+
+export interface Supervisor {
+  child: ChildProcess
+  output(): string
+  exited: Promise<number | null>
+  /** Resolves true once the supervisor printed that the platform is ready, false if it exited first. */
+  ready: Promise<boolean>
+}
+
+export function startSupervisor(env: Record<string, string>): Supervisor {
+  let output = ''
+  const child = spawn(process.execPath, [join(projectRoot, 'local', 'start.ts')], {
+    cwd: projectRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout!.on('data', (d) => (output += d))
+  child.stderr!.on('data', (d) => (output += d))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const ready = Promise.race([
+    new Promise<boolean>((resolve) => {
+      const check = () => (output.includes('ready in') ? resolve(true) : setTimeout(check, 100))
+      check()
+    }),
+    exited.then(() => false),
+  ])
+  return { child, output: () => output, exited, ready }
+}
+
+export const readStateFile = (localDir: string) =>
+  JSON.parse(readFileSync(join(localDir, 'state.json'), 'utf8')) as StateFile
+
+/** `npm run swarm -- <args>` against the platform in `localDir`. */
+export async function swarm(localDir: string, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(projectRoot, 'local', 'swarm.ts'), ...args],
+    {
+      cwd: projectRoot,
+      env: { ...process.env, LOCAL_DIR: localDir },
+    }
+  )
+  return stdout
+}
+
+export const alive = (pid: number) => liveProcessesInGroup(pid).includes(pid)
+
+/** Every live process whose command line mentions `needle` (the LOCAL_DIR is in every nats and wrangler argv). */
+export const processesMentioning = (needle: string) =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)
+      } catch {
+        return false
+      }
+    })
