@@ -23,6 +23,10 @@ const varsSchema = z.object({
   HEALTH_MEMO_MS: millis(2_000, 100),
   /** How long one attempt at a datacenter may take before the request moves to the next one. */
   UPSTREAM_TIMEOUT_MS: millis(5_000, 50),
+  /** How long one datacenter may take to answer an image transform before the next one is tried. */
+  IMAGE_TIMEOUT_MS: millis(15_000, 100),
+  /** When set, image URLs must be signed (`/img/s:<hmac>/...`). */
+  IMAGE_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Bearer token of the operator API; without it the operator API answers 503. */
   ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
 })
@@ -39,6 +43,8 @@ export interface EdgeConfig {
     memoMs: number
   }
   upstreamTimeoutMs: number
+  imageTimeoutMs: number
+  imageSigningKey: string | undefined
   adminToken: string | undefined
 }
 
@@ -83,6 +89,8 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
       memoMs: v.HEALTH_MEMO_MS,
     },
     upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_MS,
+    imageTimeoutMs: v.IMAGE_TIMEOUT_MS,
+    imageSigningKey: v.IMAGE_SIGNING_KEY,
     adminToken: v.ADMIN_TOKEN,
   }
   memo = { key, config }

@@ -14,6 +14,9 @@ export interface Bindings {
   UP_AFTER?: string
   HEALTH_MEMO_MS?: string
   UPSTREAM_TIMEOUT_MS?: string
+  IMAGE_TIMEOUT_MS?: string
+  /** Secret: when set, image URLs must be signed. */
+  IMAGE_SIGNING_KEY?: string
   /** Secret: bearer token of the operator API. */
   ADMIN_TOKEN?: string
   /** One NATS connection per datacenter, held by a Durable Object named by the datacenter id. */

@@ -12,6 +12,7 @@ import { home } from './routes/home.ts'
 import { health } from './routes/health.ts'
 import { admin } from './routes/admin.ts'
 import { status } from './routes/status.ts'
+import { images } from './routes/images.ts'
 import { notImplemented } from './routes/not-implemented.ts'
 import { scheduled } from './scheduled.ts'
 
@@ -31,7 +32,7 @@ app.route('/', home)
 app.route('/', health)
 app.route('/', status)
 app.route('/', admin)
-app.get('/img/*', notImplemented('the image proxy'))
+app.route('/', images)
 app.post('/webhooks/github', notImplemented('the GitHub webhook'))
 app.get('/modules/*', notImplemented('the module registry'))
 app.get('/api/modules', notImplemented('the module registry API'))

@@ -61,6 +61,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5_000
 export class NatsBridge extends DurableObject<Bindings> {
   #connection?: Promise<NatsConnection>
   #connects = 0
+  readonly #inFlight = new Map<string, Promise<BridgeStreamReply>>()
 
   /** Connection attempts made so far (observability and tests). */
   connects(): number {
@@ -117,7 +118,18 @@ export class NatsBridge extends DurableObject<Bindings> {
    * A request answered by a stream of messages ended by an empty one (the sentinel), so a reply
    * larger than the server's max_payload arrives whole. No sentinel within the time: a timeout.
    */
-  async requestStream(req: BridgeRequest): Promise<BridgeStreamReply> {
+  async requestStream(req: BridgeRequest, collapseKey?: string): Promise<BridgeStreamReply> {
+    if (collapseKey === undefined) return this.#requestStream(req)
+    // Identical requests in flight at the same time share one backend request (and its reply).
+    let pending = this.#inFlight.get(collapseKey)
+    if (!pending) {
+      pending = this.#requestStream(req).finally(() => this.#inFlight.delete(collapseKey))
+      this.#inFlight.set(collapseKey, pending)
+    }
+    return pending
+  }
+
+  async #requestStream(req: BridgeRequest): Promise<BridgeStreamReply> {
     const conn = await this.#open(req.dc)
     if (!conn.ok) return { ...conn, connects: this.#connects }
     const timeoutMs = req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS

@@ -15,8 +15,11 @@ import { count, countServed } from '../edge-counters.ts'
 
 export type Attempt<T> =
   | { ok: true; value: T }
-  /** The datacenter failed; another may succeed. */
-  | { ok: false; reason: string }
+  /**
+   * The datacenter failed; another may succeed. `healthy: true` when it is not the datacenter's
+   * fault (it is busy), so the failure is not reported against its health.
+   */
+  | { ok: false; reason: string; healthy?: boolean }
 
 export type FailoverOutcome<T> =
   | { ok: true; value: T; dc: ReachableDatacenter; tried: string[] }
@@ -57,7 +60,7 @@ export async function withFailover<T>(
       return { ok: true, value: result.value, dc, tried }
     }
     reasons.push(`${dc.id}: ${result.reason}`)
-    reportFailure(c, dc.id, result.reason)
+    if (!result.healthy) reportFailure(c, dc.id, result.reason)
   }
   count('failures')
   console.error(

@@ -29,7 +29,6 @@ describe('route table', () => {
   })
 
   it.each([
-    ['GET', '/img/width=100/https://www.dndbeyond.com/a.png'],
     ['POST', '/webhooks/github'],
     ['GET', '/modules/ddb-importer/module.json'],
     ['GET', '/api/modules'],

@@ -1,0 +1,35 @@
+/**
+ * The edge cache of transformed images (Workers Cache API). The key holds the normalised options
+ * with the negotiated format (the Cache API ignores Vary) and the source, so equal transforms
+ * share one entry whatever order or aliases the URL used.
+ */
+import { canonicalOptions, type ResolvedImageOptions } from '../../shared/images.ts'
+
+/** A URL under a host we never serve: keys are ours alone, never a real request's URL. */
+const KEY_ORIGIN = 'https://image-cache.vtta.internal'
+
+export function imageCacheKey(options: ResolvedImageOptions, source: string): Request {
+  return new Request(`${KEY_ORIGIN}/${canonicalOptions(options)}/${encodeURIComponent(source)}`)
+}
+
+export const cacheControl = {
+  /** A transform of a given source and options never changes. */
+  success: 'public, max-age=31536000, immutable',
+  /** Errors are cached briefly, so a broken origin is not hammered and recovers soon. */
+  error: 'public, max-age=60',
+} as const
+
+/** Strong ETag: a hash of the bytes. */
+export async function strongEtag(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+  return `"${[...digest.slice(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('')}"`
+}
+
+/** True when If-None-Match names this ETag (or is `*`). */
+export function matchesEtag(ifNoneMatch: string | undefined, etag: string | null): boolean {
+  if (!ifNoneMatch || !etag) return false
+  return ifNoneMatch
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .some((t) => t === '*' || t === etag)
+}

@@ -1,0 +1,173 @@
+/**
+ * `GET /img/<options>/<source URL>`: the image proxy. A cache hit is answered at the edge; a miss
+ * goes as a NATS request (`images.<dc>.transform`) to the image service of the steered datacenter,
+ * through that datacenter's NatsBridge (which collapses identical misses in flight), with
+ * failover to the next datacenter on no responders, timeout or busy.
+ */
+import { Hono, type Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import {
+  imageErrorBodySchema,
+  imageReplyHeaders,
+  negotiateFormat,
+  parseImageOptions,
+  type ResolvedImageOptions,
+  type TransformRequest,
+} from '../../shared/images.ts'
+import { subjects } from '../../shared/subjects.ts'
+import type { AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+import { withFailover } from '../steering/failover.ts'
+import type { BridgeMessage } from '../nats/bridge.ts'
+import { parseImageUrl } from '../images/image-url.ts'
+import { verifyImagePath } from '../images/signature.ts'
+import { cacheControl, imageCacheKey, matchesEtag, strongEtag } from '../images/image-cache.ts'
+
+export const images = new Hono<AppEnv>()
+
+/** Image-service errors worth caching briefly: they come from the source, not from us. */
+const cacheableErrors = new Set([
+  'source_host_not_allowed',
+  'source_address_blocked',
+  'source_not_found',
+  'source_too_large',
+  'source_not_an_image',
+  'image_too_many_pixels',
+  'image_unreadable',
+  'source_http_error',
+  'source_too_many_redirects',
+  'source_timeout',
+  'source_unreachable',
+])
+
+interface Transformed {
+  status: number
+  contentType: string
+  bytes: Uint8Array
+  errorCode?: string
+}
+
+function assemble(messages: BridgeMessage[]): Transformed {
+  const first = messages[0]
+  if (!first) throw new ApiError(502, 'datacenter_unreachable', 'the image service sent an empty reply')
+  const total = messages.reduce((n, m) => n + m.data.length, 0)
+  const bytes = new Uint8Array(total)
+  let offset = 0
+  for (const m of messages) {
+    bytes.set(m.data, offset)
+    offset += m.data.length
+  }
+  const status = Number(first.headers[imageReplyHeaders.status] ?? 500)
+  const contentType = first.headers[imageReplyHeaders.contentType] ?? 'application/octet-stream'
+  if (status === 200) return { status, contentType, bytes }
+  const error = imageErrorBodySchema.safeParse(JSON.parse(new TextDecoder().decode(bytes)))
+  return {
+    status,
+    contentType: 'application/json',
+    bytes,
+    errorCode: error.success ? error.data.error.code : 'internal',
+  }
+}
+
+function headersFor(
+  c: Context<AppEnv>,
+  result: Transformed,
+  etag: string,
+  vary: boolean,
+  dc: string
+): Headers {
+  const headers = new Headers({
+    'content-type': result.contentType,
+    'cache-control': result.status === 200 ? cacheControl.success : cacheControl.error,
+    etag,
+    'access-control-allow-origin': '*',
+    'timing-allow-origin': '*',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'none'",
+    'x-datacenter': dc,
+  })
+  if (vary) headers.set('vary', 'Accept')
+  return headers
+}
+
+function respond(c: Context<AppEnv>, cached: Response, xCache: 'HIT' | 'MISS'): Response {
+  const headers = new Headers(cached.headers)
+  headers.delete('cf-cache-status')
+  headers.set('x-cache', xCache)
+  headers.set('x-request-id', c.get('requestId'))
+  if (matchesEtag(c.req.header('if-none-match'), headers.get('etag'))) {
+    headers.delete('content-type')
+    headers.delete('content-length')
+    return new Response(null, { status: 304, headers })
+  }
+  return new Response(cached.body, { status: cached.status, headers })
+}
+
+images.get('/img/*', async (c) => {
+  const config = c.get('config')
+  const parsed = parseImageUrl(new URL(c.req.url))
+  if (!parsed.ok) throw new ApiError(400, parsed.code, parsed.message)
+  const { url } = parsed
+  if (config.imageSigningKey && !(await verifyImagePath(config.imageSigningKey, url.signed, url.signature)))
+    throw new ApiError(
+      403,
+      'signature_invalid',
+      'this image URL must carry a valid signature (/img/s:<signature>/...)'
+    )
+  const optionResult = parseImageOptions(url.options)
+  if (!optionResult.ok)
+    throw new ApiError(400, 'invalid_option', `${optionResult.option}: ${optionResult.message}`)
+  const auto = optionResult.options.format === 'auto'
+  const options: ResolvedImageOptions = {
+    ...optionResult.options,
+    format: negotiateFormat(optionResult.options.format, c.req.header('accept')),
+  }
+
+  const cache = caches.default
+  const key = imageCacheKey(options, url.source)
+  const hit = await cache.match(key)
+  if (hit) return respond(c, hit, 'HIT')
+
+  const request: TransformRequest = { source: url.source, options }
+  const collapseKey = key.url
+  const outcome = await withFailover(
+    c,
+    async (dc) => {
+      const reply = await c.env.NATS_BRIDGE.getByName(dc.id).requestStream(
+        {
+          dc: dc.id,
+          subject: subjects.imageTransform(dc.id),
+          payload: JSON.stringify(request),
+          timeoutMs: config.imageTimeoutMs,
+          headers: { 'x-request-id': c.get('requestId') },
+        },
+        collapseKey
+      )
+      if (!reply.ok) return { ok: false, reason: `${reply.code}: ${reply.message}` }
+      const result = assemble(reply.messages)
+      // Busy is the service shedding load: try another datacenter without blaming this one.
+      if (result.errorCode === 'busy') return { ok: false, reason: 'busy', healthy: true }
+      return { ok: true, value: result }
+    },
+    { maxAttempts: 2 }
+  )
+  if (!outcome.ok) {
+    const timedOut = outcome.reasons.some((r) => r.includes('timeout'))
+    throw new ApiError(
+      timedOut ? 504 : 502,
+      timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
+      `no datacenter could transform the image (${outcome.reasons.join('; ')})`
+    )
+  }
+  const result = outcome.value
+  if (result.status !== 200 && !result.errorCode)
+    throw new ApiError(502, 'datacenter_unreachable', 'malformed reply')
+  const etag = await strongEtag(result.bytes)
+  const response = new Response(result.bytes, {
+    status: result.status as ContentfulStatusCode,
+    headers: headersFor(c, result, etag, auto, outcome.dc.id),
+  })
+  if (result.status === 200 || cacheableErrors.has(result.errorCode ?? ''))
+    c.executionCtx.waitUntil(cache.put(key, response.clone()))
+  return respond(c, response, 'MISS')
+})

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest'
+import { env, exports } from 'cloudflare:workers'
+import { createExecutionContext } from 'cloudflare:test'
+import worker from '../../edge/index.ts'
+import { signImagePath } from '../../edge/images/signature.ts'
+
+const get = (path: string, init?: RequestInit) =>
+  exports.default.fetch(new Request(`https://edge.test${path}`, init))
+const errorOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message: string } }).error
+
+describe('GET /img: bad input is refused at the edge, before any datacenter is asked', () => {
+  it.each([
+    ['/img/width=abc/https://www.dndbeyond.com/a.png', 400, 'invalid_option', 'width:'],
+    ['/img/zoom=2/https://www.dndbeyond.com/a.png', 400, 'invalid_option', 'zoom: unknown option'],
+    ['/img/quality=101/https://www.dndbeyond.com/a.png', 400, 'invalid_option', 'quality:'],
+    ['/img/width=100/file:///etc/passwd', 400, 'source_scheme_not_allowed', 'file:'],
+    ['/img/width=100/gopher://127.0.0.1:70/1', 400, 'source_scheme_not_allowed', 'gopher:'],
+    ['/img/width=100', 400, 'invalid_url', 'expected'],
+    [`/img/width=100/https://www.dndbeyond.com/${'a'.repeat(3000)}`, 400, 'invalid_url', 'longer than'],
+  ])('%s -> %i %s', async (path, status, code, message) => {
+    const res = await get(path)
+    expect(res.status).toBe(status)
+    const error = await errorOf(res)
+    expect(error.code).toBe(code)
+    expect(error.message).toContain(message)
+  })
+})
+
+describe('GET /img: no image service anywhere', () => {
+  it('tries two datacenters and answers 502 in the JSON error format', async () => {
+    const res = await get('/img/width=100/https://www.dndbeyond.com/a.png', {
+      headers: { 'x-client-geo': '50.1,8.7' },
+    })
+    expect(res.status).toBe(502)
+    const error = await errorOf(res)
+    expect(error.code).toBe('datacenter_unreachable')
+    expect(error.message).toMatch(/fra: no_responders.*; .*: no_responders/)
+  })
+})
+
+describe('signed image URLs', () => {
+  const key = 'signing-key-for-the-edge-tests'
+  const call = (path: string) =>
+    worker.fetch(
+      new Request(`https://edge.test${path}`),
+      { ...env, IMAGE_SIGNING_KEY: key },
+      createExecutionContext()
+    )
+
+  it.each([
+    ['no signature', '/img/width=100/https://www.dndbeyond.com/a.png'],
+    ['a wrong signature', `/img/s:${'A'.repeat(43)}/width=100/https://www.dndbeyond.com/a.png`],
+    ['a malformed signature', '/img/s:%3Cscript%3E/width=100/https://www.dndbeyond.com/a.png'],
+  ])('refuses %s with 403 when a signing key is set', async (_case, path) => {
+    const res = await call(path)
+    expect(res.status).toBe(403)
+    expect((await errorOf(res)).code).toBe('signature_invalid')
+  })
+
+  it('lets a correctly signed URL through to the datacenters', async () => {
+    const signature = await signImagePath(key, '/width=100/https://www.dndbeyond.com/a.png')
+    const res = await call(`/img/s:${signature}/width=100/https://www.dndbeyond.com/a.png`)
+    expect(res.status).toBe(502) // past the signature check; no image service runs in these tests
+    expect((await errorOf(res)).code).toBe('datacenter_unreachable')
+  })
+})
