@@ -16,8 +16,11 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 DATACENTERS: inject('edgeDatacenters'),
+                GITHUB_DELIVERIES: inject('githubDeliveries'),
                 ALLOW_GEO_OVERRIDE: 'true',
                 ADMIN_TOKEN: 'test-admin-token',
+                // GitHub's documented test secret: the fixture deliveries are signed with it.
+                GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
                 UPSTREAM_TIMEOUT_MS: '2000',
               },
             },

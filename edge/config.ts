@@ -27,6 +27,8 @@ const varsSchema = z.object({
   IMAGE_TIMEOUT_MS: millis(15_000, 100),
   /** When set, image URLs must be signed (`/img/s:<hmac>/...`). */
   IMAGE_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Secret of the GitHub webhook; without it POST /webhooks/github answers 503. */
+  GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
   /** Bearer token of the operator API; without it the operator API answers 503. */
   ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
 })
@@ -45,6 +47,7 @@ export interface EdgeConfig {
   upstreamTimeoutMs: number
   imageTimeoutMs: number
   imageSigningKey: string | undefined
+  githubWebhookSecret: string | undefined
   adminToken: string | undefined
 }
 
@@ -91,6 +94,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
     upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_MS,
     imageTimeoutMs: v.IMAGE_TIMEOUT_MS,
     imageSigningKey: v.IMAGE_SIGNING_KEY,
+    githubWebhookSecret: v.GITHUB_WEBHOOK_SECRET,
     adminToken: v.ADMIN_TOKEN,
   }
   memo = { key, config }

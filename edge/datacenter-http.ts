@@ -20,10 +20,16 @@ const HOP_BY_HOP = [
   'cf-connecting-ip',
 ]
 
-export async function proxyToDatacenter(c: Context<AppEnv>, path: string): Promise<Response> {
+export async function proxyToDatacenter(
+  c: Context<AppEnv>,
+  path: string,
+  opts: { conditional?: boolean } = {}
+): Promise<Response> {
   const method = c.req.method === 'HEAD' ? 'HEAD' : 'GET'
   const headers = new Headers(c.req.raw.headers)
   for (const name of HOP_BY_HOP) headers.delete(name)
+  if (opts.conditional === false)
+    for (const name of ['if-none-match', 'if-modified-since']) headers.delete(name)
   headers.set('x-request-id', c.get('requestId'))
   const timeoutMs = c.get('config').upstreamTimeoutMs
 

@@ -17,6 +17,8 @@ export interface Bindings {
   IMAGE_TIMEOUT_MS?: string
   /** Secret: when set, image URLs must be signed. */
   IMAGE_SIGNING_KEY?: string
+  /** Secret: GitHub webhook secret. */
+  GITHUB_WEBHOOK_SECRET?: string
   /** Secret: bearer token of the operator API. */
   ADMIN_TOKEN?: string
   /** One NATS connection per datacenter, held by a Durable Object named by the datacenter id. */

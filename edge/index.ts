@@ -13,7 +13,8 @@ import { health } from './routes/health.ts'
 import { admin } from './routes/admin.ts'
 import { status } from './routes/status.ts'
 import { images } from './routes/images.ts'
-import { notImplemented } from './routes/not-implemented.ts'
+import { webhooks } from './routes/webhooks.ts'
+import { modules } from './routes/modules.ts'
 import { scheduled } from './scheduled.ts'
 
 export { NatsBridge } from './nats/bridge.ts'
@@ -33,10 +34,8 @@ app.route('/', health)
 app.route('/', status)
 app.route('/', admin)
 app.route('/', images)
-app.post('/webhooks/github', notImplemented('the GitHub webhook'))
-app.get('/modules/*', notImplemented('the module registry'))
-app.get('/api/modules', notImplemented('the module registry API'))
-app.get('/api/modules/*', notImplemented('the module registry API'))
+app.route('/', webhooks)
+app.route('/', modules)
 
 app.notFound(notFound)
 app.onError(onError)

@@ -12,6 +12,9 @@ import { stateOf } from '../steering/health-state.ts'
 
 export const admin = new Hono<AppEnv>()
 
+/** What may be purged: the registry's cacheable paths. */
+const PURGEABLE = /^\/(modules\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}|api\/modules(\/[A-Za-z0-9._-]+)?)$/
+
 admin.use('/admin/*', requireAdmin)
 
 for (const action of ['drain', 'undrain'] as const) {
@@ -27,3 +30,24 @@ for (const action of ['drain', 'undrain'] as const) {
     return c.json({ dc: id, state: stateOf(snapshot.datacenters[id]!) })
   })
 }
+
+/**
+ * `POST /admin/cache/purge` `{ "paths": ["/modules/<id>/module.json", ...] }`: drops those entries
+ * from this location's cache (the release service calls it when a release is packaged). In
+ * production the Workers Cache API is per location: a zone-wide purge goes through Cloudflare's
+ * purge API as well (see docs/operations.md).
+ */
+admin.post('/admin/cache/purge', async (c) => {
+  const body = (await c.req.json().catch(() => null)) as { paths?: unknown } | null
+  const paths = body?.paths
+  if (!Array.isArray(paths) || paths.length === 0 || paths.length > 100)
+    throw new ApiError(400, 'bad_request', 'expected {"paths": [...]} with 1 to 100 paths')
+  const bad = paths.find((p) => typeof p !== 'string' || !PURGEABLE.test(p))
+  if (bad !== undefined)
+    throw new ApiError(400, 'bad_request', `not a purgeable path: ${JSON.stringify(bad).slice(0, 200)}`)
+  const origin = new URL(c.req.url).origin
+  const purged = await Promise.all(
+    (paths as string[]).map((p) => caches.default.delete(new Request(`${origin}${p}`)))
+  )
+  return c.json({ purged: (paths as string[]).filter((_, i) => purged[i]) })
+})

@@ -2,7 +2,10 @@
 type EdgeBindings = import('../../edge/env.ts').Bindings
 
 declare namespace Cloudflare {
-  interface Env extends EdgeBindings {}
+  interface Env extends EdgeBindings {
+    /** Test-only binding: the fixture deliveries (see global-setup.ts). */
+    GITHUB_DELIVERIES: string
+  }
   interface GlobalProps {
     mainModule: typeof import('../../edge/index.ts')
   }

@@ -3,7 +3,12 @@
  * and the real web service of three datacenters, each answering `ping.<dc>` and serving `/`.
  * A fourth datacenter, `nyc`, has NATS but no web service, to prove "no responders".
  */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { githubStreamConfig } from '../../shared/releases.ts'
 import { startNatsServer } from '../support/nats-server.ts'
 import { startService } from '../support/backend-service.ts'
 import catalogue from '../../shared/datacenters.json' with { type: 'json' }
@@ -11,6 +16,8 @@ import catalogue from '../../shared/datacenters.json' with { type: 'json' }
 declare module 'vitest' {
   export interface ProvidedContext {
     edgeDatacenters: string
+    /** JSON: { <case>: { headers: Record<string,string>, body: string } } from test/fixtures/github/deliveries. */
+    githubDeliveries: string
   }
 }
 
@@ -31,8 +38,32 @@ export default async function setup(project: TestProject) {
     },
   ]
   project.provide('edgeDatacenters', JSON.stringify(datacenters))
+  project.provide('githubDeliveries', JSON.stringify(readDeliveries()))
+
+  // The stream the edge publishes deliveries to (the release service creates it on the platform).
+  const nc = await connect({ servers: nats.url })
+  await (await jetstreamManager(nc)).streams.add(githubStreamConfig(1))
+  await nc.close()
   return async () => {
     await Promise.all(webs.map((w) => w.stop()))
     await nats.dispose()
   }
+}
+
+/** The signed fixture deliveries; body.json holds the exact signed bytes. */
+function readDeliveries(): Record<string, { headers: Record<string, string>; body: string }> {
+  const dir = join(import.meta.dirname, '..', 'fixtures', 'github', 'deliveries')
+  const cases = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())
+  return Object.fromEntries(
+    cases.map((d) => [
+      d.name,
+      {
+        headers: JSON.parse(readFileSync(join(dir, d.name, 'headers.json'), 'utf8')) as Record<
+          string,
+          string
+        >,
+        body: readFileSync(join(dir, d.name, 'body.json'), 'utf8'),
+      },
+    ])
+  )
 }

@@ -28,18 +28,20 @@ describe('route table', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found')
   })
 
-  it.each([
-    ['POST', '/webhooks/github'],
-    ['GET', '/modules/ddb-importer/module.json'],
-    ['GET', '/api/modules'],
-    ['GET', '/api/modules/ddb-importer'],
-  ])('%s %s is routed and answers 501 not_implemented for now', async (method, path) => {
-    const res = await fetchEdge(path, { method })
-    expect(res.status).toBe(501)
-    const body = (await res.json()) as { error: { code: string; message: string } }
-    expect(body.error.code).toBe('not_implemented')
-    expect(body.error.message).toMatch(/not available yet/)
+  it('routes POST /webhooks/github (an unsigned call is refused, not lost in a 404)', async () => {
+    const res = await fetchEdge('/webhooks/github', { method: 'POST', body: '{}' })
+    expect(res.status).toBe(401)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('signature_missing')
   })
+
+  it.each(['/modules/ddb-importer/module.json', '/api/modules', '/api/modules/ddb-importer'])(
+    'routes GET %s to a datacenter through the edge cache',
+    async (path) => {
+      const res = await fetchEdge(path, { headers: { 'x-client-geo': '50.11,8.68' } })
+      expect(res.headers.get('x-cache')).toBe('MISS')
+      expect(res.headers.get('x-datacenter')).toBe('fra')
+    }
+  )
 
   it('GET /health lists the datacenters the edge knows', async () => {
     const res = await fetchEdge('/health')

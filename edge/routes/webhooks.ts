@@ -1,0 +1,105 @@
+/**
+ * `POST /webhooks/github`. A delivery is answered only after it is safe: `release` events are
+ * stored in JetStream (Nats-Msg-Id = X-GitHub-Delivery, so a redelivery is a duplicate) through
+ * the nearest healthy datacenter, retried with the same id on another one when that fails; 202
+ * after the acknowledgement, 503 with Retry-After when no datacenter could take it. `ping`: 200.
+ * Other events: 204. Wrong or missing signature: 401, before the body is parsed.
+ */
+import { Hono } from 'hono'
+import { githubDeliverySubject, githubHeaders } from '../../shared/releases.ts'
+import type { AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+import { withFailover } from '../steering/failover.ts'
+import { deliveryHeaders, readCapped, signatureValid } from '../webhooks/github-delivery.ts'
+
+export const webhooks = new Hono<AppEnv>()
+
+/** GitHub gives up after 10 s; leave room for the answer to travel back. */
+const BUDGET_MS = 8_000
+
+webhooks.post('/webhooks/github', async (c) => {
+  const started = Date.now()
+  const secret = c.get('config').githubWebhookSecret
+  if (!secret) throw new ApiError(503, 'webhook_disabled', 'GITHUB_WEBHOOK_SECRET is not configured')
+  const headers = deliveryHeaders(c.req.raw.headers)
+  if ('status' in headers) throw new ApiError(headers.status, headers.code, headers.message)
+  const body = await readCapped(c.req.raw)
+  if ('status' in body) throw new ApiError(body.status, body.code, body.message)
+  if (!(await signatureValid(secret, body, headers.signature)))
+    throw new ApiError(401, 'signature_invalid', 'X-Hub-Signature-256 does not match the body')
+
+  if (headers.event === 'ping') return c.json({ ok: true, event: 'ping', delivery: headers.delivery })
+  if (headers.event !== 'release') return c.body(null, 204)
+
+  let action: unknown
+  try {
+    const payload = JSON.parse(new TextDecoder().decode(body)) as { action?: unknown; release?: unknown }
+    if (
+      typeof payload !== 'object' ||
+      payload === null ||
+      typeof payload.release !== 'object' ||
+      payload.release === null
+    )
+      throw new ApiError(400, 'payload_invalid', 'a release event needs a `release` object')
+    action = payload.action
+  } catch (error) {
+    if (error instanceof ApiError) throw error
+    throw new ApiError(400, 'payload_invalid', 'the body is not JSON')
+  }
+  if (typeof action !== 'string')
+    throw new ApiError(400, 'payload_invalid', 'a release event needs an `action`')
+
+  const subject = githubDeliverySubject(action)
+  const natsHeaders: Record<string, string> = {
+    [githubHeaders.event]: headers.event,
+    [githubHeaders.delivery]: headers.delivery,
+  }
+  if (headers.hookId) natsHeaders[githubHeaders.hookId] = headers.hookId
+  // The message id makes a retry on another datacenter safe: JetStream stores the delivery once.
+  const outcome = await withFailover(
+    c,
+    async (dc) => {
+      const remaining = BUDGET_MS - (Date.now() - started)
+      if (remaining < 200) return { ok: false, reason: 'out of time', healthy: true }
+      const ack = await c.env.NATS_BRIDGE.getByName(dc.id).publish({
+        dc: dc.id,
+        subject,
+        payload: body,
+        msgId: headers.delivery,
+        headers: natsHeaders,
+        timeoutMs: Math.min(remaining, 4_000),
+      })
+      return ack.ok ? { ok: true, value: ack } : { ok: false, reason: `${ack.code}: ${ack.message}` }
+    },
+    { maxAttempts: c.get('config').datacenters.length }
+  )
+  if (!outcome.ok) {
+    c.header('retry-after', '30')
+    throw new ApiError(
+      503,
+      'queue_unavailable',
+      `the delivery could not be stored (${outcome.reasons.join('; ')})`
+    )
+  }
+  console.log(
+    JSON.stringify({
+      level: 'info',
+      requestId: c.get('requestId'),
+      msg: 'delivery stored',
+      delivery: headers.delivery,
+      action,
+      dc: outcome.dc.id,
+      seq: outcome.value.seq,
+      duplicate: outcome.value.duplicate,
+    })
+  )
+  return c.json(
+    {
+      stored: true,
+      delivery: headers.delivery,
+      duplicate: outcome.value.duplicate,
+      datacenter: outcome.dc.id,
+    },
+    202
+  )
+})
