@@ -18,6 +18,12 @@ export interface Target {
   headers?: Record<string, string>
 }
 
+/** A target that is not an HTTP URL (a NATS request, say): `send` makes one request and says if it succeeded. */
+export interface CallTarget {
+  name: string
+  send: () => Promise<boolean>
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 
@@ -32,7 +38,11 @@ function once(agent: Agent, target: Target): Promise<boolean> {
   })
 }
 
-export async function load(target: Target, concurrency: number, durationMs: number): Promise<LoadResult> {
+export async function load(
+  target: Target | CallTarget,
+  concurrency: number,
+  durationMs: number
+): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
   const latencies: number[] = []
   let errors = 0
@@ -42,7 +52,7 @@ export async function load(target: Target, concurrency: number, durationMs: numb
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
         const t0 = performance.now()
-        const ok = await once(agent, target)
+        const ok = 'send' in target ? await target.send().catch(() => false) : await once(agent, target)
         latencies.push(performance.now() - t0)
         if (!ok) errors++
       }
@@ -65,7 +75,7 @@ export async function load(target: Target, concurrency: number, durationMs: numb
  * hurts every target alike) and merges the rounds of each target.
  */
 export async function interleaved(
-  targets: Target[],
+  targets: Array<Target | CallTarget>,
   opts: { concurrency: number; rounds: number; roundMs: number }
 ): Promise<Map<string, LoadResult>> {
   const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]))

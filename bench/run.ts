@@ -10,6 +10,9 @@ import { projectRoot, startPlatform } from '../local/platform.ts'
 import { localEnv } from '../local/local-env.ts'
 import { freePort } from '../local/free-port.ts'
 import { benchEdgePaths } from './edge-paths.ts'
+import { benchSteering } from './steering.ts'
+
+await benchSteering()
 
 const catalogue = parseCatalogue(
   JSON.parse(readFileSync(join(projectRoot, 'shared', 'datacenters.json'), 'utf8')),

@@ -1,0 +1,321 @@
+/**
+ * Image backend benchmark: a 12 MP photo-like JPEG (4000x3000) from a local origin, resized to 800 px
+ * WebP (quality 80 everywhere), side by side in interleaved rounds at concurrency 1 and 4:
+ *   (a) a bare Node http server: fetch + sharp resize + WebP, the physical baseline
+ *   (b) unjs/ipx 3.1.1 (createIPX + ipxHttpStorage + createIPXNodeServer, on our sharp)
+ *   (c) our image service over NATS (request -> reassembled bytes), origin cache off: every request
+ *       fetches the source, like (a) and (b)
+ *   (c') the same with the origin cache on (one source, many sizes: the fetch is skipped)
+ * CPU per image is the serving process's own (utime + stime from /proc/<pid>/stat, all threads).
+ * Then: AVIF vs WebP cost for the same transform (goal <= 3x), and the image service's peak RSS
+ * (VmHWM) under 16 concurrent 24 MP transforms (goal <= 512 MB).
+ *
+ * Every server is a child process; the origin and the load generator run in this process.
+ *   node bench/images-backend.ts             runs the benchmark alone
+ *   benchImagesBackend({ originPort, extraTargets })   from bench/run.ts: the caller may start the
+ *   local platform with IMAGE_SOURCE_HOSTS naming 127.0.0.1:<originPort> and add the edge's targets.
+ */
+import { createServer } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import sharp from 'sharp'
+import { connect } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/nats-core'
+import { startProcess, stopProcess, type Supervised } from '../local/processes.ts'
+import { freePort } from '../local/free-port.ts'
+import { waitForHttp } from '../local/wait.ts'
+import { startNatsServer, type TestNatsServer } from '../test/support/nats-server.ts'
+import { startService, type TestService } from '../test/support/backend-service.ts'
+import { startOriginServer, type OriginServer } from '../test/support/origin-server.ts'
+import { photoLikeJpeg } from '../test/support/image-fixtures.ts'
+import { requestTransform } from '../test/backend/images/transform-client.ts'
+import type { ResolvedImageOptions } from '../shared/images.ts'
+import { load, type CallTarget, type LoadResult, type Target } from './load.ts'
+import { printTable } from './table.ts'
+
+/** A target and the processes whose CPU time is its cost. */
+export type BenchTarget = (Target | CallTarget) & { pids: number[] }
+
+export interface ImagesBenchOptions {
+  /** Port for the origin on 127.0.0.1 (so a platform started before can allowlist it); default free. */
+  originPort?: number
+  rounds?: number
+  roundMs?: number
+  concurrencies?: number[]
+  /** More targets for the same interleaved rounds (the edge's miss and hit paths). */
+  extraTargets?: (ctx: { sourceUrl: string; width: number; quality: number }) => BenchTarget[]
+}
+
+const WIDTH = 800
+const QUALITY = 80
+const CLOCK_TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
+
+/** CPU milliseconds (user + system, all threads) a process has used so far. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+}
+
+function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1])
+  return kb / 1024
+}
+
+interface Measured extends LoadResult {
+  cpuPerImage: number
+}
+
+/** Interleaved rounds like load.ts's `interleaved`, also charging each target its processes' CPU. */
+async function measure(
+  targets: BenchTarget[],
+  opts: { concurrency: number; rounds: number; roundMs: number }
+): Promise<Map<string, Measured>> {
+  const runs = new Map<string, Array<LoadResult & { cpu: number }>>(targets.map((t) => [t.name, []]))
+  for (const target of targets) await load(target, opts.concurrency, 500) // warm-up
+  for (let round = 0; round < opts.rounds; round++) {
+    // Order reversed every other round, so no target always follows the same one.
+    const order = round % 2 === 0 ? targets : [...targets].reverse()
+    for (const target of order) {
+      const before = target.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
+      const result = await load(target, opts.concurrency, opts.roundMs)
+      const cpu = target.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - before
+      runs.get(target.name)!.push({ ...result, cpu })
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  return new Map(
+    [...runs].map(([name, rs]) => [
+      name,
+      {
+        requests: rs.reduce((n, r) => n + r.requests, 0),
+        errors: rs.reduce((n, r) => n + r.errors, 0),
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        cpuPerImage: rs.reduce((n, r) => n + r.cpu, 0) / Math.max(1, rs.reduce((n, r) => n + r.requests, 0)),
+      },
+    ])
+  )
+}
+
+function natsTarget(
+  name: string,
+  nc: NatsConnection,
+  dc: string,
+  source: string,
+  options: Partial<ResolvedImageOptions>,
+  pids: number[]
+): BenchTarget {
+  return {
+    name,
+    pids,
+    send: async () => (await requestTransform(nc, { source, options }, { dc, timeoutMs: 60_000 })).status === 200,
+  }
+}
+
+async function startPeer(role: 'baseline' | 'ipx', dir: string, originHost: string): Promise<{ url: string; proc: Supervised }> {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const proc = startProcess({
+    dc: null,
+    service: `bench-${role}`,
+    url,
+    command: process.execPath,
+    args: [import.meta.filename, role, String(port), originHost],
+    env: { PATH: process.env.PATH ?? '' },
+    logFile: join(dir, `${role}.log`),
+  })
+  await waitForHttp(`${url}/health`, { timeoutMs: 15_000, what: role, abort: proc.exited })
+  return { url, proc }
+}
+
+export async function benchImagesBackend(options: ImagesBenchOptions = {}): Promise<void> {
+  const rounds = options.rounds ?? 3
+  const roundMs = options.roundMs ?? 3_000
+  const dir = mkdtempSync(join(tmpdir(), 'vtta-bench-images-'))
+  const stops: Array<() => Promise<unknown>> = []
+  try {
+    const photo = await photoLikeJpeg(4000, 3000)
+    const origin: OriginServer = await startOriginServer(
+      { 'photo.jpg': { body: photo, contentType: 'image/jpeg' } },
+      { port: options.originPort }
+    )
+    stops.push(() => origin.close())
+    const sourceUrl = origin.fileUrl('photo.jpg')
+    console.log(`\nimages backend: source ${sourceUrl} (${photo.length} bytes, 4000x3000 JPEG) -> ${WIDTH} px WebP q${QUALITY}`)
+
+    const nats: TestNatsServer = await startNatsServer('bench-images')
+    stops.push(() => nats.dispose())
+    const env = { NATS_URL: nats.url, IMAGE_SOURCE_HOSTS: origin.origin, LOG_LEVEL: 'warn' }
+    const uncached: TestService = await startService('images', { ...env, DC: 'fra', IMAGE_ORIGIN_CACHE_BYTES: '0' })
+    stops.push(() => uncached.stop())
+    const cached: TestService = await startService('images', { ...env, DC: 'ams' })
+    stops.push(() => cached.stop())
+    const baseline = await startPeer('baseline', dir, origin.origin)
+    stops.push(() => stopProcess(baseline.proc))
+    const ipx = await startPeer('ipx', dir, origin.origin)
+    stops.push(() => stopProcess(ipx.proc))
+    const nc = await connect({ servers: nats.url })
+    stops.push(() => nc.close())
+
+    const webp = { width: WIDTH, format: 'webp', quality: QUALITY } as const
+    const targets: BenchTarget[] = [
+      {
+        name: 'a: bare node + sharp',
+        url: `${baseline.url}/?url=${encodeURIComponent(sourceUrl)}&w=${WIDTH}&q=${QUALITY}`,
+        pids: [baseline.proc.pid],
+      },
+      { name: 'b: ipx 3.1.1', url: `${ipx.url}/w_${WIDTH},f_webp,q_${QUALITY}/${sourceUrl}`, pids: [ipx.proc.pid] },
+      natsTarget('c: images over NATS', nc, 'fra', sourceUrl, webp, [uncached.proc.pid]),
+      natsTarget("c': same, origin cache on", nc, 'ams', sourceUrl, webp, [cached.proc.pid]),
+      ...(options.extraTargets?.({ sourceUrl, width: WIDTH, quality: QUALITY }) ?? []),
+    ]
+    const sizes = await outputSizes(targets)
+    for (const concurrency of options.concurrencies ?? [1, 4]) {
+      const results = await measure(targets, { concurrency, rounds, roundMs })
+      const r = (prefix: string) => [...results].find(([name]) => name.startsWith(prefix))![1]
+      printTable(
+        `images backend, concurrency ${concurrency} (median of ${rounds} interleaved rounds of ${roundMs / 1000} s)`,
+        ['target', 'rps', 'p50 ms', 'p99 ms', 'CPU ms/img', 'bytes', 'requests', 'errors'],
+        targets.map((t) => {
+          const x = results.get(t.name)!
+          return [t.name, x.rps, x.p50, x.p99, x.cpuPerImage, sizes.get(t.name) ?? '-', x.requests, x.errors]
+        })
+      )
+      const [a, b, c, cc] = [r('a:'), r('b:'), r('c:'), r("c':")]
+      printTable(
+        `ratios, concurrency ${concurrency}`,
+        ['ratio', 'throughput', 'CPU/img', 'p99'],
+        [
+          ['b/a (ipx vs bare sharp)', b.rps / a.rps, b.cpuPerImage / a.cpuPerImage, b.p99 / a.p99],
+          ['c/a (images vs bare sharp; goal >= 0.90)', c.rps / a.rps, c.cpuPerImage / a.cpuPerImage, c.p99 / a.p99],
+          ['c/b (images vs ipx; goal >= 1.0)', c.rps / b.rps, c.cpuPerImage / b.cpuPerImage, c.p99 / b.p99],
+          ["c'/a (origin cache on vs bare sharp)", cc.rps / a.rps, cc.cpuPerImage / a.cpuPerImage, cc.p99 / a.p99],
+        ]
+      )
+    }
+
+    await benchAvifVsWebp(nc, sourceUrl, cached, { rounds, roundMs })
+    await benchPeakMemory(nc, origin, env)
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** One request per target, to show that they produce comparable bytes. */
+async function outputSizes(targets: BenchTarget[]): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>()
+  for (const t of targets) {
+    if ('send' in t) continue
+    const res = await fetch(t.url, { headers: t.headers })
+    sizes.set(t.name, (await res.arrayBuffer()).byteLength)
+  }
+  return sizes
+}
+
+/** The same transform encoded as AVIF and as WebP by the service (origin cache on: encode cost only). */
+async function benchAvifVsWebp(
+  nc: NatsConnection,
+  sourceUrl: string,
+  service: TestService,
+  opts: { rounds: number; roundMs: number }
+): Promise<void> {
+  const formats = ['webp', 'avif'] as const
+  const bytes = new Map<string, number>()
+  for (const format of formats) {
+    const answer = await requestTransform(nc, { source: sourceUrl, options: { width: WIDTH, format } }, { dc: 'ams' })
+    bytes.set(format, answer.body.length)
+  }
+  const targets = formats.map((format) =>
+    natsTarget(format, nc, 'ams', sourceUrl, { width: WIDTH, format }, [service.proc.pid])
+  )
+  const results = await measure(targets, { concurrency: 1, rounds: opts.rounds, roundMs: opts.roundMs })
+  const [webp, avif] = [results.get('webp')!, results.get('avif')!]
+  printTable(
+    `AVIF vs WebP, ${WIDTH} px from the 12 MP photo, default quality and effort, concurrency 1`,
+    ['format', 'rps', 'p50 ms', 'CPU ms/img', 'bytes'],
+    [
+      ['webp', webp.rps, webp.p50, webp.cpuPerImage, bytes.get('webp')!],
+      ['avif', avif.rps, avif.p50, avif.cpuPerImage, bytes.get('avif')!],
+      ['avif/webp (goal CPU <= 3)', avif.rps / webp.rps, avif.p50 / webp.p50, avif.cpuPerImage / webp.cpuPerImage, bytes.get('avif')! / bytes.get('webp')!],
+    ]
+  )
+}
+
+/** A fresh service (its defaults), 16 concurrent transforms of distinct 24 MP sources; VmHWM after. */
+async function benchPeakMemory(nc: NatsConnection, origin: OriginServer, env: Record<string, string>): Promise<void> {
+  origin.add('photo-24mp.jpg', { body: await photoLikeJpeg(6000, 4000, 11), contentType: 'image/jpeg' })
+  const service = await startService('images', { ...env, DC: 'lon' })
+  try {
+    const rows: (string | number)[][] = [['idle', '-', '-', '-', memoryMb(service.proc.pid, 'VmRSS'), memoryMb(service.proc.pid, 'VmHWM')]]
+    for (const burst of [1, 2]) {
+      const started = performance.now()
+      const answers = await Promise.all(
+        Array.from({ length: 16 }, (_, i) =>
+          requestTransform(
+            nc,
+            { source: origin.fileUrl('photo-24mp.jpg', `burst=${burst}&i=${i}`), options: { width: WIDTH } },
+            { dc: 'lon', timeoutMs: 120_000 }
+          )
+        )
+      )
+      rows.push([
+        `burst ${burst}: 16 x 24 MP`,
+        answers.filter((a) => a.status === 200).length,
+        answers.filter((a) => a.error?.code === 'busy').length,
+        performance.now() - started,
+        memoryMb(service.proc.pid, 'VmRSS'),
+        memoryMb(service.proc.pid, 'VmHWM'),
+      ])
+    }
+    printTable(
+      'image service memory: 16 concurrent 24 MP (6000x4000) JPEG -> 800 px WebP, distinct sources (goal VmHWM <= 512 MB)',
+      ['phase', 'ok', 'busy', 'wall ms', 'VmRSS MB', 'VmHWM MB'],
+      rows
+    )
+  } finally {
+    await service.stop()
+  }
+}
+
+/** (a): the physical baseline. GET /?url=<source>&w=<width>&q=<quality> */
+function serveBaseline(port: number): void {
+  createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://baseline')
+    if (url.pathname === '/health') return void res.end('ok')
+    try {
+      const source = await fetch(url.searchParams.get('url')!)
+      const input = Buffer.from(await source.arrayBuffer())
+      const output = await sharp(input)
+        .resize({ width: Number(url.searchParams.get('w')) })
+        .webp({ quality: Number(url.searchParams.get('q')) })
+        .toBuffer()
+      res.writeHead(200, { 'content-type': 'image/webp', 'content-length': output.length }).end(output)
+    } catch (error) {
+      res.writeHead(500).end(String(error))
+    }
+  }).listen(port, '127.0.0.1')
+}
+
+/** (b): ipx with HTTP storage limited to the origin's host. */
+async function serveIpx(port: number, originHost: string): Promise<void> {
+  const { createIPX, createIPXNodeServer, ipxHttpStorage } = await import('ipx')
+  const ipx = createIPX({ storage: ipxHttpStorage({ domains: [originHost] }) })
+  const handler = createIPXNodeServer(ipx)
+  createServer((req, res) => {
+    if (req.url === '/health') return void res.end('ok')
+    void handler(req, res)
+  }).listen(port, '127.0.0.1')
+}
+
+if (import.meta.main) {
+  const [role, port, originHost] = process.argv.slice(2)
+  if (role === 'baseline') serveBaseline(Number(port))
+  else if (role === 'ipx') await serveIpx(Number(port), originHost!)
+  else await benchImagesBackend()
+}
