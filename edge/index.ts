@@ -8,6 +8,7 @@ import type { AppEnv, Bindings } from './env.ts'
 import { edgeConfig } from './config.ts'
 import { notFound, onError } from './errors.ts'
 import { count } from './edge-counters.ts'
+import { requestLog } from './request-log.ts'
 import { home } from './routes/home.ts'
 import { health } from './routes/health.ts'
 import { admin } from './routes/admin.ts'
@@ -23,6 +24,7 @@ export { HealthRegistry } from './steering/health-registry.ts'
 const app = new Hono<AppEnv>()
 
 app.use(requestId())
+app.use(requestLog)
 app.use(async (c, next) => {
   count('requests')
   c.set('config', edgeConfig(c.env))
