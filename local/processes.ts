@@ -15,6 +15,8 @@ export interface ProcessSpec {
   args: string[]
   env: Record<string, string>
   logFile: string
+  /** Cap of the log file (and of its one rotated predecessor); default LOG_FILE_MAX_BYTES. */
+  logMaxBytes?: number
   cwd?: string
 }
 
@@ -29,7 +31,7 @@ export interface Supervised {
 export const LOG_FILE_MAX_BYTES = 5 * 1024 * 1024
 
 export function startProcess(spec: ProcessSpec): Supervised {
-  const log = new BoundedLogFile(spec.logFile, LOG_FILE_MAX_BYTES)
+  const log = new BoundedLogFile(spec.logFile, spec.logMaxBytes ?? LOG_FILE_MAX_BYTES)
   const child = spawn(spec.command, spec.args, {
     cwd: spec.cwd,
     env: spec.env,
