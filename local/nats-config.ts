@@ -32,6 +32,10 @@ http: "${o.host}:${o.monitorPort}"
 ping_interval: "5s"
 ping_max: 2
 max_payload: 8MB
+# SIGUSR2 (a rolling restart): hand JetStream leadership over and let clients move, then exit.
+# 30 s is nats-server's minimum.
+lame_duck_duration: "30s"
+lame_duck_grace_period: "2s"
 
 jetstream {
   store_dir: "${o.storeDir}"

@@ -38,6 +38,11 @@ export interface Platform {
   processes: Supervised[]
   /** Starts again every process of `dc` that is not running, and waits until they are ready. */
   revive(dc: string): Promise<string[]>
+  /**
+   * A rolling restart of one process: a graceful stop (SIGTERM; SIGUSR2, lame duck, for nats),
+   * then started again and waited for until ready.
+   */
+  restart(dc: string, service: string): Promise<{ stoppedMs: number; startedMs: number }>
   stop(): Promise<void>
 }
 
@@ -52,6 +57,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let controlUrl = ''
   const saveState = () => writeState(localDir, { edge: edgeUrl, control: controlUrl }, running)
 
+  /** Processes being restarted on purpose: their exit is no news. */
+  const restarting = new Set<Supervised>()
   const launch = (spec: ProcessSpec) => {
     const proc = startProcess(spec)
     running.push(proc)
@@ -59,7 +66,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       running.splice(running.indexOf(proc), 1)
       if (stopping) return
       saveState()
-      options.onExit?.(proc, how)
+      if (!restarting.delete(proc)) options.onExit?.(proc, how)
     })
     return proc
   }
@@ -112,6 +119,21 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     return started
   }
 
+  const restart = async (dc: string, service: string) => {
+    const d = specs.find((s) => s.dc === dc)
+    if (!d) throw new Error(`unknown datacenter ${dc}`)
+    const proc = running.find((p) => p.spec.dc === dc && p.spec.service === service)
+    if (!proc) throw new Error(`unknown process ${dc} ${service} (not running?)`)
+    restarting.add(proc)
+    const t0 = Date.now()
+    proc.child.kill(service === 'nats' ? 'SIGUSR2' : 'SIGTERM')
+    await proc.exited
+    const t1 = Date.now()
+    await startDatacenters([d])
+    saveState()
+    return { stoppedMs: t1 - t0, startedMs: Date.now() - t1 }
+  }
+
   try {
     await startDatacenters(specs)
     const edge = launch(
@@ -124,30 +146,41 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       })
     )
     await waitForHttp(`${edgeUrl}/health`, { timeoutMs, what: 'edge (wrangler dev)', abort: died(edge) })
-    ;({ server: control, url: controlUrl } = await startControl(revive))
+    ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))
     saveState()
-    return { edgeUrl, controlUrl, processes: running, revive, stop }
+    return { edgeUrl, controlUrl, processes: running, revive, restart, stop }
   } catch (error) {
     await stop()
     throw error
   }
 }
 
-/** The supervisor's control API on a free loopback port: `POST /datacenters/<dc>/revive`. */
+/**
+ * The supervisor's control API on a free loopback port:
+ *   POST /datacenters/<dc>/revive               start what is not running of <dc>
+ *   POST /datacenters/<dc>/restart/<service>    a graceful restart of one process
+ */
 async function startControl(
-  revive: (dc: string) => Promise<string[]>
+  ops: Pick<Platform, 'revive' | 'restart'>
 ): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    const match = /^\/datacenters\/([a-z][a-z0-9-]{1,15})\/revive$/.exec(req.url ?? '')
     const reply = (status: number, body: unknown) =>
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+    const match = /^\/datacenters\/([a-z][a-z0-9-]{1,15})\/(revive|restart\/([a-z-]{1,32}))$/.exec(
+      req.url ?? ''
+    )
     if (req.method !== 'POST' || !match)
       return reply(404, { error: { code: 'not_found', message: 'no such route' } })
-    revive(match[1]!).then(
-      (started) => reply(200, { dc: match[1], started }),
+    const [, dc, action, service] = match
+    const work =
+      action === 'revive'
+        ? ops.revive(dc!).then((started) => ({ dc, started }))
+        : ops.restart(dc!, service!).then((t) => ({ dc, service, ...t }))
+    work.then(
+      (body) => reply(200, body),
       (error: Error) =>
         reply(error.message.startsWith('unknown') ? 404 : 500, {
-          error: { code: 'revive_failed', message: error.message },
+          error: { code: `${action!.split('/')[0]}_failed`, message: error.message },
         })
     )
   })

@@ -7,6 +7,7 @@
  *   revive <dc>          start them again (through the supervisor) and wait until ready
  *   pause <dc>           SIGSTOP them: alive but unreachable, a partition
  *   resume <dc>          SIGCONT them
+ *   restart <dc> <svc>   graceful restart of one process (SIGTERM; nats: SIGUSR2, lame duck), then ready again
  * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN (default the local one).
  */
 import { join, resolve } from 'node:path'
@@ -65,11 +66,11 @@ interface StatusJson {
   }>
 }
 
-const [command, dc] = process.argv.slice(2)
+const [command, dc, service] = process.argv.slice(2)
 const state = loadState()
 const token = process.env.ADMIN_TOKEN ?? localEnv({}, '').values.ADMIN_TOKEN
 const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume']
-if (!command || (needsDc.includes(command) && !dc)) fail(usage)
+if (!command || (needsDc.includes(command) && !dc) || (command === 'restart' && !service)) fail(usage)
 
 switch (command) {
   case 'status': {
@@ -105,6 +106,16 @@ switch (command) {
       started: string[]
     }
     console.log(`revived ${dc}: ${body.started.join(', ') || 'nothing was down'}`)
+    break
+  }
+  case 'restart': {
+    const body = (await api(`${state.control}/datacenters/${dc}/restart/${service}`, { method: 'POST' })) as {
+      stoppedMs: number
+      startedMs: number
+    }
+    console.log(
+      `restarted ${dc} ${service}: stopped in ${body.stoppedMs} ms, ready again in ${body.startedMs} ms`
+    )
     break
   }
   default:

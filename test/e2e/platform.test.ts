@@ -14,11 +14,27 @@ import type { E2E } from './context.ts'
 import { foundationScenarios } from './scenarios/foundation.ts'
 import { failoverScenarios } from './scenarios/failover.ts'
 import { statusPageScenarios } from './scenarios/status-page.ts'
+import { imageScenarios } from './scenarios/images.ts'
+import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
+import { localEnv } from '../../local/local-env.ts'
+import sharp from 'sharp'
 
 const health = { probeIntervalMs: 1_000, probeTimeoutMs: 1_000, downAfter: 2, upAfter: 3, memoMs: 1_000 }
-const e2e = { localDir: mkdtempSync(join(tmpdir(), 'vtta-e2e-')), health } as E2E
+const e2e = { localDir: mkdtempSync(join(tmpdir(), 'vtta-e2e-')), health } as E2E & { origin: OriginServer }
 
 beforeAll(async () => {
+  // An image origin of our own, allowlisted explicitly by its 127.0.0.1:<port> (the address guard stays on).
+  const photo = await sharp({ create: { width: 1200, height: 800, channels: 3, background: '#3b82f6' } })
+    .composite([
+      {
+        input: Buffer.from(
+          '<svg width="1200" height="800"><circle cx="600" cy="400" r="300" fill="#f59e0b"/></svg>'
+        ),
+      },
+    ])
+    .jpeg()
+    .toBuffer()
+  e2e.origin = await startOriginServer({ 'photo.jpg': { body: photo, contentType: 'image/jpeg' } })
   const port = await freePort()
   e2e.edge = `http://127.0.0.1:${port}`
   e2e.supervisor = startSupervisor({
@@ -30,6 +46,7 @@ beforeAll(async () => {
     UP_AFTER: String(health.upAfter),
     HEALTH_MEMO_MS: String(health.memoMs),
     UPSTREAM_TIMEOUT_MS: '1500',
+    IMAGE_SOURCE_HOSTS: `${localEnv({}, '').values.IMAGE_SOURCE_HOSTS},${e2e.origin.origin}`,
   })
   if (!(await e2e.supervisor.ready))
     throw new Error(`the platform did not start:\n${e2e.supervisor.output()}`)
@@ -41,11 +58,13 @@ afterAll(async () => {
     e2e.supervisor.child.kill('SIGINT')
     await e2e.supervisor.exited
   }
+  await e2e.origin?.close()
 })
 
 foundationScenarios(e2e)
 failoverScenarios(e2e)
 statusPageScenarios(e2e)
+imageScenarios(e2e)
 
 describe('Ctrl-C', () => {
   it('stops everything and leaves no process behind', async () => {

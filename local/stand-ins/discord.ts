@@ -1,0 +1,302 @@
+/**
+ * A local stand-in for Discord's Execute Webhook endpoint
+ * (`POST /api/webhooks/{id}/{token}[?wait=true]`, also under `/api/v10/`): records every call,
+ * answers with a message object (or 204 without `wait`), checks the documented embed limits
+ * (a violation gets Discord's own 400 "Invalid Form Body"), and can be told to answer the next
+ * calls with 429 (the documented body and rate-limit headers), 401, 404, 400 or 500 — from this
+ * process (`respondNext`) or another (`POST /_control/respond`, `GET /_control/calls`).
+ */
+import { readFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { z } from 'zod'
+
+const fixturesDir = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'discord')
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(join(fixturesDir, name), 'utf8')) as Record<string, any>
+
+export const scriptedResponseSchema = z.union([
+  z.number().int().min(200).max(599),
+  z.strictObject({
+    status: z.number().int().min(200).max(599),
+    /** For 429: seconds (float) in `retry_after`; `Retry-After` is its ceiling. Default 0.25. */
+    retryAfter: z.number().min(0).max(3600).optional(),
+    /** For 429: which documented example (user, shared, global). Default user. */
+    scope: z.enum(['user', 'shared', 'global']).optional(),
+    body: z.unknown().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** Answer after this long. */
+    delayMs: z.number().int().min(0).max(60_000).optional(),
+  }),
+])
+export type ScriptedResponse = z.infer<typeof scriptedResponseSchema>
+
+export interface WebhookCall {
+  webhookId: string
+  token: string
+  wait: boolean
+  body: unknown
+  contentType: string
+  userAgent: string
+  status: number
+  at: number
+}
+
+export interface DiscordStandIn {
+  url: string
+  /** A webhook URL this stand-in answers. */
+  webhookUrl: string
+  calls(): WebhookCall[]
+  /** The next calls get these answers, in order; after them, success again. */
+  respondNext(...responses: ScriptedResponse[]): void
+  reset(): void
+  stop(): Promise<void>
+}
+
+const limits = fixture('limits.json') as {
+  content_max_chars: number
+  embeds_per_message_max: number
+  embed: Record<
+    'title' | 'description' | 'fields_max' | 'field_name' | 'field_value' | 'footer_text' | 'author_name',
+    number
+  >
+  embeds_total_chars_max: number
+}
+
+/** Discord's documented limits; the first violation as a 50035 error path, or null. */
+export function embedLimitViolation(body: any): { path: string[]; message: string } | null {
+  const len = (s: unknown) => (typeof s === 'string' ? s.trim().length : 0)
+  if (typeof body !== 'object' || body === null) return { path: [], message: 'Must be an object' }
+  if (len(body.content) > limits.content_max_chars)
+    return { path: ['content'], message: `Must be ${limits.content_max_chars} or fewer in length.` }
+  const embeds: any[] = Array.isArray(body.embeds) ? body.embeds : []
+  if (!body.content && embeds.length === 0) return { path: [], message: 'Cannot send an empty message' }
+  if (embeds.length > limits.embeds_per_message_max)
+    return { path: ['embeds'], message: `Must be ${limits.embeds_per_message_max} or fewer in length.` }
+  let total = 0
+  for (const [i, e] of embeds.entries()) {
+    const check = (value: unknown, max: number, ...path: string[]) =>
+      len(value) > max
+        ? { path: ['embeds', String(i), ...path], message: `Must be ${max} or fewer in length.` }
+        : null
+    const fields: any[] = Array.isArray(e.fields) ? e.fields : []
+    const problem =
+      check(e.title, limits.embed.title, 'title') ??
+      check(e.description, limits.embed.description, 'description') ??
+      check(e.footer?.text, limits.embed.footer_text, 'footer', 'text') ??
+      check(e.author?.name, limits.embed.author_name, 'author', 'name') ??
+      (fields.length > limits.embed.fields_max
+        ? {
+            path: ['embeds', String(i), 'fields'],
+            message: `Must be ${limits.embed.fields_max} or fewer in length.`,
+          }
+        : null) ??
+      fields
+        .map(
+          (f, j) =>
+            check(f.name, limits.embed.field_name, 'fields', String(j), 'name') ??
+            check(f.value, limits.embed.field_value, 'fields', String(j), 'value')
+        )
+        .find(Boolean) ??
+      null
+    if (problem) return problem
+    total +=
+      len(e.title) +
+      len(e.description) +
+      len(e.footer?.text) +
+      len(e.author?.name) +
+      fields.reduce((n: number, f: any) => n + len(f.name) + len(f.value), 0)
+  }
+  if (total > limits.embeds_total_chars_max)
+    return {
+      path: ['embeds'],
+      message: `Embed size exceeds maximum size of ${limits.embeds_total_chars_max}`,
+    }
+  return null
+}
+
+function errorAtPath(path: string[], message: string) {
+  const errors: Record<string, any> = {}
+  let node = errors
+  for (const key of path) node = node[key] = {}
+  node._errors = [{ code: 'BASE_TYPE_MAX_LENGTH', message }]
+  return { code: 50035, errors, message: 'Invalid Form Body' }
+}
+
+let snowflake = BigInt(Date.now() - 1420070400000) << 22n
+const nextSnowflake = () => String((snowflake += 1n))
+
+export async function startDiscordStandIn(
+  opts: { host?: string; port?: number } = {}
+): Promise<DiscordStandIn> {
+  const recorded: WebhookCall[] = []
+  const script: ScriptedResponse[] = []
+  let url = ''
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const rateLimit = {
+      'x-ratelimit-limit': '5',
+      'x-ratelimit-remaining': '4',
+      'x-ratelimit-reset': String((Date.now() + 2000) / 1000),
+      'x-ratelimit-reset-after': '2.000',
+      'x-ratelimit-bucket': 'stand-in-webhook',
+    }
+    if (body === undefined) {
+      res.writeHead(status, { ...rateLimit, ...headers })
+      return void res.end()
+    }
+    res.writeHead(status, { 'content-type': 'application/json', ...rateLimit, ...headers })
+    res.end(JSON.stringify(body))
+  }
+
+  const scripted = (res: ServerResponse, r: Exclude<ScriptedResponse, number> | number): number => {
+    const answer = typeof r === 'number' ? { status: r } : r
+    const status = answer.status
+    if (status === 429) {
+      const example = fixture(`response-429-${answer.scope ?? 'user'}.http.json`)
+      const retryAfter = answer.retryAfter ?? 0.25
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(example.headers as Record<string, string>))
+        headers[k.toLowerCase()] = v
+      headers['retry-after'] = String(Math.ceil(retryAfter))
+      if ('x-ratelimit-reset-after' in headers) headers['x-ratelimit-reset-after'] = retryAfter.toFixed(3)
+      if ('x-ratelimit-reset' in headers)
+        headers['x-ratelimit-reset'] = String(Date.now() / 1000 + retryAfter)
+      send(res, 429, answer.body ?? { ...example.body, retry_after: retryAfter }, {
+        ...headers,
+        ...answer.headers,
+      })
+      return status
+    }
+    const bodies: Record<number, unknown> = {
+      400: fixture('response-400-invalid-form-body.json').body,
+      401: fixture('response-401-invalid-webhook-token.json').body,
+      404: fixture('response-404-unknown-webhook.json').body,
+    }
+    send(
+      res,
+      status,
+      answer.body ?? bodies[status] ?? { message: `${status}: stand-in error`, code: 0 },
+      answer.headers
+    )
+    return status
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const u = new URL(req.url ?? '/', 'http://stand-in')
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const raw = Buffer.concat(chunks).toString('utf8')
+
+    if (req.method === 'POST' && u.pathname === '/_control/respond') {
+      const parsed = z
+        .strictObject({ responses: z.array(scriptedResponseSchema) })
+        .safeParse(JSON.parse(raw || '{}'))
+      if (!parsed.success) return send(res, 400, { message: parsed.error.message })
+      script.push(...parsed.data.responses)
+      return send(res, 204, undefined)
+    }
+    if (req.method === 'POST' && u.pathname === '/_control/reset') {
+      recorded.length = 0
+      script.length = 0
+      return send(res, 204, undefined)
+    }
+    if (req.method === 'GET' && u.pathname === '/_control/calls') return send(res, 200, recorded)
+
+    const m = u.pathname.match(/^\/api(?:\/v\d+)?\/webhooks\/(\d+)\/([\w-]+)$/)
+    if (!m || req.method !== 'POST') return send(res, 404, { message: '404: Not Found', code: 0 })
+    const wait = ['true', '1', 'True'].includes(u.searchParams.get('wait') ?? '')
+    let body: unknown = null
+    try {
+      body = JSON.parse(raw)
+    } catch {
+      // recorded as null; answered below
+    }
+    const call: WebhookCall = {
+      webhookId: m[1]!,
+      token: m[2]!,
+      wait,
+      body,
+      contentType: String(req.headers['content-type'] ?? ''),
+      userAgent: String(req.headers['user-agent'] ?? ''),
+      status: 0,
+      at: Date.now(),
+    }
+    recorded.push(call)
+    const next = script.shift()
+    if (next !== undefined) {
+      const delay = typeof next === 'number' ? 0 : (next.delayMs ?? 0)
+      if (delay) await new Promise((r) => setTimeout(r, delay))
+      call.status = scripted(res, next)
+      return
+    }
+    if (!call.contentType.startsWith('application/json') || body === null) {
+      call.status = 400
+      return send(res, 400, { code: 50035, errors: {}, message: 'Invalid Form Body' })
+    }
+    const violation = embedLimitViolation(body)
+    if (violation) {
+      call.status = 400
+      return send(res, 400, errorAtPath(violation.path, violation.message))
+    }
+    call.status = wait ? 200 : 204
+    if (!wait) return send(res, 204, undefined)
+    const b = body as Record<string, any>
+    send(res, 200, {
+      id: nextSnowflake(),
+      type: 0,
+      content: b.content ?? '',
+      channel_id: '100000000000000001',
+      author: {
+        bot: true,
+        id: call.webhookId,
+        username: b.username ?? 'Stand-in Webhook',
+        avatar: null,
+        discriminator: '0000',
+      },
+      attachments: [],
+      embeds: (b.embeds ?? []).map((e: object) => ({ type: 'rich', ...e })),
+      mentions: [],
+      mention_roles: [],
+      pinned: false,
+      mention_everyone: false,
+      tts: false,
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      flags: 0,
+      components: [],
+      webhook_id: call.webhookId,
+    })
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, { message: (err as Error).message, code: 0 })
+      else res.destroy()
+    })
+  })
+  server.on('clientError', (_err, socket) => socket.destroy())
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve())
+  })
+  const address = server.address() as AddressInfo
+  url = `http://${address.address}:${address.port}`
+
+  return {
+    url,
+    webhookUrl: `${url}/api/webhooks/123456789012345678/stand-in-webhook-token`,
+    calls: () => [...recorded],
+    respondNext: (...responses) => void script.push(...responses.map((r) => scriptedResponseSchema.parse(r))),
+    reset() {
+      recorded.length = 0
+      script.length = 0
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
