@@ -16,8 +16,7 @@
  *   local platform with IMAGE_SOURCE_HOSTS naming 127.0.0.1:<originPort> and add the edge's targets.
  */
 import { createServer } from 'node:http'
-import { readFileSync } from 'node:fs'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import sharp from 'sharp'
@@ -96,7 +95,12 @@ async function measure(
         rps: median(rs.map((r) => r.rps)),
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
-        cpuPerImage: rs.reduce((n, r) => n + r.cpu, 0) / Math.max(1, rs.reduce((n, r) => n + r.requests, 0)),
+        cpuPerImage:
+          rs.reduce((n, r) => n + r.cpu, 0) /
+          Math.max(
+            1,
+            rs.reduce((n, r) => n + r.requests, 0)
+          ),
       },
     ])
   )
@@ -113,11 +117,16 @@ function natsTarget(
   return {
     name,
     pids,
-    send: async () => (await requestTransform(nc, { source, options }, { dc, timeoutMs: 60_000 })).status === 200,
+    send: async () =>
+      (await requestTransform(nc, { source, options }, { dc, timeoutMs: 60_000 })).status === 200,
   }
 }
 
-async function startPeer(role: 'baseline' | 'ipx', dir: string, originHost: string): Promise<{ url: string; proc: Supervised }> {
+async function startPeer(
+  role: 'baseline' | 'ipx',
+  dir: string,
+  originHost: string
+): Promise<{ url: string; proc: Supervised }> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const proc = startProcess({
@@ -146,12 +155,18 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
     )
     stops.push(() => origin.close())
     const sourceUrl = origin.fileUrl('photo.jpg')
-    console.log(`\nimages backend: source ${sourceUrl} (${photo.length} bytes, 4000x3000 JPEG) -> ${WIDTH} px WebP q${QUALITY}`)
+    console.log(
+      `\nimages backend: source ${sourceUrl} (${photo.length} bytes, 4000x3000 JPEG) -> ${WIDTH} px WebP q${QUALITY}`
+    )
 
     const nats: TestNatsServer = await startNatsServer('bench-images')
     stops.push(() => nats.dispose())
     const env = { NATS_URL: nats.url, IMAGE_SOURCE_HOSTS: origin.origin, LOG_LEVEL: 'warn' }
-    const uncached: TestService = await startService('images', { ...env, DC: 'fra', IMAGE_ORIGIN_CACHE_BYTES: '0' })
+    const uncached: TestService = await startService('images', {
+      ...env,
+      DC: 'fra',
+      IMAGE_ORIGIN_CACHE_BYTES: '0',
+    })
     stops.push(() => uncached.stop())
     const cached: TestService = await startService('images', { ...env, DC: 'ams' })
     stops.push(() => cached.stop())
@@ -169,12 +184,21 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
         url: `${baseline.url}/?url=${encodeURIComponent(sourceUrl)}&w=${WIDTH}&q=${QUALITY}`,
         pids: [baseline.proc.pid],
       },
-      { name: 'b: ipx 3.1.1', url: `${ipx.url}/w_${WIDTH},f_webp,q_${QUALITY}/${sourceUrl}`, pids: [ipx.proc.pid] },
+      {
+        name: 'b: ipx 3.1.1',
+        url: `${ipx.url}/w_${WIDTH},f_webp,q_${QUALITY}/${sourceUrl}`,
+        pids: [ipx.proc.pid],
+      },
       natsTarget('c: images over NATS', nc, 'fra', sourceUrl, webp, [uncached.proc.pid]),
       natsTarget("c': same, origin cache on", nc, 'ams', sourceUrl, webp, [cached.proc.pid]),
       ...(options.extraTargets?.({ sourceUrl, width: WIDTH, quality: QUALITY }) ?? []),
     ]
     const sizes = await outputSizes(targets)
+    for (const [name, dc] of [
+      ['c: images over NATS', 'fra'],
+      ["c': same, origin cache on", 'ams'],
+    ] as const)
+      sizes.set(name, (await requestTransform(nc, { source: sourceUrl, options: webp }, { dc })).body.length)
     for (const concurrency of options.concurrencies ?? [1, 4]) {
       const results = await measure(targets, { concurrency, rounds, roundMs })
       const r = (prefix: string) => [...results].find(([name]) => name.startsWith(prefix))![1]
@@ -192,9 +216,19 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
         ['ratio', 'throughput', 'CPU/img', 'p99'],
         [
           ['b/a (ipx vs bare sharp)', b.rps / a.rps, b.cpuPerImage / a.cpuPerImage, b.p99 / a.p99],
-          ['c/a (images vs bare sharp; goal >= 0.90)', c.rps / a.rps, c.cpuPerImage / a.cpuPerImage, c.p99 / a.p99],
+          [
+            'c/a (images vs bare sharp; goal >= 0.90)',
+            c.rps / a.rps,
+            c.cpuPerImage / a.cpuPerImage,
+            c.p99 / a.p99,
+          ],
           ['c/b (images vs ipx; goal >= 1.0)', c.rps / b.rps, c.cpuPerImage / b.cpuPerImage, c.p99 / b.p99],
-          ["c'/a (origin cache on vs bare sharp)", cc.rps / a.rps, cc.cpuPerImage / a.cpuPerImage, cc.p99 / a.p99],
+          [
+            "c'/a (origin cache on vs bare sharp)",
+            cc.rps / a.rps,
+            cc.cpuPerImage / a.cpuPerImage,
+            cc.p99 / a.p99,
+          ],
         ]
       )
     }
@@ -228,7 +262,11 @@ async function benchAvifVsWebp(
   const formats = ['webp', 'avif'] as const
   const bytes = new Map<string, number>()
   for (const format of formats) {
-    const answer = await requestTransform(nc, { source: sourceUrl, options: { width: WIDTH, format } }, { dc: 'ams' })
+    const answer = await requestTransform(
+      nc,
+      { source: sourceUrl, options: { width: WIDTH, format } },
+      { dc: 'ams' }
+    )
     bytes.set(format, answer.body.length)
   }
   const targets = formats.map((format) =>
@@ -242,18 +280,30 @@ async function benchAvifVsWebp(
     [
       ['webp', webp.rps, webp.p50, webp.cpuPerImage, bytes.get('webp')!],
       ['avif', avif.rps, avif.p50, avif.cpuPerImage, bytes.get('avif')!],
-      ['avif/webp (goal CPU <= 3)', avif.rps / webp.rps, avif.p50 / webp.p50, avif.cpuPerImage / webp.cpuPerImage, bytes.get('avif')! / bytes.get('webp')!],
+      [
+        'avif/webp (goal CPU <= 3)',
+        avif.rps / webp.rps,
+        avif.p50 / webp.p50,
+        avif.cpuPerImage / webp.cpuPerImage,
+        bytes.get('avif')! / bytes.get('webp')!,
+      ],
     ]
   )
 }
 
 /** A fresh service (its defaults), 16 concurrent transforms of distinct 24 MP sources; VmHWM after. */
-async function benchPeakMemory(nc: NatsConnection, origin: OriginServer, env: Record<string, string>): Promise<void> {
+async function benchPeakMemory(
+  nc: NatsConnection,
+  origin: OriginServer,
+  env: Record<string, string>
+): Promise<void> {
   origin.add('photo-24mp.jpg', { body: await photoLikeJpeg(6000, 4000, 11), contentType: 'image/jpeg' })
   const service = await startService('images', { ...env, DC: 'lon' })
   try {
-    const rows: (string | number)[][] = [['idle', '-', '-', '-', memoryMb(service.proc.pid, 'VmRSS'), memoryMb(service.proc.pid, 'VmHWM')]]
-    for (const burst of [1, 2]) {
+    const rows: (string | number)[][] = [
+      ['idle', '-', '-', '-', memoryMb(service.proc.pid, 'VmRSS'), memoryMb(service.proc.pid, 'VmHWM')],
+    ]
+    for (const burst of [1, 2, 3]) {
       const started = performance.now()
       const answers = await Promise.all(
         Array.from({ length: 16 }, (_, i) =>

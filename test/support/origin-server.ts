@@ -46,7 +46,10 @@ export interface OriginServer {
 
 export const BIG_BYTES = 40 * 1024 * 1024
 
-export async function startOriginServer(files: Record<string, OriginFile> = {}): Promise<OriginServer> {
+export async function startOriginServer(
+  files: Record<string, OriginFile> = {},
+  opts: { port?: number } = {}
+): Promise<OriginServer> {
   const store = new Map(Object.entries(files))
   const hits = new Map<string, number>()
   let total = 0
@@ -112,14 +115,15 @@ export async function startOriginServer(files: Record<string, OriginFile> = {}):
       const headers: Record<string, string | number> = { 'content-type': 'image/png' }
       if (url.searchParams.has('declare')) headers['content-length'] = BIG_BYTES
       res.writeHead(200, headers)
-      const chunk = Buffer.alloc(64 * 1024)
-      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(chunk)
+      const zeros = Buffer.alloc(64 * 1024)
+      const first = Buffer.alloc(64 * 1024)
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(first)
       const record = (streams.big = track(res))
       const pump = () => {
         while (record.bytesWritten < BIG_BYTES) {
-          const first = record.bytesWritten === 0
+          const chunk = record.bytesWritten === 0 ? first : zeros
           record.bytesWritten += chunk.length
-          if (!res.write(first ? chunk : chunk.fill(0, 0, 8))) return void res.once('drain', pump)
+          if (!res.write(chunk)) return void res.once('drain', pump)
         }
         res.end()
       }
@@ -129,7 +133,7 @@ export async function startOriginServer(files: Record<string, OriginFile> = {}):
     res.writeHead(404).end()
   })
   server.on('connection', () => connections++)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`
 

@@ -1,0 +1,79 @@
+/**
+ * The image service of a datacenter: answers `images.<dc>.transform` (queue group `images`) with the
+ * source image fetched safely, transformed by sharp, in chunked replies (shared/images.ts).
+ */
+// First: sizes libuv's thread pool before anything starts it.
+import './thread-pool.ts'
+import sharp from 'sharp'
+import { queueGroups, subjects } from '../../shared/subjects.ts'
+import { runService } from '../runtime/service.ts'
+import { imagesConfigSchema } from './config.ts'
+import { fetchSource } from './fetch-source.ts'
+import { OriginCache } from './origin-cache.ts'
+import { TransformSlots } from './transform-slots.ts'
+import { createImageMetrics } from './image-metrics.ts'
+import { createTransformHandler } from './handle-transform.ts'
+
+// libvips' operation cache helps repeated operations on one file; ours are different images each time,
+// so it would only hold memory.
+sharp.cache(false)
+
+await runService({
+  name: 'images',
+  config: imagesConfigSchema,
+  start({ config, nc, log, metrics: runtimeMetrics, inFlight }) {
+    const policy = config.IMAGE_SOURCE_HOSTS
+    const slots = new TransformSlots(
+      config.IMAGE_CONCURRENCY,
+      config.IMAGE_QUEUE_LIMIT ?? config.IMAGE_CONCURRENCY * 8
+    )
+    const fetchLimits = {
+      maxBytes: config.IMAGE_MAX_SOURCE_BYTES,
+      connectTimeoutMs: config.IMAGE_FETCH_CONNECT_TIMEOUT_MS,
+      totalTimeoutMs: config.IMAGE_FETCH_TIMEOUT_MS,
+    }
+    const originCache = new OriginCache(
+      { maxBytes: config.IMAGE_ORIGIN_CACHE_BYTES, ttlMs: config.IMAGE_ORIGIN_CACHE_TTL_MS },
+      (url) => fetchSource(policy, url, fetchLimits)
+    )
+    const metrics = createImageMetrics(runtimeMetrics.registry, {
+      queued: () => slots.queued,
+      running: () => slots.running,
+      originCacheBytes: () => originCache.bytes,
+    })
+    const handle = createTransformHandler({
+      nc,
+      log,
+      inFlight,
+      metrics,
+      policy,
+      originCache,
+      slots,
+      limits: {
+        maxInputPixels: config.IMAGE_MAX_INPUT_PIXELS,
+        timeoutMs: config.IMAGE_TRANSFORM_TIMEOUT_MS,
+        avifEffort: config.IMAGE_AVIF_EFFORT,
+      },
+      replyChunkBytes: config.IMAGE_REPLY_CHUNK_BYTES,
+    })
+    const subscription = nc.subscribe(subjects.imageTransform(config.DC), {
+      queue: queueGroups.images,
+      callback: (err, msg) => {
+        if (err) log.error({ err }, 'transform subscription error')
+        else handle(msg)
+      },
+    })
+    log.info(
+      {
+        concurrency: slots.concurrency,
+        queueLimit: slots.queueLimit,
+        hosts: [...policy.hosts, ...policy.suffixes.map((s) => `*${s}`), ...policy.origins],
+      },
+      'images configured'
+    )
+    return {
+      // Stop taking requests; those admitted finish (they are tracked in flight) before NATS drains.
+      stop: () => subscription.drain(),
+    }
+  },
+})

@@ -1,0 +1,118 @@
+/**
+ * Which source URLs the image service may fetch: the allowlist from IMAGE_SOURCE_HOSTS.
+ *
+ * Entries, comma-separated:
+ *   `media.dndbeyond.com`   that host exactly
+ *   `*.dndbeyond.com`       any subdomain, at any depth (not the apex: list it too if wanted)
+ *   `127.0.0.1:18801`       an explicit origin: an IP literal with a port ([::1]:18801 for IPv6). The
+ *                           only way to reach a private or loopback address, and only that address and
+ *                           port; this is how tests and the local platform reach their local origins.
+ * Hostnames never permit private addresses: every address they resolve to is still checked
+ * (address-guard.ts), so `localhost` on the list reaches nothing.
+ */
+import { isIP } from 'node:net'
+import type { ImageErrorCode } from '../../shared/images.ts'
+import { blockedAddressReason } from './address-guard.ts'
+
+export interface SourcePolicy {
+  hosts: ReadonlySet<string>
+  /** `.dndbeyond.com` for `*.dndbeyond.com`. */
+  suffixes: readonly string[]
+  /** `<ip>:<port>` of the explicit origins, IPv6 in brackets as the URL parser writes it. */
+  origins: ReadonlySet<string>
+}
+
+export type SourceCheck =
+  | {
+      ok: true
+      url: URL
+      /** Set for an explicit origin: connect here, without DNS and without the address guard. */
+      pinnedAddress?: string
+    }
+  | { ok: false; code: ImageErrorCode; message: string }
+
+const defaultPorts: Record<string, number> = { 'http:': 80, 'https:': 443 }
+
+export function parseSourceHosts(
+  text: string
+): { ok: true; policy: SourcePolicy } | { ok: false; message: string } {
+  const hosts = new Set<string>()
+  const suffixes: string[] = []
+  const origins = new Set<string>()
+  for (const raw of text.split(',')) {
+    const entry = raw.trim().toLowerCase()
+    if (entry === '') continue
+    const match = /^(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(\d{1,5}))?$/.exec(entry)
+    let hostname: string | undefined
+    try {
+      // The URL parser normalises the host as it will normalise source URLs (IPv6 compression, IPv4 forms).
+      if (match) hostname = new URL(`http://${match[2]}`).hostname
+    } catch {
+      hostname = undefined
+    }
+    if (!match || !hostname)
+      return { ok: false, message: `"${entry}" must be a host name, *.domain or ip:port` }
+    const [, wildcard, , port] = match
+    const literal = isIP(unbracket(hostname)) !== 0
+    if (wildcard) {
+      if (literal || port || !hostname.includes('.'))
+        return { ok: false, message: `"${entry}": a wildcard needs a domain name with a dot and no port` }
+      suffixes.push(`.${hostname}`)
+    } else if (port !== undefined) {
+      if (!literal)
+        return {
+          ok: false,
+          message: `"${entry}": a port may only follow an IP address (an explicit local origin)`,
+        }
+      if (Number(port) < 1 || Number(port) > 65535) return { ok: false, message: `"${entry}": bad port` }
+      origins.add(`${hostname}:${Number(port)}`)
+    } else {
+      hosts.add(hostname)
+    }
+  }
+  if (hosts.size + suffixes.length + origins.size === 0)
+    return { ok: false, message: 'must name at least one host' }
+  return { ok: true, policy: { hosts, suffixes, origins } }
+}
+
+/** Checks a source URL against the policy: scheme, credentials, allowlist, and IP literals' addresses. */
+export function checkSourceUrl(policy: SourcePolicy, source: string): SourceCheck {
+  let url: URL
+  try {
+    url = new URL(source)
+  } catch {
+    return { ok: false, code: 'source_invalid_url', message: 'the source is not an absolute URL' }
+  }
+  if (!(url.protocol in defaultPorts))
+    return {
+      ok: false,
+      code: 'source_scheme_not_allowed',
+      message: `the source's scheme ${url.protocol} is not allowed (http and https only)`,
+    }
+  if (url.username || url.password)
+    return { ok: false, code: 'source_invalid_url', message: 'credentials in the source URL are not allowed' }
+
+  // The URL parser has already turned 2130706433, 0177.0.0.1 and 0x7f.1 into 127.0.0.1.
+  const host = url.hostname
+  const address = unbracket(host)
+  if (isIP(address) !== 0) {
+    const origin = `${host}:${url.port || defaultPorts[url.protocol]}`
+    if (policy.origins.has(origin)) return { ok: true, url, pinnedAddress: address }
+    const reason = blockedAddressReason(address)
+    if (reason !== null)
+      return {
+        ok: false,
+        code: 'source_address_blocked',
+        message: `the source's address is not allowed (${reason})`,
+      }
+    if (policy.hosts.has(host)) return { ok: true, url }
+    return { ok: false, code: 'source_host_not_allowed', message: `the source host ${host} is not allowed` }
+  }
+  if (policy.hosts.has(host) || policy.suffixes.some((suffix) => host.endsWith(suffix)))
+    return { ok: true, url }
+  return { ok: false, code: 'source_host_not_allowed', message: `the source host ${host} is not allowed` }
+}
+
+function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+}

@@ -1,0 +1,259 @@
+/**
+ * One transform with sharp, following Cloudflare Image Resizing's option semantics.
+ *
+ * Safety: the header is read first and images over `maxInputPixels` (per frame, and all frames together
+ * for an animation) are refused before any pixel is decoded; decoding fails on errors (`failOn: 'error'`,
+ * so a truncated JPEG is refused with a clear message, while harmless warnings pass); a processing
+ * timeout bounds pathological inputs.
+ *
+ * Order of operations: EXIF auto-orient, then `rotate`, then resize (sharp shrinks on load for JPEG and
+ * WebP), then blur and sharpen, then alpha flattening, metadata and encoding. `rotate` is applied
+ * before the resize, so width and height refer to the rotated image, as Cloudflare documents; sharp
+ * also mis-sizes an EXIF auto-orient combined with a rotation after the resize.
+ *
+ * Output is 8-bit sRGB (16-bit, CMYK, greyscale and tagged inputs are converted), metadata stripped
+ * unless asked for:
+ *   - `copyright`: only the EXIF Copyright tag is written back (withExif), for JPEG, PNG, WebP and AVIF.
+ *     XMP/IPTC rights statements are dropped.
+ *   - `keep`: EXIF, XMP and IPTC are kept (keepMetadata); the pixels are still converted to sRGB and
+ *     tagged with an sRGB ICC profile, and the EXIF Orientation is reset because the pixels are upright.
+ *
+ * Animated GIF and WebP stay animated when the output can animate (WebP, or GIF as `original`) and
+ * no `rotate` is asked (sharp cannot rotate multi-page images); otherwise the first frame is used.
+ * Animations crop with centre gravity, since sharp's attention strategy works on single images.
+ */
+import sharp, { type Sharp, type ResizeOptions, type Metadata } from 'sharp'
+import { MAX_DIMENSION, type ResolvedImageOptions } from '../../shared/images.ts'
+import { ImageError } from './image-error.ts'
+import { exifCopyright } from './exif-copyright.ts'
+import type { SourceFormat } from './sniff-image-type.ts'
+
+export type EncodedFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif'
+
+export const contentTypes: Record<EncodedFormat, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  gif: 'image/gif',
+}
+
+/** Per-format quality when the request names none (Cloudflare uses 85; WebP and AVIF hold up lower). */
+export const defaultQuality = { jpeg: 85, webp: 82, avif: 55 } as const
+
+export interface TransformLimits {
+  /** Pixels of one frame, and of all frames of an animation together. */
+  maxInputPixels: number
+  timeoutMs: number
+  /** AVIF encoder effort 0-9 (IMAGE_AVIF_EFFORT; see config.ts for what each costs). */
+  avifEffort: number
+}
+
+export interface TransformedImage {
+  data: Buffer
+  format: EncodedFormat
+  contentType: string
+  width: number
+  /** Of one frame. */
+  height: number
+  frames: number
+}
+
+type Rgba = { r: number; g: number; b: number; alpha: number }
+const WHITE: Rgba = { r: 255, g: 255, b: 255, alpha: 1 }
+const TRANSPARENT: Rgba = { r: 0, g: 0, b: 0, alpha: 0 }
+
+/** What sharp may have decoded: its own detection must agree that this is one of our source formats. */
+const decodableFormats = new Set(['jpeg', 'png', 'gif', 'webp', 'heif', 'tiff'])
+
+export async function transformImage(
+  input: Buffer,
+  sourceFormat: SourceFormat,
+  options: ResolvedImageOptions,
+  limits: TransformLimits
+): Promise<TransformedImage> {
+  // Header only: no pixels are decoded here, so the pixel limit is ours to apply (with a useful message).
+  const meta = await decodeStep(() => sharp(input, { limitInputPixels: false }).metadata(), limits)
+  if (!meta.width || !meta.height || !meta.format)
+    throw new ImageError('image_unreadable', 'the image has no size')
+  if (!decodableFormats.has(meta.format))
+    throw new ImageError('source_not_an_image', `the source is ${meta.format}, which is not accepted`)
+  const frameHeight = meta.pageHeight ?? meta.height
+  const framePixels = meta.width * frameHeight
+  if (framePixels > limits.maxInputPixels)
+    throw new ImageError(
+      'image_too_many_pixels',
+      `the image is ${meta.width}x${frameHeight} pixels, more than the limit of ${limits.maxInputPixels}`
+    )
+
+  const format = encodedFormat(options.format, sourceFormat, meta.hasAlpha === true)
+  const frames = meta.pages ?? 1
+  const animated =
+    frames > 1 &&
+    (sourceFormat === 'gif' || sourceFormat === 'webp') &&
+    (format === 'webp' || format === 'gif') &&
+    options.rotate === undefined &&
+    framePixels * frames <= limits.maxInputPixels
+
+  // The image as the viewer sees it: EXIF orientation 5-8 and a quarter turn swap the sides.
+  let [width, height] = [meta.width, frameHeight]
+  if ((meta.orientation ?? 1) >= 5) [width, height] = [height, width]
+  if (options.rotate === 90 || options.rotate === 270) [width, height] = [height, width]
+
+  const pipeline = buildPipeline(input, meta, options, { format, animated, width, height }, limits)
+  const { data, info } = await decodeStep(() => pipeline.toBuffer({ resolveWithObject: true }), limits)
+  return {
+    data,
+    format,
+    contentType: contentTypes[format],
+    width: info.width,
+    height: info.pageHeight ?? info.height,
+    frames: animated ? (info.pages ?? frames) : 1,
+  }
+}
+
+/** `original` keeps the source's format where browsers show it; TIFF becomes PNG (alpha) or JPEG. */
+export function encodedFormat(
+  requested: ResolvedImageOptions['format'],
+  source: SourceFormat,
+  hasAlpha: boolean
+): EncodedFormat {
+  if (requested !== 'original') return requested
+  if (source === 'tiff') return hasAlpha ? 'png' : 'jpeg'
+  return source
+}
+
+function buildPipeline(
+  input: Buffer,
+  meta: Metadata,
+  options: ResolvedImageOptions,
+  shape: { format: EncodedFormat; animated: boolean; width: number; height: number },
+  limits: TransformLimits
+): Sharp {
+  const { format, animated } = shape
+  let image = sharp(input, {
+    animated,
+    limitInputPixels: limits.maxInputPixels,
+    failOn: 'error',
+    autoOrient: true,
+  }).timeout({ seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)) })
+  if (options.rotate !== undefined) image = image.rotate(options.rotate)
+
+  const canHoldAlpha = format !== 'jpeg'
+  const background = options.background ? parseColour(options.background) : undefined
+  const opaqueBackground = background && background.alpha === 1 ? background : undefined
+  // Padding: transparent where the format holds alpha, white otherwise, unless a colour is given.
+  const padBackground = canHoldAlpha ? (background ?? TRANSPARENT) : (opaqueBackground ?? WHITE)
+
+  const resize = resizeOptions(options, shape, padBackground)
+  if (resize) image = image.resize(resize)
+  // Cloudflare's blur is a radius (1-250); a Gaussian's visible radius is about 2 sigma.
+  if (options.blur !== undefined) image = image.blur(Math.max(0.3, options.blur / 2))
+  // Cloudflare's sharpen is a strength 0-10 (1 recommended after downscaling); 2 is sharp's default mask.
+  if (options.sharpen !== undefined)
+    image = image.sharpen({ sigma: 1, m1: options.sharpen * 0.5, m2: options.sharpen })
+  // JPEG has no alpha: flatten onto the background (white unless an opaque colour is given). An
+  // opaque background given explicitly goes under transparent images in every format.
+  if (!canHoldAlpha) image = image.flatten({ background: opaqueBackground ?? WHITE })
+  else if (opaqueBackground) image = image.flatten({ background: opaqueBackground })
+
+  if (options.metadata === 'keep') {
+    image = image.keepMetadata().withIccProfile('srgb')
+  } else if (options.metadata === 'copyright' && format !== 'gif') {
+    const copyright = exifCopyright(meta.exif)
+    if (copyright) image = image.withExif({ IFD0: { Copyright: copyright } })
+  }
+  return encode(image, format, options.quality, limits.avifEffort)
+}
+
+function resizeOptions(
+  options: ResolvedImageOptions,
+  shape: { animated: boolean; width: number; height: number },
+  padBackground: Rgba
+): ResizeOptions | null {
+  const { width: boxWidth, height: boxHeight, fit } = options
+  const inside = (enlarge: boolean): ResizeOptions => ({
+    width: boxWidth ?? MAX_DIMENSION,
+    height: boxHeight ?? MAX_DIMENSION,
+    fit: 'inside',
+    withoutEnlargement: !enlarge,
+  })
+  if (boxWidth === undefined && boxHeight === undefined) {
+    // No size asked: only keep the output within MAX_DIMENSION.
+    return shape.width > MAX_DIMENSION || shape.height > MAX_DIMENSION ? inside(false) : null
+  }
+  if (boxWidth === undefined || boxHeight === undefined) {
+    // One side: every fit scales to it (the other side follows the aspect ratio, capped at
+    // MAX_DIMENSION); contain, cover and pad may enlarge, scale-down and crop never do.
+    return inside(fit === 'contain' || fit === 'cover' || fit === 'pad')
+  }
+  const cropPosition =
+    options.gravity !== 'auto'
+      ? positions[options.gravity]
+      : shape.animated
+        ? 'centre'
+        : sharp.strategy.attention
+  switch (fit) {
+    case 'scale-down':
+      return inside(false)
+    case 'contain':
+      return inside(true)
+    case 'cover':
+      return { width: boxWidth, height: boxHeight, fit: 'cover', position: cropPosition }
+    case 'crop': {
+      // Cover, but never enlarge: when covering would enlarge, cut the box out of the unscaled image.
+      const scale = Math.max(boxWidth / shape.width, boxHeight / shape.height)
+      return scale <= 1
+        ? { width: boxWidth, height: boxHeight, fit: 'cover', position: cropPosition }
+        : {
+            width: Math.min(boxWidth, shape.width),
+            height: Math.min(boxHeight, shape.height),
+            fit: 'cover',
+            position: cropPosition,
+          }
+    }
+    case 'pad':
+      return { width: boxWidth, height: boxHeight, fit: 'contain', background: padBackground }
+  }
+}
+
+const positions = { center: 'centre', top: 'top', bottom: 'bottom', left: 'left', right: 'right' } as const
+
+function encode(image: Sharp, format: EncodedFormat, quality: number | undefined, avifEffort: number): Sharp {
+  switch (format) {
+    case 'jpeg':
+      // Progressive, as Cloudflare serves JPEG: smaller, and shows early on slow links.
+      return image.jpeg({ quality: quality ?? defaultQuality.jpeg, progressive: true })
+    case 'webp':
+      return image.webp({ quality: quality ?? defaultQuality.webp })
+    case 'avif':
+      return image.avif({ quality: quality ?? defaultQuality.avif, effort: avifEffort })
+    case 'png':
+      // PNG is lossless; a quality asks for a smaller, palette-quantised PNG.
+      return quality === undefined ? image.png() : image.png({ palette: true, quality })
+    case 'gif':
+      return image.gif({ effort: 3 })
+  }
+}
+
+function parseColour(hex: string): Rgba {
+  const n = (at: number) => parseInt(hex.slice(at, at + 2), 16)
+  return { r: n(1), g: n(3), b: n(5), alpha: hex.length === 9 ? n(7) / 255 : 1 }
+}
+
+/** Runs a step that decodes pixels or headers; sharp's errors become the contract's codes. */
+async function decodeStep<T>(step: () => Promise<T>, limits: TransformLimits): Promise<T> {
+  try {
+    return await step()
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    if (/exceeds pixel limit/i.test(message))
+      throw new ImageError('image_too_many_pixels', `the image has more than ${limits.maxInputPixels} pixels`)
+    if (/unsupported image format/i.test(message))
+      throw new ImageError('source_not_an_image', 'the source is not an image in a supported format')
+    if (/timeout/i.test(message))
+      throw new ImageError('image_unreadable', `processing the image took longer than ${limits.timeoutMs} ms`)
+    const detail = message.split('\n')[0]!.slice(0, 200)
+    throw new ImageError('image_unreadable', `the image could not be decoded: ${detail}`, { cause: error })
+  }
+}
