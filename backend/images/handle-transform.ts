@@ -8,6 +8,7 @@ import { transformRequestSchema, type TransformRequest } from '../../shared/imag
 import type { Logger } from '../runtime/logger.ts'
 import type { InFlight } from '../runtime/in-flight.ts'
 import { decodeMessage } from '../runtime/messages.ts'
+import { limitLog } from '../runtime/log-limiter.ts'
 import { ImageError, asImageError } from './image-error.ts'
 import type { ImageMetrics } from './image-metrics.ts'
 import type { OriginCache } from './origin-cache.ts'
@@ -30,16 +31,26 @@ export interface TransformHandlerDeps {
 
 export function createTransformHandler(deps: TransformHandlerDeps): (msg: Msg) => void {
   const { log, metrics, slots } = deps
+  // A broken or hostile source is asked for again and again: a few lines per minute and source,
+  // then a count. The metrics above count every one.
+  const limited = limitLog(log, { burst: 5, windowMs: 60_000 })
+  const hostOf = (source: string | undefined) => {
+    try {
+      return source ? new URL(source).host : '-'
+    } catch {
+      return '-'
+    }
+  }
 
   const fail = (msg: Msg, error: ImageError, started: number, request?: TransformRequest) => {
     metrics.transforms.inc({ outcome: error.code })
     metrics.duration.observe({ stage: 'total' }, (performance.now() - started) / 1000)
     const context = { code: error.code, source: request?.source, reason: error.message }
-    if (error.code === 'internal') log.error({ ...context, err: error.cause }, 'transform failed')
+    const key = `${error.code}:${hostOf(request?.source)}`
+    if (error.code === 'internal') limited.error(key, { ...context, err: error.cause }, 'transform failed')
     // Under overload every refusal would be a log line: the counter is their record.
     else if (error.code === 'busy') log.debug(context, 'transform refused')
-    else if (error.status >= 500) log.warn(context, 'transform refused')
-    else log.info(context, 'transform refused')
+    else limited.warn(key, context, 'transform refused')
     try {
       replyError(msg, error.code, error.message)
     } catch (err) {
