@@ -11,6 +11,8 @@ import { initialHealth, observe, stateOf, type DatacenterHealth, type StateChang
 import { probe } from './probe.ts'
 
 export interface HealthSnapshot {
+  /** Increases with every change: isolates keep the newest snapshot they have seen. */
+  version: number
   at: number
   datacenters: Record<string, DatacenterHealth>
   /** Most recent first. */
@@ -18,6 +20,7 @@ export interface HealthSnapshot {
 }
 
 interface Stored {
+  version: number
   datacenters: Record<string, DatacenterHealth>
   changes: StateChange[]
 }
@@ -25,12 +28,13 @@ interface Stored {
 const MAX_CHANGES = 50
 
 export class HealthRegistry extends DurableObject<Bindings> {
-  #state: Stored = { datacenters: {}, changes: [] }
+  #state: Stored = { version: 0, datacenters: {}, changes: [] }
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     void ctx.blockConcurrencyWhile(async () => {
-      this.#state = (await ctx.storage.get<Stored>('state')) ?? this.#state
+      const stored = await ctx.storage.get<Stored>('state')
+      if (stored) this.#state = { ...stored, version: stored.version ?? 0 }
     })
   }
 
@@ -57,7 +61,7 @@ export class HealthRegistry extends DurableObject<Bindings> {
       from === to
         ? this.#state.changes
         : [{ dc, at: now, from, to, reason }, ...this.#state.changes].slice(0, MAX_CHANGES)
-    this.#state = { datacenters, changes }
+    this.#state = { version: this.#state.version + 1, datacenters, changes }
     await this.ctx.storage.put('state', this.#state)
   }
 
@@ -69,7 +73,12 @@ export class HealthRegistry extends DurableObject<Bindings> {
   async snapshot(): Promise<HealthSnapshot> {
     await this.#ensureAlarm()
     const now = Date.now()
-    return { at: now, datacenters: this.#current(now), changes: this.#state.changes }
+    return {
+      version: this.#state.version,
+      at: now,
+      datacenters: this.#current(now),
+      changes: this.#state.changes,
+    }
   }
 
   /** A failure seen on the request path (refused, reset, timeout, 5xx, no responders). */

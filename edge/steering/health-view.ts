@@ -22,7 +22,7 @@ async function refresh(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> 
   try {
     const snapshot = await c.env.HEALTH.getByName(HEALTH_REGISTRY_NAME).snapshot()
     // A refresh that started before an operator change may finish after it: keep the newer truth.
-    if (!memo || snapshot.at >= memo.snapshot.at) memo = { snapshot, fetchedAt: Date.now() }
+    if (!memo || snapshot.version >= memo.snapshot.version) memo = { snapshot, fetchedAt: Date.now() }
     return memo.snapshot
   } catch (error) {
     console.error(
@@ -70,5 +70,5 @@ export function reportFailure(c: Context<AppEnv>, dc: string, reason: string): v
 
 /** After an operator change (drain): use this snapshot now instead of waiting for the memo to expire. */
 export function replaceSnapshot(snapshot: HealthSnapshot): void {
-  if (!memo || snapshot.at >= memo.snapshot.at) memo = { snapshot, fetchedAt: Date.now() }
+  if (!memo || snapshot.version >= memo.snapshot.version) memo = { snapshot, fetchedAt: Date.now() }
 }

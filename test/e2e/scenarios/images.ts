@@ -78,8 +78,9 @@ export function imageScenarios(e2e: E2E & { origin: { fileUrl(name: string, quer
 
     it('refuses hostile sources with their codes, through the edge', async () => {
       for (const [source, status, code] of [
-        ['http://127.0.0.1:8080/', 403, 'source_host_not_allowed'],
-        ['http://169.254.169.254/latest/meta-data', 403, 'source_host_not_allowed'],
+        ['http://127.0.0.1:8080/', 403, 'source_address_blocked'],
+        ['http://169.254.169.254/latest/meta-data', 403, 'source_address_blocked'],
+        ['http://[::ffff:127.0.0.1]/', 403, 'source_address_blocked'],
         ['https://not-on-the-allowlist.example/a.png', 403, 'source_host_not_allowed'],
       ] as const) {
         const res = await fetch(img('width=100', source), { headers: nearFra })
