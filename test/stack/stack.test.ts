@@ -1,16 +1,18 @@
 /**
- * The production deployment: stack.yml (with deploy/nats.conf), the Dockerfile and .dockerignore.
+ * The production deployment: stack.yml (with deploy/nats.conf and the production catalogue
+ * deploy/datacenters.production.json), the Dockerfile and .dockerignore. (wrangler.toml: wrangler.test.ts.)
  *
  * The invariants are written as checkers that return a list of problems ("<service>: <invariant>: <detail>"),
  * run over EVERY service of the parsed stack, so a service added later that forgets one fails here; the
- * negative tests break a copy of the real stack and show that each checker reports it.
+ * negative tests break a copy of the real files and show that each checker reports it, naming the cause.
  */
 import { describe, it, expect } from 'vitest'
 import { parse } from 'yaml'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { serviceNames } from '../../shared/services.ts'
+import { parseReachableCatalogue } from '../../shared/catalogue.ts'
 
 // YAML documents are checked structurally, field by field; their shape is exactly what is under test.
 type Doc = { [key: string]: any }
@@ -69,8 +71,10 @@ function loadStack(text: string, env: Record<string, string | undefined>): Doc {
 const stackText = readRepoFile('stack.yml')
 const stack = loadStack(stackText, deployEnv)
 const natsConf = readRepoFile('deploy/nats.conf')
+const catalogueFile = 'deploy/datacenters.production.json'
+const catalogue: unknown = JSON.parse(readRepoFile(catalogueFile))
 const dockerfile = readRepoFile('Dockerfile')
-const dockerignore = readRepoFile('.dockerignore')
+const dockerignore = existsSync(root + '.dockerignore') ? readRepoFile('.dockerignore') : undefined
 
 /** A deep copy that shares nothing (YAML aliases become shared objects), so a mutation breaks one service only. */
 const copyOf = (doc: Doc): Doc => JSON.parse(JSON.stringify(doc)) as Doc
@@ -107,6 +111,25 @@ function natsSetting(conf: string, key: string): string | undefined {
   const match = new RegExp(`^\\s*${key}\\s*[:=]?\\s*"?([^"\\s#]+)"?`, 'm').exec(conf)
   return match?.[1]
 }
+
+/** The body of a `name { ... }` block of nats.conf (braces balanced, comments ignored); undefined if absent. */
+function natsBlock(conf: string, name: string): string | undefined {
+  const text = conf.replace(/#.*$/gm, '')
+  const start = new RegExp(`^\\s*${name}\\s*[:=]?\\s*\\{`, 'm').exec(text)
+  if (!start) return undefined
+  let depth = 1
+  for (let i = start.index + start[0].length; i < text.length; i++) {
+    if (text[i] === '{') depth++
+    else if (text[i] === '}' && --depth === 0) return text.slice(start.index + start[0].length, i)
+  }
+  return undefined
+}
+
+/** The datacenters nats.conf routes to: `nats-route://nats-<dc>:6222` in its cluster block. */
+const routedDatacenters = (conf: string): string[] =>
+  [...(natsBlock(conf, 'cluster') ?? '').matchAll(/nats-route:\/\/nats-([a-z][a-z0-9-]*):6222\b/g)].map(
+    (m) => m[1] as string
+  )
 
 const normaliseConstraint = (c: string): string => c.replace(/\s+/g, '')
 
@@ -165,6 +188,15 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
       fail('update_config', 'monitor must be explicit (the docs disagree on the default)')
     // start-first + max_replicas_per_node deadlocks when replicas == nodes (moby/moby#40797); host ports too.
     if (update.order !== 'stop-first') fail('update_config', 'order must be stop-first')
+    // Health-gated: a new task that never turns healthy must fail the update while it is still monitored,
+    // so the monitor window has to reach past the health check's first verdict after start_period.
+    const firstVerdictMs = durationMs(health?.start_period) + durationMs(health?.interval)
+    if (Number.isFinite(firstVerdictMs) && !(durationMs(update.monitor) >= firstVerdictMs)) {
+      fail(
+        'update_config',
+        `monitor (${update.monitor}) must cover the healthcheck's start_period + interval (${firstVerdictMs} ms)`
+      )
+    }
   }
 
   const rollback = deploy.rollback_config
@@ -275,8 +307,22 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
     if (env.DC_TAG !== `dc:${dc}`) fail('environment', `DC_TAG must be dc:${dc}`)
     if (!new RegExp(`nats-route://${name}:6222\\b`).test(conf))
       fail('routes', `nats.conf has no route to ${name}`)
-    if (!listOf(svc.volumes).some((v) => v?.type === 'volume' && v.target === '/data')) {
-      fail('volumes', 'JetStream needs a persistent volume at /data')
+    if (svc.hostname !== undefined && svc.hostname !== name) fail('hostname', `must be ${name}`)
+    // JetStream's store on a named (node-local) volume of this datacenter's own, declared at the top level.
+    const storeDir = natsSetting(natsBlock(conf, 'jetstream') ?? '', 'store_dir')
+    const store = listOf(svc.volumes).find((v) => v?.type === 'volume' && v.target === storeDir)
+    if (!store) fail('volumes', `JetStream needs a persistent volume at its store_dir (${storeDir})`)
+    else {
+      if (store.source !== `${name}-data`) fail('volumes', `the JetStream volume must be ${name}-data`)
+      if (!(store.source in (doc.volumes ?? {})))
+        fail('volumes', `${store.source} is not declared in the top-level volumes`)
+    }
+    // The WebSocket listener's certificate and key are secrets this server mounts.
+    const tls = natsBlock(natsBlock(conf, 'websocket') ?? '', 'tls') ?? ''
+    for (const key of ['cert_file', 'key_file']) {
+      const secret = /^\/run\/secrets\/(.+)$/.exec(natsSetting(tls, key) ?? '')?.[1]
+      if (secret && !mounted.has(secret))
+        fail('secrets', `nats.conf websocket ${key} needs the secret ${secret} mounted`)
     }
   } else {
     if (svc.init !== true) fail('init', 'node services run under init: true')
@@ -302,11 +348,58 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
   return problems
 }
 
+/**
+ * Problems of the production catalogue ("catalogue: ..."): it must validate as the edge reads it (every entry
+ * with endpoints) and point at public TLS endpoints named after the datacenter.
+ */
+function catalogueProblems(data: unknown): string[] {
+  const problems: string[] = []
+  let entries
+  try {
+    entries = parseReachableCatalogue(data, catalogueFile)
+  } catch (error) {
+    return [`catalogue: ${(error as Error).message}`]
+  }
+  for (const dc of entries) {
+    const urls = [
+      ['web', dc.endpoints.web, 'https:'],
+      ['natsWs', dc.endpoints.natsWs, 'wss:'],
+    ] as const
+    for (const [key, url, protocol] of urls) {
+      const parsed = new URL(url)
+      if (parsed.protocol !== protocol)
+        problems.push(`catalogue: ${dc.id}: endpoints.${key} must be ${protocol}// in production, not ${url}`)
+      if (!new RegExp(`(^|[.-])${dc.id}([.-]|$)`).test(parsed.hostname))
+        problems.push(`catalogue: ${dc.id}: endpoints.${key} (${url}) must name the datacenter ${dc.id}`)
+    }
+  }
+  return problems
+}
+
+/** The ids of a catalogue, also of one that does not validate (whatever entries carry a string id). */
+const catalogueIds = (data: unknown): string[] =>
+  listOf(data).flatMap((entry) => (typeof entry?.id === 'string' ? [entry.id as string] : []))
+
 /** Every problem of the stack: stack-wide ones ("stack: ...") and those of every service. */
-function stackProblems(doc: Doc, conf: string): string[] {
+function stackProblems(doc: Doc, conf: string, productionCatalogue: unknown): string[] {
   const problems: string[] = []
   const fail = (invariant: string, detail: string) => problems.push(`stack: ${invariant}: ${detail}`)
   const services: Doc = doc.services ?? {}
+
+  // One set of datacenters: the nats-<dc> services, the routes of nats.conf and the production catalogue.
+  const sets: Array<[string, string[]]> = [
+    ['stack.yml nats services', natsDatacenters(doc)],
+    ['nats.conf routes', routedDatacenters(conf)],
+    [catalogueFile, catalogueIds(productionCatalogue)],
+  ]
+  for (const [where, ids] of sets) {
+    for (const [otherWhere, otherIds] of sets) {
+      for (const id of ids) {
+        if (!otherIds.includes(id)) fail('datacenters', `${id} is in ${where} but not in ${otherWhere}`)
+      }
+    }
+  }
+  problems.push(...catalogueProblems(productionCatalogue))
 
   for (const service of serviceNames) {
     if (!(service in services)) fail('services', `backend service ${service} is missing`)
@@ -322,12 +415,34 @@ function stackProblems(doc: Doc, conf: string): string[] {
     if (spec?.driver !== 'overlay') fail('networks', `${network} must be an overlay`)
     if (String(spec?.driver_opts?.encrypted) !== 'true') fail('networks', `${network} must be encrypted`)
   }
+  // Secrets are created by the operator (`docker secret create <key>_v1 -`), never read from a file of the
+  // repository, and carry a version so that a rotation is a new name.
   const secrets: Doc = doc.secrets ?? {}
   for (const [secret, spec] of Object.entries(secrets)) {
-    if (spec?.external !== true && !spec?.file) fail('secrets', `${secret} must be external (or a file)`)
+    if (spec?.external !== true) fail('secrets', `${secret} must be external (created by the operator)`)
+    else if (!new RegExp(`^${secret}_v\\d+$`).test(String(spec?.name ?? '')))
+      fail('secrets', `${secret} needs a versioned name (${secret}_v1), rotated by a new one`)
   }
 
   if (!/^\s*unique_tag\s*[:=]?\s*"dc:"/m.test(conf)) fail('nats.conf', 'jetstream needs unique_tag: "dc:"')
+  if (!natsSetting(natsBlock(conf, 'jetstream') ?? '', 'store_dir'))
+    fail('nats.conf', 'jetstream needs a store_dir (on the persistent volume)')
+  // The edge's WebSocket listener crosses the internet: TLS, never no_tls.
+  const websocket = natsBlock(conf, 'websocket')
+  if (websocket === undefined) fail('nats.conf', 'no websocket listener (the edge connects over wss://)')
+  else {
+    if (!natsSetting(websocket, 'listen') && !natsSetting(websocket, 'port'))
+      fail('nats.conf', 'the websocket listener needs listen (or port)')
+    const tls = natsBlock(websocket, 'tls')
+    if (tls === undefined || /^\s*no_tls\s*[:=]?\s*true/m.test(websocket))
+      fail('nats.conf', 'the websocket listener needs tls { cert_file, key_file }')
+    else {
+      for (const key of ['cert_file', 'key_file']) {
+        if (!/^\/run\/secrets\/./.test(natsSetting(tls, key) ?? ''))
+          fail('nats.conf', `websocket tls ${key} must be a Docker secret (/run/secrets/...)`)
+      }
+    }
+  }
   if (!/^\s*server_tags\s*[:=]?\s*\[\s*\$DC_TAG\s*\]/m.test(conf))
     fail('nats.conf', 'server_tags must be [$DC_TAG]')
   for (const key of ['ping_interval', 'ping_max', 'lame_duck_duration']) {
@@ -338,9 +453,11 @@ function stackProblems(doc: Doc, conf: string): string[] {
   return problems
 }
 
-/** Problems of the Dockerfile, parsed instruction by instruction. */
-function dockerfileProblems(text: string): string[] {
-  const instructions = text
+type Instruction = { keyword: string; args: string }
+
+/** The Dockerfile's instructions (continuations joined, comments dropped). */
+const dockerInstructions = (text: string): Instruction[] =>
+  text
     .replace(/\\\r?\n/g, ' ')
     .split(/\r?\n/)
     .map((line) => line.trim())
@@ -349,6 +466,16 @@ function dockerfileProblems(text: string): string[] {
       const [keyword = '', ...rest] = line.split(/\s+/)
       return { keyword: keyword.toUpperCase(), args: rest.join(' ') }
     })
+
+/** The instructions of the last (runtime) stage. */
+function runtimeStage(instructions: Instruction[]): Instruction[] {
+  const lastFrom = instructions.findLastIndex((i) => i.keyword === 'FROM')
+  return instructions.slice(lastFrom + 1)
+}
+
+/** Problems of the Dockerfile, parsed instruction by instruction. */
+function dockerfileProblems(text: string): string[] {
+  const instructions = dockerInstructions(text)
   const problems: string[] = []
   const froms = instructions.filter((i) => i.keyword === 'FROM')
   if (froms.length < 2) problems.push('Dockerfile: FROM: multi-stage build expected (deps and runtime)')
@@ -369,8 +496,7 @@ function dockerfileProblems(text: string): string[] {
     problems.push('Dockerfile: RUN: npm ci --omit=dev expected')
   }
 
-  const lastFrom = instructions.lastIndexOf(froms.at(-1) as (typeof instructions)[number])
-  const runtime = instructions.slice(lastFrom + 1)
+  const runtime = runtimeStage(instructions)
   const user = runtime.filter((i) => i.keyword === 'USER').at(-1)?.args
   if (!user || /^(root|0)(:|$)/.test(user))
     problems.push('Dockerfile: USER: the runtime stage must run as a non-root user')
@@ -379,6 +505,90 @@ function dockerfileProblems(text: string): string[] {
   else if (!health.includes('/readyz')) problems.push('Dockerfile: HEALTHCHECK: must probe /readyz')
   if (!runtime.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args))) {
     problems.push('Dockerfile: ENV: NODE_ENV=production expected in the runtime stage')
+  }
+  // Signals: the exec form runs node (or an init) as the container's process; the shell form would make
+  // /bin/sh PID 1, which does not forward SIGTERM, and Swarm would SIGKILL every task after its grace period.
+  for (const keyword of ['ENTRYPOINT', 'CMD']) {
+    const args = runtime.filter((i) => i.keyword === keyword).at(-1)?.args
+    if (args !== undefined && !/^\[.*\]$/.test(args))
+      problems.push(`Dockerfile: ${keyword}: must use the exec form (["node", ...]) so SIGTERM reaches node`)
+  }
+  const stopSignal = runtime.filter((i) => i.keyword === 'STOPSIGNAL').at(-1)?.args
+  if (stopSignal !== undefined && stopSignal !== 'SIGTERM')
+    problems.push(`Dockerfile: STOPSIGNAL: the runtime drains on SIGTERM, not ${stopSignal}`)
+  return problems
+}
+
+/** The runtime stage's ENTRYPOINT + CMD in exec form, e.g. ["node", "backend/web/service.ts"]. */
+function dockerCommand(text: string): string[] {
+  const runtime = runtimeStage(dockerInstructions(text))
+  const execForm = (keyword: string): string[] => {
+    const args = runtime.filter((i) => i.keyword === keyword).at(-1)?.args
+    try {
+      return args ? (JSON.parse(args) as string[]) : []
+    } catch {
+      return []
+    }
+  }
+  return [...execForm('ENTRYPOINT'), ...execForm('CMD')]
+}
+
+/**
+ * Graceful stop end to end: Swarm sends SIGTERM (or the nats services' SIGUSR2) to PID 1; PID 1 must be an init
+ * that forwards it (tini in the image, or `init: true` on every node service) and node must handle it. The
+ * runtime registers the handler (backend/runtime/service.ts: stop being ready, drain, exit 0 within
+ * SHUTDOWN_GRACE_MS, proven by test/backend/runtime.test.ts "on SIGTERM finishes in-flight work..."), and every
+ * backend service runs under it through runService.
+ */
+function signalProblems(
+  dockerfileText: string,
+  doc: Doc,
+  readSource: (path: string) => string | undefined
+): string[] {
+  const problems: string[] = []
+  const command = dockerCommand(dockerfileText)
+  const imageHasInit = /(^|\/)(tini|dumb-init)$/.test(command[0] ?? '')
+  if (!imageHasInit) {
+    for (const [name, svc] of Object.entries(doc.services ?? {})) {
+      if (!isNats(name) && (svc as Doc).init !== true)
+        problems.push(`signals: ${name}: the image has no tini, so the service needs init: true`)
+    }
+  }
+  const runtime = readSource('backend/runtime/service.ts') ?? ''
+  if (!/process\.(once|on)\(\s*['"]SIGTERM['"]/.test(runtime))
+    problems.push('signals: backend/runtime/service.ts registers no SIGTERM handler')
+  const entries = [
+    ...serviceNames.map((name) => `backend/${name}/service.ts`),
+    ...command.filter((arg) => arg.endsWith('.ts')),
+  ]
+  for (const entry of new Set(entries)) {
+    const source = readSource(entry)
+    if (source === undefined) problems.push(`signals: ${entry} does not exist`)
+    else if (!/\brunService\(/.test(source))
+      problems.push(`signals: ${entry} does not run under runService (no graceful SIGTERM)`)
+  }
+  return problems
+}
+
+const readSourceFile = (path: string): string | undefined =>
+  existsSync(root + path) ? readRepoFile(path) : undefined
+
+/** Problems of .dockerignore: present, keeps local and generated files out, lets the image's sources in. */
+function dockerignoreProblems(text: string | undefined): string[] {
+  if (text === undefined)
+    return ['.dockerignore: missing (the whole directory, .git included, would be sent)']
+  const problems: string[] = []
+  const lines = text.split(/\r?\n/).map((l) => l.trim())
+  for (const entry of ['node_modules', '.local', '.wrangler', '.git', '*.log']) {
+    if (!lines.some((l) => l === entry || l === `**/${entry}`))
+      problems.push(`.dockerignore: must exclude ${entry} (as ${entry} or **/${entry})`)
+  }
+  for (const entry of ['test', 'bench', 'edge', 'docs']) {
+    if (!lines.includes(entry)) problems.push(`.dockerignore: must exclude ${entry}`)
+  }
+  for (const needed of ['package.json', 'package-lock.json', 'shared', 'backend']) {
+    if (lines.some((l) => l === needed || l === `${needed}/` || l === `**/${needed}`))
+      problems.push(`.dockerignore: must not exclude ${needed} (the image needs it)`)
   }
   return problems
 }
@@ -390,17 +600,29 @@ describe('stack.yml', () => {
   const services = Object.keys(stack.services ?? {})
 
   it('has no problems at all', () => {
-    expect(stackProblems(stack, natsConf)).toEqual([])
+    expect(stackProblems(stack, natsConf, catalogue)).toEqual([])
   })
 
   it.each(services)('%s keeps every service invariant', (name) => {
-    expect(stackProblems(stack, natsConf).filter((p) => p.startsWith(`${name}: `))).toEqual([])
+    expect(stackProblems(stack, natsConf, catalogue).filter((p) => p.startsWith(`${name}: `))).toEqual([])
   })
 
   it('runs every backend service and one nats server per datacenter', () => {
     expect(services).toEqual(expect.arrayContaining([...serviceNames]))
-    expect(natsDatacenters(stack)).toEqual(['fra', 'ams', 'lon'])
+    expect(natsDatacenters(stack)).toEqual(['fra1', 'ams3', 'lon1'])
     for (const dc of natsDatacenters(stack)) expect(natsConf).toContain(`nats-route://nats-${dc}:6222`)
+  })
+
+  it('agrees with nats.conf and the production catalogue on the datacenters (DigitalOcean region ids)', () => {
+    expect(routedDatacenters(natsConf)).toEqual(natsDatacenters(stack))
+    expect(catalogueIds(catalogue)).toEqual(natsDatacenters(stack))
+    const entries = parseReachableCatalogue(catalogue, catalogueFile)
+    expect(entries.map((dc) => [dc.id, dc.lat, dc.lon])).toEqual([
+      ['fra1', 50.11, 8.68],
+      ['ams3', 52.37, 4.9],
+      ['lon1', 51.51, -0.13],
+    ])
+    expect(Object.keys(stack.volumes)).toEqual(natsDatacenters(stack).map((dc) => `nats-${dc}-data`))
   })
 
   it('refuses to resolve without a release version (no silent latest)', () => {
@@ -420,7 +642,7 @@ describe('stack.yml', () => {
       expect(doc.services.web.image).toMatch(/:0\.1\.0$/)
       expect(doc.services.web.environment.NATS_URL).toBe('nats://nats-{{.Node.Hostname}}:4222')
       // Docker's own reading of anchors and merges agrees with this file's.
-      expect(stackProblems(doc, natsConf)).toEqual([])
+      expect(stackProblems(doc, natsConf, catalogue)).toEqual([])
     }
   )
 
@@ -438,33 +660,29 @@ describe('stack.yml', () => {
   })
 })
 
+// hadolint is in neither Debian bookworm nor npm (the npm package `hadolint` is an unofficial wrapper that
+// downloads the binary from GitHub at run time), so the Dockerfile is checked by parsing it here.
 describe('Dockerfile and .dockerignore', () => {
   it('Dockerfile has no problems', () => {
     expect(dockerfileProblems(dockerfile)).toEqual([])
   })
 
   it('.dockerignore keeps local and generated files out of the build context', () => {
-    const lines = dockerignore.split(/\r?\n/).map((l) => l.trim())
-    for (const entry of ['node_modules', '.local', '.wrangler', '.git', '*.log']) {
-      expect(
-        lines.some((l) => l === entry || l === `**/${entry}`),
-        entry
-      ).toBe(true)
-    }
-    for (const entry of ['test', 'bench', 'edge', 'docs']) expect(lines, entry).toContain(entry)
-    for (const needed of ['package.json', 'package-lock.json', 'shared', 'backend']) {
-      expect(
-        lines.some((l) => l === needed || l === `${needed}/` || l === `**/${needed}`),
-        needed
-      ).toBe(false)
-    }
+    expect(dockerignoreProblems(dockerignore)).toEqual([])
+  })
+
+  it('stops gracefully: exec-form node under an init, and a runtime that drains on SIGTERM', () => {
+    expect(dockerCommand(dockerfile)).toEqual(['node', 'backend/web/service.ts'])
+    expect(signalProblems(dockerfile, stack, readSourceFile)).toEqual([])
   })
 })
 
 // ---------------------------------------------------------------------------------------------------------
 // The checkers can fail
 
-type Mutation = { description: string; mutate: (doc: Doc) => void; expected: RegExp }
+/** What a mutation may break: a copy of the stack, and of deploy/nats.conf and the production catalogue. */
+type Files = { conf: string; catalogue: any }
+type Mutation = { description: string; mutate: (doc: Doc, files: Files) => void; expected: RegExp }
 
 const mutations: Mutation[] = [
   {
@@ -523,9 +741,9 @@ const mutations: Mutation[] = [
     expected: /^web: read_only:/,
   },
   {
-    description: 'nats-ams has no tmpfs',
-    mutate: (d) => (d.services['nats-ams'].volumes = []),
-    expected: /^nats-ams: tmpfs:/,
+    description: 'nats-ams3 has no tmpfs',
+    mutate: (d) => (d.services['nats-ams3'].volumes = []),
+    expected: /^nats-ams3: tmpfs:/,
   },
   {
     description: 'images runs latest',
@@ -543,9 +761,9 @@ const mutations: Mutation[] = [
     expected: /^web: placement: max_replicas_per_node/,
   },
   {
-    description: 'nats-lon may run in any datacenter',
-    mutate: (d) => (d.services['nats-lon'].deploy.placement.constraints = ['node.labels.nats == true']),
-    expected: /^nats-lon: placement: .*node\.labels\.dc == lon/,
+    description: 'nats-lon1 may run in any datacenter',
+    mutate: (d) => (d.services['nats-lon1'].deploy.placement.constraints = ['node.labels.nats == true']),
+    expected: /^nats-lon1: placement: .*node\.labels\.dc == lon1/,
   },
   {
     description: 'notifier references an undeclared secret',
@@ -568,19 +786,19 @@ const mutations: Mutation[] = [
     expected: /^web: ports: publish in mode: host/,
   },
   {
-    description: 'nats-fra stops with SIGTERM',
-    mutate: (d) => delete d.services['nats-fra'].stop_signal,
-    expected: /^nats-fra: stop_signal:/,
+    description: 'nats-fra1 stops with SIGTERM',
+    mutate: (d) => delete d.services['nats-fra1'].stop_signal,
+    expected: /^nats-fra1: stop_signal:/,
   },
   {
-    description: 'nats-ams is killed before its lame-duck period ends',
-    mutate: (d) => (d.services['nats-ams'].stop_grace_period = '30s'),
-    expected: /^nats-ams: stop_grace_period: .*lame_duck_duration/,
+    description: 'nats-ams3 is killed before its lame-duck period ends',
+    mutate: (d) => (d.services['nats-ams3'].stop_grace_period = '30s'),
+    expected: /^nats-ams3: stop_grace_period: .*lame_duck_duration/,
   },
   {
     description: 'releases talks to a fixed datacenter',
-    mutate: (d) => (d.services.releases.environment.NATS_URL = 'nats://nats-fra:4222'),
-    expected: /^releases: environment: NATS_URL on a node in ams/,
+    mutate: (d) => (d.services.releases.environment.NATS_URL = 'nats://nats-fra1:4222'),
+    expected: /^releases: environment: NATS_URL on a node in ams3/,
   },
   {
     description: 'a backend service is missing',
@@ -596,13 +814,132 @@ const mutations: Mutation[] = [
       }),
     expected: /^newcomer: logging: missing/,
   },
+  // The datacenters: stack.yml, nats.conf and the production catalogue name the same set.
+  {
+    description: 'the catalogue has a datacenter without a nats server',
+    mutate: (_d, f) =>
+      f.catalogue.push({
+        id: 'nyc3',
+        name: 'New York',
+        lat: 40.71,
+        lon: -74.01,
+        endpoints: { web: 'https://dc-nyc3.vtta.io', natsWs: 'wss://nats-nyc3.vtta.io' },
+      }),
+    expected: /^stack: datacenters: nyc3 is in deploy\/datacenters\.production\.json but not in stack\.yml/,
+  },
+  {
+    description: 'nats.conf routes to a server the stack does not run',
+    mutate: (_d, f) =>
+      (f.conf = f.conf.replace('nats-route://nats-lon1:6222', '$&\n    nats-route://nats-sgp1:6222')),
+    expected: /^stack: datacenters: sgp1 is in nats\.conf routes but not in stack\.yml nats services/,
+  },
+  {
+    description: 'a nats server has no route',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*nats-route:\/\/nats-ams3:6222\n/m, '')),
+    expected: /^stack: datacenters: ams3 is in stack\.yml nats services but not in nats\.conf routes/,
+  },
+  {
+    description: 'a nats server has no catalogue entry (still on the old id)',
+    mutate: (_d, f) => (f.catalogue[0].id = 'fra'),
+    expected: /^stack: datacenters: fra1 is in stack\.yml nats services but not in deploy\/datacenters/,
+  },
+  {
+    description: 'a catalogue entry misses a field',
+    mutate: (_d, f) => delete f.catalogue[1].lat,
+    expected: /^catalogue: deploy\/datacenters\.production\.json: \[1\]\.lat:/,
+  },
+  {
+    description: 'a catalogue entry has no endpoints',
+    mutate: (_d, f) => delete f.catalogue[2].endpoints,
+    expected: /^catalogue: .*\[2\]\.endpoints: required/,
+  },
+  {
+    description: 'a catalogue entry points at a plain-HTTP local address',
+    mutate: (_d, f) => (f.catalogue[0].endpoints.web = 'http://127.0.1.1:8080'),
+    expected: /^catalogue: fra1: endpoints\.web must be https:/,
+  },
+  {
+    description: "a catalogue entry points at another datacenter's NATS",
+    mutate: (_d, f) => (f.catalogue[1].endpoints.natsWs = 'wss://nats-fra1.vtta.io'),
+    expected: /^catalogue: ams3: endpoints\.natsWs .* must name the datacenter ams3/,
+  },
+  // Secrets, volumes, the WebSocket listener, health-gated updates.
+  {
+    description: 'a secret is read from a file of the repository',
+    mutate: (d) => (d.secrets.discord_webhook_url = { file: './discord_webhook_url.txt' }),
+    expected: /^stack: secrets: discord_webhook_url must be external/,
+  },
+  {
+    description: 'a secret has no version in its name',
+    mutate: (d) => (d.secrets.github_webhook_secret.name = 'github_webhook_secret'),
+    expected: /^stack: secrets: github_webhook_secret needs a versioned name/,
+  },
+  {
+    description: 'nats-ams3 keeps JetStream on the container layer',
+    mutate: (d) =>
+      (d.services['nats-ams3'].volumes = d.services['nats-ams3'].volumes.filter(
+        (v: Doc) => v.type !== 'volume'
+      )),
+    expected: /^nats-ams3: volumes: JetStream needs a persistent volume at its store_dir \(\/data\)/,
+  },
+  {
+    description: "nats-lon1 uses another datacenter's volume",
+    mutate: (d) => (d.services['nats-lon1'].volumes[0].source = 'nats-fra1-data'),
+    expected: /^nats-lon1: volumes: the JetStream volume must be nats-lon1-data/,
+  },
+  {
+    description: 'a nats volume is not declared',
+    mutate: (d) => delete d.volumes['nats-fra1-data'],
+    expected: /^nats-fra1: volumes: nats-fra1-data is not declared/,
+  },
+  {
+    description: 'JetStream has no unique_tag',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*unique_tag:.*$/m, '')),
+    expected: /^stack: nats\.conf: jetstream needs unique_tag/,
+  },
+  {
+    description: 'nats-fra1 is tagged with another datacenter',
+    mutate: (d) => (d.services['nats-fra1'].environment.DC_TAG = 'dc:ams3'),
+    expected: /^nats-fra1: environment: DC_TAG must be dc:fra1/,
+  },
+  {
+    description: 'the WebSocket listener has no TLS',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*tls \{[^}]*\}\n/m, '  no_tls: true\n')),
+    expected: /^stack: nats\.conf: the websocket listener needs tls/,
+  },
+  {
+    description: 'there is no WebSocket listener',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^websocket \{[\s\S]*$/m, '')),
+    expected: /^stack: nats\.conf: no websocket listener/,
+  },
+  {
+    description: 'nats-ams3 does not mount the WebSocket key',
+    mutate: (d) =>
+      (d.services['nats-ams3'].secrets = d.services['nats-ams3'].secrets.filter(
+        (ref: Doc) => ref.source !== 'nats_ws_tls_key'
+      )),
+    expected: /^nats-ams3: secrets: nats\.conf websocket key_file needs the secret nats_ws_tls_key/,
+  },
+  {
+    description: "web's update moves on before its first health verdict",
+    mutate: (d) => (d.services.web.deploy.update_config.monitor = '15s'),
+    expected: /^web: update_config: monitor \(15s\) must cover the healthcheck's start_period \+ interval/,
+  },
+  {
+    description: 'nats-lon1 runs latest',
+    mutate: (d) => (d.services['nats-lon1'].image = 'nats:latest'),
+    expected: /^nats-lon1: image: .*latest/,
+  },
 ]
 
 describe('the stack invariant checker', () => {
   it.each(mutations)('reports it when $description', ({ mutate, expected }) => {
     const broken = copyOf(stack)
-    mutate(broken)
-    expect(stackProblems(broken, natsConf)).toContainEqual(expect.stringMatching(expected))
+    const files: Files = { conf: natsConf, catalogue: JSON.parse(JSON.stringify(catalogue)) }
+    mutate(broken, files)
+    // The mutation must have changed something (a regex that no longer matches would test nothing).
+    expect([broken, files.conf, files.catalogue]).not.toEqual([stack, natsConf, catalogue])
+    expect(stackProblems(broken, files.conf, files.catalogue)).toContainEqual(expect.stringMatching(expected))
   })
 
   it('names every invariant a service without any of them breaks', () => {
@@ -612,7 +949,7 @@ describe('the stack invariant checker', () => {
       command: ['backend/newcomer/service.ts'],
     }
     const invariants = new Set(
-      stackProblems(broken, natsConf)
+      stackProblems(broken, natsConf, catalogue)
         .filter((p) => p.startsWith('newcomer: '))
         .map((p) => p.split(': ')[1])
     )
@@ -638,8 +975,8 @@ describe('the stack invariant checker', () => {
 
   it('reports a lame-duck period that the nats grace period does not cover', () => {
     const longerLameDuck = natsConf.replace(/^(\s*lame_duck_duration:).*$/m, '$1 "90s"')
-    expect(stackProblems(stack, longerLameDuck)).toContainEqual(
-      expect.stringMatching(/^nats-fra: stop_grace_period:/)
+    expect(stackProblems(stack, longerLameDuck, catalogue)).toContainEqual(
+      expect.stringMatching(/^nats-fra1: stop_grace_period:/)
     )
   })
 })
@@ -675,9 +1012,90 @@ describe('the Dockerfile checker', () => {
     },
   ]
 
+  cases.push(
+    {
+      description: 'a shell-form ENTRYPOINT (sh as PID 1 swallows SIGTERM)',
+      edit: (t) => t.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT node'),
+      expected: /^Dockerfile: ENTRYPOINT: must use the exec form/,
+    },
+    {
+      description: 'a shell-form CMD',
+      edit: (t) => t.replace(/^CMD .*$/m, 'CMD node backend/web/service.ts'),
+      expected: /^Dockerfile: CMD: must use the exec form/,
+    },
+    {
+      description: 'a stop signal the runtime does not handle',
+      edit: (t) => t.replace(/^STOPSIGNAL .*$/m, 'STOPSIGNAL SIGQUIT'),
+      expected: /^Dockerfile: STOPSIGNAL: the runtime drains on SIGTERM, not SIGQUIT/,
+    }
+  )
+
   it.each(cases)('reports $description', ({ edit, expected }) => {
     const edited = edit(dockerfile)
     expect(edited).not.toBe(dockerfile)
     expect(dockerfileProblems(edited)).toContainEqual(expect.stringMatching(expected))
+  })
+})
+
+describe('the signal-handling checker', () => {
+  it('accepts tini in the image instead of init: true', () => {
+    const withTini = dockerfile.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["/usr/bin/tini", "--", "node"]')
+    const noInit = copyOf(stack)
+    for (const name of serviceNames) delete noInit.services[name].init
+    expect(signalProblems(withTini, noInit, readSourceFile)).toEqual([])
+  })
+
+  it('reports a node service without an init when the image has none', () => {
+    const noInit = copyOf(stack)
+    delete noInit.services.images.init
+    expect(signalProblems(dockerfile, noInit, readSourceFile)).toEqual([
+      'signals: images: the image has no tini, so the service needs init: true',
+    ])
+  })
+
+  it('reports a runtime that no longer handles SIGTERM', () => {
+    const read = (path: string) =>
+      path === 'backend/runtime/service.ts'
+        ? readSourceFile(path)?.replace(/process\.once\('SIGTERM'/g, "process.once('SIGHUP'")
+        : readSourceFile(path)
+    expect(signalProblems(dockerfile, stack, read)).toEqual([
+      'signals: backend/runtime/service.ts registers no SIGTERM handler',
+    ])
+  })
+
+  it('reports a service that does not run under runService, or a missing entry', () => {
+    const read = (path: string) =>
+      path === 'backend/notifier/service.ts'
+        ? 'process.stdin.resume()'
+        : path === 'backend/web/service.ts'
+          ? undefined
+          : readSourceFile(path)
+    expect(signalProblems(dockerfile, stack, read)).toEqual([
+      'signals: backend/web/service.ts does not exist',
+      'signals: backend/notifier/service.ts does not run under runService (no graceful SIGTERM)',
+    ])
+  })
+})
+
+describe('the .dockerignore checker', () => {
+  const cases: Array<{ description: string; edit: (text: string) => string | undefined; expected: RegExp }> =
+    [
+      { description: 'a missing .dockerignore', edit: () => undefined, expected: /^\.dockerignore: missing/ },
+      ...['node_modules', '.git', '.local'].map((entry) => ({
+        description: `${entry} not excluded`,
+        edit: (t: string) => t.replace(new RegExp(`^\\*\\*/${entry.replace('.', '\\.')}$`, 'm'), ''),
+        expected: new RegExp(`^\\.dockerignore: must exclude ${entry.replace('.', '\\.')} `),
+      })),
+      {
+        description: 'backend excluded',
+        edit: (t) => `${t}\nbackend\n`,
+        expected: /^\.dockerignore: must not exclude backend/,
+      },
+    ]
+
+  it.each(cases)('reports $description', ({ edit, expected }) => {
+    const edited = edit(dockerignore ?? '')
+    expect(edited).not.toBe(dockerignore)
+    expect(dockerignoreProblems(edited)).toContainEqual(expect.stringMatching(expected))
   })
 })
