@@ -64,7 +64,7 @@ function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return kb / 1024
 }
 
-interface Measured extends LoadResult {
+export interface Measured extends LoadResult {
   cpuPerImage: number
 }
 
@@ -142,7 +142,11 @@ async function startPeer(
   return { url, proc }
 }
 
-export async function benchImagesBackend(options: ImagesBenchOptions = {}): Promise<void> {
+/** Each concurrency's measurements by target name, for callers that print ratios of their own targets. */
+export type ImagesBenchResults = Array<{ concurrency: number; results: Map<string, Measured> }>
+
+export async function benchImagesBackend(options: ImagesBenchOptions = {}): Promise<ImagesBenchResults> {
+  const all: ImagesBenchResults = []
   const rounds = options.rounds ?? 3
   const roundMs = options.roundMs ?? 3_000
   const dir = mkdtempSync(join(tmpdir(), 'vtta-bench-images-'))
@@ -201,6 +205,7 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
       sizes.set(name, (await requestTransform(nc, { source: sourceUrl, options: webp }, { dc })).body.length)
     for (const concurrency of options.concurrencies ?? [1, 4]) {
       const results = await measure(targets, { concurrency, rounds, roundMs })
+      all.push({ concurrency, results })
       const r = (prefix: string) => [...results].find(([name]) => name.startsWith(prefix))![1]
       printTable(
         `images backend, concurrency ${concurrency} (median of ${rounds} interleaved rounds of ${roundMs / 1000} s)`,
@@ -235,6 +240,7 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
 
     await benchAvifVsWebp(nc, sourceUrl, cached, { rounds, roundMs })
     await benchPeakMemory(nc, origin, env)
+    return all
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {})
     rmSync(dir, { recursive: true, force: true })

@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: starts the local platform (on its own state directory and a free edge port) and
- * prints every benchmark table. Not a test: it asserts nothing, it measures.
+ * `npm run bench`: every benchmark table. Not a test: it asserts nothing, it measures. The local
+ * platform runs on its own state directory and a free edge port, so a running `npm start` is not
+ * disturbed (its addresses are; stop it first).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,9 @@ import { localEnv } from '../local/local-env.ts'
 import { freePort } from '../local/free-port.ts'
 import { benchEdgePaths } from './edge-paths.ts'
 import { benchSteering } from './steering.ts'
+import { benchImagesBackend } from './images-backend.ts'
+import { edgeImageTargets, imageOptions, printEdgeImageRatios } from './image-edge.ts'
+import { startBenchWorker } from './worker-process.ts'
 
 await benchSteering()
 
@@ -20,14 +24,39 @@ const catalogue = parseCatalogue(
 )
 const localDir = mkdtempSync(join(tmpdir(), 'vtta-bench-'))
 const edgePort = await freePort()
+const originPort = await freePort()
+const defaults = localEnv({}, '').values
 const platform = await startPlatform({
   catalogue,
   localDir,
   edgePort,
-  env: localEnv(process.env, `http://127.0.0.1:${edgePort}`).values,
+  env: localEnv(
+    { ...process.env, IMAGE_SOURCE_HOSTS: `${defaults.IMAGE_SOURCE_HOSTS},127.0.0.1:${originPort}` },
+    `http://127.0.0.1:${edgePort}`
+  ).values,
+  tunables: {},
 })
 try {
   await benchEdgePaths(platform)
+
+  // The images benchmark's origin serves /files/photo.jpg on originPort; the Hono floor serves the
+  // very bytes the edge answers for it.
+  const sourceUrl = `http://127.0.0.1:${originPort}/files/photo.jpg`
+  const hono = await startBenchWorker(
+    'hono-bytes',
+    'hono-bytes-worker.ts',
+    { SOURCE_URL: `${platform.edgeUrl}/img/${imageOptions(800, 80)}/${sourceUrl}?hit=1` },
+    '/ready'
+  )
+  try {
+    const results = await benchImagesBackend({
+      originPort,
+      extraTargets: (ctx) => edgeImageTargets(platform, hono, ctx),
+    })
+    printEdgeImageRatios(results)
+  } finally {
+    await hono.stop()
+  }
 } finally {
   await platform.stop()
   rmSync(localDir, { recursive: true, force: true })

@@ -22,8 +22,19 @@ import type { BridgeMessage } from '../nats/bridge.ts'
 import { parseImageUrl } from '../images/image-url.ts'
 import { verifyImagePath } from '../images/signature.ts'
 import { cacheControl, imageCacheKey, matchesEtag, strongEtag } from '../images/image-cache.ts'
+import { HotCache, freshFor, type HotEntry } from '../images/hot-cache.ts'
 
 export const images = new Hono<AppEnv>()
+
+/** Per isolate; Workers give an isolate 128 MB, so a small share of it. */
+const hot = new HotCache(16 * 1024 * 1024, 2 * 1024 * 1024)
+
+const toHotEntry = (res: { status: number; headers: Headers }, body: Uint8Array): HotEntry => ({
+  status: res.status,
+  headers: [...res.headers],
+  body,
+  expires: Date.now() + freshFor(res.headers.get('cache-control')) * 1000,
+})
 
 /** Image-service errors worth caching briefly: they come from the source, not from us. */
 const cacheableErrors = new Set([
@@ -90,8 +101,8 @@ function headersFor(
   return headers
 }
 
-function respond(c: Context<AppEnv>, cached: Response, xCache: 'HIT' | 'MISS'): Response {
-  const headers = new Headers(cached.headers)
+function respond(c: Context<AppEnv>, entry: HotEntry, xCache: 'HIT' | 'MISS'): Response {
+  const headers = new Headers(entry.headers)
   headers.delete('cf-cache-status')
   headers.set('x-cache', xCache)
   headers.set('x-request-id', c.get('requestId'))
@@ -100,7 +111,7 @@ function respond(c: Context<AppEnv>, cached: Response, xCache: 'HIT' | 'MISS'): 
     headers.delete('content-length')
     return new Response(null, { status: 304, headers })
   }
-  return new Response(cached.body, { status: cached.status, headers })
+  return new Response(entry.body, { status: entry.status, headers })
 }
 
 images.get('/img/*', async (c) => {
@@ -125,8 +136,14 @@ images.get('/img/*', async (c) => {
 
   const cache = caches.default
   const key = imageCacheKey(options, url.source)
+  const warm = hot.get(key.url)
+  if (warm) return respond(c, warm, 'HIT')
   const hit = await cache.match(key)
-  if (hit) return respond(c, hit, 'HIT')
+  if (hit) {
+    const entry = toHotEntry(hit, new Uint8Array(await hit.arrayBuffer()))
+    hot.set(key.url, entry)
+    return respond(c, entry, 'HIT')
+  }
 
   const request: TransformRequest = { source: url.source, options }
   const collapseKey = key.url
@@ -163,11 +180,13 @@ images.get('/img/*', async (c) => {
   if (result.status !== 200 && !result.errorCode)
     throw new ApiError(502, 'datacenter_unreachable', 'malformed reply')
   const etag = await strongEtag(result.bytes)
-  const response = new Response(result.bytes, {
-    status: result.status as ContentfulStatusCode,
-    headers: headersFor(c, result, etag, auto, outcome.dc.id),
-  })
-  if (result.status === 200 || cacheableErrors.has(result.errorCode ?? ''))
-    c.executionCtx.waitUntil(cache.put(key, response.clone()))
-  return respond(c, response, 'MISS')
+  const headers = headersFor(c, result, etag, auto, outcome.dc.id)
+  const entry = toHotEntry({ status: result.status, headers }, result.bytes)
+  if (result.status === 200 || cacheableErrors.has(result.errorCode ?? '')) {
+    hot.set(key.url, entry)
+    c.executionCtx.waitUntil(
+      cache.put(key, new Response(result.bytes, { status: result.status as ContentfulStatusCode, headers }))
+    )
+  }
+  return respond(c, entry, 'MISS')
 })
