@@ -2,6 +2,8 @@
 const counters = {
   since: Date.now(),
   requests: 0,
+  /** Answered from the edge cache (not logged line by line). */
+  cacheHits: 0,
   /** Requests answered by each datacenter. */
   servedBy: {} as Record<string, number>,
   /** Requests that another datacenter answered after the first choice failed. */
@@ -12,7 +14,7 @@ const counters = {
   failures: 0,
 }
 
-export type EdgeCounter = 'requests' | 'failovers' | 'fallbacks' | 'failures'
+export type EdgeCounter = 'requests' | 'cacheHits' | 'failovers' | 'fallbacks' | 'failures'
 
 export function count(counter: EdgeCounter): void {
   counters[counter]++

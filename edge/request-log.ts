@@ -1,10 +1,12 @@
 /**
- * One structured log line per request: request id, route, status, time, and which datacenter
- * served it (and whether the edge cache or a failover was involved). Lines are bounded: the path
- * is cut, nothing from the body is logged.
+ * One structured log line per request that reached a datacenter or failed: request id, route,
+ * status, time, which datacenter served it and whether a failover was involved. Successful edge
+ * cache hits (the hot path, with no datacenter choice) are counted in /status.json instead: a log
+ * line costs more than the hit itself. Lines are bounded: the path is cut, no body is logged.
  */
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from './env.ts'
+import { count } from './edge-counters.ts'
 
 const MAX_PATH = 200
 
@@ -12,6 +14,10 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = Date.now()
   await next()
   const res = c.res
+  if (res.headers.get('x-cache') === 'HIT' && res.status < 400) {
+    count('cacheHits')
+    return
+  }
   const line = {
     level: res.status >= 500 ? 'error' : 'info',
     requestId: c.get('requestId'),
