@@ -9,6 +9,7 @@ import { HeartbeatRegistry } from './heartbeats.ts'
 import { healthDocument } from './health-document.ts'
 import { answerPings } from './ping.ts'
 import { landingPage } from './landing-page.ts'
+import { modulesApi } from './modules-api.ts'
 
 const configSchema = baseConfigSchema.extend({
   /** Human name of the datacenter for the landing page; defaults to its id. */
@@ -34,6 +35,7 @@ await runService({
       const doc = await healthDocument(config.DC, nats, heartbeats)
       res.status(doc.status === 'down' ? 503 : 200).json(doc)
     })
+    http.use(modulesApi(nc, log))
 
     return {
       async stop() {

@@ -120,10 +120,13 @@ export type ReleaseSpecInput = z.input<typeof releaseSpecSchema>
 const manifestAssetId = (releaseId: number) => releaseId * 10 + 1
 const zipAssetId = (releaseId: number) => releaseId * 10 + 2
 
-/** A stable release id for a fixture's version, so a repeated delivery names the same release. */
-export function releaseIdFor(fixture: string, version: string): number {
+/**
+ * A stable release id for a repository's version, so a repeated delivery names the same release
+ * (GitHub's release ids are unique across repositories; so are these, but for hash collisions).
+ */
+export function releaseIdFor(repositoryId: number, version: string): number {
   let h = 0x811c9dc5
-  for (const c of `${fixture}@${version}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0
+  for (const c of `${repositoryId}@${version}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0
   return 100_000_000 + (h % 800_000_000)
 }
 
@@ -259,12 +262,13 @@ export async function releaseDelivery(fixture: FixtureName, opts: DeliveryOption
   const module = fixtureModules[fixture]
   if (!module) throw new Error(`unknown fixture module "${fixture}" (known: ${fixtureNames.join(', ')})`)
   const version = opts.version ?? '1.0.0'
+  const repositoryId = opts.repositoryId ?? module.repositoryId
   const spec = releaseSpecSchema.parse({
     fixture,
     owner: opts.owner ?? module.owner,
     repo: opts.repo ?? module.repo,
-    repositoryId: opts.repositoryId ?? module.repositoryId,
-    releaseId: opts.releaseId ?? releaseIdFor(fixture, version),
+    repositoryId,
+    releaseId: opts.releaseId ?? releaseIdFor(repositoryId, version),
     tag: opts.tag ?? `v${version}`,
     version,
     prerelease: opts.prerelease ?? false,

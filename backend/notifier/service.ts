@@ -1,0 +1,173 @@
+/**
+ * The notifier: works the RELEASES stream's `notifier` consumer (shared by the notifier of every
+ * datacenter) and announces each packaged release on Discord exactly once (announce.ts), plus a
+ * notice for each rejected release. Without DISCORD_WEBHOOK_URL it acknowledges and counts.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { Kvm } from '@nats-io/kv'
+import { nuid } from '@nats-io/nats-core'
+import { z } from 'zod'
+import {
+  deadLetterStreamConfig,
+  packagedEventSchema,
+  rejectedEventSchema,
+  releaseEventsStream,
+  releaseEventsStreamConfig,
+} from '../../shared/releases.ts'
+import { baseConfigSchema } from '../runtime/config.ts'
+import { runService } from '../runtime/service.ts'
+import { JsonKv } from '../registry/kv-store.ts'
+import { versionToken } from '../registry/names.ts'
+import { createDeadLetterMetrics, DeadLetters } from '../releases/dead-letter.ts'
+import {
+  ensureConsumer,
+  ensureStream,
+  retryDelaysMs,
+  withStartupRetries,
+  workQueueConsumerConfig,
+} from '../releases/streams.ts'
+import {
+  createWorkQueueMetrics,
+  decodeJsMessage,
+  PermanentFailure,
+  startWorkQueue,
+} from '../releases/work-queue.ts'
+import { announceOnce } from './announce.ts'
+import { DiscordWebhook } from './discord.ts'
+import { announcementMessage, rejectionMessage } from './embed.ts'
+import { createNotifierMetrics } from './metrics.ts'
+
+const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
+
+const configSchema = baseConfigSchema.extend({
+  /** Empty: announcements disabled. A secret (DISCORD_WEBHOOK_URL_FILE works). */
+  DISCORD_WEBHOOK_URL: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+  /** Post a notice when a release is rejected (when a webhook is configured). */
+  ANNOUNCE_REJECTIONS: z.enum(['true', 'false']).default('true'),
+  JETSTREAM_REPLICAS: int(3).pipe(z.number().max(5)),
+  NOTIFIER_CONCURRENCY: int(2),
+  ACK_WAIT_MS: int(30_000, 500),
+  MAX_DELIVER: int(6, 2),
+  DISCORD_TIMEOUT_MS: int(10_000, 100),
+  /** A 429 asking to wait longer than this retries the message later instead of holding it. */
+  MAX_INLINE_RATE_LIMIT_WAIT_MS: int(30_000, 0),
+})
+
+const notifierBucket = 'notifier'
+const token = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100) || '_'
+
+await runService({
+  name: 'notifier',
+  config: configSchema,
+  async start({ config, log, nc, metrics, inFlight }) {
+    const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false })
+    const js = jetstream(nc, { timeout: 5_000 })
+    const replicas = config.JETSTREAM_REPLICAS
+    await ensureStream(jsm, releaseEventsStreamConfig(replicas), log)
+    await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
+    const consumer = 'notifier'
+    await ensureConsumer(
+      jsm,
+      releaseEventsStream.name,
+      workQueueConsumerConfig({
+        durable: consumer,
+        filterSubject: 'releases.>',
+        ackWaitMs: config.ACK_WAIT_MS,
+        maxDeliver: config.MAX_DELIVER,
+      }),
+      log
+    )
+    const kv = new JsonKv(
+      await withStartupRetries('notifier bucket', log, async () => {
+        await new Kvm(js).create(notifierBucket, {
+          replicas,
+          history: 1,
+          storage: 'file',
+          description: 'vtta.io notifier: one record per announcement (exactly-once claims)',
+        })
+        return new Kvm(js).open(notifierBucket)
+      })
+    )
+    const m = createNotifierMetrics(metrics.registry)
+    const webhook = config.DISCORD_WEBHOOK_URL
+      ? new DiscordWebhook(config.DISCORD_WEBHOOK_URL, config.DISCORD_TIMEOUT_MS)
+      : null
+    m.enabled.set(webhook ? 1 : 0)
+    if (!webhook)
+      log.warn(
+        'DISCORD_WEBHOOK_URL is empty: release announcements are disabled (events are acknowledged and counted)'
+      )
+    const options = {
+      owner: `${config.DC}/${process.pid}/${nuid.next()}`,
+      leaseMs: config.DISCORD_TIMEOUT_MS + 5_000,
+      maxInlineWaitMs: config.MAX_INLINE_RATE_LIMIT_WAIT_MS,
+      inlineRetries: 3,
+    }
+
+    const deadLetters = new DeadLetters(js, consumer, log, createDeadLetterMetrics(metrics.registry))
+    const advisories = deadLetters.watchMaxDeliveries(nc, jsm, releaseEventsStream.name)
+    const queue = await startWorkQueue({
+      js,
+      stream: releaseEventsStream.name,
+      consumer,
+      concurrency: config.NOTIFIER_CONCURRENCY,
+      ackWaitMs: config.ACK_WAIT_MS,
+      maxDeliver: config.MAX_DELIVER,
+      retryDelaysMs: retryDelaysMs(config.ACK_WAIT_MS, config.MAX_DELIVER),
+      deadLetters,
+      log,
+      inFlight,
+      metrics: createWorkQueueMetrics(metrics.registry),
+      async handle(item) {
+        const { msg } = item
+        const kind =
+          msg.subject === releaseEventsStream.packaged
+            ? 'packaged'
+            : msg.subject === releaseEventsStream.rejected
+              ? 'rejected'
+              : null
+        if (!kind) throw new PermanentFailure(`unexpected subject ${msg.subject}`)
+        let key: string
+        let message: unknown
+        if (kind === 'packaged') {
+          const event = decodeJsMessage(msg, packagedEventSchema)
+          if (!event.ok) throw new PermanentFailure(`malformed packaged event: ${event.message}`)
+          const e = event.value
+          key = `announce.${e.moduleId}.${versionToken(e.version)}.${e.channel}`
+          message = announcementMessage(e)
+        } else {
+          const event = decodeJsMessage(msg, rejectedEventSchema)
+          if (!event.ok) throw new PermanentFailure(`malformed rejected event: ${event.message}`)
+          const e = event.value
+          key = `notice.${e.repositoryId ?? '_'}.${e.releaseId ?? '_'}.${e.version ? versionToken(e.version) : '_'}.${e.code}.${e.delivery ? token(e.delivery) : `seq${msg.seq}`}`
+          message = rejectionMessage(e)
+          if (config.ANNOUNCE_REJECTIONS === 'false') {
+            m.announcements.inc({ kind, outcome: 'disabled' })
+            return
+          }
+        }
+        if (!webhook) {
+          m.announcements.inc({ kind, outcome: 'disabled' })
+          return
+        }
+        try {
+          const outcome = await announceOnce(kv, key, message, webhook, item, options, m)
+          m.announcements.inc({ kind, outcome })
+          log.info({ kind, key, outcome }, outcome === 'sent' ? 'announced on Discord' : 'already announced')
+        } catch (err) {
+          if (err instanceof PermanentFailure) {
+            m.announcements.inc({ kind, outcome: 'failed' })
+            log.error({ kind, key, err: err.message }, 'announcement failed permanently')
+          }
+          throw err
+        }
+      },
+    })
+    return {
+      async stop() {
+        await queue.stop()
+        await advisories.drain()
+      },
+    }
+  },
+})

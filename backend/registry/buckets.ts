@@ -1,0 +1,58 @@
+/**
+ * The registry's JetStream storage: one KV bucket (records and manifests) and one object store (zips).
+ * The release service creates them (replicated) at start-up; the web service only binds to them, and
+ * reads through the nearest replica (direct get) because a stale read costs at most one cache period.
+ */
+import type { NatsConnection } from '@nats-io/nats-core'
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
+import { Kvm } from '@nats-io/kv'
+import { Objm, type ObjectStore } from '@nats-io/obj'
+import { JsonKv } from './kv-store.ts'
+
+export const registryBuckets = {
+  kv: 'registry',
+  zips: 'module-zips',
+} as const
+
+export interface RegistryStorage {
+  kv: JsonKv
+  zips: ObjectStore
+}
+
+const TIMEOUT_MS = 5_000
+
+/** Creates the buckets when missing (idempotent) and opens them for consistent reads and writes. */
+export async function ensureRegistryStorage(nc: NatsConnection, replicas: number): Promise<RegistryStorage> {
+  const js = jetstream(nc, { timeout: TIMEOUT_MS })
+  await new Kvm(js).create(registryBuckets.kv, {
+    replicas,
+    history: 1,
+    storage: 'file',
+    description: 'vtta.io module registry: module records, manifests, release claims',
+  })
+  // Reads through the stream leader (no direct get): every decision is read-then-compare-and-set,
+  // and a read from a lagging replica would only make the compare-and-set fail and retry.
+  const kv = await new Kvm(js).open(registryBuckets.kv)
+  const zips = await new Objm(js).create(registryBuckets.zips, {
+    replicas,
+    storage: 'file',
+    description: 'vtta.io module registry: packaged zips',
+  })
+  return { kv: new JsonKv(kv), zips }
+}
+
+/** Binds to existing buckets; null while the release service has never created them. */
+export async function openRegistryStorage(nc: NatsConnection): Promise<RegistryStorage | null> {
+  const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false })
+  try {
+    await jsm.streams.info(`KV_${registryBuckets.kv}`)
+    await jsm.streams.info(`OBJ_${registryBuckets.zips}`)
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return null
+    throw err
+  }
+  const js = jetstream(nc, { timeout: TIMEOUT_MS })
+  const kv = await new Kvm(js).open(registryBuckets.kv, { allow_direct: true })
+  const zips = await new Objm(js).open(registryBuckets.zips)
+  return { kv: new JsonKv(kv), zips }
+}

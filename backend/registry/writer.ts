@@ -1,0 +1,161 @@
+/**
+ * Changing the registry (the release service). Every change to a module is a compare-and-set of
+ * its ModuleRecord, so three release services deciding at once still agree: the loser re-reads and
+ * re-decides. Artifacts (manifest, zip) are written before the commit under per-release names, so
+ * a commit only ever points at complete data.
+ */
+import type { ObjectInfo } from '@nats-io/obj'
+import type { RejectionCode } from '../../shared/releases.ts'
+import type { RegistryStorage } from './buckets.ts'
+import type { JsonKv, Versioned } from './kv-store.ts'
+import { registryKeys } from './names.ts'
+import { recomputeLatest } from './channels.ts'
+import { decide } from './version-rules.ts'
+import {
+  moduleRecordSchema,
+  notesRecordSchema,
+  repositoryBindingSchema,
+  type ManifestRecord,
+  type ModuleRecord,
+  type NotesRecord,
+  type RejectionRecord,
+  type VersionEntry,
+} from './records.ts'
+
+export type CommitResult =
+  | { outcome: 'committed' | 'promoted' | 'already' | 'deleted'; record: ModuleRecord }
+  | { outcome: 'rejected'; code: RejectionCode; reason: string }
+
+const MAX_CAS_ATTEMPTS = 25
+
+const pause = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** attempt) * Math.random()))
+
+export class RegistryWriter {
+  readonly storage: RegistryStorage
+
+  constructor(storage: RegistryStorage) {
+    this.storage = storage
+  }
+
+  get kv(): JsonKv {
+    return this.storage.kv
+  }
+
+  /** The module id a repository is bound to, or null before its first packaged release. */
+  async repositoryModule(repositoryId: number): Promise<string | null> {
+    return (
+      (await this.kv.get(registryKeys.repository(repositoryId), repositoryBindingSchema))?.value.moduleId ??
+      null
+    )
+  }
+
+  /** Binds a repository to a module id once, atomically; says which id it is bound to when that differs. */
+  async bindRepository(
+    repositoryId: number,
+    moduleId: string
+  ): Promise<{ ok: true } | { ok: false; boundTo: string }> {
+    const key = registryKeys.repository(repositoryId)
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const bound = await this.repositoryModule(repositoryId)
+      if (bound !== null) return bound === moduleId ? { ok: true } : { ok: false, boundTo: bound }
+      if ((await this.kv.create(key, { moduleId, boundAt: new Date().toISOString() })) !== null)
+        return { ok: true }
+      await pause(attempt)
+    }
+    throw new Error(`${key}: could not bind after ${MAX_CAS_ATTEMPTS} attempts`)
+  }
+
+  async getModule(id: string): Promise<Versioned<ModuleRecord> | null> {
+    return this.kv.get(registryKeys.module(id), moduleRecordSchema)
+  }
+
+  /**
+   * Adds (or promotes) one release's version, re-checking every rule against the record it
+   * replaces; `already` when this release is there, `rejected` when a rule forbids it.
+   */
+  async commitVersion(input: {
+    moduleId: string
+    title: string
+    repository: string
+    entry: VersionEntry
+  }): Promise<CommitResult> {
+    const { moduleId, entry } = input
+    const key = registryKeys.module(moduleId)
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await this.getModule(moduleId)
+      const record = current?.value ?? null
+      const decision = decide(record, { ...entry, moduleId })
+      if (decision.kind === 'reject')
+        return { outcome: 'rejected', code: decision.code, reason: decision.reason }
+      if (decision.kind === 'already' || decision.kind === 'deleted')
+        return { outcome: decision.kind, record: record! }
+      const versions =
+        decision.kind === 'promote'
+          ? record!.versions.map((v) => (v.version === entry.version ? { ...v, channel: entry.channel } : v))
+          : [...(record?.versions ?? []), entry]
+      const next: ModuleRecord = {
+        id: moduleId,
+        title: decision.kind === 'new' ? input.title : record!.title,
+        repositoryId: entry.repositoryId,
+        repository: input.repository,
+        latest: recomputeLatest(versions),
+        versions,
+        updatedAt: new Date().toISOString(),
+      }
+      if ((await this.kv.write(key, next, current?.revision ?? null)) !== null)
+        return { outcome: decision.kind === 'new' ? 'committed' : 'promoted', record: next }
+      await pause(attempt)
+    }
+    throw new Error(`${key}: too much contention, gave up after ${MAX_CAS_ATTEMPTS} attempts`)
+  }
+
+  /** Marks every version of a release deleted (idempotent); returns the entries it changed. */
+  async markReleaseDeleted(moduleId: string, releaseId: number): Promise<VersionEntry[]> {
+    const key = registryKeys.module(moduleId)
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await this.getModule(moduleId)
+      if (!current) return []
+      const changed = current.value.versions.filter(
+        (v) => v.releaseId === releaseId && v.status !== 'deleted'
+      )
+      if (changed.length === 0) return []
+      const now = new Date().toISOString()
+      const versions = current.value.versions.map((v) =>
+        changed.includes(v) ? { ...v, status: 'deleted' as const, deletedAt: now } : v
+      )
+      const next = { ...current.value, versions, latest: recomputeLatest(versions), updatedAt: now }
+      if ((await this.kv.update(key, next, current.revision)) !== null) return changed
+      await pause(attempt)
+    }
+    throw new Error(`${key}: too much contention, gave up after ${MAX_CAS_ATTEMPTS} attempts`)
+  }
+
+  async putManifest(record: ManifestRecord): Promise<void> {
+    await this.kv.put(registryKeys.manifest(record.moduleId, record.version, record.releaseId), record)
+  }
+
+  async getNotes(moduleId: string, version: string): Promise<NotesRecord | null> {
+    return (await this.kv.get(registryKeys.notes(moduleId, version), notesRecordSchema))?.value ?? null
+  }
+
+  async putNotes(moduleId: string, version: string, record: NotesRecord): Promise<void> {
+    await this.kv.put(registryKeys.notes(moduleId, version), record)
+  }
+
+  async putRejection(moduleId: string, version: string, record: RejectionRecord): Promise<void> {
+    await this.kv.put(registryKeys.rejection(moduleId, version), record)
+  }
+
+  async putZip(objectName: string, bytes: Uint8Array): Promise<ObjectInfo> {
+    return this.storage.zips.putBlob({ name: objectName, description: 'module zip' }, bytes)
+  }
+
+  async deleteZip(objectName: string): Promise<void> {
+    await this.storage.zips.delete(objectName)
+  }
+
+  async deleteManifest(moduleId: string, version: string, releaseId: number): Promise<void> {
+    await this.kv.delete(registryKeys.manifest(moduleId, version, releaseId))
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Asks the edge to drop its cached copies of what a release changed (POST /admin/cache/purge).
+ * Best effort: the latest manifests are cached 60 s at most anyway, so a failure is logged and
+ * counted, never fatal.
+ */
+import type { Logger } from '../runtime/logger.ts'
+
+export interface PurgeTarget {
+  publicBaseUrl: string
+  adminToken: string
+  timeoutMs: number
+}
+
+/** The paths that change when a module gets a new release. */
+export function modulePurgePaths(moduleId: string): string[] {
+  return [
+    `/modules/${moduleId}/module.json`,
+    `/modules/${moduleId}/beta/module.json`,
+    '/api/modules',
+    `/api/modules/${moduleId}`,
+  ]
+}
+
+export async function purgeEdgeCache(
+  target: PurgeTarget,
+  paths: string[],
+  log: Logger
+): Promise<'purged' | 'skipped' | 'failed'> {
+  if (!target.adminToken) return 'skipped'
+  const url = `${target.publicBaseUrl.replace(/\/+$/, '')}/admin/cache/purge`
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ paths }),
+      signal: AbortSignal.timeout(target.timeoutMs),
+    })
+    await res.body?.cancel()
+    if (res.ok) return 'purged'
+    log.warn({ url, status: res.status, paths }, 'edge cache purge refused')
+  } catch (err) {
+    log.warn({ url, err: (err as Error).message, paths }, 'edge cache purge failed')
+  }
+  return 'failed'
+}

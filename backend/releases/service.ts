@@ -1,0 +1,162 @@
+/**
+ * The release service: works the GITHUB stream's `releases` consumer (shared by the release
+ * service of every datacenter), packages releases into the module registry and publishes
+ * `packaged`/`rejected` events. It creates the streams, the consumer and the registry buckets at
+ * start-up (idempotently), so the edge's first publish needs one release service to have run.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { nuid } from '@nats-io/nats-core'
+import { z } from 'zod'
+import {
+  deadLetterStreamConfig,
+  githubStream,
+  githubStreamConfig,
+  releaseEventsStreamConfig,
+} from '../../shared/releases.ts'
+import { baseConfigSchema } from '../runtime/config.ts'
+import { runService } from '../runtime/service.ts'
+import { ensureRegistryStorage } from '../registry/buckets.ts'
+import { RegistryWriter } from '../registry/writer.ts'
+import { ReleaseClaims } from './claim.ts'
+import { createDeadLetterMetrics, DeadLetters } from './dead-letter.ts'
+import { TransientError } from './errors.ts'
+import { parseHostList } from './fetch-limited.ts'
+import { handleDelivery } from './handle-delivery.ts'
+import { createReleaseMetrics } from './metrics.ts'
+import { purgeEdgeCache } from './purge.ts'
+import {
+  ensureConsumer,
+  ensureStream,
+  retryDelaysMs,
+  withStartupRetries,
+  workQueueConsumerConfig,
+} from './streams.ts'
+import { createWorkQueueMetrics, RetryLater, startWorkQueue } from './work-queue.ts'
+
+const MiB = 1024 * 1024
+const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
+
+const configSchema = baseConfigSchema.extend({
+  /** Where our manifests and zips are served (the edge); the rewritten manifest/download URLs start here. */
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }),
+  GITHUB_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
+  /** Optional: raises GitHub's API rate limit and reaches private repositories' assets. */
+  GITHUB_TOKEN: z.string().optional(),
+  /** host[:port] list assets may be downloaded from (GITHUB_API_URL's host is always allowed). */
+  RELEASE_ASSET_HOSTS: z
+    .string()
+    .default('api.github.com,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com'),
+  /** Bearer token for the edge's cache purge; empty: no purge. */
+  ADMIN_TOKEN: z.string().default(''),
+  JETSTREAM_REPLICAS: int(3).pipe(z.number().max(5)),
+  RELEASES_CONCURRENCY: int(2),
+  ACK_WAIT_MS: int(30_000, 500),
+  MAX_DELIVER: int(5, 2),
+  ASSET_TIMEOUT_MS: int(60_000, 100),
+  MAX_MANIFEST_BYTES: int(1 * MiB),
+  MAX_ZIP_BYTES: int(100 * MiB),
+  MAX_UNCOMPRESSED_BYTES: int(512 * MiB),
+  MAX_ZIP_ENTRIES: int(20_000),
+  MAX_COMPRESSION_RATIO: int(200),
+  PURGE_TIMEOUT_MS: int(2_000),
+})
+
+await runService({
+  name: 'releases',
+  config: configSchema,
+  async start({ config, log, nc, metrics, inFlight }) {
+    const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false })
+    const js = jetstream(nc, { timeout: 5_000 })
+    const replicas = config.JETSTREAM_REPLICAS
+    await ensureStream(jsm, githubStreamConfig(replicas), log)
+    await ensureStream(jsm, releaseEventsStreamConfig(replicas), log)
+    await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
+    const consumer = 'releases'
+    await ensureConsumer(
+      jsm,
+      githubStream.name,
+      workQueueConsumerConfig({
+        durable: consumer,
+        filterSubject: githubStream.releaseSubjects,
+        ackWaitMs: config.ACK_WAIT_MS,
+        maxDeliver: config.MAX_DELIVER,
+      }),
+      log
+    )
+    const storage = await withStartupRetries('registry buckets', log, () =>
+      ensureRegistryStorage(nc, replicas)
+    )
+    const registry = new RegistryWriter(storage)
+    const releaseMetrics = createReleaseMetrics(metrics.registry)
+    const purgeTarget = {
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      adminToken: config.ADMIN_TOKEN,
+      timeoutMs: config.PURGE_TIMEOUT_MS,
+    }
+    const allowedHosts = parseHostList(config.RELEASE_ASSET_HOSTS)
+    allowedHosts.add(new URL(config.GITHUB_API_URL).host.toLowerCase())
+
+    const deps = {
+      js,
+      registry,
+      claims: new ReleaseClaims(
+        registry.kv,
+        `${config.DC}/${process.pid}/${nuid.next()}`,
+        config.ACK_WAIT_MS
+      ),
+      api: { apiUrl: config.GITHUB_API_URL, token: config.GITHUB_TOKEN, timeoutMs: config.ASSET_TIMEOUT_MS },
+      assets: { allowedHosts, timeoutMs: config.ASSET_TIMEOUT_MS, token: config.GITHUB_TOKEN },
+      limits: {
+        maxManifestBytes: config.MAX_MANIFEST_BYTES,
+        maxZipBytes: config.MAX_ZIP_BYTES,
+        zip: {
+          maxEntries: config.MAX_ZIP_ENTRIES,
+          maxUncompressedBytes: config.MAX_UNCOMPRESSED_BYTES,
+          maxRatio: config.MAX_COMPRESSION_RATIO,
+          ratioFloorBytes: 1 * MiB,
+        },
+      },
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      log,
+      metrics: releaseMetrics,
+      changed(paths: string[]) {
+        // After the fact and off the delivery's path; shutdown still waits for it.
+        void inFlight.track(async () => {
+          releaseMetrics.purges.inc({ result: await purgeEdgeCache(purgeTarget, paths, log) })
+        })
+      },
+    }
+
+    const deadLetters = new DeadLetters(js, consumer, log, createDeadLetterMetrics(metrics.registry))
+    const advisories = deadLetters.watchMaxDeliveries(nc, jsm, githubStream.name)
+    const queue = await startWorkQueue({
+      js,
+      stream: githubStream.name,
+      consumer,
+      concurrency: config.RELEASES_CONCURRENCY,
+      ackWaitMs: config.ACK_WAIT_MS,
+      maxDeliver: config.MAX_DELIVER,
+      retryDelaysMs: retryDelaysMs(config.ACK_WAIT_MS, config.MAX_DELIVER),
+      deadLetters,
+      log,
+      inFlight,
+      metrics: createWorkQueueMetrics(metrics.registry),
+      async handle(item) {
+        try {
+          await handleDelivery(deps, item)
+        } catch (err) {
+          if (err instanceof TransientError && err.retryAfterMs !== undefined)
+            throw new RetryLater(err.message, Math.min(600_000, Math.max(1_000, err.retryAfterMs)))
+          throw err
+        }
+      },
+    })
+    if (!config.ADMIN_TOKEN) log.warn('ADMIN_TOKEN is empty: the edge cache is not purged after a release')
+    return {
+      async stop() {
+        await queue.stop()
+        await advisories.drain()
+      },
+    }
+  },
+})

@@ -1,0 +1,325 @@
+/**
+ * Module zips, read defensively and rewritten without recompression.
+ *
+ * Reading trusts nothing: the central directory (what extractors use) is parsed and checked —
+ * entry count, declared sizes and compression ratios (zip bombs), names (`../`, absolute paths,
+ * duplicates), local headers that agree with it and do not overlap — and then every entry is
+ * inflated with its declared size as a hard output cap and its CRC checked, so a lying header
+ * cannot make us (or a Foundry client downloading from us) inflate more than was declared.
+ *
+ * Rewriting copies every entry's compressed bytes unchanged and replaces only module.json
+ * (deflated with fflate), then writes a fresh central directory: fast, and byte-for-byte faithful
+ * to the author's files. ZIP64, multi-disk, encrypted and exotic-method archives are refused.
+ */
+import { crc32, inflateRaw } from 'node:zlib'
+import { promisify } from 'node:util'
+import { deflateSync } from 'fflate'
+import type { RejectionCode } from '../../shared/releases.ts'
+
+const inflateRawAsync = promisify(inflateRaw) as (buf: Uint8Array, opts: object) => Promise<Buffer>
+
+export interface ZipLimits {
+  maxEntries: number
+  maxUncompressedBytes: number
+  /** Largest uncompressed/compressed ratio of an entry larger than `ratioFloorBytes`. */
+  maxRatio: number
+  ratioFloorBytes: number
+}
+
+export class ZipError extends Error {
+  override name = 'ZipError'
+  readonly code: Extract<
+    RejectionCode,
+    'zip_invalid' | 'zip_unsafe_path' | 'zip_bomb' | 'zip_manifest_missing'
+  >
+
+  constructor(code: ZipError['code'], message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export interface ZipEntry {
+  /** The name as stored, decoded. */
+  name: string
+  flags: number
+  method: number
+  dosTime: number
+  dosDate: number
+  crc: number
+  compressedSize: number
+  uncompressedSize: number
+  versionMadeBy: number
+  internalAttrs: number
+  externalAttrs: number
+  localHeaderOffset: number
+  /** Where the compressed bytes start (after the local header). */
+  dataOffset: number
+}
+
+const SIG_LOCAL = 0x04034b50
+const SIG_CENTRAL = 0x02014b50
+const SIG_END = 0x06054b50
+const FLAG_ENCRYPTED = 0x1
+const FLAG_UTF8 = 0x800
+
+function decodeName(bytes: Uint8Array, utf8: boolean): string {
+  if (!utf8) return Buffer.from(bytes).toString('latin1')
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    throw new ZipError('zip_invalid', 'an entry name is not valid UTF-8')
+  }
+}
+
+/** Why a name may not be extracted anywhere, or null when it is safe. */
+export function unsafePathReason(name: string): string | null {
+  const path = name.replace(/\\/g, '/')
+  if (path.length === 0) return 'an empty name'
+  if (path.length > 1024) return 'a name longer than 1024 characters'
+  if (path.includes('\0')) return 'a NUL character'
+  if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'an absolute path'
+  if (path.split('/').includes('..')) return 'a "../" path'
+  return null
+}
+
+function findEnd(buf: Buffer): number {
+  const min = Math.max(0, buf.length - 22 - 0xffff)
+  for (let p = buf.length - 22; p >= min; p--) {
+    if (buf.readUInt32LE(p) === SIG_END && p + 22 + buf.readUInt16LE(p + 20) === buf.length) return p
+  }
+  throw new ZipError('zip_invalid', 'not a zip archive (no end of central directory)')
+}
+
+/** Parses and checks the central directory; nothing is inflated yet. */
+export function readZip(bytes: Uint8Array, limits: ZipLimits): ZipEntry[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (buf.length < 22) throw new ZipError('zip_invalid', 'not a zip archive (too short)')
+  const end = findEnd(buf)
+  const disk = buf.readUInt16LE(end + 4)
+  const cdDisk = buf.readUInt16LE(end + 6)
+  const onDisk = buf.readUInt16LE(end + 8)
+  const count = buf.readUInt16LE(end + 10)
+  const cdSize = buf.readUInt32LE(end + 12)
+  const cdOffset = buf.readUInt32LE(end + 16)
+  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff)
+    throw new ZipError('zip_invalid', 'ZIP64 archives are not supported')
+  if (disk !== 0 || cdDisk !== 0 || onDisk !== count)
+    throw new ZipError('zip_invalid', 'multi-disk archives are not supported')
+  if (count > limits.maxEntries)
+    throw new ZipError('zip_bomb', `${count} entries, more than the limit of ${limits.maxEntries}`)
+  if (cdOffset + cdSize !== end)
+    throw new ZipError('zip_invalid', 'the central directory is not where the archive says')
+
+  const entries: ZipEntry[] = []
+  const seen = new Set<string>()
+  let declaredTotal = 0
+  let p = cdOffset
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > end || buf.readUInt32LE(p) !== SIG_CENTRAL)
+      throw new ZipError('zip_invalid', `central directory entry ${i} is damaged`)
+    const nameLength = buf.readUInt16LE(p + 28)
+    const extraLength = buf.readUInt16LE(p + 30)
+    const commentLength = buf.readUInt16LE(p + 32)
+    const next = p + 46 + nameLength + extraLength + commentLength
+    if (next > end) throw new ZipError('zip_invalid', `central directory entry ${i} is damaged`)
+    const flags = buf.readUInt16LE(p + 8)
+    const centralName = buf.subarray(p + 46, p + 46 + nameLength)
+    const entry: ZipEntry = {
+      name: decodeName(centralName, (flags & FLAG_UTF8) !== 0),
+      flags,
+      method: buf.readUInt16LE(p + 10),
+      dosTime: buf.readUInt16LE(p + 12),
+      dosDate: buf.readUInt16LE(p + 14),
+      crc: buf.readUInt32LE(p + 16),
+      compressedSize: buf.readUInt32LE(p + 20),
+      uncompressedSize: buf.readUInt32LE(p + 24),
+      versionMadeBy: buf.readUInt16LE(p + 4),
+      internalAttrs: buf.readUInt16LE(p + 36),
+      externalAttrs: buf.readUInt32LE(p + 38),
+      localHeaderOffset: buf.readUInt32LE(p + 42),
+      dataOffset: 0,
+    }
+    p = next
+
+    const unsafe = unsafePathReason(entry.name)
+    if (unsafe) throw new ZipError('zip_unsafe_path', `entry "${entry.name.slice(0, 200)}" has ${unsafe}`)
+    const normalised = entry.name.replace(/\\/g, '/')
+    if (seen.has(normalised)) throw new ZipError('zip_invalid', `entry "${entry.name}" appears twice`)
+    seen.add(normalised)
+    if (flags & FLAG_ENCRYPTED) throw new ZipError('zip_invalid', `entry "${entry.name}" is encrypted`)
+    if (entry.method !== 0 && entry.method !== 8)
+      throw new ZipError('zip_invalid', `entry "${entry.name}" uses compression method ${entry.method}`)
+    if (entry.method === 0 && entry.compressedSize !== entry.uncompressedSize)
+      throw new ZipError('zip_invalid', `stored entry "${entry.name}" has mismatched sizes`)
+    declaredTotal += entry.uncompressedSize
+    if (declaredTotal > limits.maxUncompressedBytes)
+      throw new ZipError(
+        'zip_bomb',
+        `the archive inflates to more than the limit of ${limits.maxUncompressedBytes} bytes`
+      )
+    if (
+      entry.uncompressedSize > limits.ratioFloorBytes &&
+      entry.uncompressedSize / Math.max(1, entry.compressedSize) > limits.maxRatio
+    )
+      throw new ZipError(
+        'zip_bomb',
+        `entry "${entry.name}" would inflate ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))} times (limit ${limits.maxRatio})`
+      )
+
+    const l = entry.localHeaderOffset
+    if (l + 30 > cdOffset || buf.readUInt32LE(l) !== SIG_LOCAL)
+      throw new ZipError('zip_invalid', `entry "${entry.name}" has no local header where the directory says`)
+    const localNameLength = buf.readUInt16LE(l + 26)
+    if (!buf.subarray(l + 30, l + 30 + localNameLength).equals(centralName))
+      throw new ZipError('zip_invalid', `entry "${entry.name}" has a different name in its local header`)
+    entry.dataOffset = l + 30 + localNameLength + buf.readUInt16LE(l + 28)
+    if (entry.dataOffset + entry.compressedSize > cdOffset)
+      throw new ZipError('zip_invalid', `entry "${entry.name}" runs past the end of the data`)
+    entries.push(entry)
+  }
+  // Overlapping entries are the "non-recursive" zip bomb: one compressed body counted many times.
+  const byOffset = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset)
+  for (let i = 1; i < byOffset.length; i++) {
+    const prev = byOffset[i - 1]!
+    if (prev.dataOffset + prev.compressedSize > byOffset[i]!.localHeaderOffset)
+      throw new ZipError('zip_bomb', `entries "${prev.name}" and "${byOffset[i]!.name}" overlap`)
+  }
+  return entries
+}
+
+/** The bytes of one entry, inflated no further than its declared size, CRC checked. */
+export async function inflateEntry(bytes: Uint8Array, entry: ZipEntry): Promise<Buffer> {
+  const raw = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).subarray(
+    entry.dataOffset,
+    entry.dataOffset + entry.compressedSize
+  )
+  let data: Buffer
+  if (entry.method === 0) data = raw
+  else {
+    try {
+      data = await inflateRawAsync(raw, { maxOutputLength: Math.max(1, entry.uncompressedSize) })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        throw new ZipError(
+          'zip_bomb',
+          `entry "${entry.name}" inflates beyond its declared ${entry.uncompressedSize} bytes`
+        )
+      throw new ZipError('zip_invalid', `entry "${entry.name}" does not inflate: ${(err as Error).message}`)
+    }
+  }
+  if (data.length !== entry.uncompressedSize)
+    throw new ZipError(
+      data.length > entry.uncompressedSize ? 'zip_bomb' : 'zip_invalid',
+      `entry "${entry.name}" is ${data.length} bytes, not the declared ${entry.uncompressedSize}`
+    )
+  if (crc32(data) !== entry.crc)
+    throw new ZipError('zip_invalid', `entry "${entry.name}" fails its CRC check`)
+  return data
+}
+
+/** Inflates every entry once (bounded as above), keeping only the one asked for. */
+export async function verifyEntries(
+  bytes: Uint8Array,
+  entries: readonly ZipEntry[],
+  keep: ZipEntry,
+  onProgress?: () => void
+): Promise<Buffer> {
+  let kept: Buffer | undefined
+  for (const entry of entries) {
+    const data = await inflateEntry(bytes, entry)
+    if (entry === keep) kept = data
+    onProgress?.()
+  }
+  return kept!
+}
+
+/** module.json at the root, or in the archive's one top-level folder (macOS' `__MACOSX/` ignored). */
+export function findManifestEntry(entries: readonly ZipEntry[]): ZipEntry {
+  const path = (e: ZipEntry) => e.name.replace(/\\/g, '/')
+  const root = entries.find((e) => path(e) === 'module.json')
+  if (root) return root
+  const content = entries.filter((e) => !path(e).startsWith('__MACOSX/'))
+  const tops = new Set(content.map((e) => path(e).split('/')[0]))
+  const [top] = tops
+  if (tops.size === 1 && content.every((e) => path(e).includes('/'))) {
+    const nested = content.find((e) => path(e) === `${top}/module.json`)
+    if (nested) return nested
+  }
+  throw new ZipError(
+    'zip_manifest_missing',
+    'the zip has no module.json at its root or in its one top-level folder'
+  )
+}
+
+/**
+ * A new archive: every entry's compressed bytes copied unchanged, `replace` given new content
+ * (deflated with fflate), local headers carrying sizes (no data descriptors), extra fields dropped.
+ */
+export function rewriteZip(
+  bytes: Uint8Array,
+  entries: readonly ZipEntry[],
+  replace: ZipEntry,
+  content: Uint8Array
+): Buffer {
+  const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const parts: Buffer[] = []
+  const central: Buffer[] = []
+  let offset = 0
+  for (const entry of entries) {
+    const name = Buffer.from(entry.name, (entry.flags & FLAG_UTF8) !== 0 ? 'utf8' : 'latin1')
+    const replaced = entry === replace
+    const data = replaced
+      ? Buffer.from(deflateSync(content, { level: 9 }))
+      : src.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize)
+    const method = replaced ? 8 : entry.method
+    const crc = replaced ? crc32(content) : entry.crc
+    const size = replaced ? content.byteLength : entry.uncompressedSize
+    // Keep only the UTF-8 and deflate-option bits: no data descriptor, the sizes precede the data.
+    const flags = (entry.flags & FLAG_UTF8) | (replaced || method !== 8 ? 0 : entry.flags & 0x6)
+
+    const local = Buffer.alloc(30)
+    local.writeUInt32LE(SIG_LOCAL, 0)
+    local.writeUInt16LE(20, 4)
+    local.writeUInt16LE(flags, 6)
+    local.writeUInt16LE(method, 8)
+    local.writeUInt16LE(entry.dosTime, 10)
+    local.writeUInt16LE(entry.dosDate, 12)
+    local.writeUInt32LE(crc, 14)
+    local.writeUInt32LE(data.length, 18)
+    local.writeUInt32LE(size, 22)
+    local.writeUInt16LE(name.length, 26)
+    local.writeUInt16LE(0, 28)
+    parts.push(local, name, data)
+
+    const cd = Buffer.alloc(46)
+    cd.writeUInt32LE(SIG_CENTRAL, 0)
+    cd.writeUInt16LE(entry.versionMadeBy, 4)
+    cd.writeUInt16LE(20, 6)
+    cd.writeUInt16LE(flags, 8)
+    cd.writeUInt16LE(method, 10)
+    cd.writeUInt16LE(entry.dosTime, 12)
+    cd.writeUInt16LE(entry.dosDate, 14)
+    cd.writeUInt32LE(crc, 16)
+    cd.writeUInt32LE(data.length, 20)
+    cd.writeUInt32LE(size, 24)
+    cd.writeUInt16LE(name.length, 28)
+    cd.writeUInt16LE(0, 30)
+    cd.writeUInt16LE(0, 32)
+    cd.writeUInt16LE(0, 34)
+    cd.writeUInt16LE(entry.internalAttrs, 36)
+    cd.writeUInt32LE(entry.externalAttrs, 38)
+    cd.writeUInt32LE(offset, 42)
+    central.push(cd, name)
+    offset += 30 + name.length + data.length
+  }
+  const cdBytes = Buffer.concat(central)
+  const eocd = Buffer.alloc(22)
+  eocd.writeUInt32LE(SIG_END, 0)
+  eocd.writeUInt16LE(entries.length, 8)
+  eocd.writeUInt16LE(entries.length, 10)
+  eocd.writeUInt32LE(cdBytes.length, 12)
+  eocd.writeUInt32LE(offset, 16)
+  if (offset > 0xfffffffe) throw new ZipError('zip_invalid', 'the rewritten archive would need ZIP64')
+  return Buffer.concat([...parts, cdBytes, eocd])
+}

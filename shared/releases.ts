@@ -1,0 +1,225 @@
+/**
+ * The release pipeline's contract, shared by the edge (publishes GitHub deliveries), the release
+ * service (consumes them, publishes `packaged`/`rejected`) and the notifier (announces).
+ *
+ *   edge ── github.release.<action> ──▶ stream GITHUB ──▶ release service (durable consumer `releases`)
+ *   release service ── releases.packaged / releases.rejected ──▶ stream RELEASES ──▶ notifier
+ *   either ── deadletter.<consumer> ──▶ stream DEADLETTER (what could not be processed, for an operator)
+ *
+ * Streams are created (or updated) idempotently by the services at start-up from the functions below,
+ * so every writer and every test uses one definition. Nothing here imports from edge/ or backend/.
+ */
+import { z } from 'zod'
+import type { StreamConfig } from '@nats-io/jetstream'
+
+const SECOND_NS = 1_000_000_000
+const HOUR_NS = 3600 * SECOND_NS
+const DAY_NS = 24 * HOUR_NS
+
+// ---------------------------------------------------------------------------------------------
+// GitHub deliveries (edge → release service)
+
+/** NATS headers the edge sets on every published delivery. The body is the raw delivery bytes. */
+export const githubHeaders = {
+  /** = X-GitHub-Delivery: JetStream drops a redelivery within the duplicate window. */
+  msgId: 'Nats-Msg-Id',
+  /** = X-GitHub-Event (`release`). */
+  event: 'GitHub-Event',
+  /** = X-GitHub-Delivery. */
+  delivery: 'GitHub-Delivery',
+  /** = X-GitHub-Hook-ID. */
+  hookId: 'GitHub-Hook-Id',
+} as const
+
+export const githubStream = {
+  name: 'GITHUB',
+  subjects: ['github.>'],
+  /** What the release service consumes. */
+  releaseSubjects: 'github.release.>',
+} as const
+
+const MAX_ACTION_LENGTH = 32
+
+/**
+ * `github.release.<action>`, the action lower-cased and reduced to [a-z_] (GitHub's actions are
+ * `published`, `released`, …; anything else becomes a harmless token, never a wildcard or a dot).
+ */
+export function githubDeliverySubject(action: string): string {
+  const token =
+    String(action)
+      .toLowerCase()
+      .replace(/[^a-z_]/g, '_')
+      .slice(0, MAX_ACTION_LENGTH) || 'unknown'
+  return `github.release.${token}`
+}
+
+/**
+ * The GITHUB stream: R`replicas`, file storage, deduplication on Nats-Msg-Id for an hour (GitHub's
+ * manual redeliveries reuse the delivery id; later ones are caught by the release service's own
+ * idempotency), deliveries kept three days (GitHub's own redelivery window) for replay and dead-letter copies.
+ */
+export function githubStreamConfig(replicas: number): StreamConfig {
+  return {
+    name: githubStream.name,
+    subjects: [...githubStream.subjects],
+    retention: 'limits',
+    storage: 'file',
+    num_replicas: replicas,
+    duplicate_window: HOUR_NS,
+    max_age: 3 * DAY_NS,
+    // Bounded (a full disk must not take the platform down), and reserved up front by JetStream.
+    max_bytes: 128 * 1024 * 1024,
+    // A delivery larger than NATS' max_payload never reaches the stream; the edge answers 413 first.
+    max_msg_size: 8 * 1024 * 1024,
+    discard: 'old',
+  } as StreamConfig
+}
+
+// ---------------------------------------------------------------------------------------------
+// Release events (release service → notifier)
+
+export const releaseEventsStream = {
+  name: 'RELEASES',
+  subjects: ['releases.>'],
+  packaged: 'releases.packaged',
+  rejected: 'releases.rejected',
+} as const
+
+export function releaseEventsStreamConfig(replicas: number): StreamConfig {
+  return {
+    name: releaseEventsStream.name,
+    subjects: [...releaseEventsStream.subjects],
+    retention: 'limits',
+    storage: 'file',
+    num_replicas: replicas,
+    duplicate_window: HOUR_NS,
+    max_age: 30 * DAY_NS,
+    max_bytes: 32 * 1024 * 1024,
+    discard: 'old',
+  } as StreamConfig
+}
+
+export const channels = ['stable', 'beta'] as const
+export type Channel = (typeof channels)[number]
+
+/** Foundry's `compatibility`, normalised to strings (manifests write `10` or `"13.341"`). */
+export const compatibilitySchema = z.strictObject({
+  minimum: z.string().max(64).nullable(),
+  verified: z.string().max(64).nullable(),
+  maximum: z.string().max(64).nullable(),
+})
+export type Compatibility = z.infer<typeof compatibilitySchema>
+
+/** Longest release-notes text carried in an event (Discord's embed description is 4096). */
+export const NOTES_EXCERPT_MAX = 4096
+
+export const packagedEventSchema = z.strictObject({
+  moduleId: z.string().min(1).max(100),
+  title: z.string().min(1).max(1000),
+  version: z.string().min(1).max(64),
+  channel: z.enum(channels),
+  compatibility: compatibilitySchema,
+  /** The release body (GitHub markdown), cut to NOTES_EXCERPT_MAX characters. */
+  notes: z.string().max(NOTES_EXCERPT_MAX),
+  /** The GitHub release page. */
+  releaseUrl: z.url(),
+  /** PUBLIC_BASE_URL/modules/<id>/module.json (beta: …/beta/module.json). */
+  manifestUrl: z.url(),
+  /** PUBLIC_BASE_URL/modules/<id>/<version>/module.zip */
+  downloadUrl: z.url(),
+  repositoryId: z.number().int().positive(),
+  /** `owner/name` */
+  repository: z.string().min(1).max(200),
+  releaseId: z.number().int().positive(),
+  tag: z.string().min(1).max(255),
+  /** Release author's GitHub login, when the payload named one. */
+  author: z.string().max(100).nullable(),
+  packagedAt: z.iso.datetime(),
+})
+export type PackagedEvent = z.infer<typeof packagedEventSchema>
+
+/** Why a delivery or a release was refused; stable codes for the registry API and notices. */
+export const rejectionCodes = [
+  'payload_invalid',
+  'release_not_found',
+  'asset_missing',
+  'asset_host_not_allowed',
+  'asset_too_large',
+  'asset_unavailable',
+  'manifest_invalid',
+  'version_tag_mismatch',
+  'zip_invalid',
+  'zip_unsafe_path',
+  'zip_bomb',
+  'zip_manifest_missing',
+  'zip_manifest_mismatch',
+  'module_id_mismatch',
+  'module_id_taken',
+  'version_exists',
+  'version_not_newer',
+] as const
+export type RejectionCode = (typeof rejectionCodes)[number]
+
+export const rejectedEventSchema = z.strictObject({
+  code: z.enum(rejectionCodes),
+  /** One sentence for the module author. */
+  reason: z.string().min(1).max(2000),
+  /** Null when the delivery itself was unreadable. */
+  repositoryId: z.number().int().positive().nullable(),
+  repository: z.string().max(200).nullable(),
+  releaseId: z.number().int().positive().nullable(),
+  tag: z.string().max(255).nullable(),
+  moduleId: z.string().max(100).nullable(),
+  version: z.string().max(64).nullable(),
+  releaseUrl: z.url().nullable(),
+  delivery: z.string().max(100).nullable(),
+  rejectedAt: z.iso.datetime(),
+})
+export type RejectedEvent = z.infer<typeof rejectedEventSchema>
+
+/**
+ * Nats-Msg-Id of a `packaged` event: one per (repository, release, version, channel), so a release
+ * service that crashed after storing and publishes again is deduplicated by the stream.
+ */
+export const packagedMsgId = (e: Pick<PackagedEvent, 'repositoryId' | 'releaseId' | 'version' | 'channel'>) =>
+  `packaged:${e.repositoryId}:${e.releaseId}:${e.version}:${e.channel}`
+
+/** Nats-Msg-Id of a `rejected` event: one per delivery and reason. */
+export const rejectedMsgId = (
+  e: Pick<RejectedEvent, 'repositoryId' | 'releaseId' | 'version' | 'code' | 'delivery'>
+) =>
+  `rejected:${e.repositoryId ?? '-'}:${e.releaseId ?? '-'}:${e.version ?? '-'}:${e.code}:${e.delivery ?? '-'}`
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters (either service → operator)
+
+export const deadLetterStream = {
+  name: 'DEADLETTER',
+  subjects: ['deadletter.>'],
+  /** `deadletter.<consumer>`: `deadletter.releases`, `deadletter.notifier`. */
+  subject: (consumer: string) => `deadletter.${consumer}`,
+} as const
+
+/** Headers on a dead letter; the body is the original message's body. */
+export const deadLetterHeaders = {
+  reason: 'Dead-Letter-Reason',
+  stream: 'Dead-Letter-Stream',
+  sequence: 'Dead-Letter-Sequence',
+  subject: 'Dead-Letter-Subject',
+  consumer: 'Dead-Letter-Consumer',
+  deliveries: 'Dead-Letter-Deliveries',
+} as const
+
+export function deadLetterStreamConfig(replicas: number): StreamConfig {
+  return {
+    name: deadLetterStream.name,
+    subjects: [...deadLetterStream.subjects],
+    retention: 'limits',
+    storage: 'file',
+    num_replicas: replicas,
+    duplicate_window: HOUR_NS,
+    max_age: 30 * DAY_NS,
+    max_bytes: 64 * 1024 * 1024,
+    discard: 'old',
+  } as StreamConfig
+}

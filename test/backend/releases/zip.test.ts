@@ -1,0 +1,189 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { strFromU8, strToU8, unzipSync, zipSync, type Zippable } from 'fflate'
+import {
+  findManifestEntry,
+  readZip,
+  rewriteZip,
+  unsafePathReason,
+  verifyEntries,
+  ZipError,
+  type ZipLimits,
+} from '../../../backend/releases/zip.ts'
+import { releaseSpecSchema, releaseZip } from '../../../local/stand-ins/github.ts'
+
+const limits: ZipLimits = {
+  maxEntries: 100,
+  maxUncompressedBytes: 64 * 1024 * 1024,
+  maxRatio: 200,
+  ratioFloorBytes: 1024 * 1024,
+}
+const fixtureZip = readFileSync(
+  join(import.meta.dirname, '..', '..', 'fixtures', 'foundry', 'forgevtt-test', 'test-module.2.0.1.zip')
+)
+
+const zip = (files: Record<string, string | Uint8Array>) => {
+  const tree: Zippable = {}
+  for (const [name, data] of Object.entries(files))
+    tree[name] = typeof data === 'string' ? strToU8(data) : data
+  return zipSync(tree, { level: 6 })
+}
+
+/** The rejection code reading (and verifying) a zip ends in, or 'ok'. */
+async function verdict(bytes: Uint8Array, l = limits): Promise<string> {
+  try {
+    const entries = readZip(bytes, l)
+    await verifyEntries(bytes, entries, findManifestEntry(entries))
+    return 'ok'
+  } catch (err) {
+    if (err instanceof ZipError) return `${err.code}: ${err.message}`
+    throw err
+  }
+}
+
+const spec = (zipKind: string) =>
+  releaseSpecSchema.parse({
+    fixture: 'test-module',
+    owner: 'o',
+    repo: 'r',
+    repositoryId: 1,
+    releaseId: 2,
+    tag: 'v1.0.0',
+    version: '1.0.0',
+    prerelease: false,
+    notes: '',
+    zip: zipKind,
+  })
+
+describe('reading module zips', () => {
+  it("accepts ForgeVTT's real install zip (module.json at the root)", async () => {
+    const entries = readZip(fixtureZip, limits)
+    const manifest = findManifestEntry(entries)
+    expect(manifest.name).toBe('module.json')
+    const content = await verifyEntries(fixtureZip, entries, manifest)
+    expect(JSON.parse(content.toString())).toMatchObject({ id: 'test-module-id', version: '2.0.1' })
+  })
+
+  it('finds module.json in the one top-level folder, ignoring __MACOSX', async () => {
+    const bytes = zip({
+      'mod/module.json': '{}',
+      'mod/scripts/a.js': 'x',
+      '__MACOSX/mod/._module.json': 'junk',
+    })
+    expect(findManifestEntry(readZip(bytes, limits)).name).toBe('mod/module.json')
+    expect(await verdict(bytes)).toBe('ok')
+  })
+
+  it('refuses a zip without module.json where Foundry looks', async () => {
+    expect(await verdict(zip({ 'a/module.json': '{}', 'b/x.js': 'x' }))).toMatch(/^zip_manifest_missing/)
+    expect(await verdict(zip({ 'scripts/module.js': 'x' }))).toMatch(/^zip_manifest_missing/)
+  })
+
+  it.each([
+    ['../evil.js', /"\.\.\/" path/],
+    ['scripts/../../evil.js', /"\.\.\/" path/],
+    ['..\\evil.js', /"\.\.\/" path/],
+    ['/etc/evil.js', /absolute path/],
+    ['C:/evil.js', /absolute path/],
+  ])('refuses an entry named %s', async (name, reason) => {
+    expect(await verdict(zip({ 'module.json': '{}', [name]: 'x' }))).toMatch(
+      new RegExp(`^zip_unsafe_path: .*${reason.source}`)
+    )
+  })
+
+  it('names unsafe paths and lets ordinary ones through', () => {
+    expect(unsafePathReason('scripts/module.js')).toBeNull()
+    expect(unsafePathReason('a/..b/c')).toBeNull()
+    expect(unsafePathReason('a\0b')).toMatch(/NUL/)
+  })
+
+  it('refuses a zip bomb by its declared ratio, before inflating anything', async () => {
+    expect(await verdict(releaseZip(spec('bomb')))).toMatch(
+      /^zip_bomb: entry "assets\/padding\.bin" would inflate \d+ times/
+    )
+  })
+
+  it('refuses a zip whose entry inflates beyond its declared size (lying headers)', async () => {
+    expect(await verdict(releaseZip(spec('bomb-lying')))).toMatch(
+      /^zip_bomb: entry "assets\/padding\.bin" inflates beyond its declared 1000 bytes/
+    )
+  })
+
+  it('refuses more entries, or more bytes in total, than the limits', async () => {
+    const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`f${i}.js`, 'x']))
+    expect(await verdict(zip({ 'module.json': '{}', ...many }))).toMatch(/^zip_bomb: 102 entries/)
+    const big = zip({
+      'module.json': '{}',
+      'a.bin': new Uint8Array(600_000).fill(7),
+      'b.bin': new Uint8Array(600_000).fill(9),
+    })
+    expect(await verdict(big, { ...limits, maxUncompressedBytes: 1_000_000 })).toMatch(
+      /^zip_bomb: the archive inflates to more than/
+    )
+  })
+
+  it('refuses garbage, truncation and a corrupted entry', async () => {
+    expect(await verdict(strToU8('not a zip at all, not even close'))).toMatch(
+      /^zip_invalid: not a zip archive/
+    )
+    expect(await verdict(fixtureZip.subarray(0, fixtureZip.length - 10))).toMatch(/^zip_invalid/)
+    const corrupt = Buffer.from(zip({ 'module.json': '{"id":"x","padding":"' + 'y'.repeat(200) + '"}' }))
+    corrupt[50] = corrupt[50]! ^ 0xff // inside the compressed data (the local header ends at 41)
+    expect(await verdict(corrupt)).toMatch(
+      /^zip_invalid: entry "module.json" (does not inflate|fails its CRC check|is \d+ bytes)/
+    )
+  })
+
+  it('refuses two entries with the same name', async () => {
+    // Rename modulX.json to module.json in both headers: same length, so every offset stays valid.
+    const original = Buffer.from(zip({ 'module.json': '{}', 'modulX.json': 'a' })).toString('latin1')
+    const clash = Buffer.from(original.replaceAll('modulX.json', 'module.json'), 'latin1')
+    expect(await verdict(clash)).toMatch(/^zip_invalid: entry "module.json" appears twice/)
+  })
+})
+
+describe('rewriting module zips', () => {
+  it('replaces only module.json; every other entry keeps its bytes', async () => {
+    const original = zip({
+      'my-mod/module.json': JSON.stringify({
+        id: 'my-mod',
+        version: '1.0.0',
+        manifest: 'old',
+        download: 'old',
+      }),
+      'my-mod/scripts/main.js': 'export const x = 1\n'.repeat(100),
+      'my-mod/assets/': new Uint8Array(0),
+      'my-mod/assets/image.webp': new Uint8Array(5000).map((_, i) => (i * 31) % 251),
+    })
+    const entries = readZip(original, limits)
+    const target = findManifestEntry(entries)
+    const content = strToU8(
+      JSON.stringify({ id: 'my-mod', version: '1.0.0', manifest: 'new', download: 'new' })
+    )
+    const rewritten = rewriteZip(original, entries, target, content)
+
+    const before = unzipSync(original)
+    const after = unzipSync(rewritten)
+    expect(Object.keys(after)).toEqual(Object.keys(before))
+    expect(JSON.parse(strFromU8(after['my-mod/module.json']!))).toMatchObject({
+      manifest: 'new',
+      download: 'new',
+    })
+    for (const name of Object.keys(before).filter((n) => n !== 'my-mod/module.json'))
+      expect(Buffer.from(after[name]!).equals(Buffer.from(before[name]!))).toBe(true)
+    // Our own reader accepts what we wrote (sizes and CRCs all consistent).
+    expect(await verdict(rewritten)).toBe('ok')
+  })
+
+  it("rewrites ForgeVTT's real zip into one a standard reader opens", () => {
+    const entries = readZip(fixtureZip, limits)
+    const out = rewriteZip(
+      fixtureZip,
+      entries,
+      findManifestEntry(entries),
+      strToU8('{"id":"test-module-id"}')
+    )
+    expect(strFromU8(unzipSync(out)['module.json']!)).toBe('{"id":"test-module-id"}')
+  })
+})

@@ -1,0 +1,264 @@
+/**
+ * The release pipeline for a test: the GitHub and Discord stand-ins, a stand-in for the edge's side
+ * of it (records cache purges, forwards /modules and /api to the web service so the URLs written
+ * into manifests work), real release, notifier and web service processes on given NATS servers, and
+ * a NATS client that publishes deliveries exactly as the edge does.
+ */
+import { readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { connect } from '@nats-io/transport-node'
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
+import {
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PubAck,
+} from '@nats-io/jetstream'
+import {
+  githubDeliverySubject,
+  githubHeaders,
+  packagedEventSchema,
+  rejectedEventSchema,
+  releaseEventsStream,
+  type PackagedEvent,
+  type RejectedEvent,
+} from '../../shared/releases.ts'
+import { startGitHubStandIn, type Delivery, type GitHubStandIn } from '../../local/stand-ins/github.ts'
+import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
+import { startService, type TestService } from './backend-service.ts'
+import { stopSupervised } from './nats-cluster.ts'
+
+export const fixturesDir = join(import.meta.dirname, '..', 'fixtures')
+export const ADMIN_TOKEN = 'test-admin-token'
+
+export interface FakeEdge {
+  url: string
+  purges: Array<{ authorization: string | undefined; paths: string[] }>
+  setOrigin(url: string): void
+  stop(): Promise<void>
+}
+
+/** What the edge is to the backend here: purge endpoint, and /modules + /api forwarded to a web service. */
+export async function startFakeEdge(): Promise<FakeEdge> {
+  let origin = ''
+  const purges: FakeEdge['purges'] = []
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    if (req.method === 'POST' && req.url === '/admin/cache/purge') {
+      purges.push({
+        authorization: req.headers.authorization,
+        paths: JSON.parse(Buffer.concat(chunks).toString()).paths,
+      })
+      res.writeHead(204).end()
+      return
+    }
+    if (!origin || !/^\/(modules|api)\//.test(req.url ?? '')) {
+      res.writeHead(404).end()
+      return
+    }
+    const upstream = await fetch(`${origin}${req.url}`, {
+      headers: req.headers['if-none-match'] ? { 'if-none-match': String(req.headers['if-none-match']) } : {},
+    })
+    const headers: Record<string, string> = {}
+    for (const h of ['content-type', 'etag', 'cache-control', 'content-length', 'content-disposition'])
+      if (upstream.headers.has(h)) headers[h] = upstream.headers.get(h)!
+    res.writeHead(upstream.status, headers)
+    res.end(Buffer.from(await upstream.arrayBuffer()))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    purges,
+    setOrigin: (url) => void (origin = url),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** A signed delivery fixture exactly as saved (headers + body bytes). */
+export function deliveryFixture(name: string): { headers: Record<string, string>; body: string } {
+  const dir = join(fixturesDir, 'github', 'deliveries', name)
+  return {
+    headers: JSON.parse(readFileSync(join(dir, 'headers.json'), 'utf8')) as Record<string, string>,
+    body: readFileSync(join(dir, 'body.json'), 'utf8'),
+  }
+}
+
+/** Publishes a delivery to JetStream as the edge does: raw body, GitHub's ids in headers, Nats-Msg-Id. */
+export async function publishAsEdge(
+  js: JetStreamClient,
+  d: { headers: Record<string, string>; body: string | Uint8Array }
+): Promise<PubAck> {
+  const header = (name: string) =>
+    Object.entries(d.headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1] ?? ''
+  let action = ''
+  try {
+    action = String(
+      JSON.parse(typeof d.body === 'string' ? d.body : Buffer.from(d.body).toString()).action ?? ''
+    )
+  } catch {
+    // not JSON: the release service rejects it
+  }
+  const h = natsHeaders()
+  h.set(githubHeaders.event, header('X-GitHub-Event'))
+  h.set(githubHeaders.delivery, header('X-GitHub-Delivery'))
+  h.set(githubHeaders.hookId, header('X-GitHub-Hook-ID'))
+  return js.publish(
+    githubDeliverySubject(action),
+    typeof d.body === 'string' ? Buffer.from(d.body) : d.body,
+    {
+      msgID: header('X-GitHub-Delivery'),
+      headers: h,
+    }
+  )
+}
+
+/** Every message of a stream subject, decoded, in stream order (read with an ordered consumer). */
+export async function readStream(js: JetStreamClient, stream: string, subject: string): Promise<unknown[]> {
+  const consumer = await js.consumers.get(stream, { filter_subjects: subject })
+  const pending = (await consumer.info()).num_pending
+  const out: unknown[] = []
+  if (pending === 0) return out
+  const messages = await consumer.fetch({ max_messages: pending, expires: 5_000 })
+  for await (const m of messages) {
+    out.push(m.json())
+    if (m.info.pending === 0) break
+  }
+  return out
+}
+
+export interface PipelineOptions {
+  /** NATS URL of each datacenter; services are spread over them in order. */
+  natsUrls: string[]
+  replicas: number
+  releases?: number
+  notifiers?: number
+  web?: boolean
+  /** Extra environment for the release services / notifiers. */
+  releasesEnv?: Record<string, string>
+  notifierEnv?: Record<string, string>
+  /** false: the notifier runs without DISCORD_WEBHOOK_URL. */
+  discord?: boolean
+}
+
+export interface Pipeline {
+  gh: GitHubStandIn
+  discord: DiscordStandIn
+  edge: FakeEdge
+  web: TestService | undefined
+  releases: TestService[]
+  notifiers: TestService[]
+  nc: NatsConnection
+  js: JetStreamClient
+  jsm: JetStreamManager
+  releasesEnv(i: number): Record<string, string>
+  startRelease(i: number): Promise<TestService>
+  publish(d: Delivery | { headers: Record<string, string>; body: string | Uint8Array }): Promise<PubAck>
+  packaged(): Promise<PackagedEvent[]>
+  rejected(): Promise<RejectedEvent[]>
+  /** Announcements the Discord stand-in accepted. */
+  announcements(): ReturnType<DiscordStandIn['calls']>
+  api(path: string, init?: RequestInit): Promise<Response>
+  stop(): Promise<void>
+}
+
+const dcs = ['fra', 'ams', 'lon']
+
+export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
+  const [gh, discord, edge] = await Promise.all([
+    startGitHubStandIn(),
+    startDiscordStandIn(),
+    startFakeEdge(),
+  ])
+  const at = (i: number) => ({ DC: dcs[i % dcs.length]!, NATS_URL: o.natsUrls[i % o.natsUrls.length]! })
+  const common = {
+    JETSTREAM_REPLICAS: String(o.replicas),
+    ACK_WAIT_MS: '3000',
+    MAX_DELIVER: '4',
+    LOG_LEVEL: 'info',
+  }
+  const releasesEnv = (i: number) => ({
+    ...at(i),
+    ...common,
+    PUBLIC_BASE_URL: edge.url,
+    GITHUB_API_URL: gh.url,
+    RELEASE_ASSET_HOSTS: new URL(gh.url).host,
+    ADMIN_TOKEN,
+    ASSET_TIMEOUT_MS: '15000',
+    ...o.releasesEnv,
+  })
+  const started: TestService[] = []
+  const startRelease = async (i: number) => {
+    const s = await startService('releases', releasesEnv(i))
+    started.push(s)
+    return s
+  }
+  const nc = await connect({ servers: o.natsUrls })
+  try {
+    // The first release service creates the streams and buckets; the rest start alongside.
+    const releases = [await startRelease(0)]
+    const [more, notifiers, web] = await Promise.all([
+      Promise.all(Array.from({ length: (o.releases ?? 1) - 1 }, (_, i) => startRelease(i + 1))),
+      Promise.all(
+        Array.from({ length: o.notifiers ?? 1 }, async (_, i) => {
+          const s = await startService('notifier', {
+            ...at(i),
+            ...common,
+            DISCORD_WEBHOOK_URL: o.discord === false ? '' : discord.webhookUrl,
+            ...o.notifierEnv,
+          })
+          started.push(s)
+          return s
+        })
+      ),
+      o.web === false
+        ? Promise.resolve(undefined)
+        : startService('web', { ...at(0), LOG_LEVEL: 'warn' }).then((s) => (started.push(s), s)),
+    ])
+    releases.push(...more)
+    if (web) edge.setOrigin(web.url)
+    const js = jetstream(nc)
+    const jsm = await jetstreamManager(nc)
+    return {
+      gh,
+      discord,
+      edge,
+      web,
+      releases,
+      notifiers,
+      nc,
+      js,
+      jsm,
+      releasesEnv,
+      startRelease,
+      publish: (d) => publishAsEdge(js, d),
+      packaged: async () =>
+        (await readStream(js, releaseEventsStream.name, releaseEventsStream.packaged)).map((e) =>
+          packagedEventSchema.parse(e)
+        ),
+      rejected: async () =>
+        (await readStream(js, releaseEventsStream.name, releaseEventsStream.rejected)).map((e) =>
+          rejectedEventSchema.parse(e)
+        ),
+      announcements: () => discord.calls().filter((c) => c.status >= 200 && c.status < 300),
+      api: (path, init) => fetch(`${web!.url}${path}`, init),
+      async stop() {
+        await nc.close()
+        await Promise.all(started.map((s) => stopSupervised(s.proc)))
+        await Promise.all([gh.stop(), discord.stop(), edge.stop()])
+      },
+    }
+  } catch (err) {
+    await nc.close()
+    await Promise.all(started.map((s) => stopSupervised(s.proc)))
+    await Promise.all([gh.stop(), discord.stop(), edge.stop()])
+    throw err
+  }
+}
