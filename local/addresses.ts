@@ -12,6 +12,18 @@ export const ports = {
   services: { web: 8080, images: 8081, releases: 8082, notifier: 8083 } satisfies Record<ServiceName, number>,
 } as const
 
+/** The local stand-ins for services we cannot reach from here, on 127.0.0.1. */
+export const standIns = {
+  github: { port: 8790, url: 'http://127.0.0.1:8790', readyPath: '/_control/requests' },
+  discord: {
+    port: 8791,
+    url: 'http://127.0.0.1:8791',
+    readyPath: '/_control/calls',
+    /** A webhook URL the Discord stand-in answers. */
+    webhookUrl: 'http://127.0.0.1:8791/api/webhooks/123456789012345678/stand-in-webhook-token',
+  },
+} as const
+
 export function loopbackAddress(index: number): string {
   if (!Number.isInteger(index) || index < 0 || index > 253)
     throw new RangeError(`no loopback address for datacenter #${index + 1}`)

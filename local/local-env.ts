@@ -2,6 +2,8 @@
  * The configuration `npm start` hands to every service and to the edge: each variable of the
  * backend contract, taken from the caller's environment or a local default (printed at start).
  */
+import { standIns } from './addresses.ts'
+
 export const secretNames = ['GITHUB_WEBHOOK_SECRET', 'DISCORD_WEBHOOK_URL', 'ADMIN_TOKEN'] as const
 
 export type LocalEnv = Record<
@@ -22,9 +24,10 @@ export function localEnv(
   const defaults: LocalEnv = {
     // GitHub's documented test secret; the signed fixture deliveries use it.
     GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
-    GITHUB_API_URL: 'https://api.github.com',
-    RELEASE_ASSET_HOSTS: 'api.github.com,github.com,objects.githubusercontent.com',
-    DISCORD_WEBHOOK_URL: '',
+    // The local stand-ins (local/stand-ins/), which `npm start` runs.
+    GITHUB_API_URL: standIns.github.url,
+    RELEASE_ASSET_HOSTS: new URL(standIns.github.url).host,
+    DISCORD_WEBHOOK_URL: standIns.discord.webhookUrl,
     PUBLIC_BASE_URL: edgeUrl,
     IMAGE_SOURCE_HOSTS:
       'www.dndbeyond.com,media.dndbeyond.com,media-waterdeep.cursecdn.com,images.dndbeyond.com',

@@ -9,6 +9,7 @@ export class BoundedLogFile {
   readonly maxBytes: number
   #fd: number
   #size: number
+  #closed = false
 
   constructor(path: string, maxBytes: number) {
     this.path = path
@@ -18,6 +19,7 @@ export class BoundedLogFile {
   }
 
   write(chunk: Buffer | string): void {
+    if (this.#closed) return
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     if (this.#size + bytes.length > this.maxBytes && this.#size > 0) this.#rotate()
     writeSync(this.#fd, bytes)
@@ -25,6 +27,8 @@ export class BoundedLogFile {
   }
 
   close(): void {
+    if (this.#closed) return
+    this.#closed = true
     closeSync(this.#fd)
   }
 

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Catalogue } from '../shared/catalogue.ts'
 import { serviceNames, type ServiceName } from '../shared/services.ts'
-import { datacenterAddresses, ports } from './addresses.ts'
+import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { natsServerConfig } from './nats-config.ts'
 import type { ProcessSpec } from './processes.ts'
 import type { LocalEnv } from './local-env.ts'
@@ -90,6 +90,8 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
           NATS_URL: a.natsUrl,
           HTTP_HOST: a.host,
           HTTP_PORT: String(ports.services[service]),
+          // One replica per datacenter, up to three (streams, KV buckets, object store).
+          JETSTREAM_REPLICAS: String(Math.min(3, catalogue.length)),
         },
         logFile: join(logs, `${dc.id}-${service}.log`),
       })),
@@ -151,4 +153,26 @@ export function edgeSpec(
     },
     logFile: join(opts.localDir, 'logs', 'edge.log'),
   }
+}
+
+/** The GitHub and Discord stand-ins, each its own process. */
+export function standInSpecs(localDir: string): Array<{ spec: ProcessSpec; readyPath: string }> {
+  return (['github', 'discord'] as const).map((kind) => ({
+    readyPath: standIns[kind].readyPath,
+    spec: {
+      dc: null,
+      service: `${kind}-stand-in`,
+      url: standIns[kind].url,
+      command: process.execPath,
+      args: [
+        join(projectRoot, 'local', 'stand-ins', 'serve.ts'),
+        kind,
+        '127.0.0.1',
+        String(standIns[kind].port),
+      ],
+      cwd: projectRoot,
+      env: baseEnv(),
+      logFile: join(localDir, 'logs', `${kind}-stand-in.log`),
+    },
+  }))
 }

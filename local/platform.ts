@@ -9,13 +9,19 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Catalogue } from '../shared/catalogue.ts'
 import type { ServiceName } from '../shared/services.ts'
-import { datacenterAddresses, ports, type DatacenterAddresses } from './addresses.ts'
+import { datacenterAddresses, ports, standIns, type DatacenterAddresses } from './addresses.ts'
 import { startProcess, stopProcess, type ProcessSpec, type Supervised } from './processes.ts'
 import { waitForHttp } from './wait.ts'
 import { freePort, portProblem } from './free-port.ts'
 import type { LocalEnv } from './local-env.ts'
 import { writeState } from './state.ts'
-import { datacenterSpecs, edgeSpec, localServices, type DatacenterSpecs } from './platform-specs.ts'
+import {
+  datacenterSpecs,
+  edgeSpec,
+  localServices,
+  standInSpecs,
+  type DatacenterSpecs,
+} from './platform-specs.ts'
 
 export { projectRoot, localServices } from './platform-specs.ts'
 
@@ -135,6 +141,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   }
 
   try {
+    await Promise.all(
+      standInSpecs(localDir).map(({ spec, readyPath }) => {
+        const proc = launch(spec)
+        return waitForHttp(`${spec.url}${readyPath}`, { timeoutMs, what: spec.service, abort: died(proc) })
+      })
+    )
     await startDatacenters(specs)
     const edge = launch(
       edgeSpec(catalogue, {
@@ -197,6 +209,8 @@ async function preflight(
 ): Promise<void> {
   const wanted = [
     { host: '127.0.0.1', port: edgePort, what: 'the edge (EDGE_PORT)' },
+    { host: '127.0.0.1', port: standIns.github.port, what: 'the GitHub stand-in' },
+    { host: '127.0.0.1', port: standIns.discord.port, what: 'the Discord stand-in' },
     ...addresses.flatMap((a) => [
       ...[ports.natsClient, ports.natsCluster, ports.natsMonitor, ports.natsWebSocket].map((port) => ({
         host: a.host,

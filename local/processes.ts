@@ -45,7 +45,9 @@ export function startProcess(spec: ProcessSpec): Supervised {
     child.once('exit', (code, signal) => {
       resolve(signal ? `killed by ${signal}` : `exited with code ${code}`)
     })
-  }).finally(() => log.close())
+  })
+  // Output can still arrive after 'exit' (until the pipes close): close the log on 'close'.
+  child.once('close', () => log.close())
   if (child.pid === undefined) throw new Error(`${spec.service}: could not start ${spec.command}`)
   return { spec, pid: child.pid, child, exited }
 }

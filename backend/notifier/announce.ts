@@ -15,7 +15,7 @@
  */
 import { z } from 'zod'
 import type { JsonKv } from '../registry/kv-store.ts'
-import { PermanentFailure, RetryLater, type WorkItem } from '../releases/work-queue.ts'
+import { PermanentFailure, RetryLater, type WorkItem } from '../runtime/work-queue.ts'
 import type { DiscordResult, DiscordWebhook } from './discord.ts'
 import type { NotifierMetrics } from './metrics.ts'
 

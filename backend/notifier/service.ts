@@ -18,20 +18,20 @@ import { baseConfigSchema } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { JsonKv } from '../registry/kv-store.ts'
 import { versionToken } from '../registry/names.ts'
-import { createDeadLetterMetrics, DeadLetters } from '../releases/dead-letter.ts'
+import { createDeadLetterMetrics, DeadLetters } from '../runtime/dead-letter.ts'
 import {
   ensureConsumer,
   ensureStream,
   retryDelaysMs,
   withStartupRetries,
   workQueueConsumerConfig,
-} from '../releases/streams.ts'
+} from '../runtime/jetstream-setup.ts'
 import {
   createWorkQueueMetrics,
   decodeJsMessage,
   PermanentFailure,
   startWorkQueue,
-} from '../releases/work-queue.ts'
+} from '../runtime/work-queue.ts'
 import { announceOnce } from './announce.ts'
 import { DiscordWebhook } from './discord.ts'
 import { announcementMessage, rejectionMessage } from './embed.ts'

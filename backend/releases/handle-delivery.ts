@@ -11,7 +11,7 @@ import { publishRejected } from './events.ts'
 import { parseReleasePayload, type ReleasePayload } from './github-payload.ts'
 import { packageRelease, type PackagerDeps, type PackageOutcome } from './package.ts'
 import { modulePurgePaths } from './purge.ts'
-import { PermanentFailure, type WorkItem } from './work-queue.ts'
+import { PermanentFailure, type WorkItem } from '../runtime/work-queue.ts'
 
 const knownActions = new Set([
   'published',

@@ -29,7 +29,7 @@ import type { ReleasePayload } from './github-payload.ts'
 import { moduleUrls, rewriteManifest, validateManifest, type ValidManifest } from './manifest.ts'
 import type { ReleaseMetrics } from './metrics.ts'
 import { modulePurgePaths } from './purge.ts'
-import type { WorkItem } from './work-queue.ts'
+import type { WorkItem } from '../runtime/work-queue.ts'
 import { findManifestEntry, readZip, rewriteZip, verifyEntries, ZipError, type ZipLimits } from './zip.ts'
 
 export interface PackagerDeps {

@@ -18,7 +18,7 @@ import { runService } from '../runtime/service.ts'
 import { ensureRegistryStorage } from '../registry/buckets.ts'
 import { RegistryWriter } from '../registry/writer.ts'
 import { ReleaseClaims } from './claim.ts'
-import { createDeadLetterMetrics, DeadLetters } from './dead-letter.ts'
+import { createDeadLetterMetrics, DeadLetters } from '../runtime/dead-letter.ts'
 import { TransientError } from './errors.ts'
 import { parseHostList } from './fetch-limited.ts'
 import { handleDelivery } from './handle-delivery.ts'
@@ -30,8 +30,8 @@ import {
   retryDelaysMs,
   withStartupRetries,
   workQueueConsumerConfig,
-} from './streams.ts'
-import { createWorkQueueMetrics, RetryLater, startWorkQueue } from './work-queue.ts'
+} from '../runtime/jetstream-setup.ts'
+import { createWorkQueueMetrics, RetryLater, startWorkQueue } from '../runtime/work-queue.ts'
 
 const MiB = 1024 * 1024
 const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)

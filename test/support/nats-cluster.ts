@@ -3,7 +3,7 @@
  * `unique_tag: "dc:"`, as the local platform runs them), for R3 streams and KV in tests. Resolves
  * once every server sees a JetStream meta leader.
  */
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { natsServerConfig } from '../../local/nats-config.ts'
@@ -34,27 +34,8 @@ export interface TestNatsCluster {
 
 const dcs = ['fra', 'ams', 'lon']
 
-/**
- * Hands a process's output to appends by path. The supervisor's log file is closed when the process
- * exits, but a process's last output can arrive after its exit event; written to the closed file
- * it would throw in the test process (local/processes.ts). Appending by path has no such window.
- */
-function appendOutputByPath(proc: Supervised): void {
-  for (const stream of [proc.child.stdout, proc.child.stderr]) {
-    stream?.removeAllListeners('data')
-    stream?.on('data', (chunk: Buffer) => {
-      try {
-        appendFileSync(proc.spec.logFile, chunk)
-      } catch {
-        // the test's temporary directory may already be gone
-      }
-    })
-  }
-}
-
 /** SIGKILL to a supervised process group, and wait until it is gone. */
 export async function killProcess(proc: Supervised): Promise<void> {
-  appendOutputByPath(proc)
   try {
     process.kill(-proc.pid, 'SIGKILL')
   } catch {
@@ -63,9 +44,8 @@ export async function killProcess(proc: Supervised): Promise<void> {
   await proc.exited
 }
 
-/** SIGTERM (then SIGKILL) as the supervisor stops it, without the late-output race. */
+/** SIGTERM (then SIGKILL), as the supervisor stops it. */
 export async function stopSupervised(proc: Supervised): Promise<void> {
-  appendOutputByPath(proc)
   await stopProcess(proc)
 }
 

@@ -11,9 +11,9 @@
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { Logger } from '../runtime/logger.ts'
-import type { InFlight } from '../runtime/in-flight.ts'
-import type { Decoded } from '../runtime/messages.ts'
+import type { Logger } from './logger.ts'
+import type { InFlight } from './in-flight.ts'
+import type { Decoded } from './messages.ts'
 import type { z } from 'zod'
 import type { DeadLetters } from './dead-letter.ts'
 

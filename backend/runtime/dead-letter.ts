@@ -17,8 +17,8 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { z } from 'zod'
 import { Counter, type Registry } from 'prom-client'
 import { deadLetterHeaders, deadLetterStream } from '../../shared/releases.ts'
-import type { Logger } from '../runtime/logger.ts'
-import { decodeMessage } from '../runtime/messages.ts'
+import type { Logger } from './logger.ts'
+import { decodeMessage } from './messages.ts'
 
 export interface DeadLetterInput {
   data: Uint8Array

@@ -10,7 +10,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream'
-import type { Logger } from '../runtime/logger.ts'
+import type { Logger } from './logger.ts'
 
 const ms = (n: number) => n * 1_000_000
 const STREAM_EXISTS_DIFFERENTLY = 10058
