@@ -203,7 +203,9 @@ function fromHeaders(h: MsgHdrs | undefined): Record<string, string> {
 function classify(error: unknown): { code: BridgeFailure; message: string } {
   if (
     error instanceof errors.NoRespondersError ||
-    (error instanceof errors.RequestError && error.isNoResponders())
+    (error instanceof errors.RequestError && error.isNoResponders()) ||
+    // The JetStream client's name for a 503 while a stream has no leader (an election).
+    (error as Error).name === 'JetStreamNotEnabled'
   )
     return { code: 'no_responders', message: 'no responders' }
   if (error instanceof errors.TimeoutError) return { code: 'timeout', message: 'request timed out' }

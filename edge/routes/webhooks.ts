@@ -67,7 +67,9 @@ webhooks.post('/webhooks/github', async (c) => {
         payload: body,
         msgId: headers.delivery,
         headers: natsHeaders,
-        timeoutMs: Math.min(remaining, 4_000),
+        // JetStream is one cluster: while it elects a leader, another datacenter would wait for the
+        // same election. So the first reachable datacenter gets the whole budget.
+        timeoutMs: remaining,
       })
       return ack.ok ? { ok: true, value: ack } : { ok: false, reason: `${ack.code}: ${ack.message}` }
     },

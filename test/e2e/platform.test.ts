@@ -15,6 +15,7 @@ import { foundationScenarios } from './scenarios/foundation.ts'
 import { failoverScenarios } from './scenarios/failover.ts'
 import { statusPageScenarios } from './scenarios/status-page.ts'
 import { imageScenarios } from './scenarios/images.ts'
+import { releaseScenarios } from './scenarios/releases.ts'
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
 import { localEnv } from '../../local/local-env.ts'
 import sharp from 'sharp'
@@ -65,6 +66,7 @@ foundationScenarios(e2e)
 failoverScenarios(e2e)
 statusPageScenarios(e2e)
 imageScenarios(e2e)
+releaseScenarios(e2e)
 
 describe('Ctrl-C', () => {
   it('stops everything and leaves no process behind', async () => {

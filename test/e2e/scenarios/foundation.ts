@@ -61,7 +61,9 @@ export function foundationScenarios(e2e: E2E) {
         EDGE_PORT: String(await freePort()),
       })
       expect(await second.exited).toBe(1)
-      expect(second.output()).toMatch(/127\.0\.1\.1:4222 \(nats-server\) is already in use/)
+      expect(second.output()).toMatch(
+        /127\.0\.\d+\.1:\d+ \(.+\) is already in use; is another `npm start` running\?/
+      )
     })
   })
 }
