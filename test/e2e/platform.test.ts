@@ -16,6 +16,7 @@ import { failoverScenarios } from './scenarios/failover.ts'
 import { statusPageScenarios } from './scenarios/status-page.ts'
 import { imageScenarios } from './scenarios/images.ts'
 import { releaseScenarios } from './scenarios/releases.ts'
+import { rollingRestartScenarios } from './scenarios/rolling-restarts.ts'
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
 import { localEnv } from '../../local/local-env.ts'
 import sharp from 'sharp'
@@ -67,6 +68,7 @@ failoverScenarios(e2e)
 statusPageScenarios(e2e)
 imageScenarios(e2e)
 releaseScenarios(e2e)
+rollingRestartScenarios(e2e)
 
 describe('Ctrl-C', () => {
   it('stops everything and leaves no process behind', async () => {

@@ -20,6 +20,8 @@ export interface SteadyLoad {
 
 export function steadyLoad(opts: {
   url: string
+  /** A URL per request instead of `url` (e.g. to make every request a cache miss). */
+  urlFor?: () => string
   headers?: Record<string, string>
   clients: number
   pauseMs: number
@@ -32,7 +34,10 @@ export function steadyLoad(opts: {
     while (running && Date.now() < deadline) {
       const t0 = Date.now()
       try {
-        const res = await fetch(opts.url, { headers: opts.headers, signal: AbortSignal.timeout(20_000) })
+        const res = await fetch(opts.urlFor?.() ?? opts.url, {
+          headers: opts.headers,
+          signal: AbortSignal.timeout(20_000),
+        })
         await res.arrayBuffer()
         answers.push({
           at: t0,
