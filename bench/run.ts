@@ -15,6 +15,8 @@ import { benchSteering } from './steering.ts'
 import { benchImagesBackend } from './images-backend.ts'
 import { edgeImageTargets, imageOptions, printEdgeImageRatios } from './image-edge.ts'
 import { startBenchWorker } from './worker-process.ts'
+import { benchReleases } from './releases.ts'
+import { benchReleasesThroughEdge } from './releases-edge.ts'
 
 await benchSteering()
 
@@ -38,6 +40,7 @@ const platform = await startPlatform({
 })
 try {
   await benchEdgePaths(platform)
+  await benchReleasesThroughEdge(platform)
 
   // The images benchmark's origin serves /files/photo.jpg on originPort; the Hono floor serves the
   // very bytes the edge answers for it.
@@ -61,3 +64,6 @@ try {
   await platform.stop()
   rmSync(localDir, { recursive: true, force: true })
 }
+
+// Its own three-node cluster and services on free ports: delivery as the edge publishes it -> Discord.
+await benchReleases()

@@ -1,0 +1,71 @@
+/**
+ * Webhook to announcement through the edge on the local platform: a signed GitHub delivery POSTed
+ * to the edge, until the Discord stand-in records the announcement (JetStream, release service,
+ * registry, notifier in between). Goal: p50 under 300 ms locally.
+ */
+import type { Platform } from '../local/platform.ts'
+import { standIns } from '../local/addresses.ts'
+import { registerRelease, releaseDelivery, releaseManifest } from '../local/stand-ins/github.ts'
+import { printTable } from './table.ts'
+
+interface DiscordCall {
+  status: number
+  body: { embeds?: Array<{ title?: string }> }
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+
+async function announcedAt(title: string, deadline: number): Promise<number> {
+  while (Date.now() < deadline) {
+    const calls = (await (await fetch(`${standIns.discord.url}/_control/calls`)).json()) as DiscordCall[]
+    if (calls.some((c) => c.status < 300 && c.body.embeds?.some((e) => e.title === title))) return Date.now()
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  throw new Error(`${title} was not announced in time`)
+}
+
+export async function benchReleasesThroughEdge(platform: Platform, runs = 20): Promise<void> {
+  const rows: (string | number)[][] = []
+  for (const concurrency of [1, 4]) {
+    const latencies: number[] = []
+    const acks: number[] = []
+    for (let batch = 0; batch < runs / concurrency; batch++) {
+      await Promise.all(
+        Array.from({ length: concurrency }, async (_, i) => {
+          // Each release a new module version; fixtures in turn so concurrent ones never race one module.
+          const fixture = (['hello-world', 'test-module', 'ddb-importer', 'item-piles'] as const)[i]!
+          const version = `9.${concurrency}.${batch}`
+          const delivery = await releaseDelivery(fixture, { gitHubUrl: standIns.github.url, version })
+          await registerRelease(standIns.github.url, delivery.spec)
+          const { title } = releaseManifest(delivery.spec) as { title: string }
+          const { 'Content-Length': _l, ...headers } = delivery.headers
+          const started = Date.now()
+          const res = await fetch(`${platform.edgeUrl}/webhooks/github`, {
+            method: 'POST',
+            headers,
+            body: delivery.body,
+          })
+          acks.push(Date.now() - started)
+          if (res.status !== 202) throw new Error(`delivery answered ${res.status}: ${await res.text()}`)
+          latencies.push((await announcedAt(`${title} ${version}`, started + 30_000)) - started)
+        })
+      )
+    }
+    latencies.sort((a, b) => a - b)
+    acks.sort((a, b) => a - b)
+    rows.push([
+      concurrency,
+      latencies.length,
+      percentile(acks, 50),
+      percentile(acks, 99),
+      percentile(latencies, 50),
+      percentile(latencies, 99),
+    ])
+  }
+  printTable(
+    'GitHub webhook -> Discord announcement through the edge (goal p50 < 300 ms)',
+    ['concurrency', 'releases', '202 p50 ms', '202 p99 ms', 'announced p50 ms', 'announced p99 ms'],
+    rows
+  )
+}
