@@ -18,20 +18,15 @@ import { baseConfigSchema } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { JsonKv } from '../registry/kv-store.ts'
 import { versionToken } from '../registry/names.ts'
-import { createDeadLetterMetrics, DeadLetters } from '../runtime/dead-letter.ts'
+import { startDurableConsumer } from '../runtime/durable-consumer.ts'
+import { decodeMessage } from '../runtime/messages.ts'
 import {
   ensureConsumer,
   ensureStream,
-  retryDelaysMs,
   withStartupRetries,
   workQueueConsumerConfig,
 } from '../runtime/jetstream-setup.ts'
-import {
-  createWorkQueueMetrics,
-  decodeJsMessage,
-  PermanentFailure,
-  startWorkQueue,
-} from '../runtime/work-queue.ts'
+import { PermanentFailure } from '../runtime/work-queue.ts'
 import { announceOnce } from './announce.ts'
 import { DiscordWebhook } from './discord.ts'
 import { announcementMessage, rejectionMessage } from './embed.ts'
@@ -104,20 +99,18 @@ await runService({
       inlineRetries: 3,
     }
 
-    const deadLetters = new DeadLetters(js, consumer, log, createDeadLetterMetrics(metrics.registry))
-    const advisories = deadLetters.watchMaxDeliveries(nc, jsm, releaseEventsStream.name)
-    const queue = await startWorkQueue({
+    const queue = await startDurableConsumer({
+      nc,
+      jsm,
       js,
+      registry: metrics.registry,
       stream: releaseEventsStream.name,
       consumer,
       concurrency: config.NOTIFIER_CONCURRENCY,
       ackWaitMs: config.ACK_WAIT_MS,
       maxDeliver: config.MAX_DELIVER,
-      retryDelaysMs: retryDelaysMs(config.ACK_WAIT_MS, config.MAX_DELIVER),
-      deadLetters,
       log,
       inFlight,
-      metrics: createWorkQueueMetrics(metrics.registry),
       async handle(item) {
         const { msg } = item
         const kind =
@@ -130,13 +123,13 @@ await runService({
         let key: string
         let message: unknown
         if (kind === 'packaged') {
-          const event = decodeJsMessage(msg, packagedEventSchema)
+          const event = decodeMessage(msg, packagedEventSchema)
           if (!event.ok) throw new PermanentFailure(`malformed packaged event: ${event.message}`)
           const e = event.value
           key = `announce.${e.moduleId}.${versionToken(e.version)}.${e.channel}`
           message = announcementMessage(e)
         } else {
-          const event = decodeJsMessage(msg, rejectedEventSchema)
+          const event = decodeMessage(msg, rejectedEventSchema)
           if (!event.ok) throw new PermanentFailure(`malformed rejected event: ${event.message}`)
           const e = event.value
           key = `notice.${e.repositoryId ?? '_'}.${e.releaseId ?? '_'}.${e.version ? versionToken(e.version) : '_'}.${e.code}.${e.delivery ? token(e.delivery) : `seq${msg.seq}`}`
@@ -166,7 +159,6 @@ await runService({
     return {
       async stop() {
         await queue.stop()
-        await advisories.drain()
       },
     }
   },

@@ -18,7 +18,7 @@ import { runService } from '../runtime/service.ts'
 import { ensureRegistryStorage } from '../registry/buckets.ts'
 import { RegistryWriter } from '../registry/writer.ts'
 import { ReleaseClaims } from './claim.ts'
-import { createDeadLetterMetrics, DeadLetters } from '../runtime/dead-letter.ts'
+import { startDurableConsumer } from '../runtime/durable-consumer.ts'
 import { TransientError } from './errors.ts'
 import { parseHostList } from './fetch-limited.ts'
 import { handleDelivery } from './handle-delivery.ts'
@@ -27,11 +27,10 @@ import { purgeEdgeCache } from './purge.ts'
 import {
   ensureConsumer,
   ensureStream,
-  retryDelaysMs,
   withStartupRetries,
   workQueueConsumerConfig,
 } from '../runtime/jetstream-setup.ts'
-import { createWorkQueueMetrics, RetryLater, startWorkQueue } from '../runtime/work-queue.ts'
+import { RetryLater } from '../runtime/work-queue.ts'
 
 const MiB = 1024 * 1024
 const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
@@ -127,20 +126,18 @@ await runService({
       },
     }
 
-    const deadLetters = new DeadLetters(js, consumer, log, createDeadLetterMetrics(metrics.registry))
-    const advisories = deadLetters.watchMaxDeliveries(nc, jsm, githubStream.name)
-    const queue = await startWorkQueue({
+    const queue = await startDurableConsumer({
+      nc,
+      jsm,
       js,
+      registry: metrics.registry,
       stream: githubStream.name,
       consumer,
       concurrency: config.RELEASES_CONCURRENCY,
       ackWaitMs: config.ACK_WAIT_MS,
       maxDeliver: config.MAX_DELIVER,
-      retryDelaysMs: retryDelaysMs(config.ACK_WAIT_MS, config.MAX_DELIVER),
-      deadLetters,
       log,
       inFlight,
-      metrics: createWorkQueueMetrics(metrics.registry),
       async handle(item) {
         try {
           await handleDelivery(deps, item)
@@ -155,7 +152,6 @@ await runService({
     return {
       async stop() {
         await queue.stop()
-        await advisories.drain()
       },
     }
   },

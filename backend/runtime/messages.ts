@@ -2,12 +2,15 @@
  * Decoding NATS messages at the boundary: JSON parsed and validated against a shared schema.
  * Never throws: an exception inside a subscription callback would take the subscription down.
  */
-import type { Msg } from '@nats-io/nats-core'
 import type { z } from 'zod'
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; message: string }
 
-export function decodeMessage<S extends z.ZodType>(msg: Msg, schema: S): Decoded<z.infer<S>> {
+/** A core NATS message or a JetStream one: both read their body with `string()`. */
+export function decodeMessage<S extends z.ZodType>(
+  msg: { string(): string },
+  schema: S
+): Decoded<z.infer<S>> {
   let data: unknown
   try {
     data = JSON.parse(msg.string())

@@ -75,22 +75,6 @@ export interface WorkQueueOptions {
   handle(item: WorkItem): Promise<void>
 }
 
-/** JSON body of a JetStream message, validated; never throws (like runtime/messages.ts for core messages). */
-export function decodeJsMessage<S extends z.ZodType>(msg: JsMsg, schema: S): Decoded<z.infer<S>> {
-  let data: unknown
-  try {
-    data = JSON.parse(msg.string())
-  } catch {
-    return { ok: false, message: 'not JSON' }
-  }
-  const parsed = schema.safeParse(data)
-  if (parsed.success) return { ok: true, value: parsed.data }
-  return {
-    ok: false,
-    message: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
-  }
-}
-
 const PULL_EXPIRES_MS = 2_000
 
 export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Promise<void> }> {

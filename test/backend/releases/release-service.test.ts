@@ -430,5 +430,12 @@ describe('faults', () => {
     expect(text).toMatch(/work_queue_messages_total\{consumer="releases",result="ack"/)
     expect(text).toContain('releases_packaging_duration_seconds_bucket')
     expect(text).toContain('releases_cache_purges_total{result="purged"')
+    // Consumer lag: everything delivered so far has been handled.
+    expect(text).toMatch(
+      /jetstream_consumer_messages\{stream="GITHUB",consumer="releases",kind="pending",service="releases",dc="fra"\} 0/
+    )
+    expect(text).toMatch(
+      /jetstream_consumer_messages\{stream="GITHUB",consumer="releases",kind="ack_pending"/
+    )
   })
 })
