@@ -51,6 +51,19 @@ export async function swarm(localDir: string, ...args: string[]): Promise<string
   return stdout
 }
 
+/** `npm run release:demo -- <args>` against the platform in `localDir`. */
+export async function releaseDemo(localDir: string, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(projectRoot, 'local', 'release-demo.ts'), ...args],
+    {
+      cwd: projectRoot,
+      env: { ...process.env, LOCAL_DIR: localDir },
+    }
+  )
+  return stdout
+}
+
 export const alive = (pid: number) => liveProcessesInGroup(pid).includes(pid)
 
 /** Every live process whose command line mentions `needle` (the LOCAL_DIR is in every nats and wrangler argv). */

@@ -15,7 +15,7 @@ import {
   type FixtureName,
 } from '../../../local/stand-ins/github.ts'
 import { isNewerVersion } from '../../../backend/registry/foundry-version.ts'
-import { readStateFile, swarm } from '../../support/supervisor.ts'
+import { readStateFile, releaseDemo, swarm } from '../../support/supervisor.ts'
 import { waitUntil, type E2E } from '../context.ts'
 
 const nearAms = { 'x-client-geo': '52.37,4.90' }
@@ -117,6 +117,21 @@ export function releaseScenarios(e2e: E2E) {
         )
         await new Promise((r) => setTimeout(r, 500))
         expect(await announced(title)).toBe(1)
+      }
+    )
+
+    it(
+      'npm run release:demo releases a fixture module on the running platform',
+      { timeout: 60_000 },
+      async () => {
+        const output = await releaseDemo(e2e.localDir, 'hello-world', '--version', '3.1.9')
+        expect(output).toContain('HTTP 202 Accepted')
+        await waitUntil(
+          () => latestManifest(e2e, 'hello-world'),
+          (m) => m.version === '3.1.9',
+          20_000,
+          'demo release published'
+        )
       }
     )
 
