@@ -30,7 +30,7 @@ import { startService, type TestService } from '../test/support/backend-service.
 import { startOriginServer, type OriginServer } from '../test/support/origin-server.ts'
 import { photoLikeJpeg } from '../test/support/image-fixtures.ts'
 import { requestTransform } from '../test/backend/images/transform-client.ts'
-import type { ResolvedImageOptions } from '../shared/images.ts'
+import type { ResolvedImageOptions } from '#shared/images.ts'
 import { load, type CallTarget, type LoadResult, type Target } from './load.ts'
 import { printTable } from './table.ts'
 

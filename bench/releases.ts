@@ -8,7 +8,7 @@
 import { connect } from '@nats-io/transport-node'
 import { startNatsCluster } from '../test/support/nats-cluster.ts'
 import { startPipeline, type Pipeline } from '../test/support/release-pipeline.ts'
-import { releaseEventsStream } from '../shared/releases.ts'
+import { releaseEventsStream } from '#shared/releases.ts'
 import { printTable } from './table.ts'
 
 const percentile = (sorted: number[], p: number) =>

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseCatalogue } from '../shared/catalogue.ts'
+import { parseCatalogue } from '#shared/catalogue.ts'
 import { projectRoot, startPlatform } from '../local/platform.ts'
 import { localEnv } from '../local/local-env.ts'
 import { freePort } from '../local/free-port.ts'

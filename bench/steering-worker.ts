@@ -4,7 +4,7 @@
  * the cost is measured from outside: the time of a request with n decisions minus one with none.
  */
 import { steer } from '../edge/steering/nearest.ts'
-import type { Datacenter } from '../shared/catalogue.ts'
+import type { Datacenter } from '#shared/catalogue.ts'
 
 export const datacenters: Datacenter[] = [
   { id: 'fra', name: 'Frankfurt', lat: 50.11, lon: 8.68 },

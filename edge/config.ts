@@ -4,7 +4,7 @@
  * isolate; a bad value answers every request with a 500 that names the variable.
  */
 import { z } from 'zod'
-import { describeIssues, parseReachableCatalogue, type ReachableDatacenter } from '../shared/catalogue.ts'
+import { describeIssues, parseReachableCatalogue, type ReachableDatacenter } from '#shared/catalogue.ts'
 import type { Bindings } from './env.ts'
 
 const millis = (fallback: number, min = 1) =>

@@ -2,7 +2,7 @@
  * Where each local datacenter listens. The n-th datacenter of the catalogue binds 127.0.n.1
  * (contract), so every datacenter uses the same ports, as in production.
  */
-import type { ServiceName } from '../shared/services.ts'
+import type { ServiceName } from '#shared/services.ts'
 
 export const ports = {
   natsClient: 4222,

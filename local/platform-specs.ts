@@ -5,8 +5,8 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import type { Catalogue } from '../shared/catalogue.ts'
-import { serviceNames, type ServiceName } from '../shared/services.ts'
+import type { Catalogue } from '#shared/catalogue.ts'
+import { serviceNames, type ServiceName } from '#shared/services.ts'
 import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { natsServerConfig } from './nats-config.ts'
 import type { ProcessSpec } from './processes.ts'

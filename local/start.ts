@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
-import { CatalogueError, parseCatalogue } from '../shared/catalogue.ts'
+import { CatalogueError, parseCatalogue } from '#shared/catalogue.ts'
 import { describeLocalEnv, localEnv } from './local-env.ts'
 import { projectRoot, startPlatform, type Platform } from './platform.ts'
 

@@ -4,7 +4,7 @@
  * Every outcome is counted and every failure logged; nothing here throws into the subscription.
  */
 import type { Msg, NatsConnection } from '@nats-io/nats-core'
-import { transformRequestSchema, type TransformRequest } from '../../shared/images.ts'
+import { transformRequestSchema, type TransformRequest } from '#shared/images.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { InFlight } from '../runtime/in-flight.ts'
 import { decodeMessage } from '../runtime/messages.ts'

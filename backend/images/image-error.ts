@@ -2,7 +2,7 @@
  * A refusal or failure with one of the contract's stable codes (shared/images.ts), thrown anywhere
  * between the request and the reply and turned into the error reply in one place.
  */
-import { imageErrors, type ImageErrorCode } from '../../shared/images.ts'
+import { imageErrors, type ImageErrorCode } from '#shared/images.ts'
 
 export class ImageError extends Error {
   override name = 'ImageError'

@@ -4,7 +4,7 @@
  * ends the edge's `requestMany`). Errors are one JSON message, then the sentinel.
  */
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core'
-import { imageErrors, imageReplyHeaders, type ImageErrorCode } from '../../shared/images.ts'
+import { imageErrors, imageReplyHeaders, type ImageErrorCode } from '#shared/images.ts'
 
 /** Room left in each message for the protocol line and headers (about 150 bytes in practice). */
 export const HEADER_HEADROOM_BYTES = 4096

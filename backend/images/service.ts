@@ -5,7 +5,7 @@
 // First: sizes libuv's thread pool before anything starts it.
 import './thread-pool.ts'
 import sharp from 'sharp'
-import { queueGroups, subjects } from '../../shared/subjects.ts'
+import { queueGroups, subjects } from '#shared/subjects.ts'
 import { runService } from '../runtime/service.ts'
 import { imagesConfigSchema } from './config.ts'
 import { fetchSource } from './fetch-source.ts'

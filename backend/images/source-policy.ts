@@ -11,7 +11,7 @@
  * (address-guard.ts), so `localhost` on the list reaches nothing.
  */
 import { isIP } from 'node:net'
-import type { ImageErrorCode } from '../../shared/images.ts'
+import type { ImageErrorCode } from '#shared/images.ts'
 import { blockedAddressReason } from './address-guard.ts'
 
 export interface SourcePolicy {

@@ -23,7 +23,7 @@
  * Animations crop with centre gravity, since sharp's attention strategy works on single images.
  */
 import sharp, { type Sharp, type ResizeOptions, type Metadata } from 'sharp'
-import { MAX_DIMENSION, type ResolvedImageOptions } from '../../shared/images.ts'
+import { MAX_DIMENSION, type ResolvedImageOptions } from '#shared/images.ts'
 import { ImageError } from './image-error.ts'
 import { exifCopyright } from './exif-copyright.ts'
 import type { SourceFormat } from './sniff-image-type.ts'

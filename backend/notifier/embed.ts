@@ -4,7 +4,7 @@
  * (developers/resources/message.mdx "Embed Limits"; test/fixtures/discord/limits.json), which Discord
  * measures after trimming whitespace and enforces with a 400.
  */
-import type { Compatibility, PackagedEvent, RejectedEvent } from '../../shared/releases.ts'
+import type { Compatibility, PackagedEvent, RejectedEvent } from '#shared/releases.ts'
 
 export const discordLimits = {
   content: 2000,

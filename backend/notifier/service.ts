@@ -13,7 +13,7 @@ import {
   rejectedEventSchema,
   releaseEventsStream,
   releaseEventsStreamConfig,
-} from '../../shared/releases.ts'
+} from '#shared/releases.ts'
 import { baseConfigSchema } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { JsonKv } from '../registry/kv-store.ts'

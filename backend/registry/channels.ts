@@ -1,5 +1,5 @@
 /** Which version each channel serves, by Foundry's version ordering. */
-import type { Channel } from '../../shared/releases.ts'
+import type { Channel } from '#shared/releases.ts'
 import { newestVersion } from './foundry-version.ts'
 import type { ModuleRecord, VersionEntry } from './records.ts'
 

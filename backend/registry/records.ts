@@ -1,6 +1,6 @@
 /** The records the registry keeps in its KV bucket, validated with zod on every read. */
 import { z } from 'zod'
-import { channels, compatibilitySchema, rejectionCodes } from '../../shared/releases.ts'
+import { channels, compatibilitySchema, rejectionCodes } from '#shared/releases.ts'
 
 export const versionEntrySchema = z.strictObject({
   version: z.string(),

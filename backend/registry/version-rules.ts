@@ -2,7 +2,7 @@
  * The registry's rules for adding a release's version to a module, as one pure decision so the
  * release service can check early (before downloading) and the commit re-checks atomically.
  */
-import type { Channel, RejectionCode } from '../../shared/releases.ts'
+import type { Channel, RejectionCode } from '#shared/releases.ts'
 import { isNewerVersion } from './foundry-version.ts'
 import type { ModuleRecord } from './records.ts'
 

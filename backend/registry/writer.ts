@@ -5,7 +5,7 @@
  * a commit only ever points at complete data.
  */
 import type { ObjectInfo } from '@nats-io/obj'
-import type { RejectionCode } from '../../shared/releases.ts'
+import type { RejectionCode } from '#shared/releases.ts'
 import type { RegistryStorage } from './buckets.ts'
 import type { JsonKv, Versioned } from './kv-store.ts'
 import { registryKeys } from './names.ts'

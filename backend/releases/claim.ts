@@ -8,7 +8,7 @@
  * the module record's compare-and-set (registry/writer.ts), so a worker that lost its lease while
  * paused can do no harm.
  */
-import type { Channel, RejectionCode } from '../../shared/releases.ts'
+import type { Channel, RejectionCode } from '#shared/releases.ts'
 import type { JsonKv } from '../registry/kv-store.ts'
 import { releaseRecordSchema, type ReleaseRecord } from '../registry/records.ts'
 

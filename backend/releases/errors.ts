@@ -3,7 +3,7 @@
  * announced, acknowledged. A TransientError is ours or GitHub's: the delivery is retried with backoff,
  * then dead-lettered. Anything else unexpected is treated as transient.
  */
-import type { RejectionCode } from '../../shared/releases.ts'
+import type { RejectionCode } from '#shared/releases.ts'
 
 export class Rejection extends Error {
   override name = 'Rejection'

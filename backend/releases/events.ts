@@ -11,7 +11,7 @@ import {
   releaseEventsStream,
   type PackagedEvent,
   type RejectedEvent,
-} from '../../shared/releases.ts'
+} from '#shared/releases.ts'
 
 export async function publishPackaged(
   js: JetStreamClient,

@@ -6,7 +6,7 @@
  *   anything else (created, …)         → acknowledged and ignored
  * An unreadable delivery is rejected (event) and dead-lettered; it can never succeed.
  */
-import { githubHeaders } from '../../shared/releases.ts'
+import { githubHeaders } from '#shared/releases.ts'
 import { publishRejected } from './events.ts'
 import { parseReleasePayload, type ReleasePayload } from './github-payload.ts'
 import { packageRelease, type PackagerDeps, type PackageOutcome } from './package.ts'

@@ -5,7 +5,7 @@
  * `manifest`/`download` to our URLs. Every other field is kept exactly as the author wrote it.
  */
 import { z } from 'zod'
-import type { Compatibility } from '../../shared/releases.ts'
+import type { Compatibility } from '#shared/releases.ts'
 import { moduleIdSchema, versionSchema } from '../registry/names.ts'
 import { Rejection } from './errors.ts'
 

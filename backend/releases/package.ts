@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { NOTES_EXCERPT_MAX, type Channel } from '../../shared/releases.ts'
+import { NOTES_EXCERPT_MAX, type Channel } from '#shared/releases.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { versionFromTag } from '../registry/foundry-version.ts'
 import { isVersion, registryKeys, zipObjectName } from '../registry/names.ts'

@@ -12,7 +12,7 @@ import {
   githubStream,
   githubStreamConfig,
   releaseEventsStreamConfig,
-} from '../../shared/releases.ts'
+} from '#shared/releases.ts'
 import { baseConfigSchema } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { ensureRegistryStorage } from '../registry/buckets.ts'

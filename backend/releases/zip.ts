@@ -14,7 +14,7 @@
 import { crc32, inflateRaw } from 'node:zlib'
 import { promisify } from 'node:util'
 import { deflateSync } from 'fflate'
-import type { RejectionCode } from '../../shared/releases.ts'
+import type { RejectionCode } from '#shared/releases.ts'
 
 const inflateRawAsync = promisify(inflateRaw) as (buf: Uint8Array, opts: object) => Promise<Buffer>
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { datacenterIdSchema } from '../../shared/catalogue.ts'
+import { datacenterIdSchema } from '#shared/catalogue.ts'
 
 const natsUrlList = z
   .string()

@@ -16,7 +16,7 @@ import {
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { z } from 'zod'
 import { Counter, type Registry } from 'prom-client'
-import { deadLetterHeaders, deadLetterStream } from '../../shared/releases.ts'
+import { deadLetterHeaders, deadLetterStream } from '#shared/releases.ts'
 import type { Logger } from './logger.ts'
 import { decodeMessage } from './messages.ts'
 

@@ -1,8 +1,8 @@
 /** Announces the service's state on NATS so the datacenter's /health can list every service. */
 import type { NatsConnection } from '@nats-io/nats-core'
-import { subjects } from '../../shared/subjects.ts'
-import type { Heartbeat, ServiceState } from '../../shared/schemas.ts'
-import type { ServiceName } from '../../shared/services.ts'
+import { subjects } from '#shared/subjects.ts'
+import type { Heartbeat, ServiceState } from '#shared/schemas.ts'
+import type { ServiceName } from '#shared/services.ts'
 
 export function startHeartbeat(
   nc: NatsConnection,

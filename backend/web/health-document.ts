@@ -1,5 +1,5 @@
 /** Builds the datacenter's health document (GET /health), the edge's view of this datacenter. */
-import type { HealthDocument } from '../../shared/schemas.ts'
+import type { HealthDocument } from '#shared/schemas.ts'
 import type { NatsHandle } from '../runtime/nats.ts'
 import type { HeartbeatRegistry } from './heartbeats.ts'
 

@@ -1,7 +1,7 @@
 /** Remembers the last heartbeat of each service in this datacenter. */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core'
-import { subjects } from '../../shared/subjects.ts'
-import { heartbeatSchema, type Heartbeat } from '../../shared/schemas.ts'
+import { subjects } from '#shared/subjects.ts'
+import { heartbeatSchema, type Heartbeat } from '#shared/schemas.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { decodeMessage } from '../runtime/messages.ts'
 

@@ -1,7 +1,7 @@
 /** Answers `ping.<dc>`: the edge's request/reply round trip through its NATS bridge. */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core'
-import { queueGroups, subjects } from '../../shared/subjects.ts'
-import { pingRequestSchema, type PingReply } from '../../shared/schemas.ts'
+import { queueGroups, subjects } from '#shared/subjects.ts'
+import { pingRequestSchema, type PingReply } from '#shared/schemas.ts'
 import { decodeMessage } from '../runtime/messages.ts'
 
 export function answerPings(nc: NatsConnection, dc: string): Subscription {

@@ -3,7 +3,7 @@
  * with the negotiated format (the Cache API ignores Vary) and the source, so equal transforms
  * share one entry whatever order or aliases the URL used.
  */
-import { canonicalOptions, type ResolvedImageOptions } from '../../shared/images.ts'
+import { canonicalOptions, type ResolvedImageOptions } from '#shared/images.ts'
 
 /** A URL under a host we never serve: keys are ours alone, never a real request's URL. */
 const KEY_ORIGIN = 'https://image-cache.vtta.internal'

@@ -3,7 +3,7 @@
  * The source URL is everything after the options, query string included. Clients and proxies
  * that collapse `//` (`https:/host/...`) and percent-encoded sources are both understood.
  */
-import { MAX_SOURCE_URL_LENGTH } from '../../shared/images.ts'
+import { MAX_SOURCE_URL_LENGTH } from '#shared/images.ts'
 
 export interface ImageUrl {
   signature: string | undefined

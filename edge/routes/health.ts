@@ -3,8 +3,8 @@
  * `/health/<dc>`: a NATS round trip to that datacenter's web service through its NatsBridge.
  */
 import { Hono } from 'hono'
-import { pingReplySchema, type PingRequest } from '../../shared/schemas.ts'
-import { subjects } from '../../shared/subjects.ts'
+import { pingReplySchema, type PingRequest } from '#shared/schemas.ts'
+import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 

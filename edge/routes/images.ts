@@ -13,8 +13,8 @@ import {
   parseImageOptions,
   type ResolvedImageOptions,
   type TransformRequest,
-} from '../../shared/images.ts'
-import { subjects } from '../../shared/subjects.ts'
+} from '#shared/images.ts'
+import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { withFailover } from '../steering/failover.ts'

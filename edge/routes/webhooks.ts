@@ -6,7 +6,7 @@
  * Other events: 204. Wrong or missing signature: 401, before the body is parsed.
  */
 import { Hono } from 'hono'
-import { githubDeliverySubject, githubHeaders } from '../../shared/releases.ts'
+import { githubDeliverySubject, githubHeaders } from '#shared/releases.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { withFailover } from '../steering/failover.ts'

@@ -1,5 +1,5 @@
 /** `/status.json`: datacenters with their state and last probe, recent changes, the viewer's steering, edge counters. */
-import type { ReachableDatacenter } from '../../shared/catalogue.ts'
+import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { ClientLocation } from '../client-location.ts'
 import type { HealthSnapshot } from '../steering/health-registry.ts'
 import {

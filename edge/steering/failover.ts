@@ -6,7 +6,7 @@
  *   x-steering-fallback: no-healthy-datacenter   nothing was healthy; the nearest was used anyway
  */
 import type { Context } from 'hono'
-import type { ReachableDatacenter } from '../../shared/catalogue.ts'
+import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { steer } from './nearest.ts'

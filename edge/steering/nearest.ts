@@ -9,7 +9,7 @@
  *   the ranking falls back to every datacenter by the same order (never answer from nowhere) and
  *   says so with `fallback: true`.
  */
-import type { Datacenter } from '../../shared/catalogue.ts'
+import type { Datacenter } from '#shared/catalogue.ts'
 import type { ClientLocation } from '../client-location.ts'
 
 const EARTH_RADIUS_KM = 6371

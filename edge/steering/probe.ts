@@ -1,6 +1,6 @@
 /** One active probe: GET <web>/health of a datacenter, within a timeout. */
-import { healthDocumentSchema } from '../../shared/schemas.ts'
-import type { ReachableDatacenter } from '../../shared/catalogue.ts'
+import { healthDocumentSchema } from '#shared/schemas.ts'
+import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { ProbeResult } from './health-state.ts'
 
 export async function probe(dc: ReachableDatacenter, timeoutMs: number): Promise<ProbeResult> {

@@ -3,8 +3,8 @@ import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
-import { healthDocumentSchema, pingReplySchema, type Heartbeat } from '../../shared/schemas.ts'
-import { subjects } from '../../shared/subjects.ts'
+import { healthDocumentSchema, pingReplySchema, type Heartbeat } from '#shared/schemas.ts'
+import { subjects } from '#shared/subjects.ts'
 
 let nats: TestNatsServer
 let web: TestService

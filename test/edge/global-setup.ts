@@ -8,10 +8,10 @@ import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { githubStreamConfig } from '../../shared/releases.ts'
+import { githubStreamConfig } from '#shared/releases.ts'
 import { startNatsServer } from '../support/nats-server.ts'
 import { startService } from '../support/backend-service.ts'
-import catalogue from '../../shared/datacenters.json' with { type: 'json' }
+import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
 declare module 'vitest' {
   export interface ProvidedContext {

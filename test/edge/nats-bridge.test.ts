@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { env, exports } from 'cloudflare:workers'
 import { runInDurableObject } from 'cloudflare:test'
-import { pingReplySchema } from '../../shared/schemas.ts'
-import { subjects } from '../../shared/subjects.ts'
+import { pingReplySchema } from '#shared/schemas.ts'
+import { subjects } from '#shared/subjects.ts'
 import type { NatsBridge } from '../../edge/nats/bridge.ts'
 
 const ping = (dc: string) => ({

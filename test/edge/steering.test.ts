@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { steer, distanceKm } from '../../edge/steering/nearest.ts'
-import type { Datacenter } from '../../shared/catalogue.ts'
-import catalogue from '../../shared/datacenters.json' with { type: 'json' }
+import type { Datacenter } from '#shared/catalogue.ts'
+import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
 const local: Datacenter[] = catalogue
 const withNewYork: Datacenter[] = [...local, { id: 'nyc', name: 'New York', lat: 40.71, lon: -74.01 }]

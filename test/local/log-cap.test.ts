@@ -12,7 +12,7 @@ import { projectRoot } from '../../local/platform.ts'
 import { startProcess, stopProcess } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
-import { subjects } from '../../shared/subjects.ts'
+import { subjects } from '#shared/subjects.ts'
 
 const CAP = 64 * 1024
 let nats: TestNatsServer

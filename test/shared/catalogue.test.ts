@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CatalogueError, parseCatalogue, parseReachableCatalogue } from '../../shared/catalogue.ts'
-import catalogue from '../../shared/datacenters.json' with { type: 'json' }
+import { CatalogueError, parseCatalogue, parseReachableCatalogue } from '#shared/catalogue.ts'
+import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
 const entry = (over: Record<string, unknown> = {}) => ({
   id: 'fra',

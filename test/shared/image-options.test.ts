@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { canonicalOptions, negotiateFormat, parseImageOptions } from '../../shared/images.ts'
+import { canonicalOptions, negotiateFormat, parseImageOptions } from '#shared/images.ts'
 
 const parse = (segment: string) => {
   const result = parseImageOptions(segment)

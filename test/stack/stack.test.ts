@@ -11,8 +11,8 @@ import { parse } from 'yaml'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { serviceNames } from '../../shared/services.ts'
-import { parseReachableCatalogue } from '../../shared/catalogue.ts'
+import { serviceNames } from '#shared/services.ts'
+import { parseReachableCatalogue } from '#shared/catalogue.ts'
 
 // YAML documents are checked structurally, field by field; their shape is exactly what is under test.
 type Doc = { [key: string]: any }

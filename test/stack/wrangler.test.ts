@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { experimental_readRawConfig, unstable_readConfig } from 'wrangler'
-import { parseReachableCatalogue } from '../../shared/catalogue.ts'
+import { parseReachableCatalogue } from '#shared/catalogue.ts'
 
 // Configuration documents are checked field by field; their shape is exactly what is under test.
 type Doc = { [key: string]: any }

@@ -25,7 +25,7 @@ import {
   releaseEventsStream,
   type PackagedEvent,
   type RejectedEvent,
-} from '../../shared/releases.ts'
+} from '#shared/releases.ts'
 import { startGitHubStandIn, type Delivery, type GitHubStandIn } from '../../local/stand-ins/github.ts'
 import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
 import { startService, type TestService } from './backend-service.ts'

@@ -3,8 +3,8 @@
  * strategy) and reassembles the chunked reply, checking the protocol on the way.
  */
 import type { NatsConnection } from '@nats-io/nats-core'
-import { imageErrorBodySchema, imageReplyHeaders, type ResolvedImageOptions } from '../../../shared/images.ts'
-import { subjects } from '../../../shared/subjects.ts'
+import { imageErrorBodySchema, imageReplyHeaders, type ResolvedImageOptions } from '#shared/images.ts'
+import { subjects } from '#shared/subjects.ts'
 
 export interface TransformAnswer {
   status: number

@@ -9,7 +9,7 @@ import {
   truncate,
 } from '../../../backend/notifier/embed.ts'
 import { embedLimitViolation } from '../../../local/stand-ins/discord.ts'
-import type { PackagedEvent, RejectedEvent } from '../../../shared/releases.ts'
+import type { PackagedEvent, RejectedEvent } from '#shared/releases.ts'
 
 const limits = JSON.parse(
   readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'discord', 'limits.json'), 'utf8')

@@ -16,7 +16,7 @@ import {
   releaseEventsStream,
   type PackagedEvent,
   type RejectedEvent,
-} from '../../../shared/releases.ts'
+} from '#shared/releases.ts'
 
 let nats: TestNatsServer
 let discord: DiscordStandIn

@@ -13,7 +13,7 @@ import { killProcess } from '../../support/nats-cluster.ts'
 import { ADMIN_TOKEN, publishAsEdge, startFakeEdge, type FakeEdge } from '../../support/release-pipeline.ts'
 import { freePort } from '../../../local/free-port.ts'
 import { startGitHubStandIn, type GitHubStandIn } from '../../../local/stand-ins/github.ts'
-import { deadLetterHeaders, deadLetterStream } from '../../../shared/releases.ts'
+import { deadLetterHeaders, deadLetterStream } from '#shared/releases.ts'
 
 let nats: TestNatsServer
 let gh: GitHubStandIn

@@ -11,7 +11,7 @@ import { deliveryFixture, startPipeline, type Pipeline } from '../../support/rel
 import type { TestService } from '../../support/backend-service.ts'
 import { killProcess } from '../../support/nats-cluster.ts'
 import { isNewerVersion } from '../../../backend/registry/foundry-version.ts'
-import { deadLetterHeaders, deadLetterStream, type RejectionCode } from '../../../shared/releases.ts'
+import { deadLetterHeaders, deadLetterStream, type RejectionCode } from '#shared/releases.ts'
 import type { Delivery, FixtureName } from '../../../local/stand-ins/github.ts'
 
 let nats: TestNatsServer
