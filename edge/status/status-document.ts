@@ -10,7 +10,7 @@ import {
   type StateChange,
 } from '../steering/health-state.ts'
 import { steer } from '../steering/nearest.ts'
-import { isAvailable } from '../steering/health-view.ts'
+import { availability } from '../steering/health-view.ts'
 import { edgeCounters } from '../edge-counters.ts'
 
 export interface StatusDocument {
@@ -37,7 +37,7 @@ export function statusDocument(
   viewer: ClientLocation
 ): StatusDocument {
   const now = Date.now()
-  const steering = steer(datacenters, viewer, (dc) => isAvailable(snapshot, dc.id, now))
+  const steering = steer(datacenters, viewer, (dc) => availability(snapshot, dc.id, now))
   return {
     generatedAt: now,
     viewer: { ...viewer, steeredTo: steering.ranked[0]?.id ?? null, fallback: steering.fallback },

@@ -10,7 +10,7 @@ import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { steer } from './nearest.ts'
-import { healthSnapshot, isAvailable, reportFailure } from './health-view.ts'
+import { availability, healthSnapshot, reportFailure } from './health-view.ts'
 import { count, countServed } from '../edge-counters.ts'
 
 export type Attempt<T> =
@@ -35,7 +35,7 @@ export async function withFailover<T>(
   const { ranked, fallback } = steer(
     config.datacenters,
     clientLocation(c.req.raw, config.allowGeoOverride),
-    (dc) => isAvailable(snapshot, dc.id)
+    (dc) => availability(snapshot, dc.id)
   )
   if (fallback) {
     count('fallbacks')

@@ -8,6 +8,7 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import type { HealthSnapshot } from './health-registry.ts'
+import type { Availability } from './nearest.ts'
 
 export const HEALTH_REGISTRY_NAME = 'global'
 /** How long an isolate keeps a datacenter out of rotation after a failure it saw itself. */
@@ -48,10 +49,15 @@ export async function healthSnapshot(c: Context<AppEnv>): Promise<HealthSnapshot
   return memo.snapshot
 }
 
-export function isAvailable(snapshot: HealthSnapshot | undefined, dc: string, now = Date.now()): boolean {
-  if ((heldUntil.get(dc) ?? 0) > now) return false
+export function availability(
+  snapshot: HealthSnapshot | undefined,
+  dc: string,
+  now = Date.now()
+): Availability {
   const h = snapshot?.datacenters[dc]
-  return !h || (h.up && !h.drained)
+  if (h?.drained) return 'drained'
+  if ((heldUntil.get(dc) ?? 0) > now || (h && !h.up)) return 'down'
+  return 'available'
 }
 
 /** Records a failure of `dc` seen on the request path. */

@@ -6,8 +6,8 @@
  *   `weight` (default 1: weight 2 makes a datacenter count as half as far). Without coordinates,
  *   from the centre of the client's continent; without a continent, in catalogue order.
  * - Only available datacenters (healthy, not drained, weight above 0) are chosen. When none is,
- *   the ranking falls back to every datacenter by the same order (never answer from nowhere) and
- *   says so with `fallback: true`.
+ *   the ranking falls back to every datacenter by the same order (never answer from nowhere),
+ *   drained ones last (an operator took them out on purpose), and says so with `fallback: true`.
  */
 import type { Datacenter } from '#shared/catalogue.ts'
 import type { ClientLocation } from '../client-location.ts'
@@ -43,10 +43,13 @@ export interface Steering<D extends Datacenter> {
   fallback: boolean
 }
 
+/** What the health state says of a datacenter, for steering. */
+export type Availability = 'available' | 'down' | 'drained'
+
 export function steer<D extends Datacenter>(
   catalogue: readonly D[],
   client: ClientLocation,
-  isAvailable: (dc: D) => boolean = () => true
+  availability: (dc: D) => Availability = () => 'available'
 ): Steering<D> {
   const origin =
     client.lat !== undefined && client.lon !== undefined
@@ -62,6 +65,8 @@ export function steer<D extends Datacenter>(
   }))
   scored.sort((a, b) => Number(b.pinned) - Number(a.pinned) || a.score - b.score)
   const all = scored.map((s) => s.dc)
-  const available = all.filter((dc) => dc.weight !== 0 && isAvailable(dc))
-  return available.length > 0 ? { ranked: available, fallback: false } : { ranked: all, fallback: true }
+  const available = all.filter((dc) => dc.weight !== 0 && availability(dc) === 'available')
+  if (available.length > 0) return { ranked: available, fallback: false }
+  const drained = (dc: D) => availability(dc) === 'drained'
+  return { ranked: [...all.filter((dc) => !drained(dc)), ...all.filter(drained)], fallback: true }
 }

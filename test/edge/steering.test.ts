@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { steer, distanceKm } from '../../edge/steering/nearest.ts'
+import { steer, distanceKm, type Availability } from '../../edge/steering/nearest.ts'
 import type { Datacenter } from '#shared/catalogue.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
@@ -8,7 +8,7 @@ const withNewYork: Datacenter[] = [...local, { id: 'nyc', name: 'New York', lat:
 const order = (
   dcs: Datacenter[],
   client: Parameters<typeof steer>[1],
-  available?: (dc: Datacenter) => boolean
+  available?: (dc: Datacenter) => Availability
 ) => steer(dcs, client, available).ranked.map((dc) => dc.id)
 
 const cities = [
@@ -65,13 +65,25 @@ describe('steering: nearest datacenter by great-circle distance', () => {
   })
 
   it('chooses only available datacenters', () => {
-    expect(order(local, { lat: 52.37, lon: 4.9 }, (dc) => dc.id !== 'ams')).toEqual(['lon', 'fra'])
+    expect(order(local, { lat: 52.37, lon: 4.9 }, (dc) => (dc.id === 'ams' ? 'down' : 'available'))).toEqual([
+      'lon',
+      'fra',
+    ])
+    expect(
+      order(local, { lat: 52.37, lon: 4.9 }, (dc) => (dc.id === 'ams' ? 'drained' : 'available'))
+    ).toEqual(['lon', 'fra'])
   })
 
   it('falls back to the nearest of all when none is available, and says so', () => {
-    const result = steer(local, { lat: 52.37, lon: 4.9 }, () => false)
+    const result = steer(local, { lat: 52.37, lon: 4.9 }, () => 'down')
     expect(result.fallback).toBe(true)
     expect(result.ranked.map((dc) => dc.id)).toEqual(['ams', 'lon', 'fra'])
     expect(steer(local, { lat: 52.37, lon: 4.9 }).fallback).toBe(false)
+  })
+
+  it('keeps a drained datacenter last even then: the operator took it out on purpose', () => {
+    const result = steer(local, { lat: 52.37, lon: 4.9 }, (dc) => (dc.id === 'ams' ? 'drained' : 'down'))
+    expect(result.fallback).toBe(true)
+    expect(result.ranked.map((dc) => dc.id)).toEqual(['lon', 'fra', 'ams'])
   })
 })

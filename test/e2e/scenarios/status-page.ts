@@ -42,18 +42,25 @@ export function statusPageScenarios(e2e: E2E) {
 
     const marker = (dc: string) => page.locator(`#markers g[data-dc="${dc}"]`)
 
-    it('shows every datacenter on the map, coloured by state, and where the viewer is served', async () => {
-      await page.goto(`${e2e.edge}/status`)
-      for (const dc of ['fra', 'ams', 'lon'])
-        await expect.poll(() => marker(dc).getAttribute('data-state')).toBe('healthy')
-      expect(await marker('ams').locator('circle').getAttribute('fill')).toBe('#16a34a')
-      expect(await page.locator('#viewer').textContent()).toContain('served by Amsterdam (ams)')
-      expect(await page.locator('#you').count()).toBe(1)
-      expect(await page.locator('#datacenters tr').count()).toBe(3)
-      const file = join(screenshotDir, 'status-healthy.png')
-      await page.screenshot({ path: file, fullPage: true })
-      console.log(`screenshot: ${file}`)
-    })
+    it(
+      'shows every datacenter on the map, coloured by state, and where the viewer is served',
+      { timeout: 60_000 },
+      async () => {
+        await page.goto(`${e2e.edge}/status`)
+        // The scenarios before this one killed and froze datacenters: give JetStream time to settle.
+        for (const dc of ['fra', 'ams', 'lon'])
+          await expect
+            .poll(() => marker(dc).getAttribute('data-state'), { timeout: 30_000, interval: 250 })
+            .toBe('healthy')
+        expect(await marker('ams').locator('circle').getAttribute('fill')).toBe('#16a34a')
+        expect(await page.locator('#viewer').textContent()).toContain('served by Amsterdam (ams)')
+        expect(await page.locator('#you').count()).toBe(1)
+        expect(await page.locator('#datacenters tr').count()).toBe(3)
+        const file = join(screenshotDir, 'status-healthy.png')
+        await page.screenshot({ path: file, fullPage: true })
+        console.log(`screenshot: ${file}`)
+      }
+    )
 
     it('turns a killed datacenter red within the health window, by itself', async () => {
       const { probeIntervalMs, probeTimeoutMs, downAfter, memoMs } = e2e.health
