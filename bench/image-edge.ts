@@ -59,7 +59,7 @@ export function printEdgeImageRatios(all: ImagesBenchResults): void {
         ['c/b throughput (edge miss path vs ipx)', c.rps / b.rps, '>= 1.0'],
         ['d/e throughput (cache hit vs bare Hono route)', d.rps / e.rps, '>= 0.8'],
         ['p99 c / p99 a', c.p99 / a.p99, concurrency === 4 ? '<= 1.3' : '-'],
-        ['CPU per image c / a (all processes of the path)', c.cpuPerImage / a.cpuPerImage, '-'],
+        ['CPU per image c / a (all processes of the path)', c.cpuPerRequest / a.cpuPerRequest, '-'],
       ]
     )
   }

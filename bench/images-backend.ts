@@ -31,7 +31,7 @@ import { startOriginServer, type OriginServer } from '../test/support/origin-ser
 import { photoLikeJpeg } from '../test/support/image-fixtures.ts'
 import { requestTransform } from '../test/backend/images/transform-client.ts'
 import type { ResolvedImageOptions } from '#shared/images.ts'
-import { load, type CallTarget, type LoadResult, type Target } from './load.ts'
+import { interleaved, type CallTarget, type Measured, type Target } from './load.ts'
 import { printTable } from './table.ts'
 
 /** A target and the processes whose CPU time is its cost. */
@@ -49,62 +49,15 @@ export interface ImagesBenchOptions {
 
 const WIDTH = 800
 const QUALITY = 80
-const CLOCK_TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
-
-/** CPU milliseconds (user + system, all threads) a process has used so far. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
-}
-
 function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1])
   return kb / 1024
 }
 
-export interface Measured extends LoadResult {
-  cpuPerImage: number
-}
-
-/** Interleaved rounds like load.ts's `interleaved`, also charging each target its processes' CPU. */
-async function measure(
-  targets: BenchTarget[],
-  opts: { concurrency: number; rounds: number; roundMs: number }
-): Promise<Map<string, Measured>> {
-  const runs = new Map<string, Array<LoadResult & { cpu: number }>>(targets.map((t) => [t.name, []]))
-  for (const target of targets) await load(target, opts.concurrency, 500) // warm-up
-  for (let round = 0; round < opts.rounds; round++) {
-    // Order reversed every other round, so no target always follows the same one.
-    const order = round % 2 === 0 ? targets : [...targets].reverse()
-    for (const target of order) {
-      const before = target.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-      const result = await load(target, opts.concurrency, opts.roundMs)
-      const cpu = target.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - before
-      runs.get(target.name)!.push({ ...result, cpu })
-    }
-  }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-  return new Map(
-    [...runs].map(([name, rs]) => [
-      name,
-      {
-        requests: rs.reduce((n, r) => n + r.requests, 0),
-        errors: rs.reduce((n, r) => n + r.errors, 0),
-        rps: median(rs.map((r) => r.rps)),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-        cpuPerImage:
-          rs.reduce((n, r) => n + r.cpu, 0) /
-          Math.max(
-            1,
-            rs.reduce((n, r) => n + r.requests, 0)
-          ),
-      },
-    ])
-  )
-}
+/** The shared interleaved rounds, each target charged its processes' CPU; a longer warm-up for sharp. */
+const measure = (targets: BenchTarget[], opts: { concurrency: number; rounds: number; roundMs: number }) =>
+  interleaved(targets, { ...opts, warmupMs: 500 })
 
 function natsTarget(
   name: string,
@@ -212,7 +165,16 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
         ['target', 'rps', 'p50 ms', 'p99 ms', 'CPU ms/img', 'bytes', 'requests', 'errors'],
         targets.map((t) => {
           const x = results.get(t.name)!
-          return [t.name, x.rps, x.p50, x.p99, x.cpuPerImage, sizes.get(t.name) ?? '-', x.requests, x.errors]
+          return [
+            t.name,
+            x.rps,
+            x.p50,
+            x.p99,
+            x.cpuPerRequest,
+            sizes.get(t.name) ?? '-',
+            x.requests,
+            x.errors,
+          ]
         })
       )
       const [a, b, c, cc] = [r('a:'), r('b:'), r('c:'), r("c':")]
@@ -220,18 +182,23 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
         `ratios, concurrency ${concurrency}`,
         ['ratio', 'throughput', 'CPU/img', 'p99'],
         [
-          ['b/a (ipx vs bare sharp)', b.rps / a.rps, b.cpuPerImage / a.cpuPerImage, b.p99 / a.p99],
+          ['b/a (ipx vs bare sharp)', b.rps / a.rps, b.cpuPerRequest / a.cpuPerRequest, b.p99 / a.p99],
           [
             'c/a (images vs bare sharp; goal >= 0.90)',
             c.rps / a.rps,
-            c.cpuPerImage / a.cpuPerImage,
+            c.cpuPerRequest / a.cpuPerRequest,
             c.p99 / a.p99,
           ],
-          ['c/b (images vs ipx; goal >= 1.0)', c.rps / b.rps, c.cpuPerImage / b.cpuPerImage, c.p99 / b.p99],
+          [
+            'c/b (images vs ipx; goal >= 1.0)',
+            c.rps / b.rps,
+            c.cpuPerRequest / b.cpuPerRequest,
+            c.p99 / b.p99,
+          ],
           [
             "c'/a (origin cache on vs bare sharp)",
             cc.rps / a.rps,
-            cc.cpuPerImage / a.cpuPerImage,
+            cc.cpuPerRequest / a.cpuPerRequest,
             cc.p99 / a.p99,
           ],
         ]
@@ -284,13 +251,13 @@ async function benchAvifVsWebp(
     `AVIF vs WebP, ${WIDTH} px from the 12 MP photo, default quality and effort, concurrency 1`,
     ['format', 'rps', 'p50 ms', 'CPU ms/img', 'bytes'],
     [
-      ['webp', webp.rps, webp.p50, webp.cpuPerImage, bytes.get('webp')!],
-      ['avif', avif.rps, avif.p50, avif.cpuPerImage, bytes.get('avif')!],
+      ['webp', webp.rps, webp.p50, webp.cpuPerRequest, bytes.get('webp')!],
+      ['avif', avif.rps, avif.p50, avif.cpuPerRequest, bytes.get('avif')!],
       [
         'avif/webp (goal CPU <= 3)',
         avif.rps / webp.rps,
         avif.p50 / webp.p50,
-        avif.cpuPerImage / webp.cpuPerImage,
+        avif.cpuPerRequest / webp.cpuPerRequest,
         bytes.get('avif')! / bytes.get('webp')!,
       ],
     ]

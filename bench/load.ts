@@ -2,6 +2,7 @@
  * A closed-loop HTTP load generator: `concurrency` clients, each sending its next request when the
  * previous one is answered, for `durationMs`. Reports throughput and latency percentiles.
  */
+import { readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 
 export interface LoadResult {
@@ -70,31 +71,55 @@ export async function load(
   }
 }
 
+/** CPU milliseconds (user + system, all threads) a process has used so far. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+}
+const CLOCK_TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
+
+export interface Measured extends LoadResult {
+  /** CPU ms per request of the target's processes (`pids`), NaN when it names none. */
+  cpuPerRequest: number
+}
+
 /**
  * Runs every target in interleaved rounds (the machine is shared and noisy: a slow minute then
- * hurts every target alike) and merges the rounds of each target.
+ * hurts every target alike; the order is reversed every other round, so no target always follows
+ * the same one) and merges the rounds of each target: medians of rps and latencies, and the CPU
+ * its processes (`pids`) used per request.
  */
 export async function interleaved(
-  targets: Array<Target | CallTarget>,
-  opts: { concurrency: number; rounds: number; roundMs: number }
-): Promise<Map<string, LoadResult>> {
-  const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]))
-  for (const target of targets) await load(target, opts.concurrency, 300) // warm-up
+  targets: Array<(Target | CallTarget) & { pids?: number[] }>,
+  opts: { concurrency: number; rounds: number; roundMs: number; warmupMs?: number }
+): Promise<Map<string, Measured>> {
+  const runs = new Map<string, Array<LoadResult & { cpu: number }>>(targets.map((t) => [t.name, []]))
+  const cpuOf = (t: { pids?: number[] }) => (t.pids ?? []).reduce((sum, pid) => sum + cpuMs(pid), 0)
+  for (const target of targets) await load(target, opts.concurrency, opts.warmupMs ?? 300) // warm-up
   for (let round = 0; round < opts.rounds; round++) {
-    for (const target of targets)
-      runs.get(target.name)!.push(await load(target, opts.concurrency, opts.roundMs))
+    for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+      const before = cpuOf(target)
+      const result = await load(target, opts.concurrency, opts.roundMs)
+      runs.get(target.name)!.push({ ...result, cpu: cpuOf(target) - before })
+    }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
   return new Map(
-    [...runs].map(([name, rs]) => [
-      name,
-      {
-        requests: rs.reduce((n, r) => n + r.requests, 0),
-        errors: rs.reduce((n, r) => n + r.errors, 0),
-        rps: median(rs.map((r) => r.rps)),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-      },
-    ])
+    targets.map((t) => {
+      const rs = runs.get(t.name)!
+      const requests = rs.reduce((n, r) => n + r.requests, 0)
+      return [
+        t.name,
+        {
+          requests,
+          errors: rs.reduce((n, r) => n + r.errors, 0),
+          rps: median(rs.map((r) => r.rps)),
+          p50: median(rs.map((r) => r.p50)),
+          p99: median(rs.map((r) => r.p99)),
+          cpuPerRequest: t.pids?.length ? rs.reduce((n, r) => n + r.cpu, 0) / Math.max(1, requests) : NaN,
+        },
+      ]
+    })
   )
 }

@@ -3,7 +3,7 @@
  * read-only: they show states and latencies, nothing secret. The viewer's location is honoured
  * from x-client-geo as everywhere else, so `/status?` shows where a given client would be served.
  */
-import { Hono } from 'hono'
+import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { healthSnapshot } from '../steering/health-view.ts'
@@ -14,26 +14,19 @@ export const status = new Hono<AppEnv>()
 
 const noStore = { 'cache-control': 'no-store' }
 
-status.get('/status.json', async (c) => {
+/** The status document for this viewer, from this isolate's health memo. */
+async function currentStatus(c: Context<AppEnv>) {
   const config = c.get('config')
-  const doc = statusDocument(
+  return statusDocument(
     config.datacenters,
     await healthSnapshot(c),
     clientLocation(c.req.raw, config.allowGeoOverride)
   )
-  return c.json(doc, 200, noStore)
-})
+}
+
+status.get('/status.json', async (c) => c.json(await currentStatus(c), 200, noStore))
 
 status.get('/status', async (c) => {
-  const config = c.get('config')
-  const doc = statusDocument(
-    config.datacenters,
-    await healthSnapshot(c),
-    clientLocation(c.req.raw, config.allowGeoOverride)
-  )
-  return c.html(
-    statusPage(doc, Math.max(1_000, Math.min(config.health.probeIntervalMs, 5_000))),
-    200,
-    noStore
-  )
+  const refreshMs = Math.max(1_000, Math.min(c.get('config').health.probeIntervalMs, 5_000))
+  return c.html(statusPage(await currentStatus(c), refreshMs), 200, noStore)
 })

@@ -44,11 +44,6 @@ export async function killProcess(proc: Supervised): Promise<void> {
   await proc.exited
 }
 
-/** SIGTERM (then SIGKILL), as the supervisor stops it. */
-export async function stopSupervised(proc: Supervised): Promise<void> {
-  await stopProcess(proc)
-}
-
 export async function startNatsCluster(name = 'cluster'): Promise<TestNatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), `vtta-nats-${name}-`))
   const ports = await Promise.all(
@@ -92,7 +87,7 @@ export async function startNatsCluster(name = 'cluster'): Promise<TestNatsCluste
       monitorUrl,
       proc: launch(),
       kill: () => killProcess(node.proc),
-      stop: () => stopSupervised(node.proc),
+      stop: () => stopProcess(node.proc),
       async restart() {
         node.proc = launch()
         await waitForHttp(`${monitorUrl}/healthz`, {

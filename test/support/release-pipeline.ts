@@ -29,7 +29,7 @@ import {
 import { startGitHubStandIn, type Delivery, type GitHubStandIn } from '../../local/stand-ins/github.ts'
 import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
 import { startService, type TestService } from './backend-service.ts'
-import { stopSupervised } from './nats-cluster.ts'
+import { stopProcess } from '../../local/processes.ts'
 
 export const fixturesDir = join(import.meta.dirname, '..', 'fixtures')
 export const ADMIN_TOKEN = 'test-admin-token'
@@ -251,13 +251,13 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
       api: (path, init) => fetch(`${web!.url}${path}`, init),
       async stop() {
         await nc.close()
-        await Promise.all(started.map((s) => stopSupervised(s.proc)))
+        await Promise.all(started.map((s) => stopProcess(s.proc)))
         await Promise.all([gh.stop(), discord.stop(), edge.stop()])
       },
     }
   } catch (err) {
     await nc.close()
-    await Promise.all(started.map((s) => stopSupervised(s.proc)))
+    await Promise.all(started.map((s) => stopProcess(s.proc)))
     await Promise.all([gh.stop(), discord.stop(), edge.stop()])
     throw err
   }
