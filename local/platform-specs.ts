@@ -148,7 +148,9 @@ export function edgeSpec(
       // Offline machine: use Miniflare's placeholder request.cf instead of fetching one, and send no telemetry.
       CLOUDFLARE_CF_FETCH_ENABLED: 'false',
       WRANGLER_SEND_METRICS: 'false',
-      WRANGLER_LOG_PATH: join(opts.localDir, 'logs', 'wrangler'),
+      // wrangler would also append every line it prints to a debug log of its own, unbounded and at a
+      // file open per line; its output already goes to the edge's bounded log file.
+      WRANGLER_WRITE_LOGS: 'false',
       NO_COLOR: '1',
     },
     logFile: join(opts.localDir, 'logs', 'edge.log'),
