@@ -5,7 +5,9 @@
  *   (d) the edge cache-hit path
  *   (e) a bare Hono route on workerd returning the same bytes from memory: the floor of (d)
  */
-import type { Platform } from '../local/platform.ts'
+import { readFileSync } from 'node:fs'
+import { basename, relative } from 'node:path'
+import { projectRoot, type Platform } from '../local/platform.ts'
 import { liveProcessesInGroup } from '../local/process-table.ts'
 import type { BenchTarget, ImagesBenchResults } from './images-backend.ts'
 import type { BenchWorker } from './worker-process.ts'
@@ -32,11 +34,10 @@ export function edgeImageTargets(
     {
       name: 'c: edge miss path (edge, NATS, images)',
       pids: [...edgePids, ...fra.map((p) => p.pid)],
-      send: async () => {
-        const res = await fetch(`${base}?miss=${Date.now()}-${unique++}`, { headers: nearFra })
-        await res.arrayBuffer()
-        return res.status === 200 && res.headers.get('x-cache') === 'MISS'
-      },
+      // The same HTTP client as (a) and (b), so the load generator costs each target alike.
+      url: () => `${base}?miss=${Date.now()}-${unique++}`,
+      headers: nearFra,
+      expect: (res) => res.statusCode === 200 && res.headers['x-cache'] === 'MISS',
     },
     { name: 'd: edge cache hit', url: `${base}?hit=1`, headers: nearFra, pids: edgePids },
     {
@@ -47,7 +48,32 @@ export function edgeImageTargets(
   ]
 }
 
-export function printEdgeImageRatios(all: ImagesBenchResults): void {
+/**
+ * What a process of the edge path is, from its command line. wrangler dev runs two workerd
+ * processes: its ProxyWorker on the edge's port, and ours (the Worker, its Durable Objects and
+ * Miniflare's Cache API) behind it.
+ */
+function processLabel(pid: number, edgePort: string): string {
+  let argv: string[]
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+  } catch {
+    return `pid ${pid} (exited)`
+  }
+  const [command = '', ...args] = argv
+  const script = args.find((a) => a.endsWith('.js') || a.endsWith('.ts'))
+  if (command.endsWith('workerd'))
+    return args.some((a) => a.startsWith('--socket-addr=entry=') && a.endsWith(`:${edgePort}`))
+      ? "workerd: wrangler's ProxyWorker"
+      : 'workerd: our Worker, Durable Objects, Miniflare Cache API'
+  if (script?.includes('wrangler')) return 'node: wrangler dev (log forwarding, controller)'
+  if (command.endsWith('esbuild')) return "esbuild: wrangler's file watcher"
+  if (command.endsWith('nats-server')) return 'nats-server'
+  return `${basename(command)} ${script ? relative(projectRoot, script) : ''}`.trim()
+}
+
+export function printEdgeImageRatios(all: ImagesBenchResults, edgeUrl: string): void {
+  const edgePort = new URL(edgeUrl).port
   for (const { concurrency, results } of all) {
     const r = (prefix: string) => [...results].find(([name]) => name.startsWith(prefix))![1]
     const [a, b, c, d, e] = [r('a:'), r('b:'), r('c: edge'), r('d:'), r('e:')]
@@ -61,6 +87,15 @@ export function printEdgeImageRatios(all: ImagesBenchResults): void {
         ['p99 c / p99 a', c.p99 / a.p99, concurrency === 4 ? '<= 1.3' : '-'],
         ['CPU per image c / a (all processes of the path)', c.cpuPerRequest / a.cpuPerRequest, '-'],
       ]
+    )
+    const rows: (string | number)[][] = [...c.cpuPerRequestByPid]
+      .filter(([, ms]) => ms >= 0.05)
+      .map(([pid, ms]) => [processLabel(pid, edgePort), ms])
+    rows.push(['all of (c)', c.cpuPerRequest], ['(a) bare node + sharp, for comparison', a.cpuPerRequest])
+    printTable(
+      `where the edge miss path's CPU goes, concurrency ${concurrency}`,
+      ['process', 'CPU ms/img'],
+      rows
     )
   }
 }

@@ -219,7 +219,7 @@ async function outputSizes(targets: BenchTarget[]): Promise<Map<string, number>>
   const sizes = new Map<string, number>()
   for (const t of targets) {
     if ('send' in t) continue
-    const res = await fetch(t.url, { headers: t.headers })
+    const res = await fetch(typeof t.url === 'function' ? t.url() : t.url, { headers: t.headers })
     sizes.set(t.name, (await res.arrayBuffer()).byteLength)
   }
   return sizes

@@ -3,7 +3,7 @@
  * previous one is answered, for `durationMs`. Reports throughput and latency percentiles.
  */
 import { readFileSync } from 'node:fs'
-import { Agent, request } from 'node:http'
+import { Agent, request, type IncomingMessage } from 'node:http'
 
 export interface LoadResult {
   requests: number
@@ -15,8 +15,11 @@ export interface LoadResult {
 
 export interface Target {
   name: string
-  url: string
+  /** A function gives each request its own URL (a cache-busting query, say). */
+  url: string | (() => string)
   headers?: Record<string, string>
+  /** What else a successful answer must show, beyond a status under 400. */
+  expect?: (res: IncomingMessage) => boolean
 }
 
 /** A target that is not an HTTP URL (a NATS request, say): `send` makes one request and says if it succeeded. */
@@ -30,9 +33,10 @@ const percentile = (sorted: number[], p: number) =>
 
 function once(agent: Agent, target: Target): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request(target.url, { agent, headers: target.headers }, (res) => {
+    const url = typeof target.url === 'function' ? target.url() : target.url
+    const req = request(url, { agent, headers: target.headers }, (res) => {
       res.resume()
-      res.on('end', () => resolve((res.statusCode ?? 500) < 400))
+      res.on('end', () => resolve((res.statusCode ?? 500) < 400 && (target.expect?.(res) ?? true)))
     })
     req.on('error', () => resolve(false))
     req.end()
@@ -82,6 +86,8 @@ const CLOCK_TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
 export interface Measured extends LoadResult {
   /** CPU ms per request of the target's processes (`pids`), NaN when it names none. */
   cpuPerRequest: number
+  /** The same, per process: where a path's cost goes. */
+  cpuPerRequestByPid: Map<number, number>
 }
 
 /**
@@ -94,14 +100,14 @@ export async function interleaved(
   targets: Array<(Target | CallTarget) & { pids?: number[] }>,
   opts: { concurrency: number; rounds: number; roundMs: number; warmupMs?: number }
 ): Promise<Map<string, Measured>> {
-  const runs = new Map<string, Array<LoadResult & { cpu: number }>>(targets.map((t) => [t.name, []]))
-  const cpuOf = (t: { pids?: number[] }) => (t.pids ?? []).reduce((sum, pid) => sum + cpuMs(pid), 0)
+  const runs = new Map<string, Array<LoadResult & { cpu: number[] }>>(targets.map((t) => [t.name, []]))
+  const cpuOf = (t: { pids?: number[] }) => (t.pids ?? []).map(cpuMs)
   for (const target of targets) await load(target, opts.concurrency, opts.warmupMs ?? 300) // warm-up
   for (let round = 0; round < opts.rounds; round++) {
     for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
       const before = cpuOf(target)
       const result = await load(target, opts.concurrency, opts.roundMs)
-      runs.get(target.name)!.push({ ...result, cpu: cpuOf(target) - before })
+      runs.get(target.name)!.push({ ...result, cpu: cpuOf(target).map((ms, i) => ms - before[i]!) })
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -109,6 +115,9 @@ export async function interleaved(
     targets.map((t) => {
       const rs = runs.get(t.name)!
       const requests = rs.reduce((n, r) => n + r.requests, 0)
+      const byPid = new Map(
+        (t.pids ?? []).map((pid, i) => [pid, rs.reduce((n, r) => n + r.cpu[i]!, 0) / Math.max(1, requests)])
+      )
       return [
         t.name,
         {
@@ -117,7 +126,8 @@ export async function interleaved(
           rps: median(rs.map((r) => r.rps)),
           p50: median(rs.map((r) => r.p50)),
           p99: median(rs.map((r) => r.p99)),
-          cpuPerRequest: t.pids?.length ? rs.reduce((n, r) => n + r.cpu, 0) / Math.max(1, requests) : NaN,
+          cpuPerRequest: byPid.size ? [...byPid.values()].reduce((a, b) => a + b, 0) : NaN,
+          cpuPerRequestByPid: byPid,
         },
       ]
     })

@@ -56,7 +56,7 @@ try {
       originPort,
       extraTargets: (ctx) => edgeImageTargets(platform, hono, ctx),
     })
-    printEdgeImageRatios(results)
+    printEdgeImageRatios(results, platform.edgeUrl)
   } finally {
     await hono.stop()
   }
