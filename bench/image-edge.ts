@@ -49,7 +49,7 @@ export function edgeImageTargets(
 }
 
 /**
- * What a process of the edge path is, from its command line. wrangler dev runs two workerd
+ * What a process of the edge path is, from its command line. wrangler's dev server runs two workerd
  * processes: its ProxyWorker on the edge's port, and ours (the Worker, its Durable Objects and
  * Miniflare's Cache API) behind it.
  */
@@ -66,7 +66,7 @@ function processLabel(pid: number, edgePort: string): string {
     return args.some((a) => a.startsWith('--socket-addr=entry=') && a.endsWith(`:${edgePort}`))
       ? "workerd: wrangler's ProxyWorker"
       : 'workerd: our Worker, Durable Objects, Miniflare Cache API'
-  if (script?.includes('wrangler')) return 'node: wrangler dev (log forwarding, controller)'
+  if (script?.endsWith('edge-dev.ts')) return "node: wrangler's dev server (controller, log output)"
   if (command.endsWith('esbuild')) return "esbuild: wrangler's file watcher"
   if (command.endsWith('nats-server')) return 'nats-server'
   return `${basename(command)} ${script ? relative(projectRoot, script) : ''}`.trim()

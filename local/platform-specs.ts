@@ -104,7 +104,6 @@ export function edgeSpec(
   opts: {
     localDir: string
     edgePort: number
-    inspectorPort: number
     env: LocalEnv
     tunables: NodeJS.ProcessEnv
   }
@@ -129,18 +128,10 @@ export function edgeSpec(
     url: `http://127.0.0.1:${opts.edgePort}`,
     command: process.execPath,
     args: [
-      join(projectRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-      'dev',
-      '--ip',
+      join(projectRoot, 'local', 'edge-dev.ts'),
       '127.0.0.1',
-      '--port',
       String(opts.edgePort),
-      '--inspector-port',
-      String(opts.inspectorPort),
-      '--persist-to',
       resolve(opts.localDir, 'wrangler'),
-      '--show-interactive-dev-session=false',
-      ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
     ],
     cwd: projectRoot,
     env: {
@@ -152,6 +143,7 @@ export function edgeSpec(
       // file open per line; its output already goes to the edge's bounded log file.
       WRANGLER_WRITE_LOGS: 'false',
       NO_COLOR: '1',
+      EDGE_VARS: JSON.stringify(vars),
     },
     logFile: join(opts.localDir, 'logs', 'edge.log'),
   }

@@ -152,7 +152,6 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       edgeSpec(catalogue, {
         localDir,
         edgePort: options.edgePort,
-        inspectorPort: await freePort(),
         env,
         tunables: options.tunables ?? process.env,
       })

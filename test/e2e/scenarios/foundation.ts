@@ -1,9 +1,10 @@
 /** Issue 2: the platform as `npm start` brings it up: each datacenter serves its clients, over HTTP and NATS. */
 import { describe, expect, it } from 'vitest'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../../../local/free-port.ts'
+import { liveProcessesInGroup } from '../../../local/process-table.ts'
 import { alive, startSupervisor } from '../../support/supervisor.ts'
 import type { E2E } from '../context.ts'
 
@@ -53,6 +54,22 @@ export function foundationScenarios(e2e: E2E) {
       }
       const routez = (await (await fetch('http://127.0.1.1:8222/routez')).json()) as { num_routes: number }
       expect(routez.num_routes).toBe(2)
+    })
+
+    it('logs each request that reached a datacenter to the bounded edge log, with no inspector holding the lines', async () => {
+      const res = await fetch(`${e2e.edge}/health/fra`)
+      expect(res.status).toBe(200)
+      const id = res.headers.get('x-request-id')!
+      await expect
+        .poll(() => readFileSync(join(e2e.localDir, 'logs', 'edge.log'), 'utf8'), { timeout: 5_000 })
+        .toContain(`"requestId":"${id}"`)
+      // A DevTools inspector on the Worker would make wrangler keep every console line in memory.
+      const edge = e2e.initialState.processes.find((p) => p.service === 'edge')!
+      const workerd = liveProcessesInGroup(edge.pid)
+        .map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))
+        .filter(([command]) => command!.endsWith('workerd'))
+      expect(workerd.length).toBeGreaterThan(0)
+      for (const argv of workerd) expect(argv.some((a) => a.startsWith('--inspector-addr'))).toBe(false)
     })
 
     it('refuses a second platform on the same addresses with a clear message', async () => {
