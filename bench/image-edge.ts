@@ -5,10 +5,9 @@
  *   (d) the edge cache-hit path
  *   (e) a bare Hono route on workerd returning the same bytes from memory: the floor of (d)
  */
-import { readFileSync } from 'node:fs'
 import { basename, relative } from 'node:path'
 import { projectRoot, type Platform } from '../local/platform.ts'
-import { liveProcessesInGroup } from '../local/process-table.ts'
+import { commandLine, liveProcessesInGroup } from '../local/process-table.ts'
 import type { BenchTarget, ImagesBenchResults } from './images-backend.ts'
 import type { BenchWorker } from './worker-process.ts'
 import { printTable } from './table.ts'
@@ -54,12 +53,8 @@ export function edgeImageTargets(
  * Miniflare's Cache API) behind it.
  */
 function processLabel(pid: number, edgePort: string): string {
-  let argv: string[]
-  try {
-    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-  } catch {
-    return `pid ${pid} (exited)`
-  }
+  const argv = commandLine(pid)
+  if (!argv) return `pid ${pid} (exited)`
   const [command = '', ...args] = argv
   const script = args.find((a) => a.endsWith('.js') || a.endsWith('.ts'))
   if (command.endsWith('workerd'))

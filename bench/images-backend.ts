@@ -31,7 +31,7 @@ import { startOriginServer, type OriginServer } from '../test/support/origin-ser
 import { photoLikeJpeg } from '../test/support/image-fixtures.ts'
 import { requestTransform } from '../test/backend/images/transform-client.ts'
 import type { ResolvedImageOptions } from '#shared/images.ts'
-import { interleaved, type CallTarget, type Measured, type Target } from './load.ts'
+import { interleaved, targetUrl, type CallTarget, type Measured, type Target } from './load.ts'
 import { printTable } from './table.ts'
 
 /** A target and the processes whose CPU time is its cost. */
@@ -219,7 +219,7 @@ async function outputSizes(targets: BenchTarget[]): Promise<Map<string, number>>
   const sizes = new Map<string, number>()
   for (const t of targets) {
     if ('send' in t) continue
-    const res = await fetch(typeof t.url === 'function' ? t.url() : t.url, { headers: t.headers })
+    const res = await fetch(targetUrl(t), { headers: t.headers })
     sizes.set(t.name, (await res.arrayBuffer()).byteLength)
   }
   return sizes

@@ -31,10 +31,13 @@ export interface CallTarget {
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 
+/** The URL of a target's next request. */
+export const targetUrl = (target: Target): string =>
+  typeof target.url === 'function' ? target.url() : target.url
+
 function once(agent: Agent, target: Target): Promise<boolean> {
   return new Promise((resolve) => {
-    const url = typeof target.url === 'function' ? target.url() : target.url
-    const req = request(url, { agent, headers: target.headers }, (res) => {
+    const req = request(targetUrl(target), { agent, headers: target.headers }, (res) => {
       res.resume()
       res.on('end', () => resolve((res.statusCode ?? 500) < 400 && (target.expect?.(res) ?? true)))
     })

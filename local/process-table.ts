@@ -28,3 +28,12 @@ export function liveProcessesInGroup(pgid: number): number[] {
     }
   })
 }
+
+/** A process's command line as argv, or undefined once it has gone (or where there is no /proc). */
+export function commandLine(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1)
+  } catch {
+    return undefined
+  }
+}

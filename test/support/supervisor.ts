@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { projectRoot } from '../../local/platform.ts'
-import { liveProcessesInGroup } from '../../local/process-table.ts'
+import { commandLine, liveProcessesInGroup } from '../../local/process-table.ts'
 import type { StateFile } from '../../local/state.ts'
 
 export interface Supervisor {
@@ -70,10 +70,4 @@ export const alive = (pid: number) => liveProcessesInGroup(pid).includes(pid)
 export const processesMentioning = (needle: string) =>
   readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)
-      } catch {
-        return false
-      }
-    })
+    .filter((pid) => commandLine(Number(pid))?.some((arg) => arg.includes(needle)) ?? false)

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../../../local/free-port.ts'
-import { liveProcessesInGroup } from '../../../local/process-table.ts'
+import { commandLine, liveProcessesInGroup } from '../../../local/process-table.ts'
 import { alive, startSupervisor } from '../../support/supervisor.ts'
 import type { E2E } from '../context.ts'
 
@@ -66,8 +66,8 @@ export function foundationScenarios(e2e: E2E) {
       // A DevTools inspector on the Worker would make wrangler keep every console line in memory.
       const edge = e2e.initialState.processes.find((p) => p.service === 'edge')!
       const workerd = liveProcessesInGroup(edge.pid)
-        .map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))
-        .filter(([command]) => command!.endsWith('workerd'))
+        .map((pid) => commandLine(pid) ?? [])
+        .filter(([command]) => command?.endsWith('workerd'))
       expect(workerd.length).toBeGreaterThan(0)
       for (const argv of workerd) expect(argv.some((a) => a.startsWith('--inspector-addr'))).toBe(false)
     })
