@@ -1,8 +1,8 @@
 /**
  * `GET /img/<options>/<source URL>`: the image proxy. A cache hit is answered at the edge; a miss
  * goes as a NATS request (`images.<dc>.transform`) to the image service of the steered datacenter,
- * through that datacenter's NatsBridge (which collapses identical misses in flight), with
- * failover to the next datacenter on no responders, timeout or busy.
+ * through that datacenter's NatsBridge, with failover to the next datacenter on no responders,
+ * timeout or busy. Identical misses in flight are collapsed in the isolate and again in the bridge.
  */
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -28,6 +28,9 @@ export const images = new Hono<AppEnv>()
 
 /** Per isolate; Workers give an isolate 128 MB, so a small share of it. */
 const hot = new HotCache(16 * 1024 * 1024, 2 * 1024 * 1024)
+
+/** Lookups in flight in this isolate, by cache key (see the route). */
+const lookups = new Map<string, Promise<{ entry: HotEntry; xCache: 'HIT' | 'MISS' }>>()
 
 const toHotEntry = (res: { status: number; headers: Headers }, body: Uint8Array): HotEntry => ({
   status: res.status,
@@ -80,13 +83,7 @@ function assemble(messages: BridgeMessage[]): Transformed {
   }
 }
 
-function headersFor(
-  c: Context<AppEnv>,
-  result: Transformed,
-  etag: string,
-  vary: boolean,
-  dc: string
-): Headers {
+function headersFor(result: Transformed, etag: string, vary: boolean, dc: string): Headers {
   const headers = new Headers({
     'content-type': result.contentType,
     'cache-control': result.status === 200 ? cacheControl.success : cacheControl.error,
@@ -134,19 +131,40 @@ images.get('/img/*', async (c) => {
     format: negotiateFormat(optionResult.options.format, c.req.header('accept')),
   }
 
-  const cache = caches.default
   const key = imageCacheKey(options, url.source)
   const warm = hot.get(key.url)
   if (warm) return respond(c, warm, 'HIT')
+  // Identical requests in this isolate share one lookup (and, on a miss, one transform) until the
+  // answer is in the hot cache, so none slips through the gap between the reply and the cache fill.
+  // The NatsBridge collapses misses again across isolates. Joiners get the first request's answer,
+  // from the datacenter steered for it.
+  let lookup = lookups.get(key.url)
+  if (!lookup) {
+    lookup = lookUpOrTransform(c, key, { source: url.source, options }, auto).finally(() =>
+      lookups.delete(key.url)
+    )
+    lookups.set(key.url, lookup)
+  }
+  const { entry, xCache } = await lookup
+  return respond(c, entry, xCache)
+})
+
+/** The Cache API, else the image service; the answer ends in the hot cache (and the Cache API) when cacheable. */
+async function lookUpOrTransform(
+  c: Context<AppEnv>,
+  key: Request,
+  request: TransformRequest,
+  vary: boolean
+): Promise<{ entry: HotEntry; xCache: 'HIT' | 'MISS' }> {
+  const cache = caches.default
   const hit = await cache.match(key)
   if (hit) {
     const entry = toHotEntry(hit, new Uint8Array(await hit.arrayBuffer()))
     hot.set(key.url, entry)
-    return respond(c, entry, 'HIT')
+    return { entry, xCache: 'HIT' }
   }
 
-  const request: TransformRequest = { source: url.source, options }
-  const collapseKey = key.url
+  const config = c.get('config')
   const outcome = await withFailover(
     c,
     async (dc) => {
@@ -158,7 +176,7 @@ images.get('/img/*', async (c) => {
           timeoutMs: config.imageTimeoutMs,
           headers: { 'x-request-id': c.get('requestId') },
         },
-        collapseKey
+        key.url
       )
       if (!reply.ok) return { ok: false, reason: `${reply.code}: ${reply.message}` }
       const result = assemble(reply.messages)
@@ -180,7 +198,7 @@ images.get('/img/*', async (c) => {
   if (result.status !== 200 && !result.errorCode)
     throw new ApiError(502, 'datacenter_unreachable', 'malformed reply')
   const etag = await strongEtag(result.bytes)
-  const headers = headersFor(c, result, etag, auto, outcome.dc.id)
+  const headers = headersFor(result, etag, vary, outcome.dc.id)
   const entry = toHotEntry({ status: result.status, headers }, result.bytes)
   if (result.status === 200 || cacheableErrors.has(result.errorCode ?? '')) {
     hot.set(key.url, entry)
@@ -188,5 +206,5 @@ images.get('/img/*', async (c) => {
       cache.put(key, new Response(result.bytes, { status: result.status as ContentfulStatusCode, headers }))
     )
   }
-  return respond(c, entry, 'MISS')
-})
+  return { entry, xCache: 'MISS' }
+}
