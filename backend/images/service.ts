@@ -2,8 +2,9 @@
  * The image service of a datacenter: answers `images.<dc>.transform` (queue group `images`) with the
  * source image fetched safely, transformed by sharp, in chunked replies (shared/images.ts).
  */
-// First: sizes libuv's thread pool before anything starts it.
+// First: size libuv's thread pool before anything starts it, and tune V8's GC before any large Buffer.
 import './thread-pool.ts'
+import './heap-tuning.ts'
 import sharp from 'sharp'
 import { queueGroups, subjects } from '#shared/subjects.ts'
 import { runService } from '../runtime/service.ts'
