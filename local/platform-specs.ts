@@ -142,6 +142,9 @@ export function edgeSpec(
       // wrangler would also append every line it prints to a debug log of its own, unbounded and at a
       // file open per line; its output already goes to the edge's bounded log file.
       WRANGLER_WRITE_LOGS: 'false',
+      // wrangler's warnings and errors only: its per-request lines repeat the Worker's own request
+      // log at about 1 ms of CPU each (local/edge-dev.ts), and the Worker's lines bypass this level.
+      WRANGLER_LOG: 'warn',
       NO_COLOR: '1',
       EDGE_VARS: JSON.stringify(vars),
     },
