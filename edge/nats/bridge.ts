@@ -76,6 +76,8 @@ export class NatsBridge extends DurableObject<Bindings> {
         name: 'edge-bridge',
         reconnect: false,
         timeout: CONNECT_TIMEOUT_MS,
+        // No call-site stack captured per request: classify() turns every failure into a code.
+        noAsyncTraces: true,
       })
       this.#connection = pending
       // Forget a dead connection so the next call redials instead of failing forever.
