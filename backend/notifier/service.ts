@@ -14,7 +14,7 @@ import {
   releaseEventsStream,
   releaseEventsStreamConfig,
 } from '#shared/releases.ts'
-import { baseConfigSchema } from '../runtime/config.ts'
+import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { JsonKv } from '../registry/kv-store.ts'
 import { versionToken } from '../registry/names.ts'
@@ -32,20 +32,16 @@ import { DiscordWebhook } from './discord.ts'
 import { announcementMessage, rejectionMessage } from './embed.ts'
 import { createNotifierMetrics } from './metrics.ts'
 
-const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
-
 const configSchema = baseConfigSchema.extend({
   /** Empty: announcements disabled. A secret (DISCORD_WEBHOOK_URL_FILE works). */
   DISCORD_WEBHOOK_URL: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
   /** Post a notice when a release is rejected (when a webhook is configured). */
   ANNOUNCE_REJECTIONS: z.enum(['true', 'false']).default('true'),
-  JETSTREAM_REPLICAS: int(3).pipe(z.number().max(5)),
-  NOTIFIER_CONCURRENCY: int(2),
-  ACK_WAIT_MS: int(30_000, 500),
-  MAX_DELIVER: int(6, 2),
-  DISCORD_TIMEOUT_MS: int(10_000, 100),
+  ...workQueueConfig(6),
+  NOTIFIER_CONCURRENCY: intVar(2),
+  DISCORD_TIMEOUT_MS: intVar(10_000, 100),
   /** A 429 asking to wait longer than this retries the message later instead of holding it. */
-  MAX_INLINE_RATE_LIMIT_WAIT_MS: int(30_000, 0),
+  MAX_INLINE_RATE_LIMIT_WAIT_MS: intVar(30_000, 0),
 })
 
 const notifierBucket = 'notifier'
@@ -131,13 +127,13 @@ await runService({
         } else {
           const event = decodeMessage(msg, rejectedEventSchema)
           if (!event.ok) throw new PermanentFailure(`malformed rejected event: ${event.message}`)
-          const e = event.value
-          key = `notice.${e.repositoryId ?? '_'}.${e.releaseId ?? '_'}.${e.version ? versionToken(e.version) : '_'}.${e.code}.${e.delivery ? token(e.delivery) : `seq${msg.seq}`}`
-          message = rejectionMessage(e)
           if (config.ANNOUNCE_REJECTIONS === 'false') {
             m.announcements.inc({ kind, outcome: 'disabled' })
             return
           }
+          const e = event.value
+          key = `notice.${e.repositoryId ?? '_'}.${e.releaseId ?? '_'}.${e.version ? versionToken(e.version) : '_'}.${e.code}.${e.delivery ? token(e.delivery) : `seq${msg.seq}`}`
+          message = rejectionMessage(e)
         }
         if (!webhook) {
           m.announcements.inc({ kind, outcome: 'disabled' })

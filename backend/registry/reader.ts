@@ -4,6 +4,7 @@
  */
 import type { NatsConnection } from '@nats-io/nats-core'
 import type { ObjectResult } from '@nats-io/obj'
+import type { z } from 'zod'
 import { openRegistryStorage, type RegistryStorage } from './buckets.ts'
 import { registryKeys } from './names.ts'
 import {
@@ -49,9 +50,14 @@ export class RegistryReader {
     return this.#storage
   }
 
-  async getModule(id: string): Promise<ModuleRecord | null> {
+  /** One record's value, or null when it (or the registry) does not exist. */
+  async #get<S extends z.ZodType>(key: string, schema: S): Promise<z.infer<S> | null> {
     const s = await this.#open()
-    return s ? ((await s.kv.get(registryKeys.module(id), moduleRecordSchema))?.value ?? null) : null
+    return s ? ((await s.kv.get(key, schema))?.value ?? null) : null
+  }
+
+  getModule(id: string): Promise<ModuleRecord | null> {
+    return this.#get(registryKeys.module(id), moduleRecordSchema)
   }
 
   async listModules(): Promise<ModuleRecord[]> {
@@ -65,23 +71,16 @@ export class RegistryReader {
       .sort((a, b) => a.id.localeCompare(b.id))
   }
 
-  async getManifest(id: string, version: string, releaseId: number): Promise<ManifestRecord | null> {
-    const s = await this.#open()
-    return s
-      ? ((await s.kv.get(registryKeys.manifest(id, version, releaseId), manifestRecordSchema))?.value ?? null)
-      : null
+  getManifest(id: string, version: string, releaseId: number): Promise<ManifestRecord | null> {
+    return this.#get(registryKeys.manifest(id, version, releaseId), manifestRecordSchema)
   }
 
-  async getNotes(id: string, version: string): Promise<NotesRecord | null> {
-    const s = await this.#open()
-    return s ? ((await s.kv.get(registryKeys.notes(id, version), notesRecordSchema))?.value ?? null) : null
+  getNotes(id: string, version: string): Promise<NotesRecord | null> {
+    return this.#get(registryKeys.notes(id, version), notesRecordSchema)
   }
 
-  async getRejection(id: string, version: string): Promise<RejectionRecord | null> {
-    const s = await this.#open()
-    return s
-      ? ((await s.kv.get(registryKeys.rejection(id, version), rejectionRecordSchema))?.value ?? null)
-      : null
+  getRejection(id: string, version: string): Promise<RejectionRecord | null> {
+    return this.#get(registryKeys.rejection(id, version), rejectionRecordSchema)
   }
 
   /** A stored zip as a stream, or null when the object does not exist. */

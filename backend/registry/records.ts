@@ -38,7 +38,6 @@ export const repositoryBindingSchema = z.strictObject({
   moduleId: z.string(),
   boundAt: z.string(),
 })
-export type RepositoryBinding = z.infer<typeof repositoryBindingSchema>
 
 /** The stored, rewritten manifest of one release. */
 export const manifestRecordSchema = z.strictObject({

@@ -105,10 +105,6 @@ export class ReleaseClaims {
     return true
   }
 
-  packaged(claim: Claim, moduleId: string, announced: Channel[]): Promise<boolean> {
-    return this.finish(claim, { state: 'packaged', moduleId, announced, code: null, reason: null })
-  }
-
   rejected(claim: Claim, code: RejectionCode, reason: string, moduleId: string | null): Promise<boolean> {
     return this.finish(claim, { state: 'rejected', code, reason, moduleId })
   }

@@ -13,24 +13,22 @@ import {
   type RejectedEvent,
 } from '#shared/releases.ts'
 
-export async function publishPackaged(
+async function publish(
   js: JetStreamClient,
-  event: PackagedEvent
+  subject: string,
+  body: PackagedEvent | RejectedEvent,
+  msgID: string
 ): Promise<{ duplicate: boolean }> {
-  const body = packagedEventSchema.parse(event)
-  const ack = await js.publish(releaseEventsStream.packaged, JSON.stringify(body), {
-    msgID: packagedMsgId(body),
-  })
+  const ack = await js.publish(subject, JSON.stringify(body), { msgID })
   return { duplicate: ack.duplicate }
 }
 
-export async function publishRejected(
-  js: JetStreamClient,
-  event: RejectedEvent
-): Promise<{ duplicate: boolean }> {
+export function publishPackaged(js: JetStreamClient, event: PackagedEvent): Promise<{ duplicate: boolean }> {
+  const body = packagedEventSchema.parse(event)
+  return publish(js, releaseEventsStream.packaged, body, packagedMsgId(body))
+}
+
+export function publishRejected(js: JetStreamClient, event: RejectedEvent): Promise<{ duplicate: boolean }> {
   const body = rejectedEventSchema.parse(event)
-  const ack = await js.publish(releaseEventsStream.rejected, JSON.stringify(body), {
-    msgID: rejectedMsgId(body),
-  })
-  return { duplicate: ack.duplicate }
+  return publish(js, releaseEventsStream.rejected, body, rejectedMsgId(body))
 }

@@ -114,10 +114,8 @@ async function updateNotes(deps: PackagerDeps, payload: ReleasePayload): Promise
     changed = true
   }
   if (!changed) return 'ignored'
-  deps.changed([
-    ...modulePurgePaths(moduleId),
-    ...entries.map((e) => `/api/modules/${moduleId}/releases/${encodeURIComponent(e.version)}`),
-  ])
+  const versions = entries.map((e) => e.version)
+  deps.changed(modulePurgePaths(moduleId, versions))
   return 'notes_updated'
 }
 
@@ -127,10 +125,8 @@ async function removeRelease(deps: PackagerDeps, payload: ReleasePayload): Promi
   if (!moduleId) return 'ignored'
   const removed = await deps.registry.markReleaseDeleted(moduleId, payload.release.id)
   if (removed.length === 0) return 'ignored'
-  deps.changed([
-    ...modulePurgePaths(moduleId),
-    ...removed.map((e) => `/api/modules/${moduleId}/releases/${encodeURIComponent(e.version)}`),
-  ])
-  deps.log.info({ moduleId, versions: removed.map((e) => e.version) }, 'release deleted from the listing')
+  const versions = removed.map((e) => e.version)
+  deps.changed(modulePurgePaths(moduleId, versions))
+  deps.log.info({ moduleId, versions }, 'release deleted from the listing')
   return 'deleted'
 }

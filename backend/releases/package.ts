@@ -207,7 +207,8 @@ class PackagingRun {
     // 4. Rewrite to our URLs and store under this release's own names.
     const urls = moduleUrls(deps.publicBaseUrl, moduleId, version)
     const manifestJson = rewriteManifest(manifest.raw, urls)
-    const zip = rewriteZip(zipBytes, entries, entry, Buffer.from(rewriteManifest(zipManifest.raw, urls)))
+    const zipManifestJson = manifest === zipManifest ? manifestJson : rewriteManifest(zipManifest.raw, urls)
+    const zip = rewriteZip(zipBytes, entries, entry, Buffer.from(zipManifestJson))
     const object = zipObjectName(moduleId, version, this.releaseId)
     this.#stored = { object, manifest: false }
     await registry.putZip(object, zip)
@@ -223,9 +224,12 @@ class PackagingRun {
     this.#stored.manifest = true
 
     // 5. Commit: the module record's compare-and-set decides, atomically across workers.
-    const binding = await registry.bindRepository(this.repositoryId, moduleId)
-    if (!binding.ok) throw this.#idMismatch(moduleId, binding.boundTo)
-    this.bound = moduleId
+    // Bound already (read at step 1, checked against the manifest): bindings never change.
+    if (this.bound !== moduleId) {
+      const binding = await registry.bindRepository(this.repositoryId, moduleId)
+      if (!binding.ok) throw this.#idMismatch(moduleId, binding.boundTo)
+      this.bound = moduleId
+    }
     const entryToAdd: VersionEntry = {
       version,
       channel: ev.channel,

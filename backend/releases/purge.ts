@@ -11,13 +11,14 @@ export interface PurgeTarget {
   timeoutMs: number
 }
 
-/** The paths that change when a module gets a new release. */
-export function modulePurgePaths(moduleId: string): string[] {
+/** The paths that change when a module's releases change, with the pages of the versions touched. */
+export function modulePurgePaths(moduleId: string, versions: string[] = []): string[] {
   return [
     `/modules/${moduleId}/module.json`,
     `/modules/${moduleId}/beta/module.json`,
     '/api/modules',
     `/api/modules/${moduleId}`,
+    ...versions.map((v) => `/api/modules/${moduleId}/releases/${encodeURIComponent(v)}`),
   ]
 }
 

@@ -13,7 +13,7 @@ import {
   githubStreamConfig,
   releaseEventsStreamConfig,
 } from '#shared/releases.ts'
-import { baseConfigSchema } from '../runtime/config.ts'
+import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { ensureRegistryStorage } from '../registry/buckets.ts'
 import { RegistryWriter } from '../registry/writer.ts'
@@ -33,7 +33,6 @@ import {
 import { RetryLater } from '../runtime/work-queue.ts'
 
 const MiB = 1024 * 1024
-const int = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
 
 const configSchema = baseConfigSchema.extend({
   /** Where our manifests and zips are served (the edge); the rewritten manifest/download URLs start here. */
@@ -47,17 +46,15 @@ const configSchema = baseConfigSchema.extend({
     .default('api.github.com,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com'),
   /** Bearer token for the edge's cache purge; empty: no purge. */
   ADMIN_TOKEN: z.string().default(''),
-  JETSTREAM_REPLICAS: int(3).pipe(z.number().max(5)),
-  RELEASES_CONCURRENCY: int(2),
-  ACK_WAIT_MS: int(30_000, 500),
-  MAX_DELIVER: int(5, 2),
-  ASSET_TIMEOUT_MS: int(60_000, 100),
-  MAX_MANIFEST_BYTES: int(1 * MiB),
-  MAX_ZIP_BYTES: int(100 * MiB),
-  MAX_UNCOMPRESSED_BYTES: int(512 * MiB),
-  MAX_ZIP_ENTRIES: int(20_000),
-  MAX_COMPRESSION_RATIO: int(200),
-  PURGE_TIMEOUT_MS: int(2_000),
+  ...workQueueConfig(5),
+  RELEASES_CONCURRENCY: intVar(2),
+  ASSET_TIMEOUT_MS: intVar(60_000, 100),
+  MAX_MANIFEST_BYTES: intVar(1 * MiB),
+  MAX_ZIP_BYTES: intVar(100 * MiB),
+  MAX_UNCOMPRESSED_BYTES: intVar(512 * MiB),
+  MAX_ZIP_ENTRIES: intVar(20_000),
+  MAX_COMPRESSION_RATIO: intVar(200),
+  PURGE_TIMEOUT_MS: intVar(2_000),
 })
 
 await runService({

@@ -28,6 +28,16 @@ export const baseConfigSchema = z.object({
 })
 export type BaseConfig = z.infer<typeof baseConfigSchema>
 
+/** An integer variable with a default and a lower bound. */
+export const intVar = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
+
+/** What a worker of a JetStream work queue reads (releases, notifier); each sets its own MAX_DELIVER. */
+export const workQueueConfig = (maxDeliver: number) => ({
+  JETSTREAM_REPLICAS: intVar(3).pipe(z.number().max(5)),
+  ACK_WAIT_MS: intVar(30_000, 500),
+  MAX_DELIVER: intVar(maxDeliver, 2),
+})
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }

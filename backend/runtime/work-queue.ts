@@ -7,14 +7,11 @@
  *   anything else           → nak with the retry delay of this attempt; on the last allowed
  *                             delivery (max_deliver) → dead letter, then term
  * A dead letter that cannot be written leaves the message to be redelivered rather than lost.
- * (Here until backend/runtime/ grows a home for it; the notifier uses it too.)
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Logger } from './logger.ts'
 import type { InFlight } from './in-flight.ts'
-import type { Decoded } from './messages.ts'
-import type { z } from 'zod'
 import type { DeadLetters } from './dead-letter.ts'
 
 /** The message can never succeed: dead-letter it now. */
