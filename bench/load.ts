@@ -2,8 +2,8 @@
  * A closed-loop HTTP load generator: `concurrency` clients, each sending its next request when the
  * previous one is answered, for `durationMs`. Reports throughput and latency percentiles.
  */
-import { readFileSync } from 'node:fs'
 import { Agent, request, type IncomingMessage } from 'node:http'
+import { cpuMs } from '../local/process-table.ts'
 
 export interface LoadResult {
   requests: number
@@ -28,7 +28,8 @@ export interface CallTarget {
   send: () => Promise<boolean>
 }
 
-const percentile = (sorted: number[], p: number) =>
+/** The p-th percentile of ascending samples. */
+export const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 
 /** The URL of a target's next request. */
@@ -77,14 +78,6 @@ export async function load(
     p99: percentile(latencies, 99),
   }
 }
-
-/** CPU milliseconds (user + system, all threads) a process has used so far. */
-export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
-}
-const CLOCK_TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
 
 export interface Measured extends LoadResult {
   /** CPU ms per request of the target's processes (`pids`), NaN when it names none. */

@@ -6,21 +6,18 @@
 import type { Platform } from '../local/platform.ts'
 import { standIns } from '../local/addresses.ts'
 import { registerRelease, releaseDelivery, releaseManifest } from '../local/stand-ins/github.ts'
+import type { WebhookCall } from '../local/stand-ins/discord.ts'
+import { percentile } from './load.ts'
 import { printTable } from './table.ts'
 
-interface DiscordCall {
-  status: number
-  body: { embeds?: Array<{ title?: string }> }
-}
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-
+/** When the Discord stand-in received the announcement (its own clock: polling does not add to it). */
 async function announcedAt(title: string, deadline: number): Promise<number> {
   while (Date.now() < deadline) {
-    const calls = (await (await fetch(`${standIns.discord.url}/_control/calls`)).json()) as DiscordCall[]
-    if (calls.some((c) => c.status < 300 && c.body.embeds?.some((e) => e.title === title))) return Date.now()
-    await new Promise((r) => setTimeout(r, 5))
+    const calls = (await (await fetch(`${standIns.discord.url}/_control/calls`)).json()) as WebhookCall[]
+    const embeds = (c: WebhookCall) => (c.body as { embeds?: Array<{ title?: string }> }).embeds ?? []
+    const call = calls.find((c) => c.status < 300 && embeds(c).some((e) => e.title === title))
+    if (call) return call.at
+    await new Promise((r) => setTimeout(r, 20))
   }
   throw new Error(`${title} was not announced in time`)
 }

@@ -9,10 +9,8 @@ import { connect } from '@nats-io/transport-node'
 import { startNatsCluster } from '../test/support/nats-cluster.ts'
 import { startPipeline, type Pipeline } from '../test/support/release-pipeline.ts'
 import { releaseEventsStream } from '#shared/releases.ts'
+import { percentile } from './load.ts'
 import { printTable } from './table.ts'
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 
 interface Sample {
   packagedMs: number

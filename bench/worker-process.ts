@@ -61,6 +61,10 @@ export async function startBenchWorker(
       HOME: process.env.HOME ?? '',
       WRANGLER_SEND_METRICS: 'false',
       CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+      // As for the local edge (local/platform-specs.ts): no per-request log line and no debug log
+      // file from wrangler, so a floor measured here pays what the edge's paths pay, no more.
+      WRANGLER_LOG: 'warn',
+      WRANGLER_WRITE_LOGS: 'false',
     },
     logFile: join(dir, 'wrangler.log'),
   })

@@ -3,6 +3,7 @@
  * backend contract, taken from the caller's environment or a local default (printed at start).
  */
 import { standIns } from './addresses.ts'
+import { GITHUB_TEST_SECRET } from './stand-ins/github.ts'
 
 export const secretNames = ['GITHUB_WEBHOOK_SECRET', 'DISCORD_WEBHOOK_URL', 'ADMIN_TOKEN'] as const
 
@@ -23,7 +24,7 @@ export function localEnv(
 ): { values: LocalEnv; defaulted: Set<string> } {
   const defaults: LocalEnv = {
     // GitHub's documented test secret; the signed fixture deliveries use it.
-    GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
+    GITHUB_WEBHOOK_SECRET: GITHUB_TEST_SECRET,
     // The local stand-ins (local/stand-ins/), which `npm start` runs.
     GITHUB_API_URL: standIns.github.url,
     RELEASE_ASSET_HOSTS: new URL(standIns.github.url).host,

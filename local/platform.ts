@@ -104,9 +104,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const stop = async () => {
     stopping = true
     control?.close()
-    // Edge first (no new traffic), then services, then NATS last so services can drain.
-    const order = (p: Supervised) => (p.spec.dc === null ? 0 : p.spec.service === 'nats' ? 2 : 1)
-    for (const rank of [0, 1, 2])
+    // Edge first (no new traffic), then services, then NATS so services can drain, then the
+    // stand-ins, which draining services may still call.
+    const order = (p: Supervised) =>
+      p.spec.service === 'edge' ? 0 : p.spec.dc === null ? 3 : p.spec.service === 'nats' ? 2 : 1
+    for (const rank of [0, 1, 2, 3])
       await Promise.all(running.filter((p) => order(p) === rank).map((p) => stopProcess(p)))
     rmSync(join(localDir, 'state.json'), { force: true })
   }

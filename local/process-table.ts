@@ -1,8 +1,27 @@
 /**
+ * What /proc says about processes: which of a group are still running, their command lines, the CPU
+ * time they have used.
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+
+const CLOCK_TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
+
+/** /proc/<pid>/stat after "pid (comm) ": comm may contain spaces, so split after the last ')'. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
+/** CPU milliseconds (user + system, all threads) a process has used so far. */
+export function cpuMs(pid: number): number {
+  const fields = statFields(pid)
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+}
+
+/**
  * Which processes of a group are still running. Zombies do not count: an orphaned grandchild
  * (workerd) stays a zombie until init reaps it, holding no port and no memory.
  */
-import { readdirSync, readFileSync } from 'node:fs'
 
 export function liveProcessesInGroup(pgid: number): number[] {
   let entries: string[]
@@ -19,9 +38,7 @@ export function liveProcessesInGroup(pgid: number): number[] {
   }
   return entries.map(Number).filter((pid) => {
     try {
-      // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may contain spaces, so split after ')'.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const [state, , pgrp] = statFields(pid)
       return Number(pgrp) === pgid && state !== 'Z'
     } catch {
       return false

@@ -3,16 +3,14 @@
  *
  * Releases a fixture module on the running local platform, as GitHub would: registers the release
  * with the GitHub stand-in, then sends a correctly signed `release` delivery to the edge
- * (`EDGE_URL`, default the edge in `.local/state.json`, else http://127.0.0.1:8787) and prints the
+ * (`EDGE_URL`, default the edge in `.local/state.json`) and prints the
  * edge's answer. Watch it become a manifest at /modules/<id>/module.json and a message in the
  * Discord stand-in (GET <discord-stand-in>/_control/calls).
  *   LOCAL_DIR               where `npm start` keeps state.json (default .local)
  *   GITHUB_WEBHOOK_SECRET   default GitHub's documented test secret (as `npm start`)
  */
-import { existsSync } from 'node:fs'
-import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { readState, type StateFile } from './state.ts'
+import { readRunningState } from './state.ts'
 import {
   fixtureNames,
   GITHUB_TEST_SECRET,
@@ -38,14 +36,17 @@ const fixture = positionals[0] as FixtureName | undefined
 if (!fixture || !fixtureNames.includes(fixture))
   fail(`which module? one of: ${fixtureNames.join(', ')} (e.g. npm run release:demo -- item-piles)`)
 
-const localDir = resolve(process.env.LOCAL_DIR ?? join(import.meta.dirname, '..', '.local'))
-const statePath = join(localDir, 'state.json')
-if (!existsSync(statePath)) fail(`${statePath} not found: is \`npm start\` running?`)
-const state: StateFile = readState(localDir)
+const { statePath, state } = (() => {
+  try {
+    return readRunningState()
+  } catch (error) {
+    return fail((error as Error).message)
+  }
+})()
 const standIn = (service: string) => state.processes.find((p) => p.service === service)?.url
 const gitHubUrl = standIn('github-stand-in')
 if (!gitHubUrl) fail(`no github-stand-in in ${statePath}: is \`npm start\` running with the stand-ins?`)
-const edgeUrl = (process.env.EDGE_URL ?? (state.edge || 'http://127.0.0.1:8787')).replace(/\/+$/, '')
+const edgeUrl = (process.env.EDGE_URL ?? state.edge).replace(/\/+$/, '')
 
 // Each run a newer version than the last, by Foundry's ordering: 1.<day>.<second of the day>.
 const now = new Date()

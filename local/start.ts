@@ -60,7 +60,7 @@ try {
     env: env.values,
     onExit: (proc, how) =>
       console.error(
-        `! ${proc.spec.dc ?? 'edge'} ${proc.spec.service} (pid ${proc.pid}) ${how}; not restarted. Log: ${relative(process.cwd(), proc.spec.logFile)}`
+        `! ${proc.spec.dc ? `${proc.spec.dc} ` : ''}${proc.spec.service} (pid ${proc.pid}) ${how}; not restarted. Log: ${relative(process.cwd(), proc.spec.logFile)}`
       ),
   })
 } catch (error) {

@@ -1,7 +1,8 @@
 /** `.local/state.json` (contract): every process the supervisor runs, so scripts can act on a datacenter by pid. */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Supervised } from './processes.ts'
+import { projectRoot } from './platform-specs.ts'
 
 export interface StateFile {
   /** The edge's URL. */
@@ -33,4 +34,17 @@ export function writeState(
 
 export function readState(localDir: string): StateFile {
   return JSON.parse(readFileSync(join(localDir, 'state.json'), 'utf8')) as StateFile
+}
+
+/** The running platform's state for the scripts that act on it (LOCAL_DIR, default `.local`). */
+export function readRunningState(env: NodeJS.ProcessEnv = process.env): {
+  statePath: string
+  state: StateFile
+} {
+  const statePath = join(resolve(env.LOCAL_DIR ?? join(projectRoot, '.local')), 'state.json')
+  try {
+    return { statePath, state: JSON.parse(readFileSync(statePath, 'utf8')) as StateFile }
+  } catch {
+    throw new Error(`no ${statePath}: is \`npm start\` running?`)
+  }
 }

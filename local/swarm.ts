@@ -10,9 +10,7 @@
  *   restart <dc> <svc>   graceful restart of one process (SIGTERM; nats: SIGUSR2, lame duck), then ready again
  * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN (default the local one).
  */
-import { join, resolve } from 'node:path'
-import { projectRoot } from './platform-specs.ts'
-import { readState, type StateFile } from './state.ts'
+import { readRunningState, type StateFile } from './state.ts'
 import { localEnv } from './local-env.ts'
 
 const usage =
@@ -24,11 +22,10 @@ function fail(message: string): never {
 }
 
 function loadState(): StateFile {
-  const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
   try {
-    return readState(localDir)
-  } catch {
-    return fail(`no ${join(localDir, 'state.json')}: is \`npm start\` running?`)
+    return readRunningState().state
+  } catch (error) {
+    return fail((error as Error).message)
   }
 }
 

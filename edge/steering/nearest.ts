@@ -67,6 +67,7 @@ export function steer<D extends Datacenter>(
   const all = scored.map((s) => s.dc)
   const available = all.filter((dc) => dc.weight !== 0 && availability(dc) === 'available')
   if (available.length > 0) return { ranked: available, fallback: false }
-  const drained = (dc: D) => availability(dc) === 'drained'
-  return { ranked: [...all.filter((dc) => !drained(dc)), ...all.filter(drained)], fallback: true }
+  const [rest, drained]: [D[], D[]] = [[], []]
+  for (const dc of all) (availability(dc) === 'drained' ? drained : rest).push(dc)
+  return { ranked: [...rest, ...drained], fallback: true }
 }
