@@ -5,17 +5,16 @@
  */
 import type { Platform } from '../local/platform.ts'
 import { standIns } from '../local/addresses.ts'
-import { registerRelease, releaseDelivery, releaseManifest } from '../local/stand-ins/github.ts'
-import type { WebhookCall } from '../local/stand-ins/discord.ts'
+import { postDelivery, registerRelease, releaseDelivery, releaseManifest } from '../local/stand-ins/github.ts'
+import { embedTitles, recordedCalls } from '../local/stand-ins/discord.ts'
 import { percentile } from './load.ts'
 import { printTable } from './table.ts'
 
 /** When the Discord stand-in received the announcement (its own clock: polling does not add to it). */
 async function announcedAt(title: string, deadline: number): Promise<number> {
   while (Date.now() < deadline) {
-    const calls = (await (await fetch(`${standIns.discord.url}/_control/calls`)).json()) as WebhookCall[]
-    const embeds = (c: WebhookCall) => (c.body as { embeds?: Array<{ title?: string }> }).embeds ?? []
-    const call = calls.find((c) => c.status < 300 && embeds(c).some((e) => e.title === title))
+    const calls = await recordedCalls(standIns.discord.url)
+    const call = calls.find((c) => c.status < 300 && embedTitles(c).includes(title))
     if (call) return call.at
     await new Promise((r) => setTimeout(r, 20))
   }
@@ -36,13 +35,8 @@ export async function benchReleasesThroughEdge(platform: Platform, runs = 20): P
           const delivery = await releaseDelivery(fixture, { gitHubUrl: standIns.github.url, version })
           await registerRelease(standIns.github.url, delivery.spec)
           const { title } = releaseManifest(delivery.spec) as { title: string }
-          const { 'Content-Length': _l, ...headers } = delivery.headers
           const started = Date.now()
-          const res = await fetch(`${platform.edgeUrl}/webhooks/github`, {
-            method: 'POST',
-            headers,
-            body: delivery.body,
-          })
+          const res = await postDelivery(platform.edgeUrl, delivery)
           acks.push(Date.now() - started)
           if (res.status !== 202) throw new Error(`delivery answered ${res.status}: ${await res.text()}`)
           latencies.push((await announcedAt(`${title} ${version}`, started + 30_000)) - started)

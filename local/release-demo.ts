@@ -14,6 +14,7 @@ import { readRunningState } from './state.ts'
 import {
   fixtureNames,
   GITHUB_TEST_SECRET,
+  postDelivery,
   registerRelease,
   releaseDelivery,
   type FixtureName,
@@ -68,12 +69,7 @@ console.log(
 )
 let res: Response
 try {
-  res = await fetch(`${edgeUrl}/webhooks/github`, {
-    method: 'POST',
-    headers: Object.fromEntries(Object.entries(delivery.headers).filter(([k]) => k !== 'Content-Length')),
-    body: delivery.body,
-    signal: AbortSignal.timeout(15_000),
-  })
+  res = await postDelivery(edgeUrl, delivery, { signal: AbortSignal.timeout(15_000) })
 } catch (error) {
   fail(`the edge did not answer: ${(error as Error).cause ?? (error as Error).message}`)
 }

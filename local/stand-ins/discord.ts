@@ -43,6 +43,15 @@ export interface WebhookCall {
   at: number
 }
 
+/** The calls a running Discord stand-in has recorded (GET /_control/calls), e.g. the one `npm start` runs. */
+export async function recordedCalls(url: string): Promise<WebhookCall[]> {
+  return (await (await fetch(`${url}/_control/calls`)).json()) as WebhookCall[]
+}
+
+/** The titles of a recorded message's embeds. */
+export const embedTitles = (call: WebhookCall): string[] =>
+  ((call.body as { embeds?: Array<{ title?: string }> } | null)?.embeds ?? []).map((e) => e.title ?? '')
+
 export interface DiscordStandIn {
   url: string
   /** A webhook URL this stand-in answers. */

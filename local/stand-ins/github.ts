@@ -257,6 +257,24 @@ export interface Delivery {
   body: string
 }
 
+/**
+ * Sends a delivery to the edge's webhook endpoint as GitHub does. Content-Length is left to fetch,
+ * which sets it from the body (and refuses one given by hand).
+ */
+export function postDelivery(
+  edgeUrl: string,
+  delivery: Pick<Delivery, 'headers' | 'body'>,
+  init: { headers?: Record<string, string>; signal?: AbortSignal } = {}
+): Promise<Response> {
+  const { 'Content-Length': _length, ...headers } = delivery.headers
+  return fetch(`${edgeUrl}/webhooks/github`, {
+    method: 'POST',
+    headers: { ...headers, ...init.headers },
+    body: delivery.body,
+    signal: init.signal,
+  })
+}
+
 /** A `release` delivery for a fixture module, signed (X-Hub-Signature-256) as GitHub does. */
 export async function releaseDelivery(fixture: FixtureName, opts: DeliveryOptions): Promise<Delivery> {
   const module = fixtureModules[fixture]

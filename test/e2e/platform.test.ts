@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../local/free-port.ts'
 import { liveProcessesInGroup } from '../../local/process-table.ts'
-import { alive, processesMentioning, readStateFile, startSupervisor } from '../support/supervisor.ts'
+import { alive, processesMentioning, startSupervisor } from '../support/supervisor.ts'
+import { readState } from '../../local/state.ts'
 import type { E2E } from './context.ts'
 import { foundationScenarios } from './scenarios/foundation.ts'
 import { failoverScenarios } from './scenarios/failover.ts'
@@ -52,7 +53,7 @@ beforeAll(async () => {
   })
   if (!(await e2e.supervisor.ready))
     throw new Error(`the platform did not start:\n${e2e.supervisor.output()}`)
-  e2e.initialState = readStateFile(e2e.localDir)
+  e2e.initialState = readState(e2e.localDir)
 }, 90_000)
 
 afterAll(async () => {
@@ -72,7 +73,7 @@ rollingRestartScenarios(e2e)
 
 describe('Ctrl-C', () => {
   it('stops everything and leaves no process behind', async () => {
-    const state = readStateFile(e2e.localDir)
+    const state = readState(e2e.localDir)
     e2e.supervisor.child.kill('SIGINT')
     expect(await e2e.supervisor.exited).toBe(0)
     for (const p of [...e2e.initialState.processes, ...state.processes]) {

@@ -31,7 +31,7 @@ import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/
 import { startService, type TestService } from './backend-service.ts'
 import { stopProcess } from '../../local/processes.ts'
 
-export const fixturesDir = join(import.meta.dirname, '..', 'fixtures')
+const fixturesDir = join(import.meta.dirname, '..', 'fixtures')
 export const ADMIN_TOKEN = 'test-admin-token'
 
 export interface FakeEdge {
@@ -121,7 +121,7 @@ export async function publishAsEdge(
 }
 
 /** Every message of a stream subject, decoded, in stream order (read with an ordered consumer). */
-export async function readStream(js: JetStreamClient, stream: string, subject: string): Promise<unknown[]> {
+async function readStream(js: JetStreamClient, stream: string, subject: string): Promise<unknown[]> {
   const consumer = await js.consumers.get(stream, { filter_subjects: subject })
   const pending = (await consumer.info()).num_pending
   const out: unknown[] = []
@@ -141,11 +141,6 @@ export interface PipelineOptions {
   releases?: number
   notifiers?: number
   web?: boolean
-  /** Extra environment for the release services / notifiers. */
-  releasesEnv?: Record<string, string>
-  notifierEnv?: Record<string, string>
-  /** false: the notifier runs without DISCORD_WEBHOOK_URL. */
-  discord?: boolean
 }
 
 export interface Pipeline {
@@ -154,11 +149,9 @@ export interface Pipeline {
   edge: FakeEdge
   web: TestService | undefined
   releases: TestService[]
-  notifiers: TestService[]
   nc: NatsConnection
   js: JetStreamClient
   jsm: JetStreamManager
-  releasesEnv(i: number): Record<string, string>
   startRelease(i: number): Promise<TestService>
   publish(d: Delivery | { headers: Record<string, string>; body: string | Uint8Array }): Promise<PubAck>
   packaged(): Promise<PackagedEvent[]>
@@ -192,7 +185,6 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     RELEASE_ASSET_HOSTS: new URL(gh.url).host,
     ADMIN_TOKEN,
     ASSET_TIMEOUT_MS: '15000',
-    ...o.releasesEnv,
   })
   const started: TestService[] = []
   const startRelease = async (i: number) => {
@@ -201,18 +193,22 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     return s
   }
   const nc = await connect({ servers: o.natsUrls })
+  const stopAll = async () => {
+    await nc.close()
+    await Promise.all(started.map((s) => stopProcess(s.proc)))
+    await Promise.all([gh.stop(), discord.stop(), edge.stop()])
+  }
   try {
     // The first release service creates the streams and buckets; the rest start alongside.
     const releases = [await startRelease(0)]
-    const [more, notifiers, web] = await Promise.all([
+    const [more, , web] = await Promise.all([
       Promise.all(Array.from({ length: (o.releases ?? 1) - 1 }, (_, i) => startRelease(i + 1))),
       Promise.all(
         Array.from({ length: o.notifiers ?? 1 }, async (_, i) => {
           const s = await startService('notifier', {
             ...at(i),
             ...common,
-            DISCORD_WEBHOOK_URL: o.discord === false ? '' : discord.webhookUrl,
-            ...o.notifierEnv,
+            DISCORD_WEBHOOK_URL: discord.webhookUrl,
           })
           started.push(s)
           return s
@@ -232,11 +228,9 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
       edge,
       web,
       releases,
-      notifiers,
       nc,
       js,
       jsm,
-      releasesEnv,
       startRelease,
       publish: (d) => publishAsEdge(js, d),
       packaged: async () =>
@@ -249,16 +243,10 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
         ),
       announcements: () => discord.calls().filter((c) => c.status >= 200 && c.status < 300),
       api: (path, init) => fetch(`${web!.url}${path}`, init),
-      async stop() {
-        await nc.close()
-        await Promise.all(started.map((s) => stopProcess(s.proc)))
-        await Promise.all([gh.stop(), discord.stop(), edge.stop()])
-      },
+      stop: stopAll,
     }
   } catch (err) {
-    await nc.close()
-    await Promise.all(started.map((s) => stopProcess(s.proc)))
-    await Promise.all([gh.stop(), discord.stop(), edge.stop()])
+    await stopAll()
     throw err
   }
 }

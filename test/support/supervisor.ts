@@ -1,11 +1,10 @@
 /** Runs `npm start`'s supervisor (local/start.ts) as a child process, as a user would, for end-to-end tests. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { projectRoot } from '../../local/platform.ts'
 import { commandLine, liveProcessesInGroup } from '../../local/process-table.ts'
-import type { StateFile } from '../../local/state.ts'
 
 export interface Supervisor {
   child: ChildProcess
@@ -35,34 +34,25 @@ export function startSupervisor(env: Record<string, string>): Supervisor {
   return { child, output: () => output, exited, ready }
 }
 
-export const readStateFile = (localDir: string) =>
-  JSON.parse(readFileSync(join(localDir, 'state.json'), 'utf8')) as StateFile
+/** A script of local/ (`npm run swarm`, `npm run release:demo`) against the platform in `localDir`; its stdout. */
+async function runLocalScript(script: string, localDir: string, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(projectRoot, 'local', script), ...args],
+    {
+      cwd: projectRoot,
+      env: { ...process.env, LOCAL_DIR: localDir },
+    }
+  )
+  return stdout
+}
 
 /** `npm run swarm -- <args>` against the platform in `localDir`. */
-export async function swarm(localDir: string, ...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(projectRoot, 'local', 'swarm.ts'), ...args],
-    {
-      cwd: projectRoot,
-      env: { ...process.env, LOCAL_DIR: localDir },
-    }
-  )
-  return stdout
-}
+export const swarm = (localDir: string, ...args: string[]) => runLocalScript('swarm.ts', localDir, args)
 
 /** `npm run release:demo -- <args>` against the platform in `localDir`. */
-export async function releaseDemo(localDir: string, ...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(projectRoot, 'local', 'release-demo.ts'), ...args],
-    {
-      cwd: projectRoot,
-      env: { ...process.env, LOCAL_DIR: localDir },
-    }
-  )
-  return stdout
-}
+export const releaseDemo = (localDir: string, ...args: string[]) =>
+  runLocalScript('release-demo.ts', localDir, args)
 
 export const alive = (pid: number) => liveProcessesInGroup(pid).includes(pid)
 

@@ -63,14 +63,18 @@ describe('registry commits', () => {
     for (const r of refused) expect(r).toMatchObject({ code: 'version_exists' })
   })
 
-  it('keeps every concurrent new version, latest by Foundry ordering', async () => {
+  it('stores exactly the concurrent versions it commits, refusing ones overtaken by a newer one, latest by Foundry ordering', async () => {
     const versions = ['1.0.0', '1.2.0', '1.10.0', '1.9.0']
-    await Promise.all(versions.map((v, i) => commit('many', entry(v, 200 + i))))
+    const results = await Promise.all(versions.map((v, i) => commit('many', entry(v, 200 + i))))
+    // A commit that finds a newer version already stored is refused; none is lost silently.
+    const committed = versions.filter((_, i) => results[i]!.outcome === 'committed')
+    results.forEach((r, i) => {
+      if (r.outcome !== 'committed') expect(r, versions[i]).toMatchObject({ code: 'version_not_newer' })
+    })
     const record = (await writer.getModule('many'))!.value
-    // Racing commits may each have seen an older latest; what is stored is consistent either way.
     expect(record.latest.stable).toBe('1.10.0')
-    expect(record.versions.length).toBeGreaterThanOrEqual(1)
-    for (const v of record.versions) expect(versions).toContain(v.version)
+    expect(committed).toContain('1.10.0')
+    expect(record.versions.map((v) => v.version).sort()).toEqual(committed.sort())
   })
 
   it('refuses a version going backwards, per channel', async () => {

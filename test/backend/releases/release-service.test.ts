@@ -168,13 +168,21 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
   })
 
   it('release-created and ping: acknowledged and ignored', async () => {
+    // A ping is not a release event: it is counted as another event, ignored, and logs nothing.
+    const otherIgnored = async () => {
+      const text = await (await fetch(`${releases.url}/metrics`)).text()
+      const line = /releases_deliveries_total\{action="other",outcome="ignored"[^}]*\} (\d+)/.exec(text)
+      return Number(line?.[1] ?? 0)
+    }
     const before = await registrySnapshot()
+    const ignoredBefore = await otherIgnored()
     await p.publish(deliveryFixture('release-created'))
     await p.publish(deliveryFixture('ping'))
     await poll(async () =>
       (await releases.logs()).some((l) => l.msg === 'delivery handled' && l.action === 'created')
     ).toBe(true)
     expect((await releases.logs()).find((l) => l.action === 'created')).toMatchObject({ outcome: 'ignored' })
+    await poll(otherIgnored).toBe(ignoredBefore + 1)
     expect(await registrySnapshot()).toEqual(before)
   })
 

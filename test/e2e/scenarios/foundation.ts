@@ -67,7 +67,9 @@ export function foundationScenarios(e2e: E2E) {
       }
       // One line per request, the Worker's: by the second one's line, a line of wrangler's own for
       // the first request would be there too.
-      expect(edgeLog()).not.toContain('GET /health/fra 200')
+      const log = edgeLog()
+      for (const id of ids) expect(log.split(`"requestId":"${id}"`)).toHaveLength(2)
+      expect(log).not.toContain('GET /health/fra 200')
       // A DevTools inspector on the Worker would make wrangler keep every console line in memory.
       const edge = e2e.initialState.processes.find((p) => p.service === 'edge')!
       const workerd = liveProcessesInGroup(edge.pid)

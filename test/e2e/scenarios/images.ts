@@ -5,14 +5,15 @@
  */
 import { describe, expect, it } from 'vitest'
 import sharp from 'sharp'
-import { swarm, readStateFile } from '../../support/supervisor.ts'
+import { swarm } from '../../support/supervisor.ts'
+import { readState } from '../../../local/state.ts'
 import { waitUntil, type E2E } from '../context.ts'
 
 const nearFra = { 'x-client-geo': '50.11,8.68' }
 
 /** Transforms answered by every image service of the platform, from their /metrics. */
 async function transformsDone(e2e: E2E): Promise<number> {
-  const services = readStateFile(e2e.localDir).processes.filter((p) => p.service === 'images')
+  const services = readState(e2e.localDir).processes.filter((p) => p.service === 'images')
   const texts = await Promise.all(services.map(async (p) => (await fetch(`${p.url}/metrics`)).text()))
   return texts
     .flatMap((t) => t.split('\n'))
@@ -90,13 +91,13 @@ export function imageScenarios(e2e: E2E & { origin: { fileUrl(name: string, quer
     })
 
     it('moves to the next datacenter when the steered one has no image service', async () => {
-      const fraImages = readStateFile(e2e.localDir).processes.find(
+      const fraImages = readState(e2e.localDir).processes.find(
         (p) => p.dc === 'fra' && p.service === 'images'
       )!
       process.kill(-fraImages.pid, 'SIGKILL')
       try {
         await waitUntil(
-          async () => readStateFile(e2e.localDir).processes.some((p) => p.pid === fraImages.pid),
+          async () => readState(e2e.localDir).processes.some((p) => p.pid === fraImages.pid),
           (x) => !x,
           5_000,
           'images gone'

@@ -6,17 +6,18 @@
  */
 import { describe, expect, it } from 'vitest'
 import { standIns } from '../../../local/addresses.ts'
-import { registerRelease, releaseDelivery, releaseManifest } from '../../../local/stand-ins/github.ts'
+import {
+  postDelivery,
+  registerRelease,
+  releaseDelivery,
+  releaseManifest,
+} from '../../../local/stand-ins/github.ts'
 import { failed, retried, steadyLoad } from '../../support/steady-load.ts'
+import { embedTitles, recordedCalls } from '../../../local/stand-ins/discord.ts'
 import { swarm } from '../../support/supervisor.ts'
 import { waitUntil, type E2E } from '../context.ts'
 
 const nearFra = { 'x-client-geo': '50.11,8.68' }
-
-interface DiscordCall {
-  status: number
-  body: { embeds?: Array<{ title?: string }> }
-}
 
 export function rollingRestartScenarios(
   e2e: E2E & { origin: { fileUrl(name: string, query?: string): string } }
@@ -47,14 +48,9 @@ export function rollingRestartScenarios(
             const version = `4.0.${n}`
             const delivery = await releaseDelivery('hello-world', { gitHubUrl: standIns.github.url, version })
             await registerRelease(standIns.github.url, delivery.spec)
-            const { 'Content-Length': _l, ...headers } = delivery.headers
             const started = Date.now()
             for (let attempt = 1; attempt <= 10; attempt++) {
-              const res = await fetch(`${e2e.edge}/webhooks/github`, {
-                method: 'POST',
-                headers: { ...headers, ...nearFra },
-                body: delivery.body,
-              })
+              const res = await postDelivery(e2e.edge, delivery, { headers: nearFra })
               if (res.status === 202) {
                 accepted.push(version)
                 break
@@ -94,21 +90,18 @@ export function rollingRestartScenarios(
         const titles = accepted.map((v) => `Hello World ${v}`)
         await waitUntil(
           async () => {
-            const calls = (await (
-              await fetch(`${standIns.discord.url}/_control/calls`)
-            ).json()) as DiscordCall[]
-            return titles.filter((t) =>
-              calls.some((c) => c.status < 300 && c.body.embeds?.some((e) => e.title === t))
-            ).length
+            const calls = await recordedCalls(standIns.discord.url)
+            return titles.filter((t) => calls.some((c) => c.status < 300 && embedTitles(c).includes(t)))
+              .length
           },
           (n) => n === titles.length,
           60_000,
           'every accepted release announced'
         )
         await new Promise((r) => setTimeout(r, 1_000))
-        const calls = (await (await fetch(`${standIns.discord.url}/_control/calls`)).json()) as DiscordCall[]
+        const calls = await recordedCalls(standIns.discord.url)
         const perRelease = titles.map(
-          (t) => calls.filter((c) => c.status < 300 && c.body.embeds?.some((e) => e.title === t)).length
+          (t) => calls.filter((c) => c.status < 300 && embedTitles(c).includes(t)).length
         )
 
         console.log(
