@@ -57,18 +57,20 @@ export class EdgeConfigError extends Error {
 
 type ConfigVars = Pick<Bindings, 'DATACENTERS'> & Partial<Record<keyof z.input<typeof varsSchema>, string>>
 
-let memo: { env: object; key: string; config: EdgeConfig } | undefined
+/** By bindings object: the Worker's and each Durable Object's are different objects, each stable. */
+const byEnv = new WeakMap<object, EdgeConfig>()
+/** By value, for a bindings object not seen yet (tests pass new ones). */
+let memo: { key: string; config: EdgeConfig } | undefined
 
 export function edgeConfig(env: ConfigVars): EdgeConfig {
-  // The bindings object is the same for every request of an isolate: compare it first, and the
-  // values only when it differs (tests pass other objects).
-  if (memo?.env === env) return memo.config
+  const known = byEnv.get(env)
+  if (known) return known
   const key = JSON.stringify([
     env.DATACENTERS,
     ...Object.keys(varsSchema.shape).map((k) => env[k as keyof ConfigVars]),
   ])
   if (memo?.key === key) {
-    memo.env = env
+    byEnv.set(env, memo.config)
     return memo.config
   }
   let data: unknown
@@ -103,6 +105,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
     githubWebhookSecret: v.GITHUB_WEBHOOK_SECRET,
     adminToken: v.ADMIN_TOKEN,
   }
-  memo = { env, key, config }
+  memo = { key, config }
+  byEnv.set(env, config)
   return config
 }

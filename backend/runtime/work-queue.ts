@@ -81,13 +81,18 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
 
   const work = async (msg: JsMsg) => {
     const delivery = msg.info.deliveryCount
-    const item: WorkItem = {
-      msg,
-      keepAlive: () => msg.working(),
-      delivery,
-      lastDelivery: delivery >= o.maxDeliver,
+    // Each call publishes to the server; handlers call keepAlive as they progress (per chunk of a
+    // download, per zip entry), so it is spaced out here. The timer keeps the message alive anyway.
+    const keepAliveEveryMs = Math.max(250, Math.floor(o.ackWaitMs / 3))
+    let lastKeepAlive = 0
+    const keepAlive = () => {
+      const now = Date.now()
+      if (now - lastKeepAlive < keepAliveEveryMs / 3) return
+      lastKeepAlive = now
+      msg.working()
     }
-    const keepAlive = setInterval(() => msg.working(), Math.max(250, Math.floor(o.ackWaitMs / 3)))
+    const item: WorkItem = { msg, keepAlive, delivery, lastDelivery: delivery >= o.maxDeliver }
+    const timer = setInterval(keepAlive, keepAliveEveryMs)
     o.metrics.busy.inc(labels)
     try {
       await o.handle(item)
@@ -130,7 +135,7 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
       msg.nak(delayMs)
       o.metrics.results.inc({ ...labels, result: 'retry' })
     } finally {
-      clearInterval(keepAlive)
+      clearInterval(timer)
       o.metrics.busy.dec(labels)
     }
   }
