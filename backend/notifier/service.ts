@@ -20,12 +20,7 @@ import { JsonKv } from '../registry/kv-store.ts'
 import { versionToken } from '../registry/names.ts'
 import { startDurableConsumer } from '../runtime/durable-consumer.ts'
 import { decodeMessage } from '../runtime/messages.ts'
-import {
-  ensureConsumer,
-  ensureStream,
-  withStartupRetries,
-  workQueueConsumerConfig,
-} from '../runtime/jetstream-setup.ts'
+import { ensureStream, withStartupRetries } from '../runtime/jetstream-setup.ts'
 import { PermanentFailure } from '../runtime/work-queue.ts'
 import { announceOnce } from './announce.ts'
 import { DiscordWebhook } from './discord.ts'
@@ -57,17 +52,6 @@ await runService({
     await ensureStream(jsm, releaseEventsStreamConfig(replicas), log)
     await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
     const consumer = 'notifier'
-    await ensureConsumer(
-      jsm,
-      releaseEventsStream.name,
-      workQueueConsumerConfig({
-        durable: consumer,
-        filterSubject: 'releases.>',
-        ackWaitMs: config.ACK_WAIT_MS,
-        maxDeliver: config.MAX_DELIVER,
-      }),
-      log
-    )
     const kv = new JsonKv(
       await withStartupRetries('notifier bucket', log, async () => {
         await new Kvm(js).create(notifierBucket, {
@@ -102,6 +86,7 @@ await runService({
       registry: metrics.registry,
       stream: releaseEventsStream.name,
       consumer,
+      filterSubject: 'releases.>',
       concurrency: config.NOTIFIER_CONCURRENCY,
       ackWaitMs: config.ACK_WAIT_MS,
       maxDeliver: config.MAX_DELIVER,

@@ -24,12 +24,7 @@ import { parseHostList } from './fetch-limited.ts'
 import { handleDelivery } from './handle-delivery.ts'
 import { createReleaseMetrics } from './metrics.ts'
 import { purgeEdgeCache } from './purge.ts'
-import {
-  ensureConsumer,
-  ensureStream,
-  withStartupRetries,
-  workQueueConsumerConfig,
-} from '../runtime/jetstream-setup.ts'
+import { ensureStream, withStartupRetries } from '../runtime/jetstream-setup.ts'
 import { RetryLater } from '../runtime/work-queue.ts'
 
 const MiB = 1024 * 1024
@@ -68,17 +63,6 @@ await runService({
     await ensureStream(jsm, releaseEventsStreamConfig(replicas), log)
     await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
     const consumer = 'releases'
-    await ensureConsumer(
-      jsm,
-      githubStream.name,
-      workQueueConsumerConfig({
-        durable: consumer,
-        filterSubject: githubStream.releaseSubjects,
-        ackWaitMs: config.ACK_WAIT_MS,
-        maxDeliver: config.MAX_DELIVER,
-      }),
-      log
-    )
     const storage = await withStartupRetries('registry buckets', log, () =>
       ensureRegistryStorage(nc, replicas)
     )
@@ -130,6 +114,7 @@ await runService({
       registry: metrics.registry,
       stream: githubStream.name,
       consumer,
+      filterSubject: githubStream.releaseSubjects,
       concurrency: config.RELEASES_CONCURRENCY,
       ackWaitMs: config.ACK_WAIT_MS,
       maxDeliver: config.MAX_DELIVER,

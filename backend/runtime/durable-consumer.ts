@@ -1,5 +1,6 @@
 /**
- * A durable JetStream consumer as the services run it: a work queue with redelivery backoff,
+ * A durable JetStream consumer as the services run it: created (or updated) on the stream for
+ * `filterSubject`, worked as a work queue with redelivery backoff,
  * whose messages go to the dead-letter stream after the last attempt (also when the worker died
  * on it: the max-deliveries advisory is watched), with their metrics. `stop()` stops taking work.
  */
@@ -7,7 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core'
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { Gauge, type Registry } from 'prom-client'
 import { createDeadLetterMetrics, DeadLetters } from './dead-letter.ts'
-import { retryDelaysMs } from './jetstream-setup.ts'
+import { ensureConsumer, retryDelaysMs, workQueueConsumerConfig } from './jetstream-setup.ts'
 import { createWorkQueueMetrics, startWorkQueue, type WorkQueueOptions } from './work-queue.ts'
 
 export type DurableConsumerOptions = Omit<WorkQueueOptions, 'retryDelaysMs' | 'deadLetters' | 'metrics'> & {
@@ -15,10 +16,23 @@ export type DurableConsumerOptions = Omit<WorkQueueOptions, 'retryDelaysMs' | 'd
   jsm: JetStreamManager
   js: JetStreamClient
   registry: Registry
+  /** The subjects of the stream this consumer takes. */
+  filterSubject: string
 }
 
 export async function startDurableConsumer(o: DurableConsumerOptions): Promise<{ stop(): Promise<void> }> {
-  const { nc, jsm, registry, ...queueOptions } = o
+  const { nc, jsm, registry, filterSubject, ...queueOptions } = o
+  await ensureConsumer(
+    jsm,
+    o.stream,
+    workQueueConsumerConfig({
+      durable: o.consumer,
+      filterSubject,
+      ackWaitMs: o.ackWaitMs,
+      maxDeliver: o.maxDeliver,
+    }),
+    o.log
+  )
   const deadLetters = new DeadLetters(o.js, o.consumer, o.log, createDeadLetterMetrics(registry))
   const advisories = deadLetters.watchMaxDeliveries(nc, jsm, o.stream)
   watchLag(jsm, o.stream, o.consumer, registry)
