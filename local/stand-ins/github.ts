@@ -119,6 +119,8 @@ export type ReleaseSpecInput = z.input<typeof releaseSpecSchema>
 
 const manifestAssetId = (releaseId: number) => releaseId * 10 + 1
 const zipAssetId = (releaseId: number) => releaseId * 10 + 2
+/** Where the stand-in serves a release's zip bytes (after the asset URL's redirect). */
+export const zipObjectPath = (releaseId: number) => `/_objects/${zipAssetId(releaseId)}`
 
 /**
  * A stable release id for a repository's version, so a repeated delivery names the same release

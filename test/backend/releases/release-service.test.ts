@@ -12,7 +12,7 @@ import type { TestService } from '../../support/backend-service.ts'
 import { killProcess } from '../../support/nats-cluster.ts'
 import { isNewerVersion } from '../../../backend/registry/foundry-version.ts'
 import { deadLetterHeaders, deadLetterStream, type RejectionCode } from '#shared/releases.ts'
-import type { Delivery, FixtureName } from '../../../local/stand-ins/github.ts'
+import { zipObjectPath, type Delivery, type FixtureName } from '../../../local/stand-ins/github.ts'
 
 let nats: TestNatsServer
 let p: Pipeline
@@ -415,7 +415,7 @@ describe('faults', () => {
   it('the release service killed during packaging and started again: packaged exactly once', async () => {
     const d = await p.gh.delivery('ddb-importer', { version: '3.0.0', slowZipMs: 8_000 })
     await p.publish(d)
-    const zipDownload = `/_objects/${d.spec.releaseId * 10 + 2}`
+    const zipDownload = zipObjectPath(d.spec.releaseId)
     await poll(() => p.gh.requests().some((r) => r.path === zipDownload)).toBe(true)
     await killProcess(releases.proc)
     releases = await p.startRelease(0)

@@ -13,6 +13,7 @@ import {
   registerRelease,
   releaseDelivery,
   releaseManifest,
+  zipObjectPath,
   type FixtureName,
 } from '../../../local/stand-ins/github.ts'
 import { embedTitles, recordedCalls } from '../../../local/stand-ins/discord.ts'
@@ -145,9 +146,17 @@ export function releaseScenarios(e2e: E2E) {
       { timeout: 120_000 },
       async () => {
         // The zip download takes 3 s; the release service of whichever datacenter took it is killed meanwhile.
-        const { res } = await release(e2e, 'lib-wrapper', '3.3.0', { slowZipMs: 3_000 })
+        const { res, delivery } = await release(e2e, 'lib-wrapper', '3.3.0', { slowZipMs: 3_000 })
         expect(res.status).toBe(202)
-        await new Promise((r) => setTimeout(r, 1_000))
+        // Killed while the zip (3 s to serve) is being downloaded, so the work is cut halfway.
+        const zipPath = zipObjectPath(delivery.spec.releaseId)
+        const zipDownloads = async () =>
+          (
+            (await (await fetch(`${standIns.github.url}/_control/requests`)).json()) as Array<{
+              path: string
+            }>
+          ).filter((r) => r.path === zipPath).length
+        await waitUntil(zipDownloads, (n) => n >= 1, 20_000, 'the zip download started')
         const releases = readState(e2e.localDir).processes.filter((p) => p.service === 'releases')
         for (const p of releases) process.kill(-p.pid, 'SIGKILL')
         try {
@@ -169,6 +178,8 @@ export function releaseScenarios(e2e: E2E) {
         )
         await new Promise((r) => setTimeout(r, 1_000))
         expect(await announced(' 3.3.0')).toBe(1)
+        // The interrupted download was done again by a revived service.
+        expect(await zipDownloads()).toBeGreaterThanOrEqual(2)
       }
     )
 
