@@ -52,6 +52,16 @@ export function startProcess(spec: ProcessSpec): Supervised {
   return { spec, pid: child.pid, child, exited }
 }
 
+/** SIGKILL to a supervised process group, and wait until it is gone. */
+export async function killProcess(proc: Supervised): Promise<void> {
+  try {
+    process.kill(-proc.pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+  await proc.exited
+}
+
 /** SIGTERM to the process group; SIGKILL what is left after `graceMs`. */
 export async function stopProcess(proc: Supervised, graceMs = 10_000): Promise<void> {
   const signalGroup = (signal: NodeJS.Signals) => {

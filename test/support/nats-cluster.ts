@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { natsServerConfig } from '../../local/nats-config.ts'
-import { startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
+import { killProcess, startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
 
@@ -33,16 +33,6 @@ export interface TestNatsCluster {
 }
 
 const dcs = ['fra', 'ams', 'lon']
-
-/** SIGKILL to a supervised process group, and wait until it is gone. */
-export async function killProcess(proc: Supervised): Promise<void> {
-  try {
-    process.kill(-proc.pid, 'SIGKILL')
-  } catch {
-    // already gone
-  }
-  await proc.exited
-}
 
 export async function startNatsCluster(name = 'cluster'): Promise<TestNatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), `vtta-nats-${name}-`))
