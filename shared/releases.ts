@@ -223,3 +223,15 @@ export function deadLetterStreamConfig(replicas: number): StreamConfig {
     discard: 'old',
   } as StreamConfig
 }
+
+// ---------------------------------------------------------------------------------------------
+// JetStream buckets (the NATS permissions of each service name them too)
+
+/** The module registry: one KV bucket (records, manifests) and one object store (zips). */
+export const registryBuckets = {
+  kv: 'registry',
+  zips: 'module-zips',
+} as const
+
+/** The notifier's KV bucket: one record per announcement (exactly-once claims). */
+export const notifierBucket = 'notifier'

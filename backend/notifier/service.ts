@@ -9,6 +9,7 @@ import { nuid } from '@nats-io/nats-core'
 import { z } from 'zod'
 import {
   deadLetterStreamConfig,
+  notifierBucket,
   packagedEventSchema,
   rejectedEventSchema,
   releaseEventsStream,
@@ -39,7 +40,6 @@ const configSchema = baseConfigSchema.extend({
   MAX_INLINE_RATE_LIMIT_WAIT_MS: intVar(30_000, 0),
 })
 
-const notifierBucket = 'notifier'
 const token = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100) || '_'
 
 await runService({

@@ -7,12 +7,9 @@ import type { NatsConnection } from '@nats-io/nats-core'
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
 import { Objm, type ObjectStore } from '@nats-io/obj'
+import { registryBuckets } from '#shared/releases.ts'
 import { JsonKv } from './kv-store.ts'
 
-export const registryBuckets = {
-  kv: 'registry',
-  zips: 'module-zips',
-} as const
 
 export interface RegistryStorage {
   kv: JsonKv
