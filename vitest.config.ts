@@ -17,6 +17,7 @@ export default defineConfig({
               bindings: {
                 DATACENTERS: inject('edgeDatacenters'),
                 GITHUB_DELIVERIES: inject('githubDeliveries'),
+                NATS_EDGE_SEED: inject('natsEdgeSeed'),
                 ALLOW_GEO_OVERRIDE: 'true',
                 ADMIN_TOKEN: 'test-admin-token',
                 // GitHub's documented test secret: the fixture deliveries are signed with it.
@@ -35,7 +36,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/{backend,shared,local,stack,e2e}/**/*.test.ts'],
+          include: ['test/{backend,shared,local,stack,security,e2e}/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 60_000,

@@ -33,6 +33,7 @@ import { requestTransform } from '../test/backend/images/transform-client.ts'
 import type { ResolvedImageOptions } from '#shared/images.ts'
 import { interleaved, targetUrl, type CallTarget, type Measured, type Target } from './load.ts'
 import { printTable } from './table.ts'
+import { natsAuth } from '../test/support/nats-credentials.ts'
 
 /** A target and the processes whose CPU time is its cost. */
 export type BenchTarget = (Target | CallTarget) & { pids: number[] }
@@ -131,7 +132,7 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
     stops.push(() => stopProcess(baseline.proc))
     const ipx = await startPeer('ipx', dir, origin.origin)
     stops.push(() => stopProcess(ipx.proc))
-    const nc = await connect({ servers: nats.url })
+    const nc = await connect({ servers: nats.url, ...natsAuth() })
     stops.push(() => nc.close())
 
     const webp = { width: WIDTH, format: 'webp', quality: QUALITY } as const

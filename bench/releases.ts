@@ -11,6 +11,7 @@ import { startPipeline, type Pipeline } from '../test/support/release-pipeline.t
 import { releaseEventsStream } from '#shared/releases.ts'
 import { percentile } from './load.ts'
 import { printTable } from './table.ts'
+import { natsAuth } from '../test/support/nats-credentials.ts'
 
 interface Sample {
   packagedMs: number
@@ -31,7 +32,7 @@ export async function benchReleases(opts: { releases?: number; concurrency?: num
     }))
     // When each `packaged` event is published (a plain subscription sees every publish).
     const packagedAt = new Map<string, number>()
-    const watcher = await connect({ servers: cluster.urls })
+    const watcher = await connect({ servers: cluster.urls, ...natsAuth() })
     watcher.subscribe(releaseEventsStream.packaged, {
       callback: (_err, msg) => {
         const id = (msg.json() as { moduleId: string }).moduleId

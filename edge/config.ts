@@ -29,6 +29,10 @@ const varsSchema = z.object({
   IMAGE_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Secret of the GitHub webhook; without it POST /webhooks/github answers 503. */
   GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** The edge's NATS user (nkey seed): every datacenter's NATS refuses a connection without it. */
+  NATS_EDGE_SEED: z
+    .string({ error: "is required (the edge's NATS nkey seed, a wrangler secret)" })
+    .regex(/^SU[A-Z2-7]{56}$/, 'must be a NATS user nkey seed (SU followed by 56 characters)'),
   /** Bearer token of the operator API; without it the operator API answers 503. */
   ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
 })
@@ -49,6 +53,7 @@ export interface EdgeConfig {
   imageSigningKey: string | undefined
   githubWebhookSecret: string | undefined
   adminToken: string | undefined
+  natsEdgeSeed: string
 }
 
 export class EdgeConfigError extends Error {
@@ -104,6 +109,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
     imageSigningKey: v.IMAGE_SIGNING_KEY,
     githubWebhookSecret: v.GITHUB_WEBHOOK_SECRET,
     adminToken: v.ADMIN_TOKEN,
+    natsEdgeSeed: v.NATS_EDGE_SEED,
   }
   memo = { key, config }
   byEnv.set(env, config)

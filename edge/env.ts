@@ -19,6 +19,8 @@ export interface Bindings {
   IMAGE_SIGNING_KEY?: string
   /** Secret: GitHub webhook secret. */
   GITHUB_WEBHOOK_SECRET?: string
+  /** Secret: the edge's NATS user nkey seed (shared/nats-permissions.ts). */
+  NATS_EDGE_SEED?: string
   /** Secret: bearer token of the operator API. */
   ADMIN_TOKEN?: string
   /** One NATS connection per datacenter, held by a Durable Object named by the datacenter id. */

@@ -33,7 +33,8 @@ export function loopbackAddress(index: number): string {
 export interface DatacenterAddresses {
   host: string
   natsUrl: string
-  natsClusterUrl: string
+  /** `host:port` of the cluster listener (routes carry their credentials: local/nats-auth). */
+  natsClusterHost: string
   natsMonitorUrl: string
   natsWsUrl: string
   serviceUrl(service: ServiceName): string
@@ -44,7 +45,7 @@ export function datacenterAddresses(index: number): DatacenterAddresses {
   return {
     host,
     natsUrl: `nats://${host}:${ports.natsClient}`,
-    natsClusterUrl: `nats://${host}:${ports.natsCluster}`,
+    natsClusterHost: `${host}:${ports.natsCluster}`,
     natsMonitorUrl: `http://${host}:${ports.natsMonitor}`,
     natsWsUrl: `ws://${host}:${ports.natsWebSocket}`,
     serviceUrl: (service) => `http://${host}:${ports.services[service]}`,

@@ -3,12 +3,13 @@
  * datacenter, and the edge. Pure apart from writing each nats-server's configuration file, so the
  * supervisor can start a datacenter again (revive) from the same specs.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Catalogue } from '#shared/catalogue.ts'
 import { serviceNames, type ServiceName } from '#shared/services.ts'
 import { datacenterAddresses, ports, standIns } from './addresses.ts'
-import { natsServerConfig } from './nats-config.ts'
+import { writeNatsServerConfig } from './nats-config.ts'
+import { ensureNatsCredentials, type NatsCredentials } from './nats-auth/credentials.ts'
 import type { ProcessSpec } from './processes.ts'
 import type { LocalEnv } from './local-env.ts'
 
@@ -42,26 +43,29 @@ export interface DatacenterSpecs {
   services: ProcessSpec[]
 }
 
+/** The local platform's NATS credentials (created on first start, kept under LOCAL_DIR, never in git). */
+export const localNatsCredentials = (localDir: string): NatsCredentials =>
+  ensureNatsCredentials(resolve(localDir, 'secrets', 'nats'))
+
 export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: LocalEnv): DatacenterSpecs[] {
   const addresses = catalogue.map((_, i) => datacenterAddresses(i))
   const logs = join(localDir, 'logs')
+  const credentials = localNatsCredentials(localDir)
   return catalogue.map((dc, i) => {
     const a = addresses[i]!
     const dir = join(localDir, 'nats', dc.id)
-    mkdirSync(dir, { recursive: true })
-    const conf = join(dir, 'nats.conf')
-    writeFileSync(
-      conf,
-      natsServerConfig({
+    const conf = writeNatsServerConfig(
+      dir,
+      {
         dc: dc.id,
         host: a.host,
         clientPort: ports.natsClient,
         monitorPort: ports.natsMonitor,
         webSocketPort: ports.natsWebSocket,
         clusterPort: ports.natsCluster,
-        routes: catalogue.length > 1 ? addresses.filter((_, j) => j !== i).map((o) => o.natsClusterUrl) : [],
         storeDir: resolve(dir, 'jetstream'),
-      })
+      },
+      { credentials, routeHosts: addresses.map((o) => o.natsClusterHost) }
     )
     return {
       dc: dc.id,
@@ -88,6 +92,8 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
           DC: dc.id,
           DC_NAME: dc.name,
           NATS_URL: a.natsUrl,
+          // Its own credential only (production: the Docker secret nats_seed_<service>).
+          NATS_NKEY_SEED_FILE: credentials.seedFile(service),
           HTTP_HOST: a.host,
           HTTP_PORT: String(ports.services[service]),
           // One replica per datacenter, up to three (streams, KV buckets, object store).
@@ -117,6 +123,7 @@ export function edgeSpec(
     ALLOW_GEO_OVERRIDE: 'true',
     ADMIN_TOKEN: opts.env.ADMIN_TOKEN,
     GITHUB_WEBHOOK_SECRET: opts.env.GITHUB_WEBHOOK_SECRET,
+    NATS_EDGE_SEED: localNatsCredentials(opts.localDir).seed('edge'),
   }
   for (const name of edgeTunables) {
     const value = opts.tunables[name]

@@ -15,10 +15,17 @@ const natsUrlList = z
     'must be a comma-separated list of nats://host:port URLs'
   )
 
+/** A NATS user's nkey seed: the service's only NATS credential (shared/nats-permissions.ts). */
+const nkeySeed = z
+  .string()
+  .regex(/^SU[A-Z2-7]{56}$/, 'must be a NATS user nkey seed (SU followed by 56 characters)')
+
 /** What every service needs. Services extend it with their own variables. */
 export const baseConfigSchema = z.object({
   DC: datacenterIdSchema,
   NATS_URL: natsUrlList,
+  /** Secret (NATS_NKEY_SEED_FILE: the Docker secret nats_seed_<service>). */
+  NATS_NKEY_SEED: nkeySeed,
   HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -64,6 +71,9 @@ export function resolveSecretFiles(
   return resolved
 }
 
+/** Variables whose values never appear in an error message. */
+const secretName = /(SECRET|TOKEN|SEED|KEY|PASSWORD)$/
+
 export function loadConfig<S extends z.ZodObject>(
   schema: S,
   env: NodeJS.ProcessEnv = process.env
@@ -72,9 +82,11 @@ export function loadConfig<S extends z.ZodObject>(
   if (result.success) return result.data
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.')
-    const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined
-    return value === undefined
-      ? `${name} is required (${issue.message})`
+    const key = String(issue.path[0])
+    const value = issue.path.length === 1 ? (env[key] ?? (env[`${key}_FILE`] ? '' : undefined)) : undefined
+    if (value === undefined) return `${name} is required (${issue.message})`
+    return secretName.test(key)
+      ? `${name}: ${issue.message}`
       : `${name}=${JSON.stringify(value)}: ${issue.message}`
   })
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`)

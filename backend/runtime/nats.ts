@@ -3,7 +3,8 @@
  * the service), prefers the first URL (the datacenter's own server), and reports its readiness.
  */
 import { connect } from '@nats-io/transport-node'
-import type { NatsConnection } from '@nats-io/nats-core'
+import { nkeyAuthenticator, type NatsConnection } from '@nats-io/nats-core'
+import { inboxPrefix, type NatsComponent } from '#shared/nats-permissions.ts'
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { Logger } from './logger.ts'
 import type { RuntimeMetrics } from './metrics.ts'
@@ -20,13 +21,16 @@ const JETSTREAM_CHECK_TTL_MS = 1_000
 const JETSTREAM_CHECK_TIMEOUT_MS = 1_500
 
 export async function connectNats(
-  opts: { servers: string; name: string },
+  opts: { servers: string; name: string; component: NatsComponent; seed: string },
   log: Logger,
   metrics: RuntimeMetrics
 ): Promise<NatsHandle> {
   const nc = await connect({
     servers: opts.servers.split(',').map((s) => s.trim()),
     name: opts.name,
+    // The component's own user: its permissions allow replies only on its own inbox prefix.
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.seed)),
+    inboxPrefix: inboxPrefix(opts.component),
     noRandomize: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

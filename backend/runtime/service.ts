@@ -82,7 +82,12 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   const port = (server.address() as AddressInfo).port
 
   nats = await connectNats(
-    { servers: config.NATS_URL, name: `${definition.name}@${config.DC}` },
+    {
+      servers: config.NATS_URL,
+      name: `${definition.name}@${config.DC}`,
+      component: definition.name,
+      seed: config.NATS_NKEY_SEED,
+    },
     log,
     metrics
   )

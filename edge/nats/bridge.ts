@@ -10,6 +10,7 @@ import { DurableObject } from 'cloudflare:workers'
 import {
   errors,
   headers as natsHeaders,
+  nkeyAuthenticator,
   wsconnect,
   type MsgHdrs,
   type NatsConnection,
@@ -17,6 +18,7 @@ import {
 import { jetstream } from '@nats-io/jetstream'
 import type { Bindings } from '../env.ts'
 import { edgeConfig } from '../config.ts'
+import { inboxPrefix } from '#shared/nats-permissions.ts'
 
 export type BridgeFailure = 'unknown_datacenter' | 'unreachable' | 'no_responders' | 'timeout'
 
@@ -68,12 +70,16 @@ export class NatsBridge extends DurableObject<Bindings> {
     return this.#connects
   }
 
-  #connect(url: string): Promise<NatsConnection> {
+  #connect(url: string, seed: string): Promise<NatsConnection> {
     if (!this.#connection) {
       this.#connects++
       const pending = wsconnect({
         servers: url,
         name: 'edge-bridge',
+        // The edge's own NATS user (shared/nats-permissions.ts): it may publish requests and
+        // deliveries, and receive only on its own inbox prefix.
+        authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+        inboxPrefix: inboxPrefix('edge'),
         reconnect: false,
         timeout: CONNECT_TIMEOUT_MS,
         // No call-site stack captured per request: classify() turns every failure into a code.
@@ -92,10 +98,11 @@ export class NatsBridge extends DurableObject<Bindings> {
   async #open(
     dcId: string
   ): Promise<{ ok: true; nc: NatsConnection } | { ok: false; code: BridgeFailure; message: string }> {
-    const dc = edgeConfig(this.env).byId.get(dcId)
+    const config = edgeConfig(this.env)
+    const dc = config.byId.get(dcId)
     if (!dc) return { ok: false, code: 'unknown_datacenter', message: `unknown datacenter ${dcId}` }
     try {
-      return { ok: true, nc: await this.#connect(dc.endpoints.natsWs) }
+      return { ok: true, nc: await this.#connect(dc.endpoints.natsWs, config.natsEdgeSeed) }
     } catch (error) {
       return { ok: false, code: 'unreachable', message: `NATS of ${dc.id}: ${String(error)}` }
     }

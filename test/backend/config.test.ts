@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { baseConfigSchema, ConfigError, loadConfig } from '../../backend/runtime/config.ts'
 
-const valid = { DC: 'fra', NATS_URL: 'nats://127.0.0.1:4222' }
+import { createUser } from '@nats-io/nkeys'
+
+const seed = new TextDecoder().decode(createUser().getSeed())
+const valid = { DC: 'fra', NATS_URL: 'nats://127.0.0.1:4222', NATS_NKEY_SEED: seed }
 
 describe('service configuration', () => {
   it('applies defaults to a minimal environment', () => {
@@ -18,8 +21,14 @@ describe('service configuration', () => {
   })
 
   it.each([
-    ['DC missing', { NATS_URL: valid.NATS_URL }, 'DC is required'],
-    ['NATS_URL missing', { DC: 'fra' }, 'NATS_URL is required'],
+    ['DC missing', { NATS_URL: valid.NATS_URL, NATS_NKEY_SEED: seed }, 'DC is required'],
+    ['NATS_URL missing', { DC: 'fra', NATS_NKEY_SEED: seed }, 'NATS_URL is required'],
+    ['NATS_NKEY_SEED missing', { DC: 'fra', NATS_URL: valid.NATS_URL }, 'NATS_NKEY_SEED is required'],
+    [
+      'NATS_NKEY_SEED not a user seed',
+      { ...valid, NATS_NKEY_SEED: 'SAxyz' },
+      'NATS_NKEY_SEED: must be a NATS user nkey seed',
+    ],
     [
       'NATS_URL not a nats URL',
       { ...valid, NATS_URL: 'http://127.0.0.1:4222' },
@@ -32,6 +41,14 @@ describe('service configuration', () => {
   ])('%s stops with a message naming the variable', (_case, env, named) => {
     expect(() => loadConfig(baseConfigSchema, env)).toThrow(ConfigError)
     expect(() => loadConfig(baseConfigSchema, env)).toThrow(named)
+  })
+
+  it('never repeats a secret in its error message', () => {
+    const leaked = `${seed.slice(0, 20)}lowercase-is-not-base32`
+    expect(() => loadConfig(baseConfigSchema, { ...valid, NATS_NKEY_SEED: leaked })).toThrow(
+      /NATS_NKEY_SEED: /
+    )
+    expect(() => loadConfig(baseConfigSchema, { ...valid, NATS_NKEY_SEED: leaked })).not.toThrow(leaked)
   })
 
   describe('secrets from files (Docker secrets)', () => {

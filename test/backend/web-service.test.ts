@@ -5,6 +5,7 @@ import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
 import { healthDocumentSchema, pingReplySchema, type Heartbeat } from '#shared/schemas.ts'
 import { subjects } from '#shared/subjects.ts'
+import { natsAuth } from '../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let web: TestService
@@ -18,7 +19,7 @@ beforeAll(async () => {
     NATS_URL: nats.url,
     HEARTBEAT_INTERVAL_MS: '200',
   })
-  nc = await connect({ servers: nats.url })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
 })
 afterAll(async () => {
   await nc?.close()

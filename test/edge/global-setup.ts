@@ -11,6 +11,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { githubStreamConfig } from '#shared/releases.ts'
 import { startNatsServer } from '../support/nats-server.ts'
 import { startService } from '../support/backend-service.ts'
+import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
 declare module 'vitest' {
@@ -18,6 +19,8 @@ declare module 'vitest' {
     edgeDatacenters: string
     /** JSON: { <case>: { headers: Record<string,string>, body: string } } from test/fixtures/github/deliveries. */
     githubDeliveries: string
+    /** The edge's NATS user seed, trusted by the test nats-server. */
+    natsEdgeSeed: string
   }
 }
 
@@ -39,9 +42,10 @@ export default async function setup(project: TestProject) {
   ]
   project.provide('edgeDatacenters', JSON.stringify(datacenters))
   project.provide('githubDeliveries', JSON.stringify(readDeliveries()))
+  project.provide('natsEdgeSeed', testNatsCredentials().seed('edge'))
 
   // The stream the edge publishes deliveries to (the release service creates it on the platform).
-  const nc = await connect({ servers: nats.url })
+  const nc = await connect({ servers: nats.url, ...natsAuth() })
   await (await jetstreamManager(nc)).streams.add(githubStreamConfig(1))
   await nc.close()
   return async () => {

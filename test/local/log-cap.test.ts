@@ -13,6 +13,7 @@ import { startProcess, stopProcess } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
 import { subjects } from '#shared/subjects.ts'
+import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
 
 const CAP = 64 * 1024
 let nats: TestNatsServer
@@ -41,6 +42,7 @@ describe('supervised logs stay under their cap', () => {
         NATS_URL: nats.url,
         HTTP_HOST: '127.0.0.1',
         HTTP_PORT: String(port),
+        NATS_NKEY_SEED_FILE: testNatsCredentials().seedFile('web'),
       },
       logFile: join(dir, 'fra-web.log'),
       logMaxBytes: CAP,
@@ -51,7 +53,7 @@ describe('supervised logs stay under their cap', () => {
         what: 'web',
         abort: web.exited,
       })
-      const nc = await connect({ servers: nats.url })
+      const nc = await connect({ servers: nats.url, ...natsAuth() })
       for (let i = 0; i < 5_000; i++) nc.publish(subjects.heartbeat('fra', 'images'), `not json ${i}`)
       await nc.flush()
       await nc.close()

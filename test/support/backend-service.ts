@@ -8,6 +8,7 @@ import { projectRoot } from '../../local/platform.ts'
 import { startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
+import { testNatsCredentials } from './nats-credentials.ts'
 
 export interface TestService {
   url: string
@@ -31,7 +32,16 @@ export async function startService(
     command: process.execPath,
     args: [opts.entry ?? join(projectRoot, 'backend', service, 'service.ts')],
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', HTTP_HOST: '127.0.0.1', HTTP_PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: String(port),
+      // The service's own NATS user, as the local platform and production give it.
+      ...(env.NATS_NKEY_SEED === undefined
+        ? { NATS_NKEY_SEED_FILE: testNatsCredentials().seedFile(service) }
+        : {}),
+      ...env,
+    },
     logFile,
   })
   const url = `http://127.0.0.1:${port}`

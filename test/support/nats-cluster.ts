@@ -3,10 +3,11 @@
  * `unique_tag: "dc:"`, as the local platform runs them), for R3 streams and KV in tests. Resolves
  * once every server sees a JetStream meta leader.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { natsServerConfig } from '../../local/nats-config.ts'
+import { writeNatsServerConfig } from '../../local/nats-config.ts'
+import { testNatsCredentials } from './nats-credentials.ts'
 import { killProcess, startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
@@ -15,6 +16,8 @@ export interface ClusterNode {
   dc: string
   url: string
   monitorUrl: string
+  /** `host:port` of its cluster listener. */
+  routeHost: string
   proc: Supervised
   /** SIGKILL, no goodbye. */
   kill(): Promise<void>
@@ -46,19 +49,18 @@ export async function startNatsCluster(name = 'cluster'): Promise<TestNatsCluste
   )
   const nodes: ClusterNode[] = dcs.map((dc, i) => {
     const p = ports[i]!
-    const conf = join(dir, `${dc}.conf`)
-    writeFileSync(
-      conf,
-      natsServerConfig({
+    const conf = writeNatsServerConfig(
+      join(dir, dc),
+      {
         dc,
         host: '127.0.0.1',
         clientPort: p.client,
         monitorPort: p.monitor,
         webSocketPort: p.ws,
         clusterPort: p.cluster,
-        routes: ports.filter((_, j) => j !== i).map((o) => `nats://127.0.0.1:${o.cluster}`),
         storeDir: join(dir, dc, 'jetstream'),
-      })
+      },
+      { credentials: testNatsCredentials(), routeHosts: ports.map((o) => `127.0.0.1:${o.cluster}`) }
     )
     const monitorUrl = `http://127.0.0.1:${p.monitor}`
     const launch = () =>
@@ -75,6 +77,7 @@ export async function startNatsCluster(name = 'cluster'): Promise<TestNatsCluste
       dc,
       url: `nats://127.0.0.1:${p.client}`,
       monitorUrl,
+      routeHost: `127.0.0.1:${p.cluster}`,
       proc: launch(),
       kill: () => killProcess(node.proc),
       stop: () => stopProcess(node.proc),

@@ -1,8 +1,9 @@
 /** A real nats-server for one test file or global setup: free ports on 127.0.0.1, JetStream and WebSocket on. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { natsServerConfig } from '../../local/nats-config.ts'
+import { writeNatsServerConfig } from '../../local/nats-config.ts'
+import { testNatsCredentials } from './nats-credentials.ts'
 import { startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
@@ -19,22 +20,25 @@ export interface TestNatsServer {
   dispose(): Promise<void>
 }
 
-export async function startNatsServer(name = 'test'): Promise<TestNatsServer> {
+/**
+ * `scope`: the datacenter whose subjects the users' permissions name. By default `*`: one server
+ * stands in for every datacenter a test's services say they are in; the security tests pass a real one.
+ */
+export async function startNatsServer(name = 'test', opts: { scope?: string } = {}): Promise<TestNatsServer> {
   const dir = mkdtempSync(join(tmpdir(), `vtta-nats-${name}-`))
   const [clientPort, monitorPort, webSocketPort] = [await freePort(), await freePort(), await freePort()]
-  const conf = join(dir, 'nats.conf')
-  writeFileSync(
-    conf,
-    natsServerConfig({
+  const conf = writeNatsServerConfig(
+    dir,
+    {
       dc: name,
       host: '127.0.0.1',
       clientPort,
       monitorPort,
       webSocketPort,
       clusterPort: 0,
-      routes: [],
       storeDir: join(dir, 'jetstream'),
-    })
+    },
+    { credentials: testNatsCredentials(), routeHosts: [], permissionsDc: opts.scope ?? '*' }
   )
   const monitorUrl = `http://127.0.0.1:${monitorPort}`
   const launch = async () => {

@@ -30,6 +30,7 @@ import { startGitHubStandIn, type Delivery, type GitHubStandIn } from '../../loc
 import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
 import { startService, type TestService } from './backend-service.ts'
 import { stopProcess } from '../../local/processes.ts'
+import { natsAuth } from './nats-credentials.ts'
 
 const fixturesDir = join(import.meta.dirname, '..', 'fixtures')
 export const ADMIN_TOKEN = 'test-admin-token'
@@ -192,7 +193,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     started.push(s)
     return s
   }
-  const nc = await connect({ servers: o.natsUrls })
+  const nc = await connect({ servers: o.natsUrls, ...natsAuth() })
   const stopAll = async () => {
     await nc.close()
     await Promise.all(started.map((s) => stopProcess(s.proc)))

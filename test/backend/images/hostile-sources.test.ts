@@ -15,6 +15,7 @@ import { startService, type TestService } from '../../support/backend-service.ts
 import { BIG_BYTES, startOriginServer, type OriginServer } from '../../support/origin-server.ts'
 import * as fixtures from '../../support/image-fixtures.ts'
 import { requestTransform } from './transform-client.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let origin: OriginServer
@@ -62,7 +63,7 @@ beforeAll(async () => {
     IMAGE_FETCH_TIMEOUT_MS: '3000',
     IMAGE_FETCH_CONNECT_TIMEOUT_MS: '1000',
   })
-  nc = await connect({ servers: nats.url })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
 })
 
 afterAll(async () => {

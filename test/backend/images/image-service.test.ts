@@ -12,6 +12,7 @@ import { startService, type TestService } from '../../support/backend-service.ts
 import { startOriginServer, type OriginServer } from '../../support/origin-server.ts'
 import * as fixtures from '../../support/image-fixtures.ts'
 import { requestTransform } from './transform-client.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let origin: OriginServer
@@ -34,7 +35,7 @@ beforeAll(async () => {
     },
   })
   service = await startService('images', { DC: 'fra', NATS_URL: nats.url, IMAGE_SOURCE_HOSTS: origin.origin })
-  nc = await connect({ servers: nats.url })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
 })
 
 afterAll(async () => {

@@ -13,6 +13,7 @@ import { startService, type TestService } from '../../support/backend-service.ts
 import { startOriginServer, type OriginServer } from '../../support/origin-server.ts'
 import * as fixtures from '../../support/image-fixtures.ts'
 import { requestTransform, type TransformAnswer } from './transform-client.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let origin: OriginServer
@@ -80,7 +81,7 @@ beforeAll(async () => {
     // Small chunks: every answer above 64 KiB is reassembled from several messages.
     IMAGE_REPLY_CHUNK_BYTES: String(64 * 1024),
   })
-  nc = await connect({ servers: nats.url })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
 })
 
 afterAll(async () => {

@@ -17,6 +17,7 @@ import {
   type PackagedEvent,
   type RejectedEvent,
 } from '#shared/releases.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let discord: DiscordStandIn
@@ -39,7 +40,7 @@ beforeAll(async () => {
   nats = await startNatsServer('notifier')
   discord = await startDiscordStandIn()
   notifier = await startService('notifier', env())
-  nc = await connect({ servers: nats.url })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
   js = jetstream(nc)
   jsm = await jetstreamManager(nc)
 })

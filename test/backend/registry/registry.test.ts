@@ -10,6 +10,7 @@ import { ensureRegistryStorage } from '../../../backend/registry/buckets.ts'
 import { RegistryWriter } from '../../../backend/registry/writer.ts'
 import { RegistryReader } from '../../../backend/registry/reader.ts'
 import type { VersionEntry } from '../../../backend/registry/records.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let nc: NatsConnection
@@ -17,7 +18,7 @@ let writer: RegistryWriter
 
 beforeAll(async () => {
   nats = await startNatsServer('registry')
-  nc = await connect({ servers: nats.url })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
   writer = new RegistryWriter(await ensureRegistryStorage(nc, 1))
 })
 afterAll(async () => {
@@ -145,7 +146,7 @@ describe('registry commits', () => {
 describe('registry reader before the registry exists', () => {
   it('finds nothing rather than failing', async () => {
     const empty = await startNatsServer('registry-empty')
-    const c = await connect({ servers: empty.url })
+    const c = await connect({ servers: empty.url, ...natsAuth() })
     try {
       const reader = new RegistryReader(c)
       expect(await reader.getModule('anything')).toBeNull()

@@ -14,6 +14,7 @@ import { ADMIN_TOKEN, publishAsEdge, startFakeEdge, type FakeEdge } from '../../
 import { freePort } from '../../../local/free-port.ts'
 import { startGitHubStandIn, type GitHubStandIn } from '../../../local/stand-ins/github.ts'
 import { deadLetterHeaders, deadLetterStream } from '#shared/releases.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let gh: GitHubStandIn
@@ -45,7 +46,7 @@ beforeAll(async () => {
   nats = await startNatsServer('dead-letters')
   closedPort = await freePort()
   ;[gh, edge] = await Promise.all([startGitHubStandIn(), startFakeEdge()])
-  nc = await connect({ servers: nats.url })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
   jsm = await jetstreamManager(nc)
 })
 afterAll(async () => {

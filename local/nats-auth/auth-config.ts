@@ -1,0 +1,108 @@
+/**
+ * The authentication part of a datacenter's nats-server configuration (`auth.conf`, included by
+ * nats.conf): the application account with its JetStream limits and one nkey user per component with
+ * the permissions of shared/nats-permissions.ts for that datacenter, the system account, and the
+ * credentials of the cluster routes. The same renderer makes the local platform's file and the
+ * production Docker secret (`npm run nats-auth`), so both enforce one model.
+ *
+ * Route credentials live here rather than in nats.conf because a route URL carries its password
+ * (nats-server 2.9 does not send the cluster's `authorization` on routes it solicits): nats.conf
+ * says `routes: $ROUTES` and `password: $ROUTE_PASSWORD`, defined below.
+ */
+import {
+  natsAccounts,
+  natsComponents,
+  natsPermissions,
+  type NatsPermissions,
+} from '#shared/nats-permissions.ts'
+import { natsIdentities, type NatsCredentials, type NatsIdentity } from './credentials.ts'
+
+export interface JetStreamAccountLimits {
+  /** e.g. "64MB" */
+  maxMemory: string
+  /** e.g. "20GB" */
+  maxFile: string
+  maxStreams: number
+  maxConsumers: number
+}
+
+export interface AuthConfigOptions {
+  dc: string
+  /** Public nkeys per identity; two during a rotation (old and new), else one. */
+  publicKeys: Record<NatsIdentity, string[]>
+  routePassword: string
+  /** `host:port` of every server's cluster listener (a server ignores its route to itself); one or none: no cluster. */
+  routeHosts: string[]
+  limits: JetStreamAccountLimits
+}
+
+/** The cluster's route user; its password is the only secret a route presents. */
+export const routeUser = 'route'
+
+const permissionsBlock = (p: NatsPermissions) => ({
+  publish: p.publish,
+  subscribe: p.subscribe,
+  ...(p.allowResponses ? { allow_responses: p.allowResponses } : {}),
+})
+
+export function natsAuthConfig(o: AuthConfigOptions): string {
+  const permissions = natsPermissions(o.dc)
+  const users = natsComponents.flatMap((component) =>
+    o.publicKeys[component].map(
+      (nkey) =>
+        `      # ${component}\n      ${JSON.stringify({ nkey, permissions: permissionsBlock(permissions[component]) })}`
+    )
+  )
+  const systemUsers = o.publicKeys.system.map((nkey) => `      ${JSON.stringify({ nkey })}`)
+  const routes = o.routeHosts.map((h) => JSON.stringify(`nats-route://${routeUser}:${o.routePassword}@${h}`))
+  // Variables nats.conf does not use are refused as unknown fields: routes only for a cluster.
+  const routeVariables =
+    o.routeHosts.length > 1
+      ? `ROUTE_PASSWORD: ${JSON.stringify(o.routePassword)}\nROUTES: [${routes.join(', ')}]\n`
+      : ''
+  return `# Generated for datacenter ${o.dc} by local/nats-auth (shared/nats-permissions.ts): do not edit.
+# Holds the cluster's route password: a secret (Docker secret in production, .local/ locally).
+${routeVariables}
+accounts {
+  ${natsAccounts.app} {
+    jetstream {
+      max_mem: ${o.limits.maxMemory}
+      max_file: ${o.limits.maxFile}
+      max_streams: ${o.limits.maxStreams}
+      max_consumers: ${o.limits.maxConsumers}
+    }
+    users: [
+${users.join(',\n')}
+    ]
+  }
+  ${natsAccounts.system} {
+    users: [
+${systemUsers.join(',\n')}
+    ]
+  }
+}
+system_account: ${natsAccounts.system}
+`
+}
+
+/** The local platform's and the tests' account limits (the servers' own stores are 64 MB / 1 GB). */
+export const localJetStreamLimits: JetStreamAccountLimits = {
+  maxMemory: '64MB',
+  maxFile: '1GB',
+  maxStreams: 32,
+  maxConsumers: 256,
+}
+
+/** auth.conf from a credential set: each identity's key, and its previous one during a rotation. */
+export function authConfigFor(
+  credentials: NatsCredentials,
+  o: Omit<AuthConfigOptions, 'publicKeys' | 'routePassword'>
+): string {
+  const publicKeys = Object.fromEntries(
+    natsIdentities.map((identity) => {
+      const previous = credentials.previousPublicKey(identity)
+      return [identity, [credentials.publicKey(identity), ...(previous ? [previous] : [])]]
+    })
+  ) as Record<NatsIdentity, string[]>
+  return natsAuthConfig({ ...o, publicKeys, routePassword: credentials.routePassword })
+}

@@ -1,0 +1,176 @@
+/**
+ * Who may do what on NATS: one user per component, each with explicit publish and subscribe
+ * allow-lists, in the application account; the nats-server of each datacenter renders this table
+ * into its configuration (local/nats-auth/auth-config.ts), so what the local platform enforces is
+ * what production enforces.
+ *
+ * Rules the table follows:
+ * - Nothing is anonymous: a connection without a known nkey is refused on every listener.
+ * - Each component receives replies only on its own inbox prefix (`_INBOX_<component>`), so no one
+ *   can read another component's replies.
+ * - Request/reply subjects that carry a datacenter are scoped to the server's own datacenter
+ *   (`images.<dc>.transform`): a service can only answer for the datacenter whose server it uses.
+ * - JetStream: a service reaches only the streams it owns or reads, never `$JS.API.STREAM.DELETE`;
+ *   the edge has no `$JS.API` at all and only publishes deliveries into the GITHUB stream.
+ */
+import {
+  deadLetterStream,
+  githubStream,
+  notifierBucket,
+  registryBuckets,
+  releaseEventsStream,
+} from './releases.ts'
+import { queueGroups, subjects } from './subjects.ts'
+
+export const natsComponents = ['edge', 'web', 'images', 'releases', 'notifier', 'operator'] as const
+export type NatsComponent = (typeof natsComponents)[number]
+
+/** The prefix of a component's reply subjects; its connection must be made with it. */
+export const inboxPrefix = (component: NatsComponent): string => `_INBOX_${component}`
+
+/** The application account every component lives in; SYS is the system account (operations only). */
+export const natsAccounts = { app: 'VTTA', system: 'SYS' } as const
+
+export interface NatsPermissions {
+  publish: { allow: string[]; deny?: string[] }
+  subscribe: { allow: string[]; deny?: string[] }
+  /** Replies to requests received (responders); `max` messages per request, within `expires`. */
+  allowResponses?: { max: number; expires: string }
+}
+
+const kvStream = (bucket: string) => `KV_${bucket}`
+const objStream = (bucket: string) => `OBJ_${bucket}`
+
+/** Streams (and buckets) a service creates and keeps up to date at start-up. */
+const manageStreams = (streams: string[]) =>
+  streams.flatMap((s) => [`$JS.API.STREAM.CREATE.${s}`, `$JS.API.STREAM.UPDATE.${s}`])
+
+/** Reading a stream: its info, single messages (also direct gets from the nearest replica). */
+const readStreams = (streams: string[]) =>
+  streams.flatMap((s) => [
+    `$JS.API.STREAM.INFO.${s}`,
+    `$JS.API.STREAM.MSG.GET.${s}`,
+    `$JS.API.DIRECT.GET.${s}`,
+    `$JS.API.DIRECT.GET.${s}.>`,
+  ])
+
+/**
+ * Consuming a stream: durable and ordered consumers (create, info, next, delete), acknowledgements
+ * (`$JS.ACK.<stream>…` from nats-server 2.9; 2.10+ may prefix a domain and an account hash) and flow control.
+ */
+const consumeStreams = (streams: string[]) =>
+  streams.flatMap((s) => [
+    `$JS.API.CONSUMER.CREATE.${s}`,
+    `$JS.API.CONSUMER.CREATE.${s}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${s}.>`,
+    `$JS.API.CONSUMER.INFO.${s}.>`,
+    `$JS.API.CONSUMER.DELETE.${s}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${s}.>`,
+    `$JS.ACK.${s}.>`,
+    `$JS.ACK.*.*.${s}.>`,
+    `$JS.FC.${s}.>`,
+  ])
+
+/** Removing messages by subject (KV purge, object store delete): only in buckets the service writes. */
+const purgeStreams = (streams: string[]) => streams.map((s) => `$JS.API.STREAM.PURGE.${s}`)
+
+const maxDeliveriesAdvisory = (stream: string, consumer: string) =>
+  `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`
+
+/** Whatever a JetStream user is allowed, it never deletes a stream (an operator's act). */
+const neverDeleteStreams = ['$JS.API.STREAM.DELETE.>']
+
+/** Account information: the services' readiness check (`/readyz` asks whether JetStream answers). */
+const accountInfo = '$JS.API.INFO'
+
+const registryStreams = [kvStream(registryBuckets.kv), objStream(registryBuckets.zips)]
+
+/** The permissions of every component's user on the nats-server of datacenter `dc`. */
+export function natsPermissions(dc: string): Record<NatsComponent, NatsPermissions> {
+  const heartbeat = (service: string) => subjects.heartbeat(dc, service)
+  return {
+    edge: {
+      // Requests to any datacenter (the edge chose it) and deliveries into the GITHUB stream. No
+      // $JS.API: a JetStream publish is a plain publish whose acknowledgement comes to the inbox.
+      publish: {
+        allow: [subjects.imageTransform('*'), subjects.ping('*'), githubStream.releaseSubjects],
+      },
+      subscribe: { allow: [`${inboxPrefix('edge')}.>`] },
+    },
+    web: {
+      publish: {
+        allow: [
+          heartbeat('web'),
+          accountInfo,
+          ...readStreams(registryStreams),
+          // Listing keys and reading a zip use ordered (ephemeral) consumers; nothing is written.
+          ...consumeStreams(registryStreams),
+        ],
+        deny: neverDeleteStreams,
+      },
+      subscribe: {
+        allow: [
+          `${inboxPrefix('web')}.>`,
+          `${subjects.ping(dc)} ${queueGroups.web}`,
+          subjects.heartbeats(dc),
+        ],
+      },
+      allowResponses: { max: 1, expires: '10s' },
+    },
+    images: {
+      publish: { allow: [heartbeat('images'), accountInfo], deny: neverDeleteStreams },
+      // Only in the `images` queue group of its own datacenter: nobody else can join it.
+      subscribe: {
+        allow: [`${inboxPrefix('images')}.>`, `${subjects.imageTransform(dc)} ${queueGroups.images}`],
+      },
+      // A transformed image larger than max_payload is sent as several messages and a sentinel
+      // (IMAGE_REPLY_CHUNK_BYTES may be as small as 64 KiB: a 16 MP PNG then takes up to 1,000).
+      allowResponses: { max: 1024, expires: '1m' },
+    },
+    releases: {
+      publish: {
+        allow: [
+          heartbeat('releases'),
+          accountInfo,
+          ...manageStreams([githubStream.name, releaseEventsStream.name, deadLetterStream.name]),
+          ...manageStreams(registryStreams),
+          ...readStreams([githubStream.name, releaseEventsStream.name, deadLetterStream.name]),
+          ...readStreams(registryStreams),
+          ...consumeStreams([githubStream.name, ...registryStreams]),
+          ...purgeStreams(registryStreams),
+          `$KV.${registryBuckets.kv}.>`,
+          `$O.${registryBuckets.zips}.>`,
+          ...releaseEventsStream.subjects,
+          deadLetterStream.subject('releases'),
+        ],
+        deny: neverDeleteStreams,
+      },
+      subscribe: {
+        allow: [`${inboxPrefix('releases')}.>`, maxDeliveriesAdvisory(githubStream.name, 'releases')],
+      },
+    },
+    notifier: {
+      publish: {
+        allow: [
+          heartbeat('notifier'),
+          accountInfo,
+          ...manageStreams([releaseEventsStream.name, deadLetterStream.name, kvStream(notifierBucket)]),
+          ...readStreams([releaseEventsStream.name, deadLetterStream.name, kvStream(notifierBucket)]),
+          ...consumeStreams([releaseEventsStream.name, kvStream(notifierBucket)]),
+          ...purgeStreams([kvStream(notifierBucket)]),
+          `$KV.${notifierBucket}.>`,
+          deadLetterStream.subject('notifier'),
+        ],
+        deny: neverDeleteStreams,
+      },
+      subscribe: {
+        allow: [`${inboxPrefix('notifier')}.>`, maxDeliveriesAdvisory(releaseEventsStream.name, 'notifier')],
+      },
+    },
+    // The operator's tools (`npm run swarm`, backups, enrolment): the whole application account.
+    operator: {
+      publish: { allow: ['>'] },
+      subscribe: { allow: ['>'] },
+    },
+  }
+}
