@@ -13,6 +13,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { serviceNames } from '#shared/services.ts'
 import { parseReachableCatalogue } from '#shared/catalogue.ts'
+import { natsAuthConfig } from '../../local/nats-auth/auth-config.ts'
+import { natsIdentities, type NatsIdentity } from '../../local/nats-auth/credentials.ts'
+import { productionJetStreamLimits, productionRouteHost } from '../../local/nats-auth/command.ts'
 
 // YAML documents are checked structurally, field by field; their shape is exactly what is under test.
 type Doc = { [key: string]: any }
@@ -125,11 +128,27 @@ function natsBlock(conf: string, name: string): string | undefined {
   return undefined
 }
 
-/** The datacenters nats.conf routes to: `nats-route://nats-<dc>:6222` in its cluster block. */
-const routedDatacenters = (conf: string): string[] =>
-  [...(natsBlock(conf, 'cluster') ?? '').matchAll(/nats-route:\/\/nats-([a-z][a-z0-9-]*):6222\b/g)].map(
+/**
+ * The datacenters the servers route to: the `ROUTES` of the auth.conf files `npm run nats-auth`
+ * writes from the production catalogue (route URLs carry the route password, so nats.conf only says
+ * `routes: $ROUTES`). Rendered here from the catalogue exactly as the command renders them.
+ */
+const routedDatacenters = (productionCatalogue: unknown): string[] => {
+  const ids = catalogueIds(productionCatalogue)
+  const auth = natsAuthConfig({
+    dc: ids[0] ?? 'none',
+    publicKeys: Object.fromEntries(natsIdentities.map((i) => [i, []])) as unknown as Record<
+      NatsIdentity,
+      string[]
+    >,
+    routePassword: 'x',
+    routeHosts: ids.map(productionRouteHost),
+    limits: productionJetStreamLimits,
+  })
+  return [...auth.matchAll(/nats-route:\/\/route:x@nats-([a-z][a-z0-9-]*):6222\b/g)].map(
     (m) => m[1] as string
   )
+}
 
 const normaliseConstraint = (c: string): string => c.replace(/\s+/g, '')
 
@@ -305,8 +324,10 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
     if (deploy.endpoint_mode !== 'dnsrr') fail('endpoint_mode', 'a cluster member needs dnsrr, not a VIP')
     if (env.SERVER_NAME !== name) fail('environment', `SERVER_NAME must be ${name}`)
     if (env.DC_TAG !== `dc:${dc}`) fail('environment', `DC_TAG must be dc:${dc}`)
-    if (!new RegExp(`nats-route://${name}:6222\\b`).test(conf))
-      fail('routes', `nats.conf has no route to ${name}`)
+    // Its own datacenter's users, permissions and route credentials (`npm run nats-auth`).
+    const auth = listOf(svc.secrets).find((r) => typeof r === 'object' && r?.target === '/etc/nats/auth.conf')
+    if (auth?.source !== `nats_auth_${dc}`)
+      fail('secrets', `must mount its own nats_auth_${dc} at /etc/nats/auth.conf (npm run nats-auth)`)
     if (svc.hostname !== undefined && svc.hostname !== name) fail('hostname', `must be ${name}`)
     // JetStream's store on a named (node-local) volume of this datacenter's own, declared at the top level.
     const storeDir = natsSetting(natsBlock(conf, 'jetstream') ?? '', 'store_dir')
@@ -326,6 +347,11 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
     }
   } else {
     if (svc.init !== true) fail('init', 'node services run under init: true')
+    // Its own NATS user, never another service's (shared/nats-permissions.ts).
+    const seed = /^\/run\/secrets\/(.+)$/.exec(String(env.NATS_NKEY_SEED_FILE ?? ''))?.[1]
+    const seedSource = listOf(svc.secrets).find((r) => typeof r === 'object' && r?.target === seed)?.source
+    if (seedSource !== `nats_seed_${name}`)
+      fail('secrets', `NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_${name}`)
     const drainMs = Number(env.SHUTDOWN_GRACE_MS ?? 10_000)
     if (!(durationMs(svc.stop_grace_period) > drainMs)) {
       fail(
@@ -389,7 +415,7 @@ function stackProblems(doc: Doc, conf: string, productionCatalogue: unknown): st
   // One set of datacenters: the nats-<dc> services, the routes of nats.conf and the production catalogue.
   const sets: Array<[string, string[]]> = [
     ['stack.yml nats services', natsDatacenters(doc)],
-    ['nats.conf routes', routedDatacenters(conf)],
+    ['the routes of npm run nats-auth', routedDatacenters(productionCatalogue)],
     [catalogueFile, catalogueIds(productionCatalogue)],
   ]
   for (const [where, ids] of sets) {
@@ -424,6 +450,20 @@ function stackProblems(doc: Doc, conf: string, productionCatalogue: unknown): st
       fail('secrets', `${secret} needs a versioned name (${secret}_v1), rotated by a new one`)
   }
 
+  // Every listener authenticates: accounts and users come from auth.conf, routes present the route
+  // password, and the unauthenticated monitoring port listens inside the container only.
+  if (!/^\s*include\s+"?auth\.conf"?\s*$/m.test(conf.replace(/#.*$/gm, '')))
+    fail('nats.conf', 'must include auth.conf (accounts, users, route credentials)')
+  const cluster = natsBlock(conf, 'cluster') ?? ''
+  if (
+    !/^\s*routes\s*[:=]?\s*\$ROUTES\s*$/m.test(cluster) ||
+    natsBlock(cluster, 'authorization') === undefined
+  )
+    fail('nats.conf', 'cluster routes must authenticate (authorization, routes: $ROUTES from auth.conf)')
+  if (!/^127\.0\.0\.1:/.test(natsSetting(conf, 'http') ?? ''))
+    fail('nats.conf', 'the monitoring port (http) must listen on 127.0.0.1: it has no authentication')
+  if (/no_auth_user/.test(conf.replace(/#.*$/gm, '')))
+    fail('nats.conf', 'no_auth_user lets clients in without credentials')
   if (!/^\s*unique_tag\s*[:=]?\s*"dc:"/m.test(conf)) fail('nats.conf', 'jetstream needs unique_tag: "dc:"')
   if (!natsSetting(natsBlock(conf, 'jetstream') ?? '', 'store_dir'))
     fail('nats.conf', 'jetstream needs a store_dir (on the persistent volume)')
@@ -610,11 +650,10 @@ describe('stack.yml', () => {
   it('runs every backend service and one nats server per datacenter', () => {
     expect(services).toEqual(expect.arrayContaining([...serviceNames]))
     expect(natsDatacenters(stack)).toEqual(['fra1', 'ams3', 'lon1'])
-    for (const dc of natsDatacenters(stack)) expect(natsConf).toContain(`nats-route://nats-${dc}:6222`)
+    expect(routedDatacenters(catalogue)).toEqual(natsDatacenters(stack))
   })
 
   it('agrees with nats.conf and the production catalogue on the datacenters (DigitalOcean region ids)', () => {
-    expect(routedDatacenters(natsConf)).toEqual(natsDatacenters(stack))
     expect(catalogueIds(catalogue)).toEqual(natsDatacenters(stack))
     const entries = parseReachableCatalogue(catalogue, catalogueFile)
     expect(entries.map((dc) => [dc.id, dc.lat, dc.lon])).toEqual([
@@ -828,15 +867,40 @@ const mutations: Mutation[] = [
     expected: /^stack: datacenters: nyc3 is in deploy\/datacenters\.production\.json but not in stack\.yml/,
   },
   {
-    description: 'nats.conf routes to a server the stack does not run',
-    mutate: (_d, f) =>
-      (f.conf = f.conf.replace('nats-route://nats-lon1:6222', '$&\n    nats-route://nats-sgp1:6222')),
-    expected: /^stack: datacenters: sgp1 is in nats\.conf routes but not in stack\.yml nats services/,
+    description: "nats-ams3 mounts another datacenter's users",
+    mutate: (d) =>
+      (d.services['nats-ams3'].secrets = d.services['nats-ams3'].secrets.map((r: Doc) =>
+        r.target === '/etc/nats/auth.conf' ? { ...r, source: 'nats_auth_fra1' } : r
+      )),
+    expected: /^nats-ams3: secrets: must mount its own nats_auth_ams3 at \/etc\/nats\/auth\.conf/,
   },
   {
-    description: 'a nats server has no route',
-    mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*nats-route:\/\/nats-ams3:6222\n/m, '')),
-    expected: /^stack: datacenters: ams3 is in stack\.yml nats services but not in nats\.conf routes/,
+    description: "web connects to NATS with the images service's seed",
+    mutate: (d) =>
+      (d.services.web.secrets = d.services.web.secrets.map((r: Doc) =>
+        r.target === 'nats_seed' ? { ...r, source: 'nats_seed_images' } : r
+      )),
+    expected: /^web: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_web/,
+  },
+  {
+    description: 'nats.conf forgets its users',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^include auth\.conf$/m, '')),
+    expected: /^stack: nats\.conf: must include auth\.conf/,
+  },
+  {
+    description: 'the cluster accepts routes without credentials',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*authorization \{ user: route.*$/m, '')),
+    expected: /^stack: nats\.conf: cluster routes must authenticate/,
+  },
+  {
+    description: 'the monitoring port listens on every interface',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^http: 127\.0\.0\.1:8222$/m, 'http: 0.0.0.0:8222')),
+    expected: /^stack: nats\.conf: the monitoring port \(http\) must listen on 127\.0\.0\.1/,
+  },
+  {
+    description: 'WebSocket clients get in without credentials',
+    mutate: (_d, f) => (f.conf = f.conf.replace(/^websocket \{$/m, '$&\n  no_auth_user: anyone')),
+    expected: /^stack: nats\.conf: no_auth_user lets clients in without credentials/,
   },
   {
     description: 'a nats server has no catalogue entry (still on the old id)',
@@ -966,6 +1030,7 @@ describe('the stack invariant checker', () => {
         'resources',
         'restart_policy',
         'rollback_config',
+        'secrets',
         'stop_grace_period',
         'tmpfs',
         'update_config',
