@@ -147,6 +147,7 @@ export const rejectionCodes = [
   'asset_too_large',
   'asset_unavailable',
   'manifest_invalid',
+  'manifest_too_large',
   'version_tag_mismatch',
   'zip_invalid',
   'zip_unsafe_path',

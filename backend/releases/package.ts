@@ -325,7 +325,13 @@ class PackagingRun {
     try {
       const entries = readZip(bytes, this.deps.limits.zip)
       const entry = findManifestEntry(entries)
-      const content = await verifyEntries(bytes, entries, entry, this.item.keepAlive)
+      const content = await verifyEntries(
+        bytes,
+        entries,
+        entry,
+        { ...this.deps.limits.zip, maxKeptBytes: this.deps.limits.maxManifestBytes },
+        this.item.keepAlive
+      )
       const zipManifest = validateManifest(content, `module.json in ${name}`)
       return { entries, entry, zipManifest }
     } catch (err) {

@@ -4,33 +4,40 @@
  * Reading trusts nothing: the central directory (what extractors use) is parsed and checked —
  * entry count, declared sizes and compression ratios (zip bombs), names (`../`, absolute paths,
  * duplicates), local headers that agree with it and do not overlap — and then every entry is
- * inflated with its declared size as a hard output cap and its CRC checked, so a lying header
- * cannot make us (or a Foundry client downloading from us) inflate more than was declared.
+ * inflated as a stream: its running size may not pass its declared size nor the archive's
+ * running total the limit, and its CRC is checked. Only the entry asked for (module.json, itself
+ * capped) is held in memory; memory stays bounded whatever the entries' sizes.
  *
  * Rewriting copies every entry's compressed bytes unchanged and replaces only module.json
  * (deflated with fflate), then writes a fresh central directory: fast, and byte-for-byte faithful
  * to the author's files. ZIP64, multi-disk, encrypted and exotic-method archives are refused.
  */
-import { crc32, inflateRaw } from 'node:zlib'
-import { promisify } from 'node:util'
+import { crc32, createInflateRaw } from 'node:zlib'
 import { deflateSync } from 'fflate'
 import type { RejectionCode } from '#shared/releases.ts'
 
-const inflateRawAsync = promisify(inflateRaw) as (buf: Uint8Array, opts: object) => Promise<Buffer>
-
 export interface ZipLimits {
   maxEntries: number
+  /** Of all entries together, declared and as they actually inflate. */
   maxUncompressedBytes: number
   /** Largest uncompressed/compressed ratio of an entry larger than `ratioFloorBytes`. */
   maxRatio: number
   ratioFloorBytes: number
+  /** Largest entry verifyEntries holds in memory (module.json); default 1 MiB. */
+  maxKeptBytes?: number
 }
+
+const DEFAULT_MAX_KEPT_BYTES = 1024 * 1024
+/** Inflated bytes per chunk: what one entry costs in memory while it is verified. */
+const INFLATE_CHUNK_BYTES = 64 * 1024
+/** How often a long entry reports progress (the work item's keep-alive). */
+const PROGRESS_EVERY_BYTES = 16 * 1024 * 1024
 
 export class ZipError extends Error {
   override name = 'ZipError'
   readonly code: Extract<
     RejectionCode,
-    'zip_invalid' | 'zip_unsafe_path' | 'zip_bomb' | 'zip_manifest_missing'
+    'zip_invalid' | 'zip_unsafe_path' | 'zip_bomb' | 'zip_manifest_missing' | 'manifest_too_large'
   >
 
   constructor(code: ZipError['code'], message: string) {
@@ -188,46 +195,102 @@ export function readZip(bytes: Uint8Array, limits: ZipLimits): ZipEntry[] {
   return entries
 }
 
-/** The bytes of one entry, inflated no further than its declared size, CRC checked. */
-export async function inflateEntry(bytes: Uint8Array, entry: ZipEntry): Promise<Buffer> {
-  const raw = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).subarray(
-    entry.dataOffset,
-    entry.dataOffset + entry.compressedSize
-  )
-  let data: Buffer
-  if (entry.method === 0) data = raw
-  else {
-    try {
-      data = await inflateRawAsync(raw, { maxOutputLength: Math.max(1, entry.uncompressedSize) })
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
-        throw new ZipError(
-          'zip_bomb',
-          `entry "${entry.name}" inflates beyond its declared ${entry.uncompressedSize} bytes`
-        )
-      throw new ZipError('zip_invalid', `entry "${entry.name}" does not inflate: ${(err as Error).message}`)
-    }
-  }
-  if (data.length !== entry.uncompressedSize)
-    throw new ZipError(
-      data.length > entry.uncompressedSize ? 'zip_bomb' : 'zip_invalid',
-      `entry "${entry.name}" is ${data.length} bytes, not the declared ${entry.uncompressedSize}`
-    )
-  if (crc32(data) !== entry.crc)
-    throw new ZipError('zip_invalid', `entry "${entry.name}" fails its CRC check`)
-  return data
+/** The running state of one verification pass over an archive. */
+interface Budget {
+  limit: number
+  /** Bytes the archive may still inflate to. */
+  remaining: number
+  /** Bytes inflated since the last progress report. */
+  sinceProgress: number
+  onProgress: (() => void) | undefined
 }
 
-/** Inflates every entry once (bounded as above), keeping only the one asked for. */
+/**
+ * Inflates one entry as a stream, chunk by chunk: its running size may not pass its declared size
+ * (a lying header) nor the archive's remaining budget, and its CRC must match. Returns the bytes
+ * only when `keep` (they are otherwise dropped chunk by chunk). Since the inflated size never
+ * passes the declared one, readZip's ratio checks on declared sizes hold for the actual bytes too.
+ */
+async function inflateEntry(
+  src: Buffer,
+  entry: ZipEntry,
+  budget: Budget,
+  keep: boolean
+): Promise<Buffer | null> {
+  const raw = src.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize)
+  const kept: Buffer[] = []
+  let size = 0
+  let crc = 0
+  const take = (chunk: Buffer) => {
+    size += chunk.length
+    if (size > entry.uncompressedSize)
+      throw new ZipError(
+        'zip_bomb',
+        `entry "${entry.name}" inflates beyond its declared ${entry.uncompressedSize} bytes`
+      )
+    budget.remaining -= chunk.length
+    if (budget.remaining < 0)
+      throw new ZipError('zip_bomb', `the archive inflates to more than the limit of ${budget.limit} bytes`)
+    crc = crc32(chunk, crc)
+    if (keep) kept.push(chunk)
+    budget.sinceProgress += chunk.length
+    if (budget.sinceProgress >= PROGRESS_EVERY_BYTES) {
+      budget.sinceProgress = 0
+      budget.onProgress?.()
+    }
+  }
+  if (entry.method === 0) {
+    for (let p = 0; p < raw.length; p += INFLATE_CHUNK_BYTES) take(raw.subarray(p, p + INFLATE_CHUNK_BYTES))
+  } else {
+    // zlib's stream honours backpressure within one input buffer: at most a chunk or two in flight.
+    const inflater = createInflateRaw({ chunkSize: INFLATE_CHUNK_BYTES })
+    inflater.end(raw)
+    try {
+      for await (const chunk of inflater) take(chunk as Buffer)
+    } catch (err) {
+      if (err instanceof ZipError) throw err
+      throw new ZipError('zip_invalid', `entry "${entry.name}" does not inflate: ${(err as Error).message}`)
+    } finally {
+      inflater.destroy()
+    }
+  }
+  if (size !== entry.uncompressedSize)
+    throw new ZipError(
+      'zip_invalid',
+      `entry "${entry.name}" is ${size} bytes, not the declared ${entry.uncompressedSize}`
+    )
+  if (crc >>> 0 !== entry.crc) throw new ZipError('zip_invalid', `entry "${entry.name}" fails its CRC check`)
+  return keep ? Buffer.concat(kept, size) : null
+}
+
+/**
+ * Inflates every entry once as a stream (bounded as above), holding only `keep`'s bytes, which
+ * may declare no more than `limits.maxKeptBytes` (a module.json larger than that is refused
+ * before anything is inflated).
+ */
 export async function verifyEntries(
   bytes: Uint8Array,
   entries: readonly ZipEntry[],
   keep: ZipEntry,
+  limits: ZipLimits,
   onProgress?: () => void
 ): Promise<Buffer> {
-  let kept: Buffer | undefined
+  const maxKept = limits.maxKeptBytes ?? DEFAULT_MAX_KEPT_BYTES
+  if (keep.uncompressedSize > maxKept)
+    throw new ZipError(
+      'manifest_too_large',
+      `entry "${keep.name}" is ${keep.uncompressedSize} bytes, more than the limit of ${maxKept}`
+    )
+  const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const budget: Budget = {
+    limit: limits.maxUncompressedBytes,
+    remaining: limits.maxUncompressedBytes,
+    sinceProgress: 0,
+    onProgress,
+  }
+  let kept: Buffer | null = null
   for (const entry of entries) {
-    const data = await inflateEntry(bytes, entry)
+    const data = await inflateEntry(src, entry, budget, entry === keep)
     if (entry === keep) kept = data
     onProgress?.()
   }

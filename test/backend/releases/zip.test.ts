@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { crc32, createDeflateRaw } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { strFromU8, strToU8, unzipSync, zipSync, type Zippable } from 'fflate'
 import {
@@ -9,6 +11,7 @@ import {
   unsafePathReason,
   verifyEntries,
   ZipError,
+  type ZipEntry,
   type ZipLimits,
 } from '../../../backend/releases/zip.ts'
 import { releaseSpecSchema, releaseZip } from '../../../local/stand-ins/github.ts'
@@ -34,12 +37,81 @@ const zip = (files: Record<string, string | Uint8Array>) => {
 async function verdict(bytes: Uint8Array, l = limits): Promise<string> {
   try {
     const entries = readZip(bytes, l)
-    await verifyEntries(bytes, entries, findManifestEntry(entries))
+    await verifyEntries(bytes, entries, findManifestEntry(entries), l)
     return 'ok'
   } catch (err) {
     if (err instanceof ZipError) return `${err.code}: ${err.message}`
     throw err
   }
+}
+
+const MiB = 1024 * 1024
+
+/**
+ * A zip with a module.json and one entry of `size` zero bytes declaring `declared` bytes, deflated
+ * as a stream so that the test itself never holds the inflated bytes; assembled with rewriteZip.
+ */
+async function zerosZip(size: number, declared = size): Promise<Buffer> {
+  const deflater = createDeflateRaw({ level: 1 })
+  const compressed: Buffer[] = []
+  deflater.on('data', (chunk: Buffer) => compressed.push(chunk))
+  const zeros = Buffer.alloc(MiB)
+  let crc = 0
+  for (let left = size; left > 0; left -= MiB) {
+    const chunk = zeros.subarray(0, Math.min(MiB, left))
+    crc = crc32(chunk, crc)
+    if (!deflater.write(chunk)) await new Promise((resolve) => deflater.once('drain', resolve))
+  }
+  const ended = new Promise((resolve) => deflater.once('end', resolve))
+  deflater.end()
+  await ended
+  const data = Buffer.concat(compressed)
+  const entry = (name: string, fields: Partial<ZipEntry>): ZipEntry => ({
+    name,
+    flags: 0,
+    method: 8,
+    dosTime: 0,
+    dosDate: 0x21,
+    crc: 0,
+    compressedSize: 0,
+    uncompressedSize: 0,
+    versionMadeBy: 20,
+    internalAttrs: 0,
+    externalAttrs: 0,
+    localHeaderOffset: 0,
+    dataOffset: 0,
+    ...fields,
+  })
+  const manifest = entry('module.json', {})
+  const big = entry('assets/zeros.bin', {
+    crc,
+    compressedSize: data.length,
+    uncompressedSize: declared,
+  })
+  return rewriteZip(data, [manifest, big], manifest, strToU8('{"id":"zeros"}'))
+}
+
+/**
+ * How far memory (V8's heap and the Buffers outside it) rises above where it was while `work`
+ * runs, sampled every 2 ms. Not RSS: memory freed by an earlier test and not yet returned to the
+ * system would hide a new allocation.
+ */
+async function memoryGrowth(work: () => Promise<unknown>): Promise<number> {
+  const used = () => {
+    const m = process.memoryUsage()
+    return m.heapUsed + m.external
+  }
+  const base = used()
+  let peak = base
+  const sample = () => (peak = Math.max(peak, used()))
+  const timer = setInterval(sample, 2)
+  try {
+    await work()
+  } finally {
+    clearInterval(timer)
+    sample()
+  }
+  return peak - base
 }
 
 const spec = (zipKind: string) =>
@@ -61,7 +133,7 @@ describe('reading module zips', () => {
     const entries = readZip(fixtureZip, limits)
     const manifest = findManifestEntry(entries)
     expect(manifest.name).toBe('module.json')
-    const content = await verifyEntries(fixtureZip, entries, manifest)
+    const content = await verifyEntries(fixtureZip, entries, manifest, limits)
     expect(JSON.parse(content.toString())).toMatchObject({ id: 'test-module-id', version: '2.0.1' })
   })
 
@@ -121,6 +193,46 @@ describe('reading module zips', () => {
     expect(await verdict(big, { ...limits, maxUncompressedBytes: 1_000_000 })).toMatch(
       /^zip_bomb: the archive inflates to more than/
     )
+  })
+
+  it('verifies a 256 MiB entry as a stream, in bounded memory', async () => {
+    const bytes = await zerosZip(256 * MiB)
+    // Zeros deflate about 1000:1; the ratio cap is lifted so that the entry is inflated and checked.
+    // Inflated whole, it took 2 x 256 MiB; streamed, only chunks not yet collected (V8 collects
+    // after some tens of MiB of garbage Buffers).
+    const generous = { ...limits, maxUncompressedBytes: 512 * MiB, maxRatio: 2000 }
+    let result = ''
+    const growth = await memoryGrowth(async () => (result = await verdict(bytes, generous)))
+    expect(result).toBe('ok')
+    expect(growth).toBeLessThan(96 * MiB)
+  })
+
+  it('refuses a header lying about its size as soon as the entry passes it, in bounded memory', async () => {
+    const bytes = await zerosZip(300 * MiB, 200 * MiB)
+    const generous = { ...limits, maxUncompressedBytes: 512 * MiB, maxRatio: 2000 }
+    let result = ''
+    const growth = await memoryGrowth(async () => (result = await verdict(bytes, generous)))
+    expect(result).toMatch(
+      /^zip_bomb: entry "assets\/zeros\.bin" inflates beyond its declared 209715200 bytes/
+    )
+    expect(growth).toBeLessThan(96 * MiB)
+  })
+
+  it('keeps a running total of what actually inflates against the limit', async () => {
+    const bytes = await zerosZip(4 * MiB)
+    const entries = readZip(bytes, { ...limits, maxRatio: 2000 })
+    await expect(
+      verifyEntries(bytes, entries, findManifestEntry(entries), {
+        ...limits,
+        maxUncompressedBytes: 3 * MiB,
+      })
+    ).rejects.toThrowError(/the archive inflates to more than the limit of 3145728 bytes/)
+  })
+
+  it('refuses a module.json larger than the manifest limit before inflating it', async () => {
+    const big = zip({ 'module.json': `{"padding":"${randomBytes(1.5 * MiB).toString('base64')}"}` })
+    expect(await verdict(big)).toMatch(/^manifest_too_large: entry "module\.json" is \d+ bytes/)
+    expect(await verdict(big, { ...limits, maxKeptBytes: 3 * MiB })).toBe('ok')
   })
 
   it('refuses garbage, truncation and a corrupted entry', async () => {
