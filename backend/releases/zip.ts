@@ -2,11 +2,12 @@
  * Module zips, read defensively and rewritten without recompression.
  *
  * Reading trusts nothing: the central directory (what extractors use) is parsed and checked —
- * entry count, declared sizes and compression ratios (zip bombs), names (`../`, absolute paths,
- * duplicates), local headers that agree with it and do not overlap — and then every entry is
- * inflated as a stream: its running size may not pass its declared size nor the archive's
- * running total the limit, and its CRC is checked. Only the entry asked for (module.json, itself
- * capped) is held in memory; memory stays bounded whatever the entries' sizes.
+ * entry count, declared sizes and compression ratios per entry and for the whole archive (zip
+ * bombs), names (`../`, absolute paths, duplicates), local headers that agree with it and do not
+ * overlap — and then every entry is inflated as a stream: its running size may not pass its
+ * declared size nor the archive's running total the limit, and its CRC is checked. Only the entry
+ * asked for (module.json, itself capped) is held in memory; memory stays bounded whatever the
+ * entries' sizes.
  *
  * Rewriting copies every entry's compressed bytes unchanged and replaces only module.json
  * (deflated with fflate), then writes a fresh central directory: fast, and byte-for-byte faithful
@@ -20,7 +21,10 @@ export interface ZipLimits {
   maxEntries: number
   /** Of all entries together, declared and as they actually inflate. */
   maxUncompressedBytes: number
-  /** Largest uncompressed/compressed ratio of an entry larger than `ratioFloorBytes`. */
+  /**
+   * Largest uncompressed/compressed ratio of an entry larger than `ratioFloorBytes`, and of the
+   * whole archive (all entries against the zip's size) once it inflates past `ratioFloorBytes`.
+   */
   maxRatio: number
   ratioFloorBytes: number
   /** Largest entry verifyEntries holds in memory (module.json); default 1 MiB. */
@@ -185,6 +189,12 @@ export function readZip(bytes: Uint8Array, limits: ZipLimits): ZipEntry[] {
       throw new ZipError('zip_invalid', `entry "${entry.name}" runs past the end of the data`)
     entries.push(entry)
   }
+  // Many entries each under the floor still add up: the archive as a whole has the same ratio cap.
+  if (declaredTotal > limits.ratioFloorBytes && declaredTotal / buf.length > limits.maxRatio)
+    throw new ZipError(
+      'zip_bomb',
+      `the archive would inflate ${Math.round(declaredTotal / buf.length)} times (limit ${limits.maxRatio})`
+    )
   // Overlapping entries are the "non-recursive" zip bomb: one compressed body counted many times.
   const byOffset = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset)
   for (let i = 1; i < byOffset.length; i++) {

@@ -229,6 +229,15 @@ describe('reading module zips', () => {
     ).rejects.toThrowError(/the archive inflates to more than the limit of 3145728 bytes/)
   })
 
+  it('refuses an archive whose entries, each under the ratio floor, inflate too much together', async () => {
+    const files = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [`assets/${i}.bin`, new Uint8Array(900 * 1024)])
+    )
+    expect(await verdict(zip({ 'module.json': '{}', ...files }))).toMatch(
+      /^zip_bomb: the archive would inflate \d+ times \(limit 200\)/
+    )
+  })
+
   it('refuses a module.json larger than the manifest limit before inflating it', async () => {
     const big = zip({ 'module.json': `{"padding":"${randomBytes(1.5 * MiB).toString('base64')}"}` })
     expect(await verdict(big)).toMatch(/^manifest_too_large: entry "module\.json" is \d+ bytes/)
