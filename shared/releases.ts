@@ -151,6 +151,7 @@ export const rejectionCodes = [
   'version_tag_mismatch',
   'zip_invalid',
   'zip_unsafe_path',
+  'zip_unsafe_entry',
   'zip_bomb',
   'zip_manifest_missing',
   'zip_manifest_mismatch',

@@ -3,11 +3,11 @@
  *
  * Reading trusts nothing: the central directory (what extractors use) is parsed and checked —
  * entry count, declared sizes and compression ratios per entry and for the whole archive (zip
- * bombs), names (`../`, absolute paths, duplicates), local headers that agree with it and do not
- * overlap — and then every entry is inflated as a stream: its running size may not pass its
- * declared size nor the archive's running total the limit, and its CRC is checked. Only the entry
- * asked for (module.json, itself capped) is held in memory; memory stays bounded whatever the
- * entries' sizes.
+ * bombs), names (`../`, absolute paths, duplicates), entry types (only regular files and folders:
+ * no symlinks, devices, fifos or sockets), local headers that agree with it and do not overlap —
+ * and then every entry is inflated as a stream: its running size may not pass its declared size
+ * nor the archive's running total the limit, and its CRC is checked. Only the entry asked for
+ * (module.json, itself capped) is held in memory; memory stays bounded whatever the entries' sizes.
  *
  * Rewriting copies every entry's compressed bytes unchanged and replaces only module.json
  * (deflated with fflate), then writes a fresh central directory: fast, and byte-for-byte faithful
@@ -41,7 +41,12 @@ export class ZipError extends Error {
   override name = 'ZipError'
   readonly code: Extract<
     RejectionCode,
-    'zip_invalid' | 'zip_unsafe_path' | 'zip_bomb' | 'zip_manifest_missing' | 'manifest_too_large'
+    | 'zip_invalid'
+    | 'zip_unsafe_path'
+    | 'zip_unsafe_entry'
+    | 'zip_bomb'
+    | 'zip_manifest_missing'
+    | 'manifest_too_large'
   >
 
   constructor(code: ZipError['code'], message: string) {
@@ -73,6 +78,29 @@ const SIG_CENTRAL = 0x02014b50
 const SIG_END = 0x06054b50
 const FLAG_ENCRYPTED = 0x1
 const FLAG_UTF8 = 0x800
+
+/** Unix file types in the high 16 bits of the external attributes (st_mode). */
+const S_IFMT = 0o170000
+const S_IFREG = 0o100000
+const S_IFDIR = 0o040000
+const nonRegularTypes: Record<number, string> = {
+  0o120000: 'a symbolic link',
+  0o140000: 'a socket',
+  0o060000: 'a block device',
+  0o020000: 'a character device',
+  0o010000: 'a fifo',
+}
+
+/**
+ * Why an entry is not a plain file or folder, or null. Read whatever the host byte of
+ * versionMadeBy says: extractors disagree on which hosts' modes they honour, so any file type but
+ * regular or directory is refused.
+ */
+export function nonRegularReason(externalAttrs: number): string | null {
+  const type = (externalAttrs >>> 16) & S_IFMT
+  if (type === 0 || type === S_IFREG || type === S_IFDIR) return null
+  return nonRegularTypes[type] ?? `file type 0o${type.toString(8)}`
+}
 
 function decodeName(bytes: Uint8Array, utf8: boolean): string {
   if (!utf8) return Buffer.from(bytes).toString('latin1')
@@ -158,6 +186,12 @@ export function readZip(bytes: Uint8Array, limits: ZipLimits): ZipEntry[] {
     const normalised = entry.name.replace(/\\/g, '/')
     if (seen.has(normalised)) throw new ZipError('zip_invalid', `entry "${entry.name}" appears twice`)
     seen.add(normalised)
+    const nonRegular = nonRegularReason(entry.externalAttrs)
+    if (nonRegular)
+      throw new ZipError(
+        'zip_unsafe_entry',
+        `entry "${entry.name.slice(0, 200)}" is ${nonRegular}, not a regular file or folder`
+      )
     if (flags & FLAG_ENCRYPTED) throw new ZipError('zip_invalid', `entry "${entry.name}" is encrypted`)
     if (entry.method !== 0 && entry.method !== 8)
       throw new ZipError('zip_invalid', `entry "${entry.name}" uses compression method ${entry.method}`)

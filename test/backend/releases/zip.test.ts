@@ -244,6 +244,31 @@ describe('reading module zips', () => {
     expect(await verdict(big, { ...limits, maxKeptBytes: 3 * MiB })).toBe('ok')
   })
 
+  it.each([
+    ['a symbolic link', 0o120777],
+    ['a fifo', 0o010644],
+    ['a character device', 0o020644],
+    ['a block device', 0o060644],
+    ['a socket', 0o140755],
+  ])('refuses an entry that is %s', async (what, mode) => {
+    const bytes = zipSync({
+      'module.json': strToU8('{}'),
+      'scripts/link.js': [strToU8('/etc/passwd'), { os: 3, attrs: mode * 0x10000 }],
+    })
+    expect(await verdict(bytes)).toBe(
+      `zip_unsafe_entry: entry "scripts/link.js" is ${what}, not a regular file or folder`
+    )
+  })
+
+  it('accepts regular files and folders with Unix modes', async () => {
+    const bytes = zipSync({
+      'module.json': [strToU8('{}'), { os: 3, attrs: 0o100644 * 0x10000 }],
+      'scripts/': [new Uint8Array(0), { os: 3, attrs: 0o040755 * 0x10000 }],
+      'scripts/run.sh': [strToU8('#!/bin/sh'), { os: 3, attrs: 0o100755 * 0x10000 }],
+    })
+    expect(await verdict(bytes)).toBe('ok')
+  })
+
   it('refuses garbage, truncation and a corrupted entry', async () => {
     expect(await verdict(strToU8('not a zip at all, not even close'))).toMatch(
       /^zip_invalid: not a zip archive/
