@@ -3,11 +3,12 @@
  *
  * Reading trusts nothing: the central directory (what extractors use) is parsed and checked —
  * entry count, declared sizes and compression ratios per entry and for the whole archive (zip
- * bombs), names (`../`, absolute paths, duplicates), entry types (only regular files and folders:
- * no symlinks, devices, fifos or sockets), local headers that agree with it and do not overlap —
- * and then every entry is inflated as a stream: its running size may not pass its declared size
- * nor the archive's running total the limit, and its CRC is checked. Only the entry asked for
- * (module.json, itself capped) is held in memory; memory stays bounded whatever the entries' sizes.
+ * bombs), names (`../`, absolute paths, duplicates, also after case folding and Unicode NFC
+ * normalisation), entry types (only regular files and folders: no symlinks, devices, fifos or
+ * sockets), local headers that agree with it and do not overlap — and then every entry is
+ * inflated as a stream: its running size may not pass its declared size nor the archive's
+ * running total the limit, and its CRC is checked. Only the entry asked for (module.json, itself
+ * capped) is held in memory; memory stays bounded whatever the entries' sizes.
  *
  * Rewriting copies every entry's compressed bytes unchanged and replaces only module.json
  * (deflated with fflate), then writes a fresh central directory: fast, and byte-for-byte faithful
@@ -102,6 +103,14 @@ export function nonRegularReason(externalAttrs: number): string | null {
   return nonRegularTypes[type] ?? `file type 0o${type.toString(8)}`
 }
 
+/**
+ * The name as a case-insensitive, normalising file system (macOS, Windows) sees it: two entries
+ * with the same key would overwrite each other there, whichever an extractor writes last.
+ */
+export function foldedName(name: string): string {
+  return name.replace(/\\/g, '/').normalize('NFC').toUpperCase().toLowerCase().normalize('NFC')
+}
+
 function decodeName(bytes: Uint8Array, utf8: boolean): string {
   if (!utf8) return Buffer.from(bytes).toString('latin1')
   try {
@@ -152,6 +161,7 @@ export function readZip(bytes: Uint8Array, limits: ZipLimits): ZipEntry[] {
 
   const entries: ZipEntry[] = []
   const seen = new Set<string>()
+  const folded = new Map<string, string>()
   let declaredTotal = 0
   let p = cdOffset
   for (let i = 0; i < count; i++) {
@@ -186,6 +196,14 @@ export function readZip(bytes: Uint8Array, limits: ZipLimits): ZipEntry[] {
     const normalised = entry.name.replace(/\\/g, '/')
     if (seen.has(normalised)) throw new ZipError('zip_invalid', `entry "${entry.name}" appears twice`)
     seen.add(normalised)
+    const key = foldedName(entry.name)
+    const clash = folded.get(key)
+    if (clash !== undefined)
+      throw new ZipError(
+        'zip_unsafe_path',
+        `entries "${clash.slice(0, 200)}" and "${entry.name.slice(0, 200)}" are the same file on a case-insensitive or Unicode-normalising file system`
+      )
+    folded.set(key, entry.name)
     const nonRegular = nonRegularReason(entry.externalAttrs)
     if (nonRegular)
       throw new ZipError(

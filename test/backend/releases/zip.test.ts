@@ -269,6 +269,18 @@ describe('reading module zips', () => {
     expect(await verdict(bytes)).toBe('ok')
   })
 
+  it.each([
+    ['module.json', 'Module.json'],
+    ['scripts/Main.js', 'SCRIPTS/main.js'],
+    ['lang/caf\u00e9.json', 'lang/cafe\u0301.json'],
+    ['lang/CAF\u00c9.json', 'lang/cafe\u0301.json'],
+    ['scripts\\a.js', 'scripts/A.js'],
+  ])('refuses "%s" beside "%s" (the same file on macOS and Windows)', async (first, second) => {
+    expect(await verdict(zip({ 'module.json': '{}', [first]: 'a', [second]: 'b' }))).toMatch(
+      /^zip_unsafe_path: entries ".*" and ".*" are the same file on a case-insensitive or Unicode-normalising file system/
+    )
+  })
+
   it('refuses garbage, truncation and a corrupted entry', async () => {
     expect(await verdict(strToU8('not a zip at all, not even close'))).toMatch(
       /^zip_invalid: not a zip archive/
