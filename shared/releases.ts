@@ -148,6 +148,7 @@ export const rejectionCodes = [
   'asset_unavailable',
   'manifest_invalid',
   'manifest_too_large',
+  'manifest_too_deep',
   'version_tag_mismatch',
   'zip_invalid',
   'zip_unsafe_path',

@@ -1,7 +1,15 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { moduleUrls, rewriteManifest, validateManifest } from '../../../backend/releases/manifest.ts'
+import {
+  MAX_MANIFEST_DEPTH,
+  MAX_SERVED_MANIFEST_BYTES,
+  moduleUrls,
+  nestsDeeperThan,
+  prettyJsonBytes,
+  rewriteManifest,
+  validateManifest,
+} from '../../../backend/releases/manifest.ts'
 import { Rejection } from '../../../backend/releases/errors.ts'
 
 const foundry = join(import.meta.dirname, '..', '..', 'fixtures', 'foundry')
@@ -143,5 +151,100 @@ describe('manifest rewrite', () => {
     expect(moduleUrls('https://vtta.io', 'm', '1.0.0+build.5').download).toBe(
       'https://vtta.io/modules/m/1.0.0%2Bbuild.5/module.zip'
     )
+  })
+})
+
+describe('manifest bounds', () => {
+  const base = { id: 'my-module', title: 'My Module', version: '1.0.0' }
+  const urls = moduleUrls('https://vtta.io', 'my-module', '1.0.0')
+  const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth)
+  const withField = (field: string) => `{"id":"my-module","title":"My Module","version":"1.0.0","x":${field}}`
+  const rejection = (run: () => unknown) => {
+    try {
+      run()
+    } catch (err) {
+      if (err instanceof Rejection) return `${err.code}: ${err.message}`
+      throw err
+    }
+    return 'ok'
+  }
+
+  it('refuses the nested-array bomb before parsing it, quickly and in bounded memory', () => {
+    // 120 KB: it pretty-printed to 360 MB (a 240 KB one to a RangeError after 780 MiB).
+    const bomb = withField(nested(60_000))
+    const before = process.memoryUsage()
+    const started = performance.now()
+    const result = rejection(() => rewriteManifest(validateManifest(bomb).raw, urls))
+    const elapsed = performance.now() - started
+    const after = process.memoryUsage()
+    expect(result).toBe(
+      `manifest_too_deep: module.json nests arrays and objects more than ${MAX_MANIFEST_DEPTH} levels deep`
+    )
+    expect(elapsed).toBeLessThan(1000)
+    expect(after.heapUsed + after.external - (before.heapUsed + before.external)).toBeLessThan(
+      64 * 1024 * 1024
+    )
+  })
+
+  it(`accepts ${MAX_MANIFEST_DEPTH} levels of nesting (the manifest itself is one), not one more`, () => {
+    expect(rejection(() => validateManifest(withField(nested(MAX_MANIFEST_DEPTH - 1))))).toBe('ok')
+    expect(rejection(() => validateManifest(withField(nested(MAX_MANIFEST_DEPTH))))).toMatch(
+      /^manifest_too_deep/
+    )
+    // Brackets in strings (escaped quotes too) are text, not nesting.
+    expect(rejection(() => validateManifest(withField(JSON.stringify(`\\"${nested(100)}`))))).toBe('ok')
+    expect(nestsDeeperThan(`["\\\\", ${nested(3)}]`, 4)).toBe(false)
+    expect(nestsDeeperThan(`["\\\\", ${nested(4)}]`, 4)).toBe(true)
+  })
+
+  it('refuses a manifest that would be served larger than 256 KiB', () => {
+    expect(MAX_SERVED_MANIFEST_BYTES).toBe(256 * 1024)
+    const big = JSON.stringify({ ...base, description: 'x'.repeat(300_000) })
+    expect(rejection(() => validateManifest(big))).toMatch(
+      /^manifest_too_large: module\.json would be \d+ bytes pretty-printed, more than the limit of 262144/
+    )
+  })
+
+  it('measures the pretty-printed size, not the compact one, without building it', () => {
+    // 120 KB compact; every element on its own indented line pretty-printed: about 540 KB.
+    const wide = JSON.stringify({ ...base, flags: { list: new Array(60_000).fill(0) } })
+    expect(wide.length).toBeLessThan(MAX_SERVED_MANIFEST_BYTES)
+    expect(rejection(() => validateManifest(wide))).toMatch(
+      /^manifest_too_large: module\.json would be 5\d{5} bytes/
+    )
+  })
+
+  it('refuses a rewrite that the URLs push over the limit; what it serves is never larger', () => {
+    const pretty = (v: unknown) => Buffer.byteLength(`${JSON.stringify(v, null, 2)}\n`)
+    const raw: Record<string, unknown> = { ...base, description: '' }
+    raw.description = 'é'.repeat((MAX_SERVED_MANIFEST_BYTES - pretty(raw)) / 2 - 10)
+    expect(pretty(raw)).toBeLessThanOrEqual(MAX_SERVED_MANIFEST_BYTES)
+    expect(rejection(() => rewriteManifest(raw, urls))).toMatch(
+      /^manifest_too_large: the rewritten module\.json would be \d+ bytes pretty-printed/
+    )
+    raw.description = 'é'.repeat(
+      (MAX_SERVED_MANIFEST_BYTES - pretty({ ...raw, ...urls, description: '' })) / 2
+    )
+    expect(Buffer.byteLength(rewriteManifest(raw, urls))).toBeLessThanOrEqual(MAX_SERVED_MANIFEST_BYTES)
+  })
+
+  it.each([
+    [
+      'every fixture manifest',
+      manifests.map((f) => JSON.parse(readFileSync(join(foundry, f), 'utf8')) as unknown),
+    ],
+    [
+      'empty and nested containers, escapes and non-ASCII text',
+      [
+        {},
+        [],
+        { a: [], b: {}, c: [[], [{}]], d: [1, [2, [3, {}]]] },
+        { 'k"[{,:': 'v\\"]},:', nl: 'a\nb', u: 'é€😀', n: [-1.5e-7, 1e21, true, null] },
+        [[[[[]]]]],
+      ],
+    ],
+  ])('computes the pretty-printed size exactly: %s', (_what, values) => {
+    for (const value of values)
+      expect(prettyJsonBytes(JSON.stringify(value))).toBe(Buffer.byteLength(JSON.stringify(value, null, 2)))
   })
 })
