@@ -357,6 +357,31 @@ describe('bad input: refused with a clear reason, registry unchanged', () => {
     await refused(d, code, reason)
   })
 
+  const nested = (depth: number): unknown => JSON.parse('['.repeat(depth) + ']'.repeat(depth))
+  it.each([
+    [
+      'nested too deep (the release asset)',
+      { manifestPatch: { deep: nested(40) } },
+      'manifest_too_deep',
+      /^module\.json \(release asset\) nests arrays and objects more than 32 levels deep/,
+    ],
+    [
+      'nested too deep (in the zip)',
+      { manifestAsset: false, zipManifestPatch: { deep: nested(40) } },
+      'manifest_too_deep',
+      /^module\.json in module\.zip nests arrays and objects more than 32 levels deep/,
+    ],
+    [
+      'served larger than 256 KiB',
+      { manifestPatch: { description: 'x'.repeat(300_000) } },
+      'manifest_too_large',
+      /would be \d+ bytes pretty-printed, more than the limit of 262144/,
+    ],
+  ] as const)('a module.json %s', async (what, opts, code, reason) => {
+    const d = await p.gh.delivery('item-piles', { version: `9.7.${what.length}`, ...opts })
+    await refused(d, code, reason)
+  })
+
   it("a module.json whose id differs from the registry's for that repository", async () => {
     const d = await p.gh.delivery('item-piles', { version: '9.3.0', manifestPatch: { id: 'other-piles' } })
     await refused(
