@@ -105,10 +105,19 @@ export function nonRegularReason(externalAttrs: number): string | null {
 
 /**
  * The name as a case-insensitive, normalising file system (macOS, Windows) sees it: two entries
- * with the same key would overwrite each other there, whichever an extractor writes last.
+ * with the same key would overwrite each other there, whichever an extractor writes last. Windows
+ * also drops trailing dots and spaces from each part of a path (`module.json.` is `module.json`).
  */
 export function foldedName(name: string): string {
-  return name.replace(/\\/g, '/').normalize('NFC').toUpperCase().toLowerCase().normalize('NFC')
+  return name
+    .replace(/\\/g, '/')
+    .split('/')
+    .map((part) => part.replace(/[. ]+$/, ''))
+    .join('/')
+    .normalize('NFC')
+    .toUpperCase()
+    .toLowerCase()
+    .normalize('NFC')
 }
 
 function decodeName(bytes: Uint8Array, utf8: boolean): string {

@@ -275,7 +275,9 @@ describe('reading module zips', () => {
     ['lang/caf\u00e9.json', 'lang/cafe\u0301.json'],
     ['lang/CAF\u00c9.json', 'lang/cafe\u0301.json'],
     ['scripts\\a.js', 'scripts/A.js'],
-  ])('refuses "%s" beside "%s" (the same file on macOS and Windows)', async (first, second) => {
+    ['module.json', 'module.json. '],
+    ['scripts/main.js', 'scripts./main.js'],
+  ])('refuses "%s" beside "%s" (the same file on macOS or Windows)', async (first, second) => {
     expect(await verdict(zip({ 'module.json': '{}', [first]: 'a', [second]: 'b' }))).toMatch(
       /^zip_unsafe_path: entries ".*" and ".*" are the same file on a case-insensitive or Unicode-normalising file system/
     )
