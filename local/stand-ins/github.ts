@@ -87,6 +87,8 @@ export const zipKinds = [
   'traversal',
   'absolute',
   'no-manifest',
+  'symlink',
+  'case-duplicate',
 ] as const
 
 export const releaseSpecSchema = z.strictObject({
@@ -168,11 +170,19 @@ export function releaseZip(spec: ReleaseSpec): Uint8Array {
     files[script] = Buffer.from(`// ${id} ${spec.version}\nexport const version = '${spec.version}'\n`)
   if (spec.zip === 'traversal') files['../evil.js'] = Buffer.from('// escapes the module folder\n')
   if (spec.zip === 'absolute') files['/etc/evil.js'] = Buffer.from('// absolute path\n')
+  // Beside module.json: the one a case-insensitive file system keeps may not be the one we rewrote.
+  if (spec.zip === 'case-duplicate') files['Module.json'] = Buffer.from('{"id":"not-the-rewritten-one"}\n')
   const padding = 16 * 1024 * 1024
   if (spec.zip === 'bomb' || spec.zip === 'bomb-lying') files['assets/padding.bin'] = new Uint8Array(padding)
   const tree: Zippable = {}
   for (const [name, data] of Object.entries(files))
     tree[spec.zip === 'folder' ? `${id}/${name}` : name] = [data, { level: 9, mtime: ZIP_MTIME }]
+  // A Unix symbolic link (mode 0o120777 in the external attributes' high bits) to a file outside.
+  if (spec.zip === 'symlink')
+    tree['scripts/secrets.js'] = [
+      Buffer.from('/etc/passwd'),
+      { level: 9, mtime: ZIP_MTIME, os: 3, attrs: 0o120777 * 0x10000 },
+    ]
   const zip = zipSync(tree)
   if (spec.zip === 'bomb-lying') declareSize(zip, 'assets/padding.bin', 1000)
   return zip

@@ -352,6 +352,8 @@ describe('bad input: refused with a clear reason, registry unchanged', () => {
     ['traversal', 'zip_unsafe_path', /"\.\.\/evil\.js" has a "\.\.\/" path/],
     ['absolute', 'zip_unsafe_path', /"\/etc\/evil\.js" has an absolute path/],
     ['no-manifest', 'zip_manifest_missing', /no module\.json/],
+    ['symlink', 'zip_unsafe_entry', /"scripts\/secrets\.js" is a symbolic link/],
+    ['case-duplicate', 'zip_unsafe_path', /"module\.json" and "Module\.json" are the same file/],
   ] as const)('a zip: %s', async (zip, code, reason) => {
     const d = await p.gh.delivery('item-piles', { version: `9.2.${zip.length}`, zip })
     await refused(d, code, reason)
