@@ -18,6 +18,7 @@ import { statusPageScenarios } from './scenarios/status-page.ts'
 import { imageScenarios } from './scenarios/images.ts'
 import { releaseScenarios } from './scenarios/releases.ts'
 import { rollingRestartScenarios } from './scenarios/rolling-restarts.ts'
+import { securityScenarios } from './scenarios/security.ts'
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
 import { localEnv } from '../../local/local-env.ts'
 import sharp from 'sharp'
@@ -70,6 +71,7 @@ statusPageScenarios(e2e)
 imageScenarios(e2e)
 releaseScenarios(e2e)
 rollingRestartScenarios(e2e)
+securityScenarios(e2e)
 
 describe('Ctrl-C', () => {
   it('stops everything and leaves no process behind', async () => {
