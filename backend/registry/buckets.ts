@@ -10,7 +10,6 @@ import { Objm, type ObjectStore } from '@nats-io/obj'
 import { registryBuckets } from '#shared/releases.ts'
 import { JsonKv } from './kv-store.ts'
 
-
 export interface RegistryStorage {
   kv: JsonKv
   zips: ObjectStore
