@@ -9,6 +9,8 @@ import { z } from 'zod'
 
 /** The largest output side, after dpr is folded in. */
 export const MAX_DIMENSION = 8192
+/** `sharpen` is kept in steps of this size (see parseImageOptions); `blur` in whole numbers. */
+export const SHARPEN_STEP = 0.5
 
 export const fits = ['scale-down', 'contain', 'cover', 'crop', 'pad'] as const
 export const gravities = ['auto', 'center', 'top', 'bottom', 'left', 'right'] as const
@@ -40,8 +42,8 @@ export const imageOptionsSchema = z.strictObject({
     .regex(/^#[0-9a-f]{6}(?:[0-9a-f]{2})?$/)
     .optional(),
   rotate: z.union([z.literal(90), z.literal(180), z.literal(270)]).optional(),
-  blur: z.number().min(1).max(250).optional(),
-  sharpen: z.number().min(0).max(10).optional(),
+  blur: z.number().int().min(1).max(250).optional(),
+  sharpen: z.number().multipleOf(SHARPEN_STEP).min(SHARPEN_STEP).max(10).optional(),
   metadata: z.enum(metadataModes),
 })
 export type ImageOptions = z.infer<typeof imageOptionsSchema>
@@ -146,16 +148,21 @@ export function parseImageOptions(segment: string): OptionsResult {
         if (value !== '0') options.rotate = Number(value) as 90 | 180 | 270
         break
       }
+      // Blur and sharpen are rounded (blur to a whole radius, sharpen to a half step) so that
+      // blur=100.1 and blur=100 are one transform and one cache key: unrounded, every decimal would
+      // be a new cache miss, and a new transform, for an image that looks the same.
       case 'blur': {
         const n = parseNumber(value, { min: 0, max: 250 })
         if (n === undefined) return fail(name, 'must be a number from 0 to 250')
-        if (n >= 1) options.blur = n
+        const radius = Math.round(n)
+        if (radius >= 1) options.blur = radius
         break
       }
       case 'sharpen': {
         const n = parseNumber(value, { min: 0, max: 10 })
         if (n === undefined) return fail(name, 'must be a number from 0 to 10')
-        if (n > 0) options.sharpen = n
+        const strength = Math.round(n / SHARPEN_STEP) * SHARPEN_STEP
+        if (strength > 0) options.sharpen = strength
         break
       }
       default:

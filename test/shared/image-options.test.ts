@@ -43,6 +43,12 @@ describe('image options', () => {
     ['colour spellings', 'fit=pad,width=5,background=%23FFF', 'fit=pad,width=5,background=%23ffffff'],
     ['opaque alpha dropped', 'background=%23ffffffff', 'background=white'],
     ['rotate=0 and blur=0 mean nothing', 'rotate=0,blur=0,sharpen=0', '_'],
+    ['blur rounded to a whole radius', 'blur=100.1', 'blur=100'],
+    ['blur of many decimals', 'blur=99.999999999', 'blur=100'],
+    ['blur under half a pixel is none', 'blur=0.4', '_'],
+    ['sharpen rounded to a half step', 'sharpen=1.3', 'sharpen=1.5'],
+    ['sharpen of many decimals', 'sharpen=2.0000001', 'sharpen=2'],
+    ['sharpen under a quarter is none', 'sharpen=0.2', '_'],
   ])('normalises %s so equal transforms share a key', (_case, a, b) => {
     expect(key(a)).toBe(key(b))
   })
@@ -54,6 +60,13 @@ describe('image options', () => {
 
   it('caps sizes after dpr at 8192', () => {
     expect(parse('width=8000,dpr=4').width).toBe(8192)
+  })
+
+  it('keeps blur and sharpen to a finite set of values', () => {
+    const blurs = new Set(Array.from({ length: 2501 }, (_, i) => key(`blur=${(i / 10).toFixed(1)}`)))
+    expect(blurs.size).toBe(251) // none, then 1..250
+    const sharpens = new Set(Array.from({ length: 1001 }, (_, i) => key(`sharpen=${(i / 100).toFixed(2)}`)))
+    expect(sharpens.size).toBe(21) // none, then 0.5..10 by 0.5
   })
 
   it.each([
