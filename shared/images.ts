@@ -9,6 +9,12 @@ import { z } from 'zod'
 
 /** The largest output side, after dpr is folded in. */
 export const MAX_DIMENSION = 8192
+/**
+ * The largest output area (all frames of an animation together), 16 MP: an 8192x8192 output would be
+ * 67 MP, about 270 MB of RGBA per transform. The edge refuses a width x height beyond it; the image
+ * service scales derived sizes down to it and refuses a padded box (or animation) beyond it.
+ */
+export const MAX_OUTPUT_PIXELS = 16_000_000
 /** `sharpen` is kept in steps of this size (see parseImageOptions); `blur` in whole numbers. */
 export const SHARPEN_STEP = 0.5
 
@@ -176,7 +182,21 @@ export function parseImageOptions(segment: string): OptionsResult {
   if (options.fit !== 'cover' && options.fit !== 'crop') options.gravity = 'auto'
   if (options.width === undefined && options.height === undefined && options.fit === 'pad')
     options.fit = 'scale-down'
+  // Only a box with both sides can be judged here (one side's partner follows the source's aspect
+  // ratio, which the image service checks once it has read the source's header).
+  if (!withinOutputArea(options))
+    return fail(
+      width === undefined ? 'height' : 'width',
+      `width x height (after dpr) may be at most ${MAX_OUTPUT_PIXELS} pixels; ` +
+        `${options.width}x${options.height} is ${options.width! * options.height!}`
+    )
   return { ok: true, options }
+}
+
+/** Whether a box with both sides given fits MAX_OUTPUT_PIXELS (a box with one side or none passes). */
+export function withinOutputArea(options: { width?: number; height?: number }): boolean {
+  const { width, height } = options
+  return width === undefined || height === undefined || width * height <= MAX_OUTPUT_PIXELS
 }
 
 /** The options in one fixed order, defaults included: the options part of the cache key. */
@@ -214,7 +234,9 @@ export const MAX_SOURCE_URL_LENGTH = 2048
 /** `images.<dc>.transform` request body. */
 export const transformRequestSchema = z.strictObject({
   source: z.string().max(MAX_SOURCE_URL_LENGTH),
-  options: resolvedImageOptionsSchema,
+  options: resolvedImageOptionsSchema.refine(withinOutputArea, {
+    message: `width x height may be at most ${MAX_OUTPUT_PIXELS} pixels`,
+  }),
 })
 export type TransformRequest = z.infer<typeof transformRequestSchema>
 
@@ -244,6 +266,8 @@ export const imageErrors = {
   source_too_large: 413,
   source_not_an_image: 415,
   image_too_many_pixels: 422,
+  /** The output would be larger than MAX_OUTPUT_PIXELS (a padded box, or all frames together). */
+  output_too_large: 422,
   image_unreadable: 422,
   source_http_error: 502,
   source_unreachable: 502,

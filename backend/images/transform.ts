@@ -21,9 +21,12 @@
  * Animated GIF and WebP stay animated when the output can animate (WebP, or GIF as `original`) and
  * no `rotate` is asked (sharp cannot rotate multi-page images); otherwise the first frame is used.
  * Animations crop with centre gravity, since sharp's attention strategy works on single images.
+ *
+ * Amplification limits (see resizeOptions): only `pad` enlarges the source, and the output, all
+ * frames together, is at most MAX_OUTPUT_PIXELS.
  */
 import sharp, { type Sharp, type ResizeOptions, type Metadata } from 'sharp'
-import { MAX_DIMENSION, type ResolvedImageOptions } from '#shared/images.ts'
+import { MAX_DIMENSION, MAX_OUTPUT_PIXELS, type ResolvedImageOptions } from '#shared/images.ts'
 import { ImageError } from './image-error.ts'
 import { exifCopyright } from './exif-copyright.ts'
 import type { SourceFormat } from './sniff-image-type.ts'
@@ -100,7 +103,8 @@ export async function transformImage(
   if ((meta.orientation ?? 1) >= 5) [width, height] = [height, width]
   if (options.rotate === 90 || options.rotate === 270) [width, height] = [height, width]
 
-  const pipeline = buildPipeline(input, meta, options, { format, animated, width, height }, limits)
+  const shape = { format, animated, width, height, frames: animated ? frames : 1 }
+  const pipeline = buildPipeline(input, meta, options, shape, limits)
   const { data, info } = await decodeStep(() => pipeline.toBuffer({ resolveWithObject: true }), limits)
   return {
     data,
@@ -127,7 +131,7 @@ function buildPipeline(
   input: Buffer,
   meta: Metadata,
   options: ResolvedImageOptions,
-  shape: { format: EncodedFormat; animated: boolean; width: number; height: number },
+  shape: Shape & { format: EncodedFormat },
   limits: TransformLimits
 ): Sharp {
   const { format, animated } = shape
@@ -166,26 +170,58 @@ function buildPipeline(
   return encode(image, format, options.quality, limits.avifEffort)
 }
 
+/** The source as the viewer sees it (oriented, rotated), and the frames the output will have. */
+interface Shape {
+  animated: boolean
+  width: number
+  height: number
+  frames: number
+}
+
+/**
+ * Cloudflare's fits, with two limits of ours: no fit but `pad` enlarges the source (`contain` and
+ * `cover` do in Cloudflare; here `contain` acts as `scale-down` and `cover` as `crop`), and the output,
+ * all frames together, is at most MAX_OUTPUT_PIXELS. A size derived from the source (one side or none
+ * given, or a box the image fits inside) is scaled down to that area; an explicit box (`pad`, `cover`,
+ * `crop`) too large for it is refused with `output_too_large`. The edge already refuses a box of more
+ * than MAX_OUTPUT_PIXELS, so that only happens to animations here.
+ */
 function resizeOptions(
   options: ResolvedImageOptions,
-  shape: { animated: boolean; width: number; height: number },
+  shape: Shape,
   padBackground: Rgba
 ): ResizeOptions | null {
   const { width: boxWidth, height: boxHeight, fit } = options
-  const inside = (enlarge: boolean): ResizeOptions => ({
-    width: boxWidth ?? MAX_DIMENSION,
-    height: boxHeight ?? MAX_DIMENSION,
-    fit: 'inside',
-    withoutEnlargement: !enlarge,
-  })
-  if (boxWidth === undefined && boxHeight === undefined) {
-    // No size asked: only keep the output within MAX_DIMENSION.
-    return shape.width > MAX_DIMENSION || shape.height > MAX_DIMENSION ? inside(false) : null
+  const maxArea = Math.floor(MAX_OUTPUT_PIXELS / shape.frames)
+  const inside = (enlarge: boolean): ResizeOptions | null => {
+    const [w, h] = [boxWidth ?? MAX_DIMENSION, boxHeight ?? MAX_DIMENSION]
+    let scale = Math.min(w / shape.width, h / shape.height)
+    if (!enlarge) scale = Math.min(1, scale)
+    const area = shape.width * shape.height * scale * scale
+    if (area <= maxArea) {
+      if (boxWidth === undefined && boxHeight === undefined && scale >= 1) return null
+      return { width: w, height: h, fit: 'inside', withoutEnlargement: !enlarge }
+    }
+    // Too large: the largest box of the source's aspect ratio within the area, rounded down.
+    scale *= Math.sqrt(maxArea / area)
+    return {
+      width: Math.max(1, Math.floor(shape.width * scale)),
+      height: Math.max(1, Math.floor(shape.height * scale)),
+      fit: 'inside',
+    }
+  }
+  const box = (width: number, height: number) => {
+    if (width * height > maxArea)
+      throw new ImageError(
+        'output_too_large',
+        `${shape.frames} frames of ${width}x${height} are more than ${MAX_OUTPUT_PIXELS} pixels`
+      )
+    return { width, height }
   }
   if (boxWidth === undefined || boxHeight === undefined) {
-    // One side: every fit scales to it (the other side follows the aspect ratio, capped at
-    // MAX_DIMENSION); contain, cover and pad may enlarge, scale-down and crop never do.
-    return inside(fit === 'contain' || fit === 'cover' || fit === 'pad')
+    // No size, or one side: every fit scales to it (the other side follows the aspect ratio, capped
+    // at MAX_DIMENSION); only pad may enlarge.
+    return inside(fit === 'pad')
   }
   const cropPosition =
     options.gravity !== 'auto'
@@ -195,25 +231,20 @@ function resizeOptions(
         : sharp.strategy.attention
   switch (fit) {
     case 'scale-down':
-      return inside(false)
     case 'contain':
-      return inside(true)
+      return inside(false)
     case 'cover':
-      return { width: boxWidth, height: boxHeight, fit: 'cover', position: cropPosition }
     case 'crop': {
       // Cover, but never enlarge: when covering would enlarge, cut the box out of the unscaled image.
       const scale = Math.max(boxWidth / shape.width, boxHeight / shape.height)
-      return scale <= 1
-        ? { width: boxWidth, height: boxHeight, fit: 'cover', position: cropPosition }
-        : {
-            width: Math.min(boxWidth, shape.width),
-            height: Math.min(boxHeight, shape.height),
-            fit: 'cover',
-            position: cropPosition,
-          }
+      const size =
+        scale <= 1
+          ? box(boxWidth, boxHeight)
+          : box(Math.min(boxWidth, shape.width), Math.min(boxHeight, shape.height))
+      return { ...size, fit: 'cover', position: cropPosition }
     }
     case 'pad':
-      return { width: boxWidth, height: boxHeight, fit: 'contain', background: padBackground }
+      return { ...box(boxWidth, boxHeight), fit: 'contain', background: padBackground }
   }
 }
 

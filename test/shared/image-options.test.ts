@@ -69,6 +69,22 @@ describe('image options', () => {
     expect(sharpens.size).toBe(21) // none, then 0.5..10 by 0.5
   })
 
+  it('takes a box up to 16 megapixels, dpr included', () => {
+    expect(parse('width=4000,height=4000,fit=pad')).toMatchObject({ width: 4000, height: 4000 })
+    expect(parse('width=8192,fit=pad').width).toBe(8192) // one side: the service checks the area
+  })
+
+  it.each([
+    ['width=8192,height=8192,fit=pad,format=webp,blur=100.1', 'width'],
+    ['width=4096,height=4096', 'width'],
+    ['height=5000,width=3300', 'width'],
+    ['width=2048,height=2048,dpr=4', 'width'],
+  ])('refuses %s as more than 16 megapixels', (segment, option) => {
+    const result = parseImageOptions(segment)
+    expect(result).toMatchObject({ ok: false, option })
+    if (!result.ok) expect(result.message).toMatch(/at most 16000000 pixels; \d+x\d+ is \d+/)
+  })
+
   it.each([
     ['width=0', 'width'],
     ['width=-5', 'width'],

@@ -1,0 +1,104 @@
+/**
+ * The image service cannot be turned into a weapon (issue #11, H1): output area and upscaling caps. Real nats-server, the real service process, requests as
+ * the edge (or a hostile NATS client) sends them.
+ */
+import { readFile } from 'node:fs/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import sharp from 'sharp'
+import { connect } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/nats-core'
+import { MAX_OUTPUT_PIXELS } from '#shared/images.ts'
+import { startNatsServer, type TestNatsServer } from '../../support/nats-server.ts'
+import { startService, type TestService } from '../../support/backend-service.ts'
+import { startOriginServer, type OriginServer } from '../../support/origin-server.ts'
+import * as fixtures from '../../support/image-fixtures.ts'
+import { requestTransform } from './transform-client.ts'
+
+let nats: TestNatsServer
+let origin: OriginServer
+let service: TestService
+let nc: NatsConnection
+
+const MiB = 1024 * 1024
+
+/** Peak resident memory of a process (VmHWM), in bytes. */
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer('images-amplification')
+  origin = await startOriginServer({
+    'icon.png': {
+      body: await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } })
+        .png()
+        .toBuffer(),
+      contentType: 'image/png',
+    },
+    'anim.gif': { body: await fixtures.animatedGif(), contentType: 'image/gif' },
+  })
+  service = await startService('images', {
+    DC: 'fra',
+    NATS_URL: nats.url,
+    IMAGE_SOURCE_HOSTS: origin.origin,
+    IMAGE_CONCURRENCY: '1',
+  })
+  nc = await connect({ servers: nats.url })
+})
+
+afterAll(async () => {
+  await nc?.close()
+  await service?.stop()
+  await origin?.close()
+  await nats?.dispose()
+})
+
+describe('output area and upscaling', () => {
+  it('refuses the review amplification box sent straight over NATS (the edge refuses it too)', async () => {
+    const answer = await requestTransform(nc, {
+      source: origin.fileUrl('icon.png'),
+      options: { width: 8192, height: 8192, fit: 'pad', blur: 100.1 },
+    })
+    expect(answer.status).toBe(400)
+    expect(answer.error?.code).toBe('invalid_request')
+  })
+
+  it('keeps a padded enlargement with one side within 16 MP, with memory far under the 1 GiB limit', async () => {
+    // The old service made 64 px into 8192x8192 (67 MP, ~360 MiB each): three at once took the 1 GiB task.
+    const answers = await Promise.all(
+      [8192, 8191, 8190].map((width) =>
+        requestTransform(nc, {
+          source: origin.fileUrl('icon.png'),
+          options: { width, fit: 'pad', blur: 2, format: 'jpeg' },
+        })
+      )
+    )
+    for (const answer of answers) {
+      expect(answer.status).toBe(200)
+      expect(answer.width! * answer.height!).toBeLessThanOrEqual(MAX_OUTPUT_PIXELS)
+      expect(answer.width).toBeGreaterThanOrEqual(3990)
+    }
+    expect(await peakRss(service.proc.pid)).toBeLessThan(600 * MiB)
+  })
+
+  it.each([
+    ['contain', { width: 2000, fit: 'contain' as const }],
+    ['cover', { width: 2000, height: 1000, fit: 'cover' as const }],
+    ['scale-down', { width: 2000, height: 2000 }],
+  ])('does not enlarge with %s', async (_fit, options) => {
+    const answer = await requestTransform(nc, { source: origin.fileUrl('icon.png'), options })
+    expect(answer.status).toBe(200)
+    expect(answer.width).toBeLessThanOrEqual(64)
+    expect(answer.height).toBeLessThanOrEqual(64)
+  })
+
+  it('refuses an animation whose frames together would pass 16 MP', async () => {
+    const answer = await requestTransform(nc, {
+      source: origin.fileUrl('anim.gif'),
+      options: { width: 2000, height: 2000, fit: 'pad' },
+    })
+    expect(answer.status).toBe(422)
+    expect(answer.error?.code).toBe('output_too_large')
+  })
+})
