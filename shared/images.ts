@@ -266,6 +266,8 @@ export const imageErrors = {
   source_too_large: 413,
   source_not_an_image: 415,
   image_too_many_pixels: 422,
+  /** An animation with more frames, or a longer duration, than the service animates. */
+  image_too_many_frames: 422,
   /** The output would be larger than MAX_OUTPUT_PIXELS (a padded box, or all frames together). */
   output_too_large: 422,
   image_unreadable: 422,

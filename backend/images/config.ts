@@ -28,6 +28,10 @@ export const imagesConfigSchema = baseConfigSchema.extend({
   IMAGE_FETCH_CONNECT_TIMEOUT_MS: positiveInt().default(3_000),
   /** The whole fetch, redirects included. */
   IMAGE_FETCH_TIMEOUT_MS: positiveInt().default(10_000),
+  /** Frames of an animation that stays animated; more: `image_too_many_frames` (a still is not limited). */
+  IMAGE_MAX_FRAMES: positiveInt().max(10_000).default(100),
+  /** Total duration of such an animation (the sum of its frame delays); longer: `image_too_many_frames`. */
+  IMAGE_MAX_ANIMATION_MS: positiveInt().default(60_000),
   /** sharp's processing timeout (whole seconds, rounded up). */
   IMAGE_TRANSFORM_TIMEOUT_MS: positiveInt().default(20_000),
   /** 0 disables the origin cache (concurrent fetches of one source are still shared). */

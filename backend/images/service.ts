@@ -54,6 +54,8 @@ await runService({
         maxInputPixels: config.IMAGE_MAX_INPUT_PIXELS,
         timeoutMs: config.IMAGE_TRANSFORM_TIMEOUT_MS,
         avifEffort: config.IMAGE_AVIF_EFFORT,
+        maxFrames: config.IMAGE_MAX_FRAMES,
+        maxAnimationMs: config.IMAGE_MAX_ANIMATION_MS,
       },
       replyChunkBytes: config.IMAGE_REPLY_CHUNK_BYTES,
     })

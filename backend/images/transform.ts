@@ -20,7 +20,9 @@
  *
  * Animated GIF and WebP stay animated when the output can animate (WebP, or GIF as `original`) and
  * no `rotate` is asked (sharp cannot rotate multi-page images); otherwise the first frame is used.
- * Animations crop with centre gravity, since sharp's attention strategy works on single images.
+ * Animations crop with centre gravity, since sharp's attention strategy works on single images. An
+ * animation that would stay animated is refused (`image_too_many_frames`) when it has more frames or a
+ * longer duration than the limits, judged from the header before any frame is decoded.
  *
  * Amplification limits (see resizeOptions): only `pad` enlarges the source, and the output, all
  * frames together, is at most MAX_OUTPUT_PIXELS.
@@ -50,6 +52,10 @@ export interface TransformLimits {
   timeoutMs: number
   /** AVIF encoder effort 0-9 (IMAGE_AVIF_EFFORT; see config.ts for what each costs). */
   avifEffort: number
+  /** Frames an animation may have to be animated (IMAGE_MAX_FRAMES); more: `image_too_many_frames`. */
+  maxFrames: number
+  /** Its total duration in ms (IMAGE_MAX_ANIMATION_MS); longer: `image_too_many_frames`. */
+  maxAnimationMs: number
 }
 
 export interface TransformedImage {
@@ -97,6 +103,20 @@ export async function transformImage(
     (format === 'webp' || format === 'gif') &&
     options.rotate === undefined &&
     framePixels * frames <= limits.maxInputPixels
+  if (animated) {
+    // From the header, before any frame is decoded: every frame costs decode, resize and encode time.
+    const durationMs = (meta.delay ?? []).reduce((sum, ms) => sum + ms, 0)
+    if (frames > limits.maxFrames)
+      throw new ImageError(
+        'image_too_many_frames',
+        `the animation has ${frames} frames, more than the limit of ${limits.maxFrames}`
+      )
+    if (durationMs > limits.maxAnimationMs)
+      throw new ImageError(
+        'image_too_many_frames',
+        `the animation lasts ${durationMs} ms, longer than the limit of ${limits.maxAnimationMs} ms`
+      )
+  }
 
   // The image as the viewer sees it: EXIF orientation 5-8 and a quarter turn swap the sides.
   let [width, height] = [meta.width, frameHeight]

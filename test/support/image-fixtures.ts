@@ -128,19 +128,19 @@ async function animationFrames(frames: number, width: number, height: number): P
   return px
 }
 
-export async function animatedGif(frames = 5, width = 120, height = 80): Promise<Buffer> {
+export async function animatedGif(frames = 5, width = 120, height = 80, delayMs = 100): Promise<Buffer> {
   return sharp(await animationFrames(frames, width, height), {
     raw: { width, height: height * frames, channels: 4, pageHeight: height },
   })
-    .gif({ delay: Array(frames).fill(100), loop: 0 })
+    .gif({ delay: Array(frames).fill(delayMs), loop: 0 })
     .toBuffer()
 }
 
-export async function animatedWebp(frames = 5, width = 120, height = 80): Promise<Buffer> {
+export async function animatedWebp(frames = 5, width = 120, height = 80, delayMs = 100): Promise<Buffer> {
   return sharp(await animationFrames(frames, width, height), {
     raw: { width, height: height * frames, channels: 4, pageHeight: height },
   })
-    .webp({ delay: Array(frames).fill(100), loop: 0 })
+    .webp({ delay: Array(frames).fill(delayMs), loop: 0 })
     .toBuffer()
 }
 

@@ -1,5 +1,6 @@
 /**
- * The image service cannot be turned into a weapon (issue #11, H1): output area and upscaling caps. Real nats-server, the real service process, requests as
+ * The image service cannot be turned into a weapon (issue #11, H1): output area and upscaling caps,
+ * and animation caps. Real nats-server, the real service process, requests as
  * the edge (or a hostile NATS client) sends them.
  */
 import { readFile } from 'node:fs/promises'
@@ -37,6 +38,9 @@ beforeAll(async () => {
       contentType: 'image/png',
     },
     'anim.gif': { body: await fixtures.animatedGif(), contentType: 'image/gif' },
+    'frames101.gif': { body: await fixtures.animatedGif(101, 16, 16), contentType: 'image/gif' },
+    'frames101.webp': { body: await fixtures.animatedWebp(101, 16, 16), contentType: 'image/webp' },
+    'long.gif': { body: await fixtures.animatedGif(10, 16, 16, 7_000), contentType: 'image/gif' },
   })
   service = await startService('images', {
     DC: 'fra',
@@ -100,5 +104,34 @@ describe('output area and upscaling', () => {
     })
     expect(answer.status).toBe(422)
     expect(answer.error?.code).toBe('output_too_large')
+  })
+})
+
+describe('animation caps', () => {
+  it.each(['frames101.gif', 'frames101.webp'])(
+    'refuses %s (101 frames) before decoding its frames',
+    async (file) => {
+      const answer = await requestTransform(nc, { source: origin.fileUrl(file), options: { width: 8 } })
+      expect(answer.status).toBe(422)
+      expect(answer.error).toEqual({
+        code: 'image_too_many_frames',
+        message: 'the animation has 101 frames, more than the limit of 100',
+      })
+    }
+  )
+
+  it('refuses an animation longer than a minute', async () => {
+    const answer = await requestTransform(nc, { source: origin.fileUrl('long.gif') })
+    expect(answer.error?.code).toBe('image_too_many_frames')
+    expect(answer.error?.message).toMatch(/70000 ms, longer than the limit of 60000 ms/)
+  })
+
+  it('still makes a still image of such an animation', async () => {
+    const answer = await requestTransform(nc, {
+      source: origin.fileUrl('frames101.gif'),
+      options: { format: 'jpeg' },
+    })
+    expect(answer.status).toBe(200)
+    expect((await sharp(answer.body).metadata()).pages ?? 1).toBe(1)
   })
 })
