@@ -240,6 +240,17 @@ export const transformRequestSchema = z.strictObject({
 })
 export type TransformRequest = z.infer<typeof transformRequestSchema>
 
+/** Headers of the `images.<dc>.transform` request. */
+export const imageRequestHeaders = {
+  /**
+   * Epoch milliseconds at which the edge stops waiting for the reply (it sends now + IMAGE_TIMEOUT_MS).
+   * The service does not start work past it and gives up on work that runs past it
+   * (`deadline_exceeded`). Clocks of the edge and the datacenters are NTP-synchronised; absent: no
+   * deadline beyond the service's own time limits.
+   */
+  deadline: 'x-deadline',
+} as const
+
 /**
  * The reply is a stream of messages on the request's reply subject, ended by one empty message
  * (nats-core `requestMany` with the sentinel strategy), so an image larger than the server's
@@ -275,6 +286,8 @@ export const imageErrors = {
   source_unreachable: 502,
   source_too_many_redirects: 502,
   busy: 503,
+  /** The edge's deadline (`x-deadline`) passed before the work was done: nobody waits for it any more. */
+  deadline_exceeded: 504,
   source_timeout: 504,
   internal: 500,
 } as const satisfies Record<string, number>

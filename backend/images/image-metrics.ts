@@ -11,6 +11,8 @@ export interface ImageMetrics {
   originCache: Counter<'result'>
   originFetchedBytes: Counter
   outputBytes: Counter<'format'>
+  /** Requests dropped at the edge's deadline, by `stage`: queue (never started), fetch, transform. */
+  deadlineExceeded: Counter<'stage'>
 }
 
 export function createImageMetrics(
@@ -71,6 +73,12 @@ export function createImageMetrics(
       name: 'images_output_bytes_total',
       help: 'Bytes of transformed images sent, by format',
       labelNames: ['format'],
+      registers,
+    }),
+    deadlineExceeded: new Counter({
+      name: 'images_deadline_exceeded_total',
+      help: 'Requests dropped because the edge stopped waiting: queue (never started), fetch, transform',
+      labelNames: ['stage'],
       registers,
     }),
   }

@@ -1,6 +1,6 @@
 /**
  * The image service cannot be turned into a weapon (issue #11, H1): output area and upscaling caps,
- * and animation caps. Real nats-server, the real service process, requests as
+ * animation caps, and the edge's deadline. Real nats-server, the real service process, requests as
  * the edge (or a hostile NATS client) sends them.
  */
 import { readFile } from 'node:fs/promises'
@@ -28,6 +28,12 @@ async function peakRss(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024
 }
 
+const metric = async (name: string, labels: string) => {
+  const text = await (await fetch(`${service.url}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels))
+  return line ? Number(line.split(' ').at(-1)) : 0
+}
+
 beforeAll(async () => {
   nats = await startNatsServer('images-amplification')
   origin = await startOriginServer({
@@ -46,7 +52,9 @@ beforeAll(async () => {
     DC: 'fra',
     NATS_URL: nats.url,
     IMAGE_SOURCE_HOSTS: origin.origin,
+    // One transform, two source slots: the deadline tests fill them with slow sources.
     IMAGE_CONCURRENCY: '1',
+    IMAGE_QUEUE_LIMIT: '8',
   })
   nc = await connect({ servers: nats.url })
 })
@@ -133,5 +141,62 @@ describe('animation caps', () => {
     })
     expect(answer.status).toBe(200)
     expect((await sharp(answer.body).metadata()).pages ?? 1).toBe(1)
+  })
+})
+
+describe("the edge's deadline", () => {
+  const deadlineIn = (ms: number) => ({ headers: { 'x-deadline': String(Date.now() + ms) } })
+
+  it('drops a request whose deadline has already passed, without fetching', async () => {
+    origin.add('late.png', { body: await fixtures.tinyPng(), contentType: 'image/png' })
+    const before = await metric('images_deadline_exceeded_total', 'stage="queue"')
+    const answer = await requestTransform(nc, { source: origin.fileUrl('late.png') }, deadlineIn(-1))
+    expect(answer.status).toBe(504)
+    expect(answer.error?.code).toBe('deadline_exceeded')
+    expect(origin.hits('/files/late.png')).toBe(0)
+    expect(await metric('images_deadline_exceeded_total', 'stage="queue"')).toBe(before + 1)
+  })
+
+  it('never starts a request whose deadline passed while it was queued', async () => {
+    origin.add('queued.png', { body: await fixtures.tinyPng(), contentType: 'image/png' })
+    const before = await metric('images_deadline_exceeded_total', 'stage="queue"')
+    // Two slow sources hold both source slots for 1.5 s.
+    const blockers = [1, 2].map((i) =>
+      requestTransform(nc, {
+        source: `${origin.url}/slow/1500/files/icon.png?block=${i}`,
+        options: { width: 10 },
+      })
+    )
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const answer = await requestTransform(nc, { source: origin.fileUrl('queued.png') }, deadlineIn(300))
+    expect(answer.error?.code).toBe('deadline_exceeded')
+    expect(answer.error?.message).toMatch(/before it started/)
+    expect(origin.hits('/files/queued.png')).toBe(0)
+    expect(await metric('images_deadline_exceeded_total', 'stage="queue"')).toBe(before + 1)
+    for (const blocker of await Promise.all(blockers)) expect(blocker.status).toBe(200)
+  })
+
+  it('stops waiting for a slow source at the deadline', async () => {
+    const answer = await requestTransform(
+      nc,
+      { source: `${origin.url}/slow/3000/files/icon.png?slow-fetch` },
+      deadlineIn(400)
+    )
+    expect(answer.error?.code).toBe('deadline_exceeded')
+    expect(answer.error?.message).toMatch(/while fetching/)
+    expect(answer.ms).toBeLessThan(1500)
+    expect(await metric('images_deadline_exceeded_total', 'stage="fetch"')).toBe(1)
+  })
+
+  it('refuses a malformed deadline', async () => {
+    const answer = await requestTransform(
+      nc,
+      { source: origin.fileUrl('icon.png') },
+      { headers: { 'x-deadline': 'tomorrow' } }
+    )
+    expect(answer.error).toEqual({
+      code: 'invalid_request',
+      message: 'x-deadline must be epoch milliseconds',
+    })
   })
 })

@@ -2,7 +2,7 @@
  * Asks the image service for a transform the way the edge does (nats-core `requestMany`, sentinel
  * strategy) and reassembles the chunked reply, checking the protocol on the way.
  */
-import type { NatsConnection } from '@nats-io/nats-core'
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { imageErrorBodySchema, imageReplyHeaders, type ResolvedImageOptions } from '#shared/images.ts'
 import { subjects } from '#shared/subjects.ts'
 
@@ -26,7 +26,7 @@ export function imageOptions(partial: Partial<ResolvedImageOptions> = {}): Resol
 export async function requestTransform(
   nc: NatsConnection,
   request: { source: string; options?: Partial<ResolvedImageOptions> } | string,
-  opts: { dc?: string; timeoutMs?: number } = {}
+  opts: { dc?: string; timeoutMs?: number; headers?: Record<string, string> } = {}
 ): Promise<TransformAnswer> {
   const started = performance.now()
   const payload =
@@ -36,6 +36,7 @@ export async function requestTransform(
   const replies = await nc.requestMany(subjects.imageTransform(opts.dc ?? 'fra'), payload, {
     strategy: 'sentinel',
     maxWait: opts.timeoutMs ?? 20_000,
+    headers: opts.headers ? toHeaders(opts.headers) : undefined,
   })
   const parts: Buffer[] = []
   let first: { status: number; contentType: string; width?: number; height?: number } | undefined
@@ -72,4 +73,10 @@ export async function requestTransform(
   const answer: TransformAnswer = { ...first, chunks: count, body, ms: performance.now() - started }
   if (first.status !== 200) answer.error = imageErrorBodySchema.parse(JSON.parse(body.toString())).error
   return answer
+}
+
+function toHeaders(values: Record<string, string>) {
+  const h = natsHeaders()
+  for (const [name, value] of Object.entries(values)) h.set(name, value)
+  return h
 }
