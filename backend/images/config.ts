@@ -2,7 +2,6 @@
  * The image service's configuration (environment), on top of what every service reads.
  * Defaults are for production; tests shorten the timeouts.
  */
-import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 import { baseConfigSchema } from '../runtime/config.ts'
 import { parseSourceHosts } from './source-policy.ts'
@@ -18,8 +17,13 @@ export const imagesConfigSchema = baseConfigSchema.extend({
     ctx.addIssue({ code: 'custom', message: parsed.message })
     return z.NEVER
   }),
-  /** Transforms at once; default: the cores this process may use. */
-  IMAGE_CONCURRENCY: positiveInt().max(64).default(availableParallelism()),
+  /**
+   * Transforms at once; default: min(cores, what the memory holds at 192 MiB per transform once 160 MiB
+   * and the origin cache are set aside) (memory-budget.ts).
+   */
+  IMAGE_CONCURRENCY: positiveInt().max(64).optional(),
+  /** The memory the default concurrency is planned for; default: the cgroup's memory.max, else the machine's. */
+  IMAGE_MEMORY_BUDGET_BYTES: positiveInt().optional(),
   /** Requests admitted beyond those transforming; default 8 per transform slot. Past it: `busy`. */
   IMAGE_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).optional(),
   IMAGE_MAX_SOURCE_BYTES: positiveInt().default(20 * MiB),

@@ -12,6 +12,7 @@ import { imagesConfigSchema } from './config.ts'
 import { fetchSource } from './fetch-source.ts'
 import { OriginCache } from './origin-cache.ts'
 import { TransformSlots } from './transform-slots.ts'
+import { planConcurrency } from './memory-budget.ts'
 import { createImageMetrics } from './image-metrics.ts'
 import { createTransformHandler } from './handle-transform.ts'
 
@@ -24,10 +25,12 @@ await runService({
   config: imagesConfigSchema,
   start({ config, nc, log, metrics: runtimeMetrics, inFlight }) {
     const policy = config.IMAGE_SOURCE_HOSTS
-    const slots = new TransformSlots(
-      config.IMAGE_CONCURRENCY,
-      config.IMAGE_QUEUE_LIMIT ?? config.IMAGE_CONCURRENCY * 8
-    )
+    const plan = planConcurrency({
+      budgetBytes: config.IMAGE_MEMORY_BUDGET_BYTES,
+      originCacheBytes: config.IMAGE_ORIGIN_CACHE_BYTES,
+    })
+    const concurrency = config.IMAGE_CONCURRENCY ?? plan.concurrency
+    const slots = new TransformSlots(concurrency, config.IMAGE_QUEUE_LIMIT ?? concurrency * 8)
     const fetchLimits = {
       maxBytes: config.IMAGE_MAX_SOURCE_BYTES,
       connectTimeoutMs: config.IMAGE_FETCH_CONNECT_TIMEOUT_MS,
@@ -70,6 +73,7 @@ await runService({
       {
         concurrency: slots.concurrency,
         queueLimit: slots.queueLimit,
+        plan: config.IMAGE_CONCURRENCY === undefined ? plan : 'IMAGE_CONCURRENCY',
         hosts: [...policy.hosts, ...policy.suffixes.map((s) => `*${s}`), ...policy.origins],
       },
       'images configured'
