@@ -18,6 +18,8 @@ export default defineConfig({
                 DATACENTERS: inject('edgeDatacenters'),
                 GITHUB_DELIVERIES: inject('githubDeliveries'),
                 NATS_EDGE_SEED: inject('natsEdgeSeed'),
+                IMAGE_ORIGIN: inject('imageOrigin'),
+                IMAGE_SERVICE: inject('imageService'),
                 ALLOW_GEO_OVERRIDE: 'true',
                 ADMIN_TOKEN: 'test-admin-token',
                 // GitHub's documented test secret: the fixture deliveries are signed with it.

@@ -3,12 +3,17 @@
  * goes as a NATS request (`images.<dc>.transform`) to the image service of the steered datacenter,
  * through that datacenter's NatsBridge, with failover to the next datacenter on no responders,
  * timeout or busy. Identical misses in flight are collapsed in the isolate and again in the bridge.
+ *
+ * Health: only the bridge failing to reach a datacenter (no responders, unreachable) is reported
+ * against it. An image-service timeout, `busy` or `deadline_exceeded` is the cost of one request, not
+ * a sign that the datacenter is down: hostile requests must not be able to take datacenters down.
  */
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import {
   imageErrorBodySchema,
   imageReplyHeaders,
+  imageRequestHeaders,
   negotiateFormat,
   parseImageOptions,
   type ResolvedImageOptions,
@@ -47,6 +52,8 @@ const cacheableErrors = new Set([
   'source_too_large',
   'source_not_an_image',
   'image_too_many_pixels',
+  'image_too_many_frames',
+  'output_too_large',
   'image_unreadable',
   'source_http_error',
   'source_too_many_redirects',
@@ -174,20 +181,29 @@ async function lookUpOrTransform(
           subject: subjects.imageTransform(dc.id),
           payload: JSON.stringify(request),
           timeoutMs: config.imageTimeoutMs,
-          headers: { 'x-request-id': c.get('requestId') },
+          headers: {
+            'x-request-id': c.get('requestId'),
+            // When this edge stops waiting: the service drops work past it (deadline_exceeded).
+            [imageRequestHeaders.deadline]: String(Date.now() + config.imageTimeoutMs),
+          },
         },
         key.url
       )
-      if (!reply.ok) return { ok: false, reason: `${reply.code}: ${reply.message}` }
+      // A timeout is this request's cost (a slow source, a heavy transform), not a dead datacenter.
+      if (!reply.ok)
+        return { ok: false, reason: `${reply.code}: ${reply.message}`, healthy: reply.code === 'timeout' }
       const result = assemble(reply.messages)
-      // Busy is the service shedding load: try another datacenter without blaming this one.
-      if (result.errorCode === 'busy') return { ok: false, reason: 'busy', healthy: true }
+      // Busy is the service shedding load, deadline_exceeded its answer to our own deadline: try
+      // another datacenter without blaming this one.
+      if (result.errorCode === 'busy' || result.errorCode === 'deadline_exceeded')
+        return { ok: false, reason: result.errorCode, healthy: true }
       return { ok: true, value: result }
     },
     { maxAttempts: 2 }
   )
   if (!outcome.ok) {
-    const timedOut = outcome.reasons.some((r) => r.includes('timeout'))
+    // The service's deadline_exceeded is the same time-out, seen from its side of the race.
+    const timedOut = outcome.reasons.some((r) => r.includes('timeout') || r.includes('deadline_exceeded'))
     throw new ApiError(
       timedOut ? 504 : 502,
       timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',

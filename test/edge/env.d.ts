@@ -5,6 +5,9 @@ declare namespace Cloudflare {
   interface Env extends EdgeBindings {
     /** Test-only binding: the fixture deliveries (see global-setup.ts). */
     GITHUB_DELIVERIES: string
+    /** Test-only: the origin and the HTTP address of the `syd` image service (see global-setup.ts). */
+    IMAGE_ORIGIN: string
+    IMAGE_SERVICE: string
   }
   interface GlobalProps {
     mainModule: typeof import('../../edge/index.ts')

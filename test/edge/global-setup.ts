@@ -1,7 +1,9 @@
 /**
  * Global setup for the edge tests. Runs in Node, not workerd: a real nats-server (WebSocket on)
  * and the real web service of three datacenters, each answering `ping.<dc>` and serving `/`.
- * A fourth datacenter, `nyc`, has NATS but no web service, to prove "no responders".
+ * A fourth datacenter, `nyc`, has NATS but no web service, to prove "no responders". A fifth, `syd`
+ * (far from the others, so only requests from near Sydney go there first), has a web service and the
+ * real image service, fetching from a local origin server.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -12,6 +14,8 @@ import { githubStreamConfig } from '#shared/releases.ts'
 import { startNatsServer } from '../support/nats-server.ts'
 import { startService } from '../support/backend-service.ts'
 import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
+import { startOriginServer } from '../support/origin-server.ts'
+import sharp from 'sharp'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
 declare module 'vitest' {
@@ -21,6 +25,10 @@ declare module 'vitest' {
     githubDeliveries: string
     /** The edge's NATS user seed, trusted by the test nats-server. */
     natsEdgeSeed: string
+    /** The origin `syd`'s image service may fetch from: `/files/icon.png`, `/slow/<ms>/files/icon.png`. */
+    imageOrigin: string
+    /** The `syd` image service's HTTP address (`/metrics`). */
+    imageService: string
   }
 }
 
@@ -29,6 +37,19 @@ export default async function setup(project: TestProject) {
   const webs = await Promise.all(
     catalogue.map((dc) => startService('web', { DC: dc.id, DC_NAME: dc.name, NATS_URL: nats.url }))
   )
+  const origin = await startOriginServer({
+    'icon.png': {
+      body: await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } })
+        .png()
+        .toBuffer(),
+      contentType: 'image/png',
+    },
+  })
+  const sydney = { DC: 'syd', NATS_URL: nats.url }
+  const [sydWeb, sydImages] = await Promise.all([
+    startService('web', { ...sydney, DC_NAME: 'Sydney' }),
+    startService('images', { ...sydney, IMAGE_SOURCE_HOSTS: origin.origin, IMAGE_CONCURRENCY: '2' }),
+  ])
   const datacenters = [
     ...catalogue.map((dc, i) => ({ ...dc, endpoints: { web: webs[i]!.url, natsWs: nats.wsUrl } })),
     // Reachable NATS, no service: requests there get "no responders". Closed port for its web.
@@ -39,17 +60,27 @@ export default async function setup(project: TestProject) {
       lon: -74.01,
       endpoints: { web: 'http://127.0.0.1:9', natsWs: nats.wsUrl },
     },
+    {
+      id: 'syd',
+      name: 'Sydney',
+      lat: -33.87,
+      lon: 151.21,
+      endpoints: { web: sydWeb.url, natsWs: nats.wsUrl },
+    },
   ]
   project.provide('edgeDatacenters', JSON.stringify(datacenters))
   project.provide('githubDeliveries', JSON.stringify(readDeliveries()))
   project.provide('natsEdgeSeed', testNatsCredentials().seed('edge'))
+  project.provide('imageOrigin', origin.url)
+  project.provide('imageService', sydImages.url)
 
   // The stream the edge publishes deliveries to (the release service creates it on the platform).
   const nc = await connect({ servers: nats.url, ...natsAuth() })
   await (await jetstreamManager(nc)).streams.add(githubStreamConfig(1))
   await nc.close()
   return async () => {
-    await Promise.all(webs.map((w) => w.stop()))
+    await Promise.all([...webs, sydWeb, sydImages].map((w) => w.stop()))
+    await origin.close()
     await nats.dispose()
   }
 }
