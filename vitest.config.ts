@@ -26,6 +26,8 @@ export default defineConfig({
                 GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
                 UPSTREAM_TIMEOUT_MS: '2000',
               },
+              // Low enough for test/edge/image-abuse.test.ts to reach it (wrangler.toml's is for local runs).
+              ratelimits: { IMAGE_RATE_LIMITER: { namespace_id: '1101', simple: { limit: 20, period: 60 } } },
             },
           })),
         ],

@@ -27,6 +27,8 @@ export interface Bindings {
   NATS_BRIDGE: DurableObjectNamespace<NatsBridge>
   /** The health truth: one Durable Object (named "global") that probes every datacenter. */
   HEALTH: DurableObjectNamespace<HealthRegistry>
+  /** Image misses per client IP (wrangler.toml `[[ratelimits]]`); past it: 429 rate_limited. */
+  IMAGE_RATE_LIMITER: RateLimit
 }
 
 export interface Variables {

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'admin_disabled'
   | 'nats_no_responders'
   | 'nats_timeout'
+  | 'rate_limited'
   | 'internal'
 
 export class ApiError extends Error {

@@ -4,6 +4,10 @@
  * through that datacenter's NatsBridge, with failover to the next datacenter on no responders,
  * timeout or busy. Identical misses in flight are collapsed in the isolate and again in the bridge.
  *
+ * Misses are rate-limited per client IP (the IMAGE_RATE_LIMITER binding, wrangler.toml): past the
+ * limit, 429 `rate_limited` with Retry-After. Hits (hot cache, Cache API) are not limited: they cost
+ * no datacenter anything. Requests joining a miss already in flight are not counted again.
+ *
  * Health: only the bridge failing to reach a datacenter (no responders, unreachable) is reported
  * against it. An image-service timeout, `busy` or `deadline_exceeded` is the cost of one request, not
  * a sign that the datacenter is down: hostile requests must not be able to take datacenters down.
@@ -156,6 +160,23 @@ images.get('/img/*', async (c) => {
   return respond(c, entry, xCache)
 })
 
+/** Seconds in the IMAGE_RATE_LIMITER's period (wrangler.toml `simple.period`): the longest wait. */
+const RATE_LIMIT_PERIOD_S = 60
+
+/** One more image miss for this client, or 429 `rate_limited` when it is over the limit. */
+async function checkRateLimit(c: Context<AppEnv>): Promise<void> {
+  // Cloudflare always sets cf-connecting-ip; only local runs and tests go without it.
+  const ip = c.req.header('cf-connecting-ip') ?? 'unknown'
+  const { success } = await c.env.IMAGE_RATE_LIMITER.limit({ key: `img:${ip}` })
+  if (success) return
+  c.header('retry-after', String(RATE_LIMIT_PERIOD_S))
+  throw new ApiError(
+    429,
+    'rate_limited',
+    `too many image transforms from this address; try again within ${RATE_LIMIT_PERIOD_S} s`
+  )
+}
+
 /** The Cache API, else the image service; the answer ends in the hot cache (and the Cache API) when cacheable. */
 async function lookUpOrTransform(
   c: Context<AppEnv>,
@@ -171,6 +192,7 @@ async function lookUpOrTransform(
     return { entry, xCache: 'HIT' }
   }
 
+  await checkRateLimit(c)
   const config = c.get('config')
   const outcome = await withFailover(
     c,

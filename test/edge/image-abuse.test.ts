@@ -2,7 +2,7 @@
  * The image proxy cannot be turned into a weapon (issue #11, H1), end to end inside workerd against a
  * real nats-server and the real image service of `syd` (global-setup.ts): amplification options are
  * refused at the edge, decimal blur shares one cache key, image-service timeouts leave the datacenter
- * in rotation, and the service drops work past the edge's deadline.
+ * in rotation, the service drops work past the edge's deadline, and misses are rate-limited per IP.
  */
 import { describe, expect, it } from 'vitest'
 import { env } from 'cloudflare:workers'
@@ -100,4 +100,45 @@ describe('image-service time-outs and the deadline', () => {
       .poll(() => serviceMetric('images_deadline_exceeded_total', 'stage="fetch"'), { timeout: 5_000 })
       .toBeGreaterThanOrEqual(droppedBefore + 3)
   })
+})
+
+describe('per-client rate limit on image misses', () => {
+  it('answers 429 with Retry-After past the limit (20 a minute in tests), and still serves hits', async () => {
+    // The limiter's windows are aligned to the minute: start early in one.
+    const intoMinute = Date.now() % 60_000
+    if (intoMinute > 50_000) await new Promise((resolve) => setTimeout(resolve, 60_500 - intoMinute))
+    const ip = { 'cf-connecting-ip': '203.0.113.9' }
+    const cached = `/img/width=16,format=webp/${icon}?rate-limit-hit`
+    expect((await call(cached, { ...nearSydney, 'cf-connecting-ip': '203.0.113.10' })).status).toBe(200)
+
+    const statuses: number[] = []
+    for (let i = 0; i < 20; i++) {
+      // Not an allowed source: each miss is a fast refusal (502 where no image service runs, 403 from
+      // syd once the others are held out of rotation), but a miss all the same.
+      const res = await call(`/img/width=100/https://www.dndbeyond.com/a.png?miss=${i}`, {
+        ...ip,
+        'x-client-geo': '50.1,8.7',
+      })
+      statuses.push(res.status)
+    }
+    expect(statuses.filter((s) => s === 429)).toEqual([])
+    const limited = await call('/img/width=100/https://www.dndbeyond.com/a.png?miss=20', {
+      ...ip,
+      'x-client-geo': '50.1,8.7',
+    })
+    expect(limited.status).toBe(429)
+    expect(limited.headers.get('retry-after')).toBe('60')
+    const error = await errorOf(limited)
+    expect(error.code).toBe('rate_limited')
+    // A hit costs no datacenter anything: not limited.
+    const hit = await call(cached, { ...nearSydney, ...ip })
+    expect(hit.status).toBe(200)
+    expect(hit.headers.get('x-cache')).toBe('HIT')
+    // Another client is not affected.
+    const other = await call('/img/width=100/https://www.dndbeyond.com/a.png?miss=other', {
+      'cf-connecting-ip': '203.0.113.77',
+      'x-client-geo': '50.1,8.7',
+    })
+    expect(other.status).not.toBe(429)
+  }, 20_000)
 })

@@ -161,6 +161,12 @@ describe('wrangler.toml [env.production]', () => {
     expect(production.vars.ALLOW_GEO_OVERRIDE).toBe('false')
   })
 
+  it('limits image misses per client IP and minute (the edge answers Retry-After: 60)', () => {
+    expect(production.ratelimits).toEqual([
+      { name: 'IMAGE_RATE_LIMITER', namespace_id: '1101', simple: { limit: 120, period: 60 } },
+    ])
+  })
+
   it('leaves the local configuration (top level) as it was', () => {
     const local = copyOf(unstable_readConfig({ config: configPath }, { hideWarnings: true })) as Doc
     expect(local.name).toBe('vtta-edge')
@@ -228,6 +234,7 @@ describe('wrangler deploy --dry-run --env production', () => {
     for (const binding of [
       'env.NATS_BRIDGE (NatsBridge)',
       'env.HEALTH (HealthRegistry)',
+      'env.IMAGE_RATE_LIMITER',
       'env.DATACENTERS',
     ]) {
       expect(result.output).toContain(binding)
