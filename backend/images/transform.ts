@@ -218,7 +218,8 @@ function resizeOptions(
     let scale = Math.min(w / shape.width, h / shape.height)
     if (!enlarge) scale = Math.min(1, scale)
     const area = shape.width * shape.height * scale * scale
-    if (area <= maxArea) {
+    // Judged on the rounded sides sharp will produce, so the cap holds to the pixel.
+    if (Math.round(shape.width * scale) * Math.round(shape.height * scale) <= maxArea) {
       if (boxWidth === undefined && boxHeight === undefined && scale >= 1) return null
       return { width: w, height: h, fit: 'inside', withoutEnlargement: !enlarge }
     }

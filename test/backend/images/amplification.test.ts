@@ -43,6 +43,12 @@ beforeAll(async () => {
         .toBuffer(),
       contentType: 'image/png',
     },
+    'big.jpg': {
+      body: await sharp({ create: { width: 5000, height: 4000, channels: 3, background: '#808080' } })
+        .jpeg()
+        .toBuffer(),
+      contentType: 'image/jpeg',
+    },
     'anim.gif': { body: await fixtures.animatedGif(), contentType: 'image/gif' },
     'frames101.gif': { body: await fixtures.animatedGif(101, 16, 16), contentType: 'image/gif' },
     'frames101.webp': { body: await fixtures.animatedWebp(101, 16, 16), contentType: 'image/webp' },
@@ -92,6 +98,17 @@ describe('output area and upscaling', () => {
       expect(answer.width).toBeGreaterThanOrEqual(3990)
     }
     expect(await peakRss(service.proc.pid)).toBeLessThan(600 * MiB)
+  })
+
+  it('scales a 20 MP source asked for at its own size down to 16 MP', async () => {
+    const answer = await requestTransform(nc, {
+      source: origin.fileUrl('big.jpg'),
+      options: { format: 'jpeg' },
+    })
+    expect(answer.status).toBe(200)
+    expect(answer.width! * answer.height!).toBeLessThanOrEqual(MAX_OUTPUT_PIXELS)
+    expect(answer.width! * answer.height!).toBeGreaterThan(15_900_000)
+    expect(answer.width! / answer.height!).toBeCloseTo(5000 / 4000, 2)
   })
 
   it.each([
