@@ -14,6 +14,7 @@ import { startService, type TestService } from '../../support/backend-service.ts
 import { startOriginServer, type OriginServer } from '../../support/origin-server.ts'
 import * as fixtures from '../../support/image-fixtures.ts'
 import { requestTransform } from './transform-client.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
 
 let nats: TestNatsServer
 let origin: OriginServer
@@ -62,7 +63,8 @@ beforeAll(async () => {
     IMAGE_CONCURRENCY: '1',
     IMAGE_QUEUE_LIMIT: '8',
   })
-  nc = await connect({ servers: nats.url })
+  // The requester is the edge, with the edge's own NATS user.
+  nc = await connect({ servers: nats.url, ...natsAuth('edge') })
 })
 
 afterAll(async () => {
