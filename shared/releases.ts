@@ -21,7 +21,7 @@ const DAY_NS = 24 * HOUR_NS
 
 /** NATS headers the edge sets on every published delivery. The body is the raw delivery bytes. */
 export const githubHeaders = {
-  /** = X-GitHub-Delivery: JetStream drops a redelivery within the duplicate window. */
+  /** = hex sha256 of the body: JetStream drops a byte-identical redelivery within the duplicate window. */
   msgId: 'Nats-Msg-Id',
   /** = X-GitHub-Event (`release`). */
   event: 'GitHub-Event',
@@ -54,9 +54,9 @@ export function githubDeliverySubject(action: string): string {
 }
 
 /**
- * The GITHUB stream: R`replicas`, file storage, deduplication on Nats-Msg-Id for an hour (GitHub's
- * manual redeliveries reuse the delivery id; later ones are caught by the release service's own
- * idempotency), deliveries kept three days (GitHub's own redelivery window) for replay and dead-letter copies.
+ * The GITHUB stream: R`replicas`, file storage, deduplication on Nats-Msg-Id (sha256 of the body) for
+ * an hour (GitHub's manual redeliveries keep the body; later ones are caught by the release service's
+ * own idempotency), deliveries kept three days (GitHub's own redelivery window) for replay and dead-letter copies.
  */
 export function githubStreamConfig(replicas: number): StreamConfig {
   return {

@@ -1,6 +1,7 @@
 /**
  * `POST /webhooks/github`. A delivery is answered only after it is safe: `release` events are
- * stored in JetStream (Nats-Msg-Id = X-GitHub-Delivery, so a redelivery is a duplicate) through
+ * stored in JetStream (Nats-Msg-Id = sha256 of the body, so a byte-identical redelivery is a
+ * duplicate whatever its X-GitHub-Delivery, which the signature does not cover) through
  * the nearest healthy datacenter, retried with the same id on another one when that fails; 202
  * after the acknowledgement, 503 with Retry-After when no datacenter could take it. `ping`: 200.
  * Other events: 204. Wrong or missing signature: 401, before the body is parsed.
@@ -10,7 +11,7 @@ import { githubDeliverySubject, githubHeaders } from '#shared/releases.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { withFailover } from '../steering/failover.ts'
-import { deliveryHeaders, readCapped, signatureValid } from '../webhooks/github-delivery.ts'
+import { deliveryHeaders, deliveryMsgId, readCapped, signatureValid } from '../webhooks/github-delivery.ts'
 
 export const webhooks = new Hono<AppEnv>()
 
@@ -55,7 +56,9 @@ webhooks.post('/webhooks/github', async (c) => {
     [githubHeaders.delivery]: headers.delivery,
   }
   if (headers.hookId) natsHeaders[githubHeaders.hookId] = headers.hookId
-  // The message id makes a retry on another datacenter safe: JetStream stores the delivery once.
+  // The message id makes a retry on another datacenter, and a replay of the same signed bytes under a
+  // new X-GitHub-Delivery (unsigned, so anyone holding one delivery can vary it), safe: stored once.
+  const msgId = await deliveryMsgId(body)
   const outcome = await withFailover(
     c,
     async (dc) => {
@@ -65,7 +68,7 @@ webhooks.post('/webhooks/github', async (c) => {
         dc: dc.id,
         subject,
         payload: body,
-        msgId: headers.delivery,
+        msgId,
         headers: natsHeaders,
         // JetStream is one cluster: while it elects a leader, another datacenter would wait for the
         // same election. So the first reachable datacenter gets the whole budget.

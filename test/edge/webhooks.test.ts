@@ -63,6 +63,15 @@ describe('POST /webhooks/github with the real (signed) fixture deliveries', () =
     expect(await again.json()).toMatchObject({ stored: true, duplicate: true })
   })
 
+  it('stores a replay of the same signed body under a new X-GitHub-Delivery only once', async () => {
+    // The delivery id is not signed: whoever holds one signed delivery can vary it at will.
+    const d = deliveries['release-published']!
+    const { 'Content-Length': _length, ...headers } = d.headers
+    const replay = await post({ ...headers, 'X-GitHub-Delivery': crypto.randomUUID() }, d.body)
+    expect(replay.status).toBe(202)
+    expect(await replay.json()).toMatchObject({ stored: true, duplicate: true })
+  })
+
   it.each([
     'release-released',
     'release-prereleased',

@@ -4,6 +4,7 @@
  * into manifests work), real release, notifier and web service processes on given NATS servers, and
  * a NATS client that publishes deliveries exactly as the edge does.
  */
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -92,7 +93,7 @@ export function deliveryFixture(name: string): { headers: Record<string, string>
   }
 }
 
-/** Publishes a delivery to JetStream as the edge does: raw body, GitHub's ids in headers, Nats-Msg-Id. */
+/** Publishes a delivery to JetStream as the edge does: raw body, GitHub's ids in headers, Nats-Msg-Id = sha256(body). */
 export async function publishAsEdge(
   js: JetStreamClient,
   d: { headers: Record<string, string>; body: string | Uint8Array }
@@ -115,7 +116,7 @@ export async function publishAsEdge(
     githubDeliverySubject(action),
     typeof d.body === 'string' ? Buffer.from(d.body) : d.body,
     {
-      msgID: header('X-GitHub-Delivery'),
+      msgID: createHash('sha256').update(d.body).digest('hex'),
       headers: h,
     }
   )
