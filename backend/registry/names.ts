@@ -33,8 +33,15 @@ export const registryKeys = {
   /** ModuleRecord: the commit point of every change to a module. */
   module: (id: string) => `module.${id}`,
   modulePrefix: 'module.',
-  /** Which module id a repository publishes (set by its first packaged release, never changed). */
+  /** Which module id a repository publishes (set by its first packaged release; moved only by `transfer`). */
   repository: (repositoryId: number) => `repo.${repositoryId}`,
+  /** The operator enrolled this repository: only enrolled repositories publish. */
+  enrolled: (repositoryId: number) => `enrolled.${repositoryId}`,
+  /** An operator action (enroll, transfer), keyed by time so the keys list in order. */
+  audit: (at: Date, id: string) => `audit.${at.toISOString().replace(/[^0-9]/g, '')}.${id}`,
+  /** A rejection notice was published for (repository, release, version, code): never again. */
+  notice: (repositoryId: number, releaseId: number, version: string, code: string) =>
+    `notice.${repositoryId}.${releaseId}.${versionToken(version)}.${code}`,
   /** ReleaseRecord: claim and outcome of one (repository, release, version). */
   release: (repositoryId: number, releaseId: number, version: string) =>
     `release.${repositoryId}.${releaseId}.${versionToken(version)}`,

@@ -19,6 +19,8 @@ export const versionEntrySchema = z.strictObject({
   manifestSha256: z.string(),
   packagedAt: z.string(),
   deletedAt: z.string().nullable(),
+  /** GitHub's `published_at` of the release (absent in entries written before it was kept). */
+  publishedAt: z.string().nullable().optional(),
 })
 export type VersionEntry = z.infer<typeof versionEntrySchema>
 
@@ -38,6 +40,29 @@ export const repositoryBindingSchema = z.strictObject({
   moduleId: z.string(),
   boundAt: z.string(),
 })
+
+/** The operator's consent that a repository (by GitHub's id) may publish. */
+export const enrollmentSchema = z.strictObject({
+  repositoryId: z.number().int(),
+  /** `owner/name` as GitHub answered when enrolled (names change; the id does not). */
+  repository: z.string(),
+  enrolledBy: z.string(),
+  enrolledAt: z.string(),
+})
+export type Enrollment = z.infer<typeof enrollmentSchema>
+
+const repositoryRefSchema = z.strictObject({ id: z.number().int(), name: z.string() })
+
+/** One operator action on the registry, kept for good: who, when, what it changed. */
+export const auditRecordSchema = z.strictObject({
+  action: z.enum(['enroll', 'unenroll', 'transfer']),
+  by: z.string(),
+  at: z.string(),
+  moduleId: z.string().nullable(),
+  from: repositoryRefSchema.nullable(),
+  to: repositoryRefSchema.nullable(),
+})
+export type AuditRecord = z.infer<typeof auditRecordSchema>
 
 /** The stored, rewritten manifest of one release. */
 export const manifestRecordSchema = z.strictObject({

@@ -4,6 +4,7 @@
  * re-decides. Artifacts (manifest, zip) are written before the commit under per-release names, so
  * a commit only ever points at complete data.
  */
+import { randomUUID } from 'node:crypto'
 import type { ObjectInfo } from '@nats-io/obj'
 import type { RejectionCode } from '#shared/releases.ts'
 import type { RegistryStorage } from './buckets.ts'
@@ -12,9 +13,12 @@ import { registryKeys } from './names.ts'
 import { recomputeLatest } from './channels.ts'
 import { decide } from './version-rules.ts'
 import {
+  enrollmentSchema,
   moduleRecordSchema,
   notesRecordSchema,
   repositoryBindingSchema,
+  type AuditRecord,
+  type Enrollment,
   type ManifestRecord,
   type ModuleRecord,
   type NotesRecord,
@@ -64,6 +68,95 @@ export class RegistryWriter {
       await pause(attempt)
     }
     throw new Error(`${key}: could not bind after ${MAX_CAS_ATTEMPTS} attempts`)
+  }
+
+  /** The operator's enrollment of a repository, or null: only enrolled repositories publish. */
+  async enrollment(repositoryId: number): Promise<Enrollment | null> {
+    return (await this.kv.get(registryKeys.enrolled(repositoryId), enrollmentSchema))?.value ?? null
+  }
+
+  /** Enrolls a repository (idempotent: an enrolled one keeps its record), audited when new. */
+  async enroll(
+    repository: { id: number; name: string },
+    by: string
+  ): Promise<{ record: Enrollment; created: boolean }> {
+    const existing = await this.enrollment(repository.id)
+    if (existing) return { record: existing, created: false }
+    const record: Enrollment = {
+      repositoryId: repository.id,
+      repository: repository.name,
+      enrolledBy: by,
+      enrolledAt: new Date().toISOString(),
+    }
+    if ((await this.kv.create(registryKeys.enrolled(repository.id), record)) === null)
+      return { record: (await this.enrollment(repository.id))!, created: false }
+    await this.audit({ action: 'enroll', by, moduleId: null, from: null, to: repository })
+    return { record, created: true }
+  }
+
+  /**
+   * Moves a module to another (enrolled) repository: the module record names it, its binding
+   * follows, the old repository's binding goes. The new repository must not publish another module.
+   */
+  async transferModule(
+    moduleId: string,
+    to: { id: number; name: string },
+    by: string
+  ): Promise<{ from: { id: number; name: string }; to: { id: number; name: string } }> {
+    if (!(await this.enrollment(to.id)))
+      throw new Error(`${to.name} (${to.id}) is not enrolled: enroll it first`)
+    const boundTo = await this.repositoryModule(to.id)
+    if (boundTo !== null && boundTo !== moduleId)
+      throw new Error(`${to.name} (${to.id}) already publishes "${boundTo}"`)
+    const key = registryKeys.module(moduleId)
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await this.getModule(moduleId)
+      if (!current) throw new Error(`no module "${moduleId}" in the registry`)
+      const from = { id: current.value.repositoryId, name: current.value.repository }
+      const next: ModuleRecord = {
+        ...current.value,
+        repositoryId: to.id,
+        repository: to.name,
+        updatedAt: new Date().toISOString(),
+      }
+      if ((await this.kv.update(key, next, current.revision)) === null) {
+        await pause(attempt)
+        continue
+      }
+      await this.kv.put(registryKeys.repository(to.id), { moduleId, boundAt: next.updatedAt })
+      if (from.id !== to.id) await this.kv.delete(registryKeys.repository(from.id))
+      await this.audit({ action: 'transfer', by, moduleId, from, to })
+      return { from, to }
+    }
+    throw new Error(`${key}: too much contention, gave up after ${MAX_CAS_ATTEMPTS} attempts`)
+  }
+
+  async audit(entry: Omit<AuditRecord, 'at'>): Promise<AuditRecord> {
+    const at = new Date()
+    const record: AuditRecord = { ...entry, at: at.toISOString() }
+    await this.kv.put(registryKeys.audit(at, randomUUID()), record)
+    return record
+  }
+
+  /**
+   * Whether a rejection notice for (repository, release, version, code) was published. Marked after
+   * the publish, so a crash in between publishes again (deduplicated by the message id in the window).
+   */
+  async noticeSent(repositoryId: number, releaseId: number, version: string, code: string): Promise<boolean> {
+    return (
+      (await this.kv.kv.get(registryKeys.notice(repositoryId, releaseId, version, code)))?.operation === 'PUT'
+    )
+  }
+
+  async markNoticeSent(
+    repositoryId: number,
+    releaseId: number,
+    version: string,
+    code: string
+  ): Promise<void> {
+    await this.kv.put(registryKeys.notice(repositoryId, releaseId, version, code), {
+      at: new Date().toISOString(),
+    })
   }
 
   async getModule(id: string): Promise<Versioned<ModuleRecord> | null> {
