@@ -1,22 +1,40 @@
 /**
  * A local stand-in for GitHub, speaking the shapes of its REST API for the fixture modules
- * (test/fixtures/foundry): releases, their assets, asset downloads (API form with
+ * (test/fixtures/foundry): repositories and releases by name and by numeric id
+ * (`/repositories/{id}/releases/{release_id}`), their assets, asset downloads (API form with
  * `Accept: application/octet-stream` and browser_download_url form, both redirecting to the bytes
  * as GitHub does), plus `releaseDelivery()`, which builds and signs a `release` webhook delivery as
- * GitHub would send it. Releases are registered with the stand-in (`addRelease`, or
+ * GitHub would send it to a GitHub App (with `installation.id`).
+ *
+ * It is the GitHub App's side too: one App (id and RSA key pair, generated unless given) installed
+ * on every owner's repositories (one installation per owner). `POST /app/installations/{id}/access_tokens`
+ * takes an RS256 App JWT (iss = app id, at most 10 minutes long, checked with jose) and returns an
+ * installation token that expires; such a token sees only its installation's repositories (404 for
+ * any other, as GitHub). `GET /repos/{owner}/{repo}/installation` and `/repositories/{id}/installation`
+ * take the App JWT. API answers carry GitHub's rate-limit headers (5,000 an hour per token);
+ * `POST /_control/rate-limit` makes the next answers 403/429 "rate limited".
+ * Anonymous reads of these (public) repositories are served, as GitHub does. Releases are registered with the stand-in (`addRelease`, or
  * `POST /_control/releases` from another process); the octokit example release the delivery
  * fixtures name (Codertocat/Hello-World #17372790, tag 0.0.1) is there from the start.
  *
  * A release spec can also ask for trouble — a zip bomb, `../` paths, a module.json that disagrees,
  * assets on another host, a slow download — so the release service's defences can be exercised.
  */
-import { createHmac, randomUUID } from 'node:crypto'
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+} from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { zipSync, type Zippable } from 'fflate'
 import { sign } from '@octokit/webhooks-methods'
+import { jwtVerify, type KeyObject as JoseKey } from 'jose'
 import { z } from 'zod'
 
 const fixturesDir = join(import.meta.dirname, '..', '..', 'test', 'fixtures')
@@ -79,6 +97,20 @@ export const fixtureModules = {
 export type FixtureName = keyof typeof fixtureModules
 export const fixtureNames = Object.keys(fixtureModules) as FixtureName[]
 
+/** The stand-in's GitHub App id (the local platform's GITHUB_APP_ID). */
+export const STAND_IN_APP_ID = 1_000_001
+
+/**
+ * The App's installation on an owner's repositories: one per owner. Codertocat's is 1, as in the
+ * octokit example payload (release/deleted) the delivery fixtures take `installation` from.
+ */
+export function installationIdFor(owner: string): number {
+  if (owner === 'Codertocat') return 1
+  let h = 0x811c9dc5
+  for (const c of owner.toLowerCase()) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0
+  return 2 + (h % 90_000_000)
+}
+
 export const zipKinds = [
   'root',
   'folder',
@@ -115,6 +147,8 @@ export const releaseSpecSchema = z.strictObject({
   slowZipMs: z.number().int().min(0).max(120_000).default(0),
   /** Only the first download is slow. */
   slowOnce: z.boolean().default(true),
+  /** GitHub's `published_at`; set when the stand-in registers the release. */
+  publishedAt: z.iso.datetime().optional(),
 })
 export type ReleaseSpec = z.infer<typeof releaseSpecSchema>
 export type ReleaseSpecInput = z.input<typeof releaseSpecSchema>
@@ -240,6 +274,8 @@ export function releaseJson(gitHubUrl: string, spec: ReleaseSpec, sizes?: { mani
     node_id: Buffer.from(`Release${spec.releaseId}`).toString('base64'),
     tag_name: spec.tag,
     name: spec.tag,
+    created_at: spec.publishedAt ?? t.created_at,
+    published_at: spec.draft ? null : (spec.publishedAt ?? t.published_at),
     draft: spec.draft,
     prerelease: spec.prerelease,
     assets,
@@ -256,6 +292,10 @@ export interface DeliveryOptions extends Partial<Omit<ReleaseSpecInput, 'fixture
   deliveryId?: string
   secret?: string
   hookId?: number
+  /** The delivery's `installation.id` (default: the App's installation on the owner's repositories). */
+  installationId?: number
+  /** The App the delivery comes from (X-GitHub-Hook-Installation-Target-ID). */
+  appId?: number
   /** Last word on the payload, e.g. to drop `release` for a bad-input test. */
   mutate?: (payload: Record<string, any>) => unknown
 }
@@ -311,6 +351,7 @@ export async function releaseDelivery(fixture: FixtureName, opts: DeliveryOption
     assetBaseUrl: opts.assetBaseUrl,
     slowZipMs: opts.slowZipMs,
     slowOnce: opts.slowOnce,
+    publishedAt: opts.publishedAt ?? new Date().toISOString(),
   })
   const t = template()
   const action = opts.action ?? (spec.prerelease ? 'prereleased' : 'published')
@@ -327,6 +368,13 @@ export async function releaseDelivery(fixture: FixtureName, opts: DeliveryOption
       html_url: `https://github.com/${spec.owner}/${spec.repo}`,
       url: `https://api.github.com/repos/${spec.owner}/${spec.repo}`,
     },
+    // As in GitHub App deliveries (octokit's release/deleted example carries the same shape).
+    installation: {
+      id: opts.installationId ?? installationIdFor(spec.owner),
+      node_id: Buffer.from(
+        `023:IntegrationInstallation${opts.installationId ?? installationIdFor(spec.owner)}`
+      ).toString('base64'),
+    },
   }
   const finalPayload = opts.mutate ? (opts.mutate(payload) ?? payload) : payload
   const body = typeof finalPayload === 'string' ? finalPayload : JSON.stringify(finalPayload)
@@ -342,8 +390,8 @@ export async function releaseDelivery(fixture: FixtureName, opts: DeliveryOption
       'X-GitHub-Event': 'release',
       'X-GitHub-Delivery': deliveryId,
       'X-GitHub-Hook-ID': String(opts.hookId ?? 292430182),
-      'X-GitHub-Hook-Installation-Target-Type': 'repository',
-      'X-GitHub-Hook-Installation-Target-ID': String(spec.repositoryId),
+      'X-GitHub-Hook-Installation-Target-Type': 'integration',
+      'X-GitHub-Hook-Installation-Target-ID': String(opts.appId ?? STAND_IN_APP_ID),
       'X-Hub-Signature': `sha1=${createHmac('sha1', secret).update(body).digest('hex')}`,
       'X-Hub-Signature-256': await sign(secret, body),
       'Content-Length': String(Buffer.byteLength(body)),
@@ -385,27 +433,72 @@ export async function registerRelease(gitHubUrl: string, spec: ReleaseSpecInput)
 
 export interface GitHubStandIn {
   url: string
+  /** The App this stand-in is: its id and private key (PEM), what the release service is given. */
+  app: { id: number; privateKey: string }
   addRelease(spec: ReleaseSpecInput): ReleaseSpec
+  /** GitHub no longer serves this release (404), as after the author deleted it. */
+  removeRelease(releaseId: number): void
+  /** The next `count` API answers are rate-limited (`status`, remaining 0, reset in `resetSeconds`). */
+  rateLimit(o: { count: number; status?: 403 | 429; resetSeconds?: number; retryAfter?: number }): void
   /** releaseDelivery() for this stand-in, with the release registered. */
   delivery(fixture: FixtureName, opts?: Omit<DeliveryOptions, 'gitHubUrl'>): Promise<Delivery>
-  /** Every request served so far. */
-  requests(): Array<{ method: string; path: string; at: number }>
+  /** Every request served so far; `auth`: `installation:<id>`, `app`, `none` or `invalid`. */
+  requests(): Array<{ method: string; path: string; at: number; auth: string }>
   stop(): Promise<void>
 }
 
 const notFound = { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' }
 
-export async function startGitHubStandIn(
-  opts: { host?: string; port?: number } = {}
-): Promise<GitHubStandIn> {
+export interface GitHubStandInOptions {
+  host?: string
+  port?: number
+  /** The App's id and private key (PEM); default: STAND_IN_APP_ID and a key generated now. */
+  app?: { id: number; privateKey: string }
+  /** Lifetime of installation tokens (GitHub: one hour). */
+  tokenTtlMs?: number
+}
+
+/** A fresh App private key (RSA 2048, PKCS#8 PEM), as GitHub generates one for an App. */
+export function generateAppPrivateKey(): string {
+  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+    type: 'pkcs8',
+    format: 'pem',
+  }) as string
+}
+
+interface Repository {
+  id: number
+  owner: string
+  repo: string
+  installationId: number
+}
+
+const RATE_LIMIT = 5000
+const HOUR_MS = 3_600_000
+
+export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promise<GitHubStandIn> {
+  const app = opts.app ?? { id: STAND_IN_APP_ID, privateKey: generateAppPrivateKey() }
+  const appPublicKey = createPublicKey(createPrivateKey(app.privateKey)) as unknown as JoseKey
+  const tokenTtlMs = opts.tokenTtlMs ?? HOUR_MS
   const releases = new Map<number, ReleaseSpec>()
+  const repositories = new Map<number, Repository>()
+  const tokens = new Map<string, { installationId: number; expiresAt: number }>()
+  /** Per token (or "anonymous"): requests counted in the current hour. */
+  const budgets = new Map<string, { used: number; resetAt: number }>()
+  let limited: { count: number; status: 403 | 429; resetSeconds: number; retryAfter?: number } | null = null
   const slowServed = new Set<number>()
-  const log: Array<{ method: string; path: string; at: number }> = []
+  const log: Array<{ method: string; path: string; at: number; auth: string }> = []
   let url = ''
 
+  const addRepository = (id: number, owner: string, repo: string) =>
+    repositories.set(id, { id, owner, repo, installationId: installationIdFor(owner) })
+  for (const m of Object.values(fixtureModules)) addRepository(m.repositoryId, m.owner, m.repo)
+
   const addRelease = (input: ReleaseSpecInput) => {
-    const spec = releaseSpecSchema.parse(input)
+    const parsed = releaseSpecSchema.parse(input)
+    const spec = { ...parsed, publishedAt: parsed.publishedAt ?? new Date().toISOString() }
     releases.set(spec.releaseId, spec)
+    addRepository(spec.repositoryId, spec.owner, spec.repo)
     return spec
   }
   addRelease({
@@ -418,15 +511,93 @@ export async function startGitHubStandIn(
     version: '0.0.1',
     prerelease: false,
     notes: '',
+    // The octokit example release's own date.
+    publishedAt: '2019-05-15T15:20:53Z',
   })
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
     res.end(JSON.stringify(body))
   }
-  const findRelease = (owner: string, repo: string, id: string) => {
+
+  type Auth =
+    | { kind: 'none' }
+    | { kind: 'installation'; token: string; installationId: number }
+    | { kind: 'app' }
+    | { kind: 'invalid'; message: string }
+  /** Who is calling: an installation token, the App (a valid App JWT), nobody, or bad credentials. */
+  const authOf = async (req: IncomingMessage): Promise<Auth> => {
+    const m = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '')
+    if (!m)
+      return req.headers.authorization ? { kind: 'invalid', message: 'Bad credentials' } : { kind: 'none' }
+    const credential = m[1]!
+    const token = tokens.get(credential)
+    if (token)
+      return token.expiresAt > Date.now()
+        ? { kind: 'installation', token: credential, installationId: token.installationId }
+        : { kind: 'invalid', message: 'Bad credentials' }
+    if (credential.split('.').length !== 3) return { kind: 'invalid', message: 'Bad credentials' }
+    try {
+      const { payload } = await jwtVerify(credential, appPublicKey, { algorithms: ['RS256'] })
+      const now = Math.floor(Date.now() / 1000)
+      // GitHub's examples (and octokit) write iss as a number.
+      if (String(payload.iss) !== String(app.id))
+        return { kind: 'invalid', message: "'Issuer' claim ('iss') must be the App id" }
+      // GitHub: at most 10 minutes into the future.
+      if (typeof payload.exp !== 'number' || payload.exp > now + 600)
+        return { kind: 'invalid', message: "'Expiration time' claim ('exp') is too far in the future" }
+      return { kind: 'app' }
+    } catch {
+      return { kind: 'invalid', message: 'A JSON web token could not be decoded' }
+    }
+  }
+  const authLabel = (a: Auth) => (a.kind === 'installation' ? `installation:${a.installationId}` : a.kind)
+
+  /** GitHub's rate-limit headers for this caller's budget, counting this request. */
+  const rateHeaders = (a: Auth): Record<string, string> => {
+    const key = a.kind === 'installation' ? a.token : 'anonymous'
+    let budget = budgets.get(key)
+    if (!budget || budget.resetAt <= Date.now())
+      budgets.set(key, (budget = { used: 0, resetAt: Date.now() + HOUR_MS }))
+    budget.used++
+    return {
+      'x-ratelimit-limit': String(RATE_LIMIT),
+      'x-ratelimit-remaining': String(Math.max(0, RATE_LIMIT - budget.used)),
+      'x-ratelimit-reset': String(Math.ceil(budget.resetAt / 1000)),
+      'x-ratelimit-used': String(budget.used),
+      'x-ratelimit-resource': 'core',
+    }
+  }
+
+  /** The repository as this caller may see it: an installation token sees only its own. */
+  const visible = (a: Auth, repo: Repository | undefined) =>
+    repo && (a.kind !== 'installation' || a.installationId === repo.installationId) ? repo : undefined
+  const byName = (owner: string, name: string) =>
+    [...repositories.values()].find((r) => r.owner === owner && r.repo === name)
+
+  const repositoryJson = (r: Repository) => ({
+    ...template().repository,
+    id: r.id,
+    node_id: Buffer.from(`Repository${r.id}`).toString('base64'),
+    name: r.repo,
+    full_name: `${r.owner}/${r.repo}`,
+    owner: { ...template().repository.owner, login: r.owner },
+    private: false,
+    html_url: `https://github.com/${r.owner}/${r.repo}`,
+    url: `${url}/repos/${r.owner}/${r.repo}`,
+  })
+  const installationJson = (r: Repository) => ({
+    id: r.installationId,
+    app_id: app.id,
+    account: { login: r.owner },
+    repository_selection: 'selected',
+    permissions: { contents: 'read', metadata: 'read' },
+    events: ['release'],
+  })
+
+  const findRelease = (repo: Repository | undefined, id: string) => {
     const spec = releases.get(Number(id))
-    return spec && spec.owner === owner && spec.repo === repo ? spec : undefined
+    return repo && spec && spec.repositoryId === repo.id ? spec : undefined
   }
   const findAsset = (assetId: number) => {
     const spec = releases.get(Math.floor(assetId / 10))
@@ -452,44 +623,52 @@ export async function startGitHubStandIn(
     if (!res.destroyed) res.end(bytes.subarray(half))
   }
 
+  const readJson = async (req: IncomingMessage) => {
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as unknown
+  }
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://stand-in').pathname
-    log.push({ method: req.method ?? 'GET', path, at: Date.now() })
+    const auth = path.startsWith('/_') ? ({ kind: 'none' } as Auth) : await authOf(req)
+    log.push({ method: req.method ?? 'GET', path, at: Date.now(), auth: authLabel(auth) })
     let m: RegExpMatchArray | null
     if (req.method === 'POST' && path === '/_control/releases') {
-      const chunks: Buffer[] = []
-      for await (const c of req) chunks.push(c as Buffer)
       try {
-        const spec = addRelease(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+        const spec = addRelease((await readJson(req)) as ReleaseSpecInput)
         return json(res, 201, { releaseId: spec.releaseId })
       } catch (err) {
         return json(res, 400, { message: (err as Error).message })
       }
     }
+    if (req.method === 'DELETE' && (m = path.match(/^\/_control\/releases\/(\d+)$/))) {
+      releases.delete(Number(m[1]))
+      return json(res, 200, { deleted: Number(m[1]) })
+    }
+    if (req.method === 'POST' && path === '/_control/rate-limit') {
+      const o = z
+        .object({
+          count: z.number().int().min(0),
+          status: z.union([z.literal(403), z.literal(429)]).default(403),
+          resetSeconds: z.number().int().min(0).default(60),
+          retryAfter: z.number().int().min(0).optional(),
+        })
+        .safeParse(await readJson(req).catch(() => null))
+      if (!o.success) return json(res, 400, { message: o.error.message })
+      limited = o.data.count > 0 ? o.data : null
+      return json(res, 200, o.data)
+    }
     if (req.method === 'GET' && path === '/_control/requests') return json(res, 200, log)
-    if (req.method !== 'GET') return json(res, 404, notFound)
-    if ((m = path.match(/^\/repos\/([^/]+)\/([^/]+)\/releases\/(\d+)$/))) {
-      const spec = findRelease(m[1]!, m[2]!, m[3]!)
-      return spec ? json(res, 200, releaseJson(url, spec, assetSizes(spec))) : json(res, 404, notFound)
+    if ((m = path.match(/^\/_objects\/(\d+)$/)) && req.method === 'GET') {
+      const found = findAsset(Number(m[1]))
+      if (!found) return json(res, 404, notFound)
+      return serveBytes(res, found.spec, found.kind)
     }
-    if ((m = path.match(/^\/repos\/([^/]+)\/([^/]+)\/releases\/(\d+)\/assets$/))) {
-      const spec = findRelease(m[1]!, m[2]!, m[3]!)
-      return spec ? json(res, 200, releaseJson(url, spec, assetSizes(spec)).assets) : json(res, 404, notFound)
-    }
-    if ((m = path.match(/^\/repos\/([^/]+)\/([^/]+)\/releases\/assets\/(\d+)$/))) {
-      const found = findAsset(Number(m[3]))
-      if (!found || found.spec.owner !== m[1] || found.spec.repo !== m[2]) return json(res, 404, notFound)
-      // As GitHub: the API form redirects to storage when asked for the bytes.
-      if ((req.headers.accept ?? '').includes('application/octet-stream')) {
-        res.writeHead(302, { location: `${url}/_objects/${m[3]}` })
-        return void res.end()
-      }
-      const asset = releaseJson(url, found.spec, assetSizes(found.spec)).assets.find(
-        (a: { id: number }) => a.id === Number(m![3])
-      )
-      return json(res, 200, asset)
-    }
-    if ((m = path.match(/^\/([^/]+)\/([^/]+)\/releases\/download\/([^/]+)\/([^/]+)$/))) {
+    if (
+      (m = path.match(/^\/([^/]+)\/([^/]+)\/releases\/download\/([^/]+)\/([^/]+)$/)) &&
+      req.method === 'GET'
+    ) {
       const spec = [...releases.values()].find(
         (s) => s.owner === m![1] && s.repo === m![2] && s.tag === decodeURIComponent(m![3]!)
       )
@@ -499,12 +678,101 @@ export async function startGitHubStandIn(
       res.writeHead(302, { location: `${url}/_objects/${id}` })
       return void res.end()
     }
-    if ((m = path.match(/^\/_objects\/(\d+)$/))) {
-      const found = findAsset(Number(m[1]))
-      if (!found) return json(res, 404, notFound)
-      return serveBytes(res, found.spec, found.kind)
+
+    // The REST API from here on.
+    if (auth.kind === 'invalid')
+      return json(res, 401, { message: auth.message, documentation_url: 'https://docs.github.com/rest' })
+    if (req.method === 'POST' && (m = path.match(/^\/app\/installations\/(\d+)\/access_tokens$/))) {
+      if (auth.kind !== 'app')
+        return json(res, 401, {
+          message: 'A JSON web token could not be decoded',
+          documentation_url: 'https://docs.github.com/rest',
+        })
+      const installationId = Number(m[1])
+      if (![...repositories.values()].some((r) => r.installationId === installationId))
+        return json(res, 404, notFound)
+      const token = `ghs_${randomBytes(18).toString('base64url')}`
+      const expiresAt = Date.now() + tokenTtlMs
+      tokens.set(token, { installationId, expiresAt })
+      return json(res, 201, {
+        token,
+        expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        permissions: { contents: 'read', metadata: 'read' },
+        repository_selection: 'selected',
+      })
     }
-    return json(res, 404, notFound)
+    if (req.method !== 'GET') return json(res, 404, notFound)
+    const installationOf = (r: Repository | undefined) =>
+      auth.kind !== 'app'
+        ? json(res, 401, {
+            message: 'A JSON web token could not be decoded',
+            documentation_url: 'https://docs.github.com/rest',
+          })
+        : r
+          ? json(res, 200, installationJson(r))
+          : json(res, 404, notFound)
+    if ((m = path.match(/^\/repos\/([^/]+)\/([^/]+)\/installation$/)))
+      return installationOf(byName(m[1]!, m[2]!))
+    if ((m = path.match(/^\/repositories\/(\d+)\/installation$/)))
+      return installationOf(repositories.get(Number(m[1])))
+    if (auth.kind === 'app')
+      return json(res, 403, {
+        message: 'Resource not accessible by integration',
+        documentation_url: 'https://docs.github.com/rest',
+      })
+
+    const headers = rateHeaders(auth)
+    if (limited) {
+      const l = limited
+      if (--l.count <= 0) limited = null
+      return json(
+        res,
+        l.status,
+        { message: 'API rate limit exceeded', documentation_url: 'https://docs.github.com/rest/rate-limit' },
+        {
+          ...headers,
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + l.resetSeconds),
+          ...(l.retryAfter !== undefined ? { 'retry-after': String(l.retryAfter) } : {}),
+        }
+      )
+    }
+    const ok = (body: unknown) => json(res, 200, body, headers)
+    const missing = () => json(res, 404, notFound, headers)
+    // A repository by id or by name; then what is below it.
+    let repo: Repository | undefined
+    let rest: string
+    if ((m = path.match(/^\/repositories\/(\d+)(\/.*)?$/))) {
+      repo = visible(auth, repositories.get(Number(m[1])))
+      rest = m[2] ?? ''
+    } else if ((m = path.match(/^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/))) {
+      repo = visible(auth, byName(m[1]!, m[2]!))
+      rest = m[3] ?? ''
+    } else return missing()
+    if (!repo) return missing()
+    if (rest === '') return ok(repositoryJson(repo))
+    if ((m = rest.match(/^\/releases\/(\d+)$/))) {
+      const spec = findRelease(repo, m[1]!)
+      return spec ? ok(releaseJson(url, spec, assetSizes(spec))) : missing()
+    }
+    if ((m = rest.match(/^\/releases\/(\d+)\/assets$/))) {
+      const spec = findRelease(repo, m[1]!)
+      return spec ? ok(releaseJson(url, spec, assetSizes(spec)).assets) : missing()
+    }
+    if ((m = rest.match(/^\/releases\/assets\/(\d+)$/))) {
+      const found = findAsset(Number(m[1]))
+      if (!found || found.spec.repositoryId !== repo.id) return missing()
+      // As GitHub: the API form redirects to storage when asked for the bytes.
+      if ((req.headers.accept ?? '').includes('application/octet-stream')) {
+        res.writeHead(302, { ...headers, location: `${url}/_objects/${m[1]}` })
+        return void res.end()
+      }
+      const asset = releaseJson(url, found.spec, assetSizes(found.spec)).assets.find(
+        (a: { id: number }) => a.id === Number(m![1])
+      )
+      return ok(asset)
+    }
+    return missing()
   }
 
   const server = createServer((req, res) => {
@@ -524,10 +792,15 @@ export async function startGitHubStandIn(
 
   return {
     url,
+    app,
     addRelease,
+    removeRelease: (releaseId) => void releases.delete(releaseId),
+    rateLimit: (o) => {
+      limited = o.count > 0 ? { status: 403, resetSeconds: 60, ...o } : null
+    },
     async delivery(fixture, o = {}) {
       const d = await releaseDelivery(fixture, { ...o, gitHubUrl: url })
-      releases.set(d.spec.releaseId, d.spec)
+      d.spec = addRelease(d.spec)
       return d
     },
     requests: () => [...log],
