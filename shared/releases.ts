@@ -58,7 +58,7 @@ export function githubDeliverySubject(action: string): string {
  * an hour (GitHub's manual redeliveries keep the body; later ones are caught by the release service's
  * own idempotency), deliveries kept three days (GitHub's own redelivery window) for replay and dead-letter copies.
  */
-export function githubStreamConfig(replicas: number): StreamConfig {
+export function githubStreamConfig(replicas: number, maxBytes = 128 * 1024 * 1024): StreamConfig {
   return {
     name: githubStream.name,
     subjects: [...githubStream.subjects],
@@ -68,7 +68,7 @@ export function githubStreamConfig(replicas: number): StreamConfig {
     duplicate_window: HOUR_NS,
     max_age: 3 * DAY_NS,
     // Bounded (a full disk must not take the platform down), and reserved up front by JetStream.
-    max_bytes: 128 * 1024 * 1024,
+    max_bytes: maxBytes,
     // A delivery larger than NATS' max_payload never reaches the stream; the edge answers 413 first.
     max_msg_size: 8 * 1024 * 1024,
     discard: 'old',
@@ -85,7 +85,7 @@ export const releaseEventsStream = {
   rejected: 'releases.rejected',
 } as const
 
-export function releaseEventsStreamConfig(replicas: number): StreamConfig {
+export function releaseEventsStreamConfig(replicas: number, maxBytes = 32 * 1024 * 1024): StreamConfig {
   return {
     name: releaseEventsStream.name,
     subjects: [...releaseEventsStream.subjects],
@@ -94,7 +94,7 @@ export function releaseEventsStreamConfig(replicas: number): StreamConfig {
     num_replicas: replicas,
     duplicate_window: HOUR_NS,
     max_age: 30 * DAY_NS,
-    max_bytes: 32 * 1024 * 1024,
+    max_bytes: maxBytes,
     discard: 'old',
   } as StreamConfig
 }
@@ -160,8 +160,24 @@ export const rejectionCodes = [
   'module_id_taken',
   'version_exists',
   'version_not_newer',
+  'quota_exceeded',
+  // The delivery's identity could not be confirmed with GitHub: logged and counted, never announced
+  // (nothing says the repository it names had anything to do with it).
+  'installation_missing',
+  'installation_invalid',
+  'repository_not_enrolled',
+  'repository_not_found',
 ] as const
 export type RejectionCode = (typeof rejectionCodes)[number]
+
+/** Refusals of a delivery whose repository GitHub did not confirm: no `rejected` event, no notice. */
+export const unconfirmedRejectionCodes: ReadonlySet<RejectionCode> = new Set([
+  'installation_missing',
+  'installation_invalid',
+  'repository_not_enrolled',
+  'repository_not_found',
+  'release_not_found',
+])
 
 export const rejectedEventSchema = z.strictObject({
   code: z.enum(rejectionCodes),
@@ -187,11 +203,16 @@ export type RejectedEvent = z.infer<typeof rejectedEventSchema>
 export const packagedMsgId = (e: Pick<PackagedEvent, 'repositoryId' | 'releaseId' | 'version' | 'channel'>) =>
   `packaged:${e.repositoryId}:${e.releaseId}:${e.version}:${e.channel}`
 
-/** Nats-Msg-Id of a `rejected` event: one per delivery and reason. */
+/**
+ * Nats-Msg-Id of a `rejected` event: one per (repository, release, version, code), so a replayed
+ * delivery announces nothing new; a delivery too broken to name its release is keyed by its id.
+ */
 export const rejectedMsgId = (
   e: Pick<RejectedEvent, 'repositoryId' | 'releaseId' | 'version' | 'code' | 'delivery'>
 ) =>
-  `rejected:${e.repositoryId ?? '-'}:${e.releaseId ?? '-'}:${e.version ?? '-'}:${e.code}:${e.delivery ?? '-'}`
+  e.repositoryId !== null && e.releaseId !== null
+    ? `rejected:${e.repositoryId}:${e.releaseId}:${e.version ?? '-'}:${e.code}`
+    : `rejected:-:-:-:${e.code}:${e.delivery ?? '-'}`
 
 // ---------------------------------------------------------------------------------------------
 // Dead letters (either service → operator)

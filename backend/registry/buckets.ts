@@ -17,8 +17,16 @@ export interface RegistryStorage {
 
 const TIMEOUT_MS = 5_000
 
-/** Creates the buckets when missing (idempotent) and opens them for consistent reads and writes. */
-export async function ensureRegistryStorage(nc: NatsConnection, replicas: number): Promise<RegistryStorage> {
+/**
+ * Creates the buckets when missing (idempotent) and opens them for consistent reads and writes.
+ * The zips' object store is bounded (`zipsMaxBytes`, JetStream max_bytes: a full store refuses new
+ * zips instead of filling the disk); an existing store is brought to that bound.
+ */
+export async function ensureRegistryStorage(
+  nc: NatsConnection,
+  replicas: number,
+  o: { zipsMaxBytes?: number } = {}
+): Promise<RegistryStorage> {
   const js = jetstream(nc, { timeout: TIMEOUT_MS })
   await new Kvm(js).create(registryBuckets.kv, {
     replicas,
@@ -33,7 +41,16 @@ export async function ensureRegistryStorage(nc: NatsConnection, replicas: number
     replicas,
     storage: 'file',
     description: 'vtta.io module registry: packaged zips',
+    ...(o.zipsMaxBytes ? { max_bytes: o.zipsMaxBytes } : {}),
   })
+  if (o.zipsMaxBytes) {
+    // Objm.create keeps an existing bucket's definition: set the bound on one made before it existed.
+    const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false })
+    const stream = `OBJ_${registryBuckets.zips}`
+    const info = await jsm.streams.info(stream)
+    if (info.config.max_bytes !== o.zipsMaxBytes)
+      await jsm.streams.update(stream, { ...info.config, max_bytes: o.zipsMaxBytes })
+  }
   return { kv: new JsonKv(kv), zips }
 }
 

@@ -6,7 +6,6 @@ import { githubRequestHeaders, type ReleaseAsset } from './github-api.ts'
 export interface AssetLimits {
   allowedHosts: ReadonlySet<string>
   timeoutMs: number
-  token: string | undefined
 }
 
 export function manifestAsset(assets: readonly ReleaseAsset[]): ReleaseAsset | null {
@@ -28,15 +27,19 @@ export function zipAsset(assets: readonly ReleaseAsset[], moduleId: string | nul
   )
 }
 
-/** The asset's bytes, through its API URL (works for private repositories with a token) or its download URL. */
+/**
+ * The asset's bytes, through its API URL (with the installation's token: works for private
+ * repositories) or its download URL.
+ */
 export async function downloadAsset(
   asset: ReleaseAsset,
   maxBytes: number,
   limits: AssetLimits,
+  token: string | undefined,
   onProgress?: () => void
 ): Promise<Uint8Array> {
   const candidates = [
-    { url: asset.url, headers: githubRequestHeaders(limits.token, 'application/octet-stream') },
+    { url: asset.url, headers: githubRequestHeaders(token, 'application/octet-stream') },
     { url: asset.browser_download_url, headers: githubRequestHeaders(undefined, 'application/octet-stream') },
   ]
   const usable = candidates.find((c) => {

@@ -1,6 +1,10 @@
 /**
  * The GitHub `release` webhook payload, as far as the pipeline reads it. Tolerant of what GitHub
  * adds; strict on what we use. `name`/`body` may be null in GitHub's own examples.
+ *
+ * Only three numbers are taken from it: `installation.id` (whose token reads GitHub),
+ * `repository.id` and `release.id`. Everything else (names, tag, notes, flags) is read back from
+ * GitHub's API (confirm.ts); the rest is parsed for logs and for naming a refusal.
  */
 import { z } from 'zod'
 
@@ -26,6 +30,8 @@ export const releasePayloadSchema = z.object({
     id: z.number().int().positive(),
     full_name: repositoryFullNameSchema,
   }),
+  /** Present in every GitHub App delivery; absent from a repository webhook's. */
+  installation: z.object({ id: z.number().int().positive() }).nullish(),
 })
 export type ReleasePayload = z.infer<typeof releasePayloadSchema>
 

@@ -1,14 +1,19 @@
 /**
- * One GitHub delivery from the GITHUB stream: decode it and act on its action.
- *   published / released / prereleased → package (pre-releases to the beta channel only)
- *   edited                             → release notes only
- *   deleted / unpublished              → the version leaves the listing (its files stay downloadable)
+ * One GitHub delivery from the GITHUB stream: decode it, confirm it with GitHub (confirm.ts), and act
+ * on its action with what GitHub answered, never with what the payload says:
+ *   published / released / prereleased → package GitHub's release (its prerelease flag: beta only)
+ *   edited                             → the release notes GitHub serves, nothing else
+ *   deleted / unpublished              → the version leaves the listing (its files stay downloadable),
+ *                                        only when GitHub no longer serves the release (404, or a draft)
  *   anything else (created, …)         → acknowledged and ignored
- * An unreadable delivery is rejected (event) and dead-lettered; it can never succeed.
+ * An unreadable delivery is rejected (event) and dead-lettered; it can never succeed. A delivery
+ * GitHub does not confirm (not enrolled, wrong installation, no such release) is refused quietly.
  */
-import { githubHeaders } from '#shared/releases.ts'
+import { githubHeaders, unconfirmedRejectionCodes } from '#shared/releases.ts'
+import { confirmWithGitHub, logUnconfirmed, type Confirmed } from './confirm.ts'
+import { Rejection } from './errors.ts'
 import { publishRejected } from './events.ts'
-import { parseReleasePayload, type ReleasePayload } from './github-payload.ts'
+import { parseReleasePayload } from './github-payload.ts'
 import { packageRelease, type PackagerDeps, type PackageOutcome } from './package.ts'
 import { modulePurgePaths } from './purge.ts'
 import { PermanentFailure, type WorkItem } from '../runtime/work-queue.ts'
@@ -23,7 +28,10 @@ const knownActions = new Set([
   'created',
 ])
 
-type Outcome = PackageOutcome | 'notes_updated' | 'deleted' | 'invalid'
+type Outcome = PackageOutcome | 'notes_updated' | 'deleted' | 'invalid' | 'refused' | 'not_deleted'
+
+const packagingActions = new Set(['published', 'released', 'prereleased'])
+const changingActions = new Set([...packagingActions, 'edited', 'deleted', 'unpublished'])
 
 export async function handleDelivery(deps: PackagerDeps, item: WorkItem): Promise<void> {
   const { msg } = item
@@ -54,32 +62,61 @@ export async function handleDelivery(deps: PackagerDeps, item: WorkItem): Promis
   }
   const { payload } = parsed
   const action = payload.action
-  let outcome: Outcome
-  switch (action) {
-    case 'published':
-    case 'released':
-    case 'prereleased':
-      outcome = payload.release.draft
-        ? 'ignored'
-        : await packageRelease(
+  let outcome: Outcome = 'ignored'
+  let confirmed: Confirmed | null = null
+  if (changingActions.has(action) && !(packagingActions.has(action) && payload.release.draft)) {
+    try {
+      confirmed = await confirmWithGitHub(deps, payload)
+    } catch (err) {
+      if (!(err instanceof Rejection) || !unconfirmedRejectionCodes.has(err.code)) throw err
+      logUnconfirmed(deps, payload, delivery, err)
+      outcome = 'refused'
+    }
+  }
+  if (confirmed) {
+    const { repository, release } = confirmed
+    switch (action) {
+      case 'published':
+      case 'released':
+      case 'prereleased':
+        if (!release) {
+          logUnconfirmed(
+            deps,
+            payload,
+            delivery,
+            new Rejection(
+              'release_not_found',
+              `GitHub has no release ${payload.release.id} in repository ${repository.id} (${repository.full_name})`
+            )
+          )
+          outcome = 'refused'
+        } else if (release.draft) outcome = 'ignored'
+        else
+          outcome = await packageRelease(
             deps,
             {
-              payload,
+              repositoryId: repository.id,
+              repository: repository.full_name,
+              release,
+              installationId: confirmed.installationId,
               delivery,
-              channel: action === 'prereleased' || payload.release.prerelease ? 'beta' : 'stable',
+              channel: release.prerelease ? 'beta' : 'stable',
             },
             item
           )
-      break
-    case 'edited':
-      outcome = await updateNotes(deps, payload)
-      break
-    case 'deleted':
-    case 'unpublished':
-      outcome = await removeRelease(deps, payload)
-      break
-    default:
-      outcome = 'ignored'
+        break
+      case 'edited':
+        outcome = release ? await updateNotes(deps, repository.id, release.id, release.body ?? '') : 'ignored'
+        break
+      case 'deleted':
+      case 'unpublished':
+        // GitHub still serving the release (published) means the event is not true (forged or stale).
+        outcome =
+          release && !release.draft
+            ? 'not_deleted'
+            : await removeRelease(deps, repository.id, payload.release.id)
+        break
+    }
   }
   deps.metrics.deliveries.inc({ action: knownActions.has(action) ? action : 'other', outcome })
   deps.log.info(
@@ -87,28 +124,33 @@ export async function handleDelivery(deps: PackagerDeps, item: WorkItem): Promis
       action,
       outcome,
       delivery,
-      repository: payload.repository.full_name,
+      repositoryId: payload.repository.id,
+      repository: confirmed?.repository.full_name ?? null,
       release: payload.release.id,
-      tag: payload.release.tag_name,
+      tag: confirmed?.release?.tag_name ?? null,
     },
     'delivery handled'
   )
 }
 
-/** `edited`: the stored notes of the release's version(s) follow the release body; nothing else changes. */
-async function updateNotes(deps: PackagerDeps, payload: ReleasePayload): Promise<Outcome> {
-  const moduleId = await deps.registry.repositoryModule(payload.repository.id)
+/** `edited`: the stored notes of the release's version(s) become GitHub's; nothing else changes. */
+async function updateNotes(
+  deps: PackagerDeps,
+  repositoryId: number,
+  releaseId: number,
+  notes: string
+): Promise<Outcome> {
+  const moduleId = await deps.registry.repositoryModule(repositoryId)
   if (!moduleId) return 'ignored'
   const record = await deps.registry.getModule(moduleId)
-  const entries = record?.value.versions.filter((v) => v.releaseId === payload.release.id) ?? []
-  const notes = payload.release.body ?? ''
+  const entries = record?.value.versions.filter((v) => v.releaseId === releaseId) ?? []
   let changed = false
   for (const entry of entries) {
     const current = await deps.registry.getNotes(moduleId, entry.version)
     if (current?.notes === notes) continue
     await deps.registry.putNotes(moduleId, entry.version, {
       notes,
-      releaseId: payload.release.id,
+      releaseId,
       updatedAt: new Date().toISOString(),
     })
     changed = true
@@ -119,11 +161,11 @@ async function updateNotes(deps: PackagerDeps, payload: ReleasePayload): Promise
   return 'notes_updated'
 }
 
-/** `deleted`: the release's versions leave the listing and the channels fall back to what remains. */
-async function removeRelease(deps: PackagerDeps, payload: ReleasePayload): Promise<Outcome> {
-  const moduleId = await deps.registry.repositoryModule(payload.repository.id)
+/** `deleted` (confirmed: GitHub no longer serves it): the release's versions leave the listing. */
+async function removeRelease(deps: PackagerDeps, repositoryId: number, releaseId: number): Promise<Outcome> {
+  const moduleId = await deps.registry.repositoryModule(repositoryId)
   if (!moduleId) return 'ignored'
-  const removed = await deps.registry.markReleaseDeleted(moduleId, payload.release.id)
+  const removed = await deps.registry.markReleaseDeleted(moduleId, releaseId)
   if (removed.length === 0) return 'ignored'
   const versions = removed.map((e) => e.version)
   deps.changed(modulePurgePaths(moduleId, versions))

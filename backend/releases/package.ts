@@ -1,5 +1,6 @@
 /**
- * Packaging one release (`published`, `released`, `prereleased`): claim it, find out what the
+ * Packaging one release (`published`, `released`, `prereleased`), as GitHub serves it (confirm.ts:
+ * repository name, tag, notes, flags and assets are GitHub's answer, never the payload's): claim it, find out what the
  * registry already has, fetch and check the release's manifest and zip, rewrite both to our URLs,
  * store them, commit the version, publish `packaged`. Exactly once per (repository, release,
  * version, channel), whatever the redeliveries, duplicate events, crashes and concurrent workers:
@@ -9,7 +10,10 @@
  *   - the module record's compare-and-set is the commit (registry/writer.ts): it re-checks every
  *     rule and tells a replay that this release is `already` there;
  *   - `packaged` is published with a deterministic message id, then marked in the release record;
- *     a crash between the two publishes again and the stream drops the duplicate.
+ *     a crash between the two publishes again and the stream drops the duplicate;
+ *   - a release older (GitHub's `published_at`) than the channel's latest, that the registry never
+ *     held, is a late replay: it changes nothing and announces nothing;
+ *   - per-repository quotas (stored zip bytes, versions) are checked before anything is stored.
  */
 import { createHash } from 'node:crypto'
 import type { JetStreamClient } from '@nats-io/jetstream'
@@ -24,8 +28,7 @@ import { downloadAsset, manifestAsset, zipAsset, type AssetLimits } from './asse
 import type { Claim, ReleaseClaims } from './claim.ts'
 import { Rejection } from './errors.ts'
 import { publishPackaged, publishRejected } from './events.ts'
-import { fetchRelease, type GitHubApi } from './github-api.ts'
-import type { ReleasePayload } from './github-payload.ts'
+import type { GitHubApp, GitHubRelease } from './github-api.ts'
 import { moduleUrls, rewriteManifest, validateManifest, type ValidManifest } from './manifest.ts'
 import type { ReleaseMetrics } from './metrics.ts'
 import { modulePurgePaths } from './purge.ts'
@@ -36,9 +39,15 @@ export interface PackagerDeps {
   js: JetStreamClient
   registry: RegistryWriter
   claims: ReleaseClaims
-  api: GitHubApi
+  github: GitHubApp
   assets: AssetLimits
-  limits: { maxManifestBytes: number; maxZipBytes: number; zip: ZipLimits }
+  limits: {
+    maxManifestBytes: number
+    maxZipBytes: number
+    zip: ZipLimits
+    /** Per repository: bytes of stored zips, number of versions. */
+    quota: { maxBytes: number; maxVersions: number }
+  }
   publicBaseUrl: string
   log: Logger
   metrics: ReleaseMetrics
@@ -46,13 +55,18 @@ export interface PackagerDeps {
   changed(paths: string[]): void
 }
 
+/** A release confirmed with GitHub: every field here is GitHub's answer (or GitHub's id). */
 export interface ReleaseToPackage {
-  payload: ReleasePayload
+  repositoryId: number
+  /** `owner/name`, as GitHub names the repository now. */
+  repository: string
+  release: GitHubRelease
+  installationId: number
   delivery: string | null
   channel: Channel
 }
 
-export type PackageOutcome = 'packaged' | 'promoted' | 'duplicate' | 'rejected' | 'ignored'
+export type PackageOutcome = 'packaged' | 'promoted' | 'duplicate' | 'rejected' | 'ignored' | 'stale'
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
 
@@ -61,8 +75,7 @@ export async function packageRelease(
   ev: ReleaseToPackage,
   item: WorkItem
 ): Promise<PackageOutcome> {
-  const { payload } = ev
-  const tag = payload.release.tag_name
+  const tag = ev.release.tag_name
   const version = versionFromTag(tag)
   if (!isVersion(version)) {
     await announceRejection(
@@ -77,7 +90,7 @@ export async function packageRelease(
     )
     return 'rejected'
   }
-  const key = registryKeys.release(payload.repository.id, payload.release.id, version)
+  const key = registryKeys.release(ev.repositoryId, ev.release.id, version)
   const acquired = await deps.claims.acquire(
     key,
     { channel: ev.channel, delivery: ev.delivery },
@@ -111,8 +124,8 @@ class PackagingRun {
     this.version = version
     this.claim = claim
     this.item = item
-    this.repositoryId = ev.payload.repository.id
-    this.releaseId = ev.payload.release.id
+    this.repositoryId = ev.repositoryId
+    this.releaseId = ev.release.id
   }
 
   async execute(): Promise<PackageOutcome> {
@@ -168,13 +181,9 @@ class PackagingRun {
       if (decision) return decision
     }
 
-    // 2. The release as GitHub has it now, and its manifest.
-    const release = await fetchRelease(deps.api, ev.payload.repository.full_name, this.releaseId)
-    if (release.draft) {
-      await this.#quiet()
-      await deps.claims.release(this.claim)
-      return 'ignored'
-    }
+    // 2. The release as GitHub has it (confirmed before the claim), and its manifest.
+    const { release } = ev
+    const token = await deps.github.installationToken(ev.installationId)
     const manifestFile = manifestAsset(release.assets)
     let manifest: ValidManifest | null = null
     if (manifestFile) {
@@ -182,6 +191,7 @@ class PackagingRun {
         manifestFile,
         deps.limits.maxManifestBytes,
         deps.assets,
+        token,
         this.item.keepAlive
       )
       manifest = validateManifest(bytes, 'module.json (release asset)')
@@ -190,7 +200,13 @@ class PackagingRun {
 
     // 3. The zip: checked entry by entry, its module.json must agree.
     const zipFile = zipAsset(release.assets, manifest?.id ?? this.bound)
-    const zipBytes = await downloadAsset(zipFile, deps.limits.maxZipBytes, deps.assets, this.item.keepAlive)
+    const zipBytes = await downloadAsset(
+      zipFile,
+      deps.limits.maxZipBytes,
+      deps.assets,
+      token,
+      this.item.keepAlive
+    )
     const { entries, entry, zipManifest } = await this.#inspectZip(zipBytes, zipFile.name)
     if (manifest) {
       if (zipManifest.id !== manifest.id || zipManifest.version !== manifest.version)
@@ -209,6 +225,7 @@ class PackagingRun {
     const manifestJson = rewriteManifest(manifest.raw, urls)
     const zipManifestJson = manifest === zipManifest ? manifestJson : rewriteManifest(zipManifest.raw, urls)
     const zip = rewriteZip(zipBytes, entries, entry, Buffer.from(zipManifestJson))
+    await this.#checkQuota(moduleId, zip.length)
     const object = zipObjectName(moduleId, version, this.releaseId)
     this.#stored = { object, manifest: false }
     await registry.putZip(object, zip)
@@ -236,8 +253,8 @@ class PackagingRun {
       status: 'packaged',
       repositoryId: this.repositoryId,
       releaseId: this.releaseId,
-      tag: ev.payload.release.tag_name,
-      releaseUrl: ev.payload.release.html_url,
+      tag: release.tag_name,
+      releaseUrl: release.html_url,
       manifestUrl: urls.manifest,
       downloadUrl: urls.download,
       compatibility: manifest.compatibility,
@@ -245,11 +262,12 @@ class PackagingRun {
       manifestSha256: manifestSha,
       packagedAt: new Date().toISOString(),
       deletedAt: null,
+      publishedAt: release.published_at ?? null,
     }
     const result = await registry.commitVersion({
       moduleId,
       title: manifest.title,
-      repository: ev.payload.repository.full_name,
+      repository: ev.repository,
       entry: entryToAdd,
     })
     if (result.outcome === 'rejected') throw new Rejection(result.code, result.reason)
@@ -279,7 +297,7 @@ class PackagingRun {
         const result = await this.deps.registry.commitVersion({
           moduleId,
           title: current!.value.title,
-          repository: this.ev.payload.repository.full_name,
+          repository: this.ev.repository,
           entry: { ...stored, channel: 'stable' },
         })
         if (result.outcome === 'rejected') throw new Rejection(result.code, result.reason)
@@ -291,8 +309,47 @@ class PackagingRun {
         )
       }
       case 'reject':
+        if (decision.code === 'version_not_newer' && this.#olderThanLatest(current!.value))
+          throw new AlreadyDone(await this.#settleStale(decision.reason))
         throw new Rejection(decision.code, decision.reason)
     }
+  }
+
+  /** GitHub published this release before the channel's latest version: a late replay, not news. */
+  #olderThanLatest(record: ModuleRecord): boolean {
+    const published = Date.parse(this.ev.release.published_at ?? '')
+    const latest = record.versions.find((v) => v.version === record.latest[this.ev.channel])
+    const latestPublished = Date.parse(latest?.publishedAt ?? '')
+    return Number.isFinite(published) && Number.isFinite(latestPublished) && published < latestPublished
+  }
+
+  /** Records the stale release as refused, quietly: no event, no notice, nothing stored. */
+  async #settleStale(reason: string): Promise<PackageOutcome> {
+    await this.#quiet()
+    await this.deps.claims.rejected(this.claim, 'version_not_newer', reason, this.bound)
+    this.deps.log.info(
+      { repositoryId: this.repositoryId, release: this.releaseId, version: this.version, reason },
+      'stale release ignored'
+    )
+    return 'stale'
+  }
+
+  /** Per-repository quota, counted over the module's versions this repository published. */
+  async #checkQuota(moduleId: string, zipBytes: number): Promise<void> {
+    const { maxBytes, maxVersions } = this.deps.limits.quota
+    const record = (await this.deps.registry.getModule(moduleId))?.value
+    const own = record?.versions.filter((v) => v.repositoryId === this.repositoryId) ?? []
+    const bytes = own.reduce((sum, v) => sum + v.zip.size, 0)
+    if (own.length + 1 > maxVersions)
+      throw new Rejection(
+        'quota_exceeded',
+        `this repository has ${own.length} versions stored, the quota is ${maxVersions}`
+      )
+    if (bytes + zipBytes > maxBytes)
+      throw new Rejection(
+        'quota_exceeded',
+        `this repository's zips take ${bytes} bytes and this one ${zipBytes}, the quota is ${maxBytes} bytes`
+      )
   }
 
   /** Version = tag, the repository's module id, and the registry's rules — before the big download. */
@@ -304,7 +361,7 @@ class PackagingRun {
     if (manifest.version !== this.version)
       throw new Rejection(
         'version_tag_mismatch',
-        `module.json says version ${manifest.version}, but the release tag "${this.ev.payload.release.tag_name}" means version ${this.version}`
+        `module.json says version ${manifest.version}, but the release tag "${this.ev.release.tag_name}" means version ${this.version}`
       )
     if (this.bound && this.bound !== manifest.id) throw this.#idMismatch(manifest.id, this.bound)
     if (!this.bound) {
@@ -348,7 +405,7 @@ class PackagingRun {
     // Notes are written once the version is the registry's (a refused release must not touch them).
     let notes = (await this.deps.registry.getNotes(moduleId, this.version))?.notes
     if (notes === undefined) {
-      notes = this.ev.payload.release.body ?? ''
+      notes = this.ev.release.body ?? ''
       await this.deps.registry.putNotes(moduleId, this.version, {
         notes,
         releaseId: this.releaseId,
@@ -370,7 +427,7 @@ class PackagingRun {
         repository: record.repository,
         releaseId: this.releaseId,
         tag: entry.tag,
-        author: this.ev.payload.release.author?.login ?? null,
+        author: this.ev.release.author?.login ?? null,
         packagedAt: entry.packagedAt,
       })
       announced.push(entry.channel)
@@ -429,49 +486,52 @@ class AlreadyDone extends Error {
   }
 }
 
-/** Stores the rejection (when a module it belongs to is known), publishes `rejected`, counts it. */
+/** Stores the rejection (when a module it belongs to is known), publishes `rejected` once, counts it. */
 export async function announceRejection(
   deps: Pick<PackagerDeps, 'js' | 'registry' | 'log' | 'metrics'>,
-  ev: { payload: ReleasePayload; delivery: string | null },
+  ev: Pick<ReleaseToPackage, 'repositoryId' | 'repository' | 'release' | 'delivery'>,
   moduleId: string | null,
   version: string | null,
   rejection: Rejection
 ): Promise<void> {
-  const { payload } = ev
   const rejectedAt = new Date().toISOString()
   const validVersion = version !== null && isVersion(version) ? version : null
+  const noticeKey = [ev.repositoryId, ev.release.id, validVersion ?? '-', rejection.code] as const
+  deps.metrics.rejections.inc({ code: rejection.code })
+  deps.log.warn(
+    {
+      code: rejection.code,
+      reason: rejection.message,
+      repository: ev.repository,
+      release: ev.release.id,
+      tag: ev.release.tag_name,
+    },
+    'release rejected'
+  )
+  // A replay of a refused release (beyond the stream's duplicate window) tells nobody again.
+  if (await deps.registry.noticeSent(...noticeKey)) return
   if (moduleId && validVersion)
     await deps.registry.putRejection(moduleId, validVersion, {
       code: rejection.code,
       reason: rejection.message,
-      repositoryId: payload.repository.id,
-      releaseId: payload.release.id,
-      tag: payload.release.tag_name,
+      repositoryId: ev.repositoryId,
+      releaseId: ev.release.id,
+      tag: ev.release.tag_name,
       delivery: ev.delivery,
       rejectedAt,
     })
   await publishRejected(deps.js, {
     code: rejection.code,
     reason: rejection.message.slice(0, 2000),
-    repositoryId: payload.repository.id,
-    repository: payload.repository.full_name,
-    releaseId: payload.release.id,
-    tag: payload.release.tag_name,
+    repositoryId: ev.repositoryId,
+    repository: ev.repository,
+    releaseId: ev.release.id,
+    tag: ev.release.tag_name,
     moduleId,
     version: validVersion,
-    releaseUrl: payload.release.html_url,
+    releaseUrl: ev.release.html_url,
     delivery: ev.delivery,
     rejectedAt,
   })
-  deps.metrics.rejections.inc({ code: rejection.code })
-  deps.log.warn(
-    {
-      code: rejection.code,
-      reason: rejection.message,
-      repository: payload.repository.full_name,
-      release: payload.release.id,
-      tag: payload.release.tag_name,
-    },
-    'release rejected'
-  )
+  await deps.registry.markNoticeSent(...noticeKey)
 }

@@ -4,6 +4,7 @@
  * `packaged`/`rejected` events. It creates the streams, the consumer and the registry buckets at
  * start-up (idempotently), so the edge's first publish needs one release service to have run.
  */
+import { createPrivateKey } from 'node:crypto'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { nuid } from '@nats-io/nats-core'
 import { z } from 'zod'
@@ -21,6 +22,7 @@ import { ReleaseClaims } from './claim.ts'
 import { startDurableConsumer } from '../runtime/durable-consumer.ts'
 import { TransientError } from './errors.ts'
 import { parseHostList } from './fetch-limited.ts'
+import { GitHubApp } from './github-api.ts'
 import { handleDelivery } from './handle-delivery.ts'
 import { createReleaseMetrics } from './metrics.ts'
 import { purgeEdgeCache } from './purge.ts'
@@ -28,13 +30,27 @@ import { ensureStream, withStartupRetries } from '../runtime/jetstream-setup.ts'
 import { RetryLater } from '../runtime/work-queue.ts'
 
 const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+
+/** A PEM RSA private key (env vars often carry its newlines as `\n`). */
+const privateKeyPem = z
+  .string({ error: 'the GitHub App private key (PEM) is required: set it or GITHUB_APP_PRIVATE_KEY_FILE' })
+  .transform((s) => s.replace(/\\n/g, '\n'))
+  .refine((pem) => {
+    try {
+      return createPrivateKey(pem).asymmetricKeyType === 'rsa'
+    } catch {
+      return false
+    }
+  }, 'must be the GitHub App RSA private key in PEM (as GitHub gives it)')
 
 const configSchema = baseConfigSchema.extend({
   /** Where our manifests and zips are served (the edge); the rewritten manifest/download URLs start here. */
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }),
   GITHUB_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
-  /** Optional: raises GitHub's API rate limit and reaches private repositories' assets. */
-  GITHUB_TOKEN: z.string().optional(),
+  /** The GitHub App this platform is: its id and private key sign the App JWT (github-api.ts). */
+  GITHUB_APP_ID: z.coerce.number({ error: 'the GitHub App id is required' }).int().positive(),
+  GITHUB_APP_PRIVATE_KEY: privateKeyPem,
   /** host[:port] list assets may be downloaded from (GITHUB_API_URL's host is always allowed). */
   RELEASE_ASSET_HOSTS: z
     .string()
@@ -50,6 +66,13 @@ const configSchema = baseConfigSchema.extend({
   MAX_ZIP_ENTRIES: intVar(20_000),
   MAX_COMPRESSION_RATIO: intVar(200),
   PURGE_TIMEOUT_MS: intVar(2_000),
+  /** Per repository: stored zip bytes and number of versions (quota_exceeded beyond). */
+  REPOSITORY_QUOTA_BYTES: intVar(1 * GiB),
+  REPOSITORY_QUOTA_VERSIONS: intVar(500),
+  /** JetStream max_bytes (reserved up front, so they must fit the server's or account's storage). */
+  GITHUB_STREAM_MAX_BYTES: intVar(128 * MiB),
+  RELEASE_EVENTS_MAX_BYTES: intVar(32 * MiB),
+  REGISTRY_ZIPS_MAX_BYTES: intVar(8 * GiB),
 })
 
 await runService({
@@ -59,12 +82,12 @@ await runService({
     const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false })
     const js = jetstream(nc, { timeout: 5_000 })
     const replicas = config.JETSTREAM_REPLICAS
-    await ensureStream(jsm, githubStreamConfig(replicas), log)
-    await ensureStream(jsm, releaseEventsStreamConfig(replicas), log)
+    await ensureStream(jsm, githubStreamConfig(replicas, config.GITHUB_STREAM_MAX_BYTES), log)
+    await ensureStream(jsm, releaseEventsStreamConfig(replicas, config.RELEASE_EVENTS_MAX_BYTES), log)
     await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
     const consumer = 'releases'
     const storage = await withStartupRetries('registry buckets', log, () =>
-      ensureRegistryStorage(nc, replicas)
+      ensureRegistryStorage(nc, replicas, { zipsMaxBytes: config.REGISTRY_ZIPS_MAX_BYTES })
     )
     const registry = new RegistryWriter(storage)
     const releaseMetrics = createReleaseMetrics(metrics.registry)
@@ -84,8 +107,13 @@ await runService({
         `${config.DC}/${process.pid}/${nuid.next()}`,
         config.ACK_WAIT_MS
       ),
-      api: { apiUrl: config.GITHUB_API_URL, token: config.GITHUB_TOKEN, timeoutMs: config.ASSET_TIMEOUT_MS },
-      assets: { allowedHosts, timeoutMs: config.ASSET_TIMEOUT_MS, token: config.GITHUB_TOKEN },
+      github: new GitHubApp({
+        apiUrl: config.GITHUB_API_URL,
+        appId: config.GITHUB_APP_ID,
+        privateKey: config.GITHUB_APP_PRIVATE_KEY,
+        timeoutMs: config.ASSET_TIMEOUT_MS,
+      }),
+      assets: { allowedHosts, timeoutMs: config.ASSET_TIMEOUT_MS },
       limits: {
         maxManifestBytes: config.MAX_MANIFEST_BYTES,
         maxZipBytes: config.MAX_ZIP_BYTES,
@@ -95,6 +123,7 @@ await runService({
           maxRatio: config.MAX_COMPRESSION_RATIO,
           ratioFloorBytes: 1 * MiB,
         },
+        quota: { maxBytes: config.REPOSITORY_QUOTA_BYTES, maxVersions: config.REPOSITORY_QUOTA_VERSIONS },
       },
       publicBaseUrl: config.PUBLIC_BASE_URL,
       log,

@@ -27,7 +27,14 @@ import {
   type PackagedEvent,
   type RejectedEvent,
 } from '#shared/releases.ts'
-import { startGitHubStandIn, type Delivery, type GitHubStandIn } from '../../local/stand-ins/github.ts'
+import {
+  fixtureModules,
+  startGitHubStandIn,
+  type Delivery,
+  type GitHubStandIn,
+} from '../../local/stand-ins/github.ts'
+import { openRegistryStorage } from '../../backend/registry/buckets.ts'
+import { RegistryWriter } from '../../backend/registry/writer.ts'
 import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
 import { startService, type TestService } from './backend-service.ts'
 import { stopProcess } from '../../local/processes.ts'
@@ -136,6 +143,36 @@ async function readStream(js: JetStreamClient, stream: string, subject: string):
   return out
 }
 
+/** A release service's GitHub App settings for this stand-in, and small JetStream bounds for tests. */
+export const releaseServiceAppEnv = (gh: GitHubStandIn) => ({
+  GITHUB_API_URL: gh.url,
+  GITHUB_APP_ID: String(gh.app.id),
+  GITHUB_APP_PRIVATE_KEY: gh.app.privateKey,
+  // Reserved up front by JetStream: must fit the test server's max_file_store.
+  REGISTRY_ZIPS_MAX_BYTES: String(256 * 1024 * 1024),
+})
+
+/** The operator's enrollment of the repositories the tests publish from (by GitHub's id). */
+export async function enrollRepositories(
+  nc: NatsConnection,
+  repositories: Array<{ id: number; name: string }>
+): Promise<RegistryWriter> {
+  for (let attempt = 0; ; attempt++) {
+    const storage = await openRegistryStorage(nc)
+    if (storage) {
+      const writer = new RegistryWriter(storage)
+      for (const r of repositories) await writer.enroll(r, 'test')
+      return writer
+    }
+    if (attempt > 100) throw new Error('the registry was never created')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** The fixture modules' repositories and the octokit example's (Codertocat/Hello-World). */
+export const fixtureRepositories = () =>
+  Object.values(fixtureModules).map((m) => ({ id: m.repositoryId, name: `${m.owner}/${m.repo}` }))
+
 export interface PipelineOptions {
   /** NATS URL of each datacenter; services are spread over them in order. */
   natsUrls: string[]
@@ -143,6 +180,8 @@ export interface PipelineOptions {
   releases?: number
   notifiers?: number
   web?: boolean
+  /** More environment for every release service (quotas, …). */
+  releasesEnv?: Record<string, string>
 }
 
 export interface Pipeline {
@@ -155,7 +194,16 @@ export interface Pipeline {
   js: JetStreamClient
   jsm: JetStreamManager
   startRelease(i: number): Promise<TestService>
-  publish(d: Delivery | { headers: Record<string, string>; body: string | Uint8Array }): Promise<PubAck>
+  /** The registry, as the operator reaches it (enrollment, transfer). */
+  registry: RegistryWriter
+  /**
+   * Publishes as the edge does. A stand-in delivery's repository is enrolled first (the operator's
+   * part), unless `enroll: false`: the fixture repositories are enrolled from the start.
+   */
+  publish(
+    d: Delivery | { headers: Record<string, string>; body: string | Uint8Array },
+    o?: { enroll?: boolean }
+  ): Promise<PubAck>
   packaged(): Promise<PackagedEvent[]>
   rejected(): Promise<RejectedEvent[]>
   /** Announcements the Discord stand-in accepted. */
@@ -183,10 +231,11 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     ...at(i),
     ...common,
     PUBLIC_BASE_URL: edge.url,
-    GITHUB_API_URL: gh.url,
+    ...releaseServiceAppEnv(gh),
     RELEASE_ASSET_HOSTS: new URL(gh.url).host,
     ADMIN_TOKEN,
     ASSET_TIMEOUT_MS: '15000',
+    ...o.releasesEnv,
   })
   const started: TestService[] = []
   const startRelease = async (i: number) => {
@@ -224,6 +273,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     if (web) edge.setOrigin(web.url)
     const js = jetstream(nc)
     const jsm = await jetstreamManager(nc)
+    const registry = await enrollRepositories(nc, fixtureRepositories())
     return {
       gh,
       discord,
@@ -234,7 +284,12 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
       js,
       jsm,
       startRelease,
-      publish: (d) => publishAsEdge(js, d),
+      registry,
+      async publish(d, { enroll = true } = {}) {
+        if (enroll && 'spec' in d)
+          await registry.enroll({ id: d.spec.repositoryId, name: `${d.spec.owner}/${d.spec.repo}` }, 'test')
+        return publishAsEdge(js, d)
+      },
       packaged: async () =>
         (await readStream(js, releaseEventsStream.name, releaseEventsStream.packaged)).map((e) =>
           packagedEventSchema.parse(e)

@@ -10,7 +10,15 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { startNatsServer, type TestNatsServer } from '../../support/nats-server.ts'
 import { startService, type TestService } from '../../support/backend-service.ts'
 import { killProcess } from '../../../local/processes.ts'
-import { ADMIN_TOKEN, publishAsEdge, startFakeEdge, type FakeEdge } from '../../support/release-pipeline.ts'
+import {
+  ADMIN_TOKEN,
+  enrollRepositories,
+  fixtureRepositories,
+  publishAsEdge,
+  releaseServiceAppEnv,
+  startFakeEdge,
+  type FakeEdge,
+} from '../../support/release-pipeline.ts'
 import { freePort } from '../../../local/free-port.ts'
 import { startGitHubStandIn, type GitHubStandIn } from '../../../local/stand-ins/github.ts'
 import { deadLetterHeaders, deadLetterStream } from '#shared/releases.ts'
@@ -31,7 +39,7 @@ const start = async () => {
     NATS_URL: nats.url,
     JETSTREAM_REPLICAS: '1',
     PUBLIC_BASE_URL: edge.url,
-    GITHUB_API_URL: gh.url,
+    ...releaseServiceAppEnv(gh),
     RELEASE_ASSET_HOSTS: `${new URL(gh.url).host},127.0.0.1:${closedPort}`,
     ADMIN_TOKEN,
     ACK_WAIT_MS: '1000',
@@ -68,6 +76,7 @@ async function deadLetter(delivery: string) {
 describe('release service dead letters', () => {
   it('retries a transient failure with backoff, then dead-letters it on the last delivery', async () => {
     const service = await start()
+    await enrollRepositories(nc, fixtureRepositories())
     try {
       const d = await gh.delivery('item-piles', {
         version: '1.0.0',

@@ -31,12 +31,15 @@ afterAll(async () => {
 
 const poll = <T>(fn: () => Promise<T> | T, timeout = 10_000) => expect.poll(fn, { timeout, interval: 50 })
 
-/** Every registry record that is module data (not claims or rejection notes), and every stored zip. */
+/**
+ * Every registry record that is module data (not claims, rejection notes, enrollments and their
+ * audit records, or notice marks), and every stored zip.
+ */
 async function registrySnapshot(): Promise<Record<string, string>> {
   const kv = await new Kvm(p.nc).open('registry')
   const snapshot: Record<string, string> = {}
   for await (const key of await kv.keys()) {
-    if (/^(release|rejection)\./.test(key)) continue
+    if (/^(release|rejection|notice|enrolled|audit)\./.test(key)) continue
     snapshot[key] = (await kv.get(key))!.string()
   }
   const zips = await new Objm(p.nc).open('module-zips')
@@ -186,8 +189,28 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
     expect(await registrySnapshot()).toEqual(before)
   })
 
-  it('release-deleted: the version leaves the listing, its zip stays downloadable', async () => {
+  it('release-deleted while GitHub still serves the release: nothing changes', async () => {
+    const before = await registrySnapshot()
+    // A forged (or stale) `deleted`: other bytes than the fixture, same repository and release.
+    const fixture = deliveryFixture('release-deleted')
+    const forged = { ...JSON.parse(fixture.body), sender: { login: 'mallory' } }
+    await p.publish({
+      headers: { ...fixture.headers, 'X-GitHub-Delivery': 'forged-deleted' },
+      body: JSON.stringify(forged),
+    })
+    await poll(async () =>
+      (await releases.logs()).some((l) => l.msg === 'delivery handled' && l.action === 'deleted')
+    ).toBe(true)
+    expect((await releases.logs()).find((l) => l.action === 'deleted')).toMatchObject({
+      outcome: 'not_deleted',
+    })
+    expect(await registrySnapshot()).toEqual(before)
+    expect((await p.api('/modules/hello-world/module.json')).status).toBe(200)
+  })
+
+  it('release-deleted once GitHub answers 404: the version leaves the listing, its zip stays downloadable', async () => {
     const zipUrl = `${p.edge.url}/modules/hello-world/0.0.1/module.zip`
+    p.gh.removeRelease(hello.releaseId)
     await p.publish(deliveryFixture('release-deleted'))
     await poll(async () => (await apiJson('/api/modules/hello-world')).versions).toEqual([])
     expect((await p.api('/api/modules/hello-world')).status).toBe(200)
@@ -195,14 +218,18 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
     expect((await fetch(zipUrl)).status).toBe(200)
     const release = await apiJson('/api/modules/hello-world/releases/0.0.1')
     expect(release).toMatchObject({ status: 'deleted', version: '0.0.1' })
-    // A late `released` for the deleted release brings nothing back.
+    // A late `released` for the deleted release (other bytes: the same would be a stream duplicate)
+    // brings nothing back.
+    const released = deliveryFixture('release-released')
     await p.publish({
-      ...deliveryFixture('release-released'),
-      headers: { ...deliveryFixture('release-released').headers, 'X-GitHub-Delivery': 'late-released' },
+      headers: { ...released.headers, 'X-GitHub-Delivery': 'late-released' },
+      body: JSON.stringify({ ...JSON.parse(released.body), sender: { login: 'late' } }),
     })
-    await poll(async () => (await releases.logs()).filter((l) => l.delivery === 'late-released').length).toBe(
-      1
-    )
+    await poll(
+      async () =>
+        (await releases.logs()).filter((l) => l.msg === 'delivery handled' && l.delivery === 'late-released')
+          .length
+    ).toBe(1)
     expect((await p.api('/modules/hello-world/module.json')).status).toBe(404)
   })
 })
