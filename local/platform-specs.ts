@@ -98,6 +98,8 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
           HTTP_PORT: String(ports.services[service]),
           // One replica per datacenter, up to three (streams, KV buckets, object store).
           JETSTREAM_REPLICAS: String(Math.min(3, catalogue.length)),
+          // JetStream reserves max_bytes up front: the zips must fit the local max_file_store (1GB).
+          REGISTRY_ZIPS_MAX_BYTES: process.env.REGISTRY_ZIPS_MAX_BYTES ?? String(256 * 1024 * 1024),
         },
         logFile: join(logs, `${dc.id}-${service}.log`),
       })),
@@ -159,8 +161,11 @@ export function edgeSpec(
   }
 }
 
-/** The GitHub and Discord stand-ins, each its own process. */
-export function standInSpecs(localDir: string): Array<{ spec: ProcessSpec; readyPath: string }> {
+/** The GitHub and Discord stand-ins, each its own process; `githubEnv`: the local GitHub App. */
+export function standInSpecs(
+  localDir: string,
+  githubEnv: Record<string, string> = {}
+): Array<{ spec: ProcessSpec; readyPath: string }> {
   return (['github', 'discord'] as const).map((kind) => ({
     readyPath: standIns[kind].readyPath,
     spec: {
@@ -175,7 +180,7 @@ export function standInSpecs(localDir: string): Array<{ spec: ProcessSpec; ready
         String(standIns[kind].port),
       ],
       cwd: projectRoot,
-      env: baseEnv(),
+      env: { ...baseEnv(), ...(kind === 'github' ? githubEnv : {}) },
       logFile: join(localDir, 'logs', `${kind}-stand-in.log`),
     },
   }))

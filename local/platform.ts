@@ -14,7 +14,9 @@ import { startProcess, stopProcess, type ProcessSpec, type Supervised } from './
 import { waitForHttp } from './wait.ts'
 import { freePort, portProblem } from './free-port.ts'
 import type { LocalEnv } from './local-env.ts'
-import { writeState } from './state.ts'
+import { readState, writeState } from './state.ts'
+import { ensureLocalGitHubApp } from './github-app.ts'
+import { enrollFixtureRepositories } from './enroll-fixtures.ts'
 import {
   datacenterSpecs,
   edgeSpec,
@@ -53,7 +55,10 @@ export interface Platform {
 }
 
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
-  const { catalogue, localDir, env } = options
+  const { catalogue, localDir } = options
+  // The local GitHub App (key generated on first start): the stand-in is it, release services use it.
+  const gitHubApp = ensureLocalGitHubApp(localDir)
+  const env = { ...options.env, ...gitHubApp }
   const timeoutMs = options.readyTimeoutMs ?? 30_000
   mkdirSync(join(localDir, 'logs'), { recursive: true })
   const running: Supervised[] = []
@@ -144,12 +149,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
   try {
     await Promise.all(
-      standInSpecs(localDir).map(({ spec, readyPath }) => {
+      standInSpecs(localDir, { ...gitHubApp }).map(({ spec, readyPath }) => {
         const proc = launch(spec)
         return waitForHttp(`${spec.url}${readyPath}`, { timeoutMs, what: spec.service, abort: died(proc) })
       })
     )
     await startDatacenters(specs)
+    saveState()
+    // Out of the box, the fixture repositories may publish (`npm run release:demo`, the e2e suite).
+    await enrollFixtureRepositories(readState(localDir), standIns.github.url, gitHubApp)
     const edge = launch(
       edgeSpec(catalogue, {
         localDir,

@@ -8,13 +8,23 @@
  *   pause <dc>           SIGSTOP them: alive but unreachable, a partition
  *   resume <dc>          SIGCONT them
  *   restart <dc> <svc>   graceful restart of one process (SIGTERM; nats: SIGUSR2, lame duck), then ready again
- * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN (default the local one).
+ *   enroll <owner/repo>             the repository may publish releases (audited; registry-commands.ts)
+ *   transfer <module> <owner/repo>  the module moves to that enrolled repository (audited)
+ * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN (default the local one); for enroll/transfer
+ * GITHUB_API_URL, GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE (default the local stand-in and App),
+ * OPERATOR (who is recorded; default $USER).
  */
+import { userInfo } from 'node:os'
+import { dirname } from 'node:path'
 import { readRunningState, type StateFile } from './state.ts'
 import { localEnv } from './local-env.ts'
+import { ensureLocalGitHubApp } from './github-app.ts'
+import { operatorGitHubApp } from './enroll-fixtures.ts'
+import { connectOperatorNats } from './operator-nats.ts'
+import { enrollRepository, transferModule } from './registry-commands.ts'
 
 const usage =
-  'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc>'
+  'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | enroll <owner/repo> | transfer <module> <owner/repo>'
 
 function fail(message: string): never {
   console.error(`swarm: ${message}`)
@@ -64,10 +74,37 @@ interface StatusJson {
 }
 
 const [command, dc, service] = process.argv.slice(2)
-const state = loadState()
+const { statePath, state } = (() => {
+  try {
+    return readRunningState()
+  } catch (error) {
+    return fail((error as Error).message)
+  }
+})()
 const token = process.env.ADMIN_TOKEN ?? localEnv({}, '').values.ADMIN_TOKEN
 const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume']
-if (!command || (needsDc.includes(command) && !dc) || (command === 'restart' && !service)) fail(usage)
+if (
+  !command ||
+  ((needsDc.includes(command) || command === 'enroll') && !dc) ||
+  ((command === 'restart' || command === 'transfer') && !service)
+)
+  fail(usage)
+
+/** enroll / transfer: as the GitHub App (the local one by default), on the operator's NATS connection. */
+async function registryCommand(run: (ctx: Parameters<typeof enrollRepository>[0]) => Promise<unknown>) {
+  const gitHubUrl =
+    process.env.GITHUB_API_URL ?? state.processes.find((p) => p.service === 'github-stand-in')?.url
+  if (!gitHubUrl) fail('GITHUB_API_URL is not set and no github-stand-in runs')
+  const nc = await connectOperatorNats(state).catch((error: Error) => fail(error.message))
+  try {
+    const by = process.env.OPERATOR ?? userInfo().username
+    await run({ nc, github: operatorGitHubApp(gitHubUrl, ensureLocalGitHubApp(dirname(statePath))), by })
+  } catch (error) {
+    fail((error as Error).message)
+  } finally {
+    await nc.close()
+  }
+}
 
 switch (command) {
   case 'status': {
@@ -115,6 +152,12 @@ switch (command) {
     )
     break
   }
+  case 'enroll':
+    await registryCommand((ctx) => enrollRepository(ctx, dc!))
+    break
+  case 'transfer':
+    await registryCommand((ctx) => transferModule(ctx, dc!, service!))
+    break
   default:
     fail(usage)
 }
