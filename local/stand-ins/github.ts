@@ -12,7 +12,8 @@
  * installation token that expires; such a token sees only its installation's repositories (404 for
  * any other, as GitHub). `GET /repos/{owner}/{repo}/installation` and `/repositories/{id}/installation`
  * take the App JWT. API answers carry GitHub's rate-limit headers (5,000 an hour per token);
- * `POST /_control/rate-limit` makes the next answers 403/429 "rate limited".
+ * `POST /_control/rate-limit {"seconds": n}` makes every answer 403 (or 429) "rate limited" for
+ * n seconds, with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` at the end, as GitHub does.
  * Anonymous reads of these (public) repositories are served, as GitHub does. Releases are registered with the stand-in (`addRelease`, or
  * `POST /_control/releases` from another process); the octokit example release the delivery
  * fixtures name (Codertocat/Hello-World #17372790, tag 0.0.1) is there from the start.
@@ -438,8 +439,8 @@ export interface GitHubStandIn {
   addRelease(spec: ReleaseSpecInput): ReleaseSpec
   /** GitHub no longer serves this release (404), as after the author deleted it. */
   removeRelease(releaseId: number): void
-  /** The next `count` API answers are rate-limited (`status`, remaining 0, reset in `resetSeconds`). */
-  rateLimit(o: { count: number; status?: 403 | 429; resetSeconds?: number; retryAfter?: number }): void
+  /** API answers are rate-limited for `seconds` (`status`, remaining 0, reset at the end). */
+  rateLimit(o: { seconds: number; status?: 403 | 429; retryAfter?: number }): void
   /** releaseDelivery() for this stand-in, with the release registered. */
   delivery(fixture: FixtureName, opts?: Omit<DeliveryOptions, 'gitHubUrl'>): Promise<Delivery>
   /** Every request served so far; `auth`: `installation:<id>`, `app`, `none` or `invalid`. */
@@ -485,7 +486,10 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
   const tokens = new Map<string, { installationId: number; expiresAt: number }>()
   /** Per token (or "anonymous"): requests counted in the current hour. */
   const budgets = new Map<string, { used: number; resetAt: number }>()
-  let limited: { count: number; status: 403 | 429; resetSeconds: number; retryAfter?: number } | null = null
+  let limited: { until: number; status: 403 | 429; retryAfter?: number } | null = null
+  const limitFor = (o: { seconds: number; status?: 403 | 429; retryAfter?: number }) => {
+    limited = { until: Date.now() + o.seconds * 1000, status: o.status ?? 403, retryAfter: o.retryAfter }
+  }
   const slowServed = new Set<number>()
   const log: Array<{ method: string; path: string; at: number; auth: string }> = []
   let url = ''
@@ -649,14 +653,13 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
     if (req.method === 'POST' && path === '/_control/rate-limit') {
       const o = z
         .object({
-          count: z.number().int().min(0),
+          seconds: z.number().min(0).max(3600),
           status: z.union([z.literal(403), z.literal(429)]).default(403),
-          resetSeconds: z.number().int().min(0).default(60),
           retryAfter: z.number().int().min(0).optional(),
         })
         .safeParse(await readJson(req).catch(() => null))
       if (!o.success) return json(res, 400, { message: o.error.message })
-      limited = o.data.count > 0 ? o.data : null
+      limitFor(o.data)
       return json(res, 200, o.data)
     }
     if (req.method === 'GET' && path === '/_control/requests') return json(res, 200, log)
@@ -722,9 +725,9 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
       })
 
     const headers = rateHeaders(auth)
+    if (limited && limited.until <= Date.now()) limited = null
     if (limited) {
       const l = limited
-      if (--l.count <= 0) limited = null
       return json(
         res,
         l.status,
@@ -732,7 +735,7 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
         {
           ...headers,
           'x-ratelimit-remaining': '0',
-          'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + l.resetSeconds),
+          'x-ratelimit-reset': String(Math.ceil(l.until / 1000)),
           ...(l.retryAfter !== undefined ? { 'retry-after': String(l.retryAfter) } : {}),
         }
       )
@@ -795,9 +798,7 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
     app,
     addRelease,
     removeRelease: (releaseId) => void releases.delete(releaseId),
-    rateLimit: (o) => {
-      limited = o.count > 0 ? { status: 403, resetSeconds: 60, ...o } : null
-    },
+    rateLimit: limitFor,
     async delivery(fixture, o = {}) {
       const d = await releaseDelivery(fixture, { ...o, gitHubUrl: url })
       d.spec = addRelease(d.spec)
