@@ -34,7 +34,7 @@ const GiB = 1024 * MiB
 
 /** A PEM RSA private key (env vars often carry its newlines as `\n`). */
 const privateKeyPem = z
-  .string({ error: 'the GitHub App private key (PEM) is required: set it or GITHUB_APP_PRIVATE_KEY_FILE' })
+  .string({ error: 'the GitHub App private key (PEM): set it or GITHUB_APP_PRIVATE_KEY_FILE' })
   .transform((s) => s.replace(/\\n/g, '\n'))
   .refine((pem) => {
     try {
@@ -49,7 +49,7 @@ const configSchema = baseConfigSchema.extend({
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }),
   GITHUB_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
   /** The GitHub App this platform is: its id and private key sign the App JWT (github-api.ts). */
-  GITHUB_APP_ID: z.coerce.number({ error: 'the GitHub App id is required' }).int().positive(),
+  GITHUB_APP_ID: z.coerce.number({ error: 'must be the GitHub App id (a number)' }).int().positive(),
   GITHUB_APP_PRIVATE_KEY: privateKeyPem,
   /** host[:port] list assets may be downloaded from (GITHUB_API_URL's host is always allowed). */
   RELEASE_ASSET_HOSTS: z
