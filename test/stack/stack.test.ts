@@ -24,7 +24,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const readRepoFile = (path: string): string => readFileSync(root + path, 'utf8')
 
 /** What an operator exports before `docker stack deploy`; everything else has a default in the file. */
-const deployEnv: Record<string, string> = { VTTA_VERSION: '0.1.0' }
+const deployEnv: Record<string, string> = { VTTA_VERSION: '0.1.0', GITHUB_APP_ID: '123456' }
 
 const hasDockerCli = (() => {
   try {
@@ -666,6 +666,10 @@ describe('stack.yml', () => {
 
   it('refuses to resolve without a release version (no silent latest)', () => {
     expect(() => loadStack(stackText, {})).toThrow(/VTTA_VERSION/)
+  })
+
+  it('refuses to resolve without the GitHub App id (the release service would not start)', () => {
+    expect(() => loadStack(stackText, { VTTA_VERSION: '0.1.0' })).toThrow(/GITHUB_APP_ID/)
   })
 
   it.runIf(hasDockerCli)(
