@@ -31,14 +31,6 @@ function fail(message: string): never {
   process.exit(1)
 }
 
-function loadState(): StateFile {
-  try {
-    return readRunningState().state
-  } catch (error) {
-    return fail((error as Error).message)
-  }
-}
-
 async function api(url: string, init: RequestInit = {}): Promise<unknown> {
   let res: Response
   try {

@@ -226,6 +226,9 @@ export class GitHubApp {
    * `GET /repos/{owner}/{repo}/installation` with the App JWT, then the repository with that token.
    */
   async resolveRepository(fullName: string): Promise<GitHubRepository & { installationId: number }> {
+    // Typed by an operator: only `owner/name` may become part of the URL.
+    if (!githubRepositorySchema.shape.full_name.safeParse(fullName).success)
+      throw new Error(`"${fullName}" is not owner/name`)
     const app = await this.#auth({ type: 'app' })
     const res = await fetch(`${this.apiUrl}/repos/${fullName}/installation`, {
       headers: {
