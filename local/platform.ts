@@ -156,8 +156,6 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     )
     await startDatacenters(specs)
     saveState()
-    // Out of the box, the fixture repositories may publish (`npm run release:demo`, the e2e suite).
-    await enrollFixtureRepositories(readState(localDir), standIns.github.url, gitHubApp)
     const edge = launch(
       edgeSpec(catalogue, {
         localDir,
@@ -166,7 +164,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         tunables: options.tunables ?? process.env,
       })
     )
-    await waitForHttp(`${edgeUrl}/health`, { timeoutMs, what: 'edge (wrangler dev)', abort: died(edge) })
+    await Promise.all([
+      waitForHttp(`${edgeUrl}/health`, { timeoutMs, what: 'edge (wrangler dev)', abort: died(edge) }),
+      // Out of the box, the fixture repositories may publish (`npm run release:demo`, the e2e suite);
+      // done while wrangler starts, which takes longer.
+      enrollFixtureRepositories(readState(localDir), standIns.github.url, gitHubApp),
+    ])
     ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))
     saveState()
     return { edgeUrl, controlUrl, processes: running, revive, restart, stop }

@@ -17,10 +17,19 @@ export interface OperatorContext {
   by: string
 }
 
-async function registry(nc: NatsConnection): Promise<RegistryWriter> {
-  const storage = await openRegistryStorage(nc)
-  if (!storage) throw new Error('the registry does not exist yet: has a release service started?')
-  return new RegistryWriter(storage)
+const writers = new WeakMap<NatsConnection, Promise<RegistryWriter>>()
+
+/** The registry on this connection, bound once (several commands may share a connection). */
+function registry(nc: NatsConnection): Promise<RegistryWriter> {
+  let writer = writers.get(nc)
+  if (!writer) {
+    writer = openRegistryStorage(nc).then((storage) => {
+      if (!storage) throw new Error('the registry does not exist yet: has a release service started?')
+      return new RegistryWriter(storage)
+    })
+    writers.set(nc, writer)
+  }
+  return writer
 }
 
 const logLine = (msg: string, fields: Record<string, unknown>) =>
