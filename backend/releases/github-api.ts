@@ -121,12 +121,15 @@ export class GitHubApp {
     return wait
   }
 
-  /** An installation access token (cached by auth-app until shortly before it expires). */
-  async installationToken(installationId: number): Promise<string> {
+  /**
+   * An installation access token (cached by auth-app until shortly before it expires; `refresh`:
+   * a new one, when GitHub no longer takes the cached one).
+   */
+  async installationToken(installationId: number, refresh = false): Promise<string> {
     const what = `installation ${installationId}`
     this.#checkBudget(0, what)
     try {
-      const auth = await this.#auth({ type: 'installation', installationId })
+      const auth = await this.#auth({ type: 'installation', installationId, refresh })
       return auth.token
     } catch (err) {
       const status = (err as { status?: number }).status
@@ -160,16 +163,22 @@ export class GitHubApp {
     what: string
   ): Promise<z.infer<S> | null> {
     this.#checkBudget(installationId, what)
-    const token = await this.installationToken(installationId)
-    let res: Response
-    try {
-      res = await fetch(`${this.apiUrl}${path}`, {
-        headers: githubRequestHeaders(token, 'application/vnd.github+json'),
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.timeoutMs),
-      })
-    } catch (err) {
-      throw new TransientError(`${what}: ${(err as Error).cause ?? (err as Error).message}`)
+    const call = async (token: string) => {
+      try {
+        return await fetch(`${this.apiUrl}${path}`, {
+          headers: githubRequestHeaders(token, 'application/vnd.github+json'),
+          redirect: 'error',
+          signal: AbortSignal.timeout(this.timeoutMs),
+        })
+      } catch (err) {
+        throw new TransientError(`${what}: ${(err as Error).cause ?? (err as Error).message}`)
+      }
+    }
+    let res = await call(await this.installationToken(installationId))
+    if (res.status === 401) {
+      // The cached token was revoked (or GitHub forgot it): one more try with a new one.
+      await res.body?.cancel()
+      res = await call(await this.installationToken(installationId, true))
     }
     const wait = this.#noteBudget(installationId, res.status, res.headers)
     if (res.status === 404) {

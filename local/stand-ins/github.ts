@@ -439,6 +439,8 @@ export interface GitHubStandIn {
   addRelease(spec: ReleaseSpecInput): ReleaseSpec
   /** GitHub no longer serves this release (404), as after the author deleted it. */
   removeRelease(releaseId: number): void
+  /** Every installation token stops working (401), as when GitHub revokes them. */
+  revokeTokens(): void
   /** API answers are rate-limited for `seconds` (`status`, remaining 0, reset at the end). */
   rateLimit(o: { seconds: number; status?: 403 | 429; retryAfter?: number }): void
   /** releaseDelivery() for this stand-in, with the release registered. */
@@ -798,6 +800,7 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
     app,
     addRelease,
     removeRelease: (releaseId) => void releases.delete(releaseId),
+    revokeTokens: () => tokens.clear(),
     rateLimit: limitFor,
     async delivery(fixture, o = {}) {
       const d = await releaseDelivery(fixture, { ...o, gitHubUrl: url })

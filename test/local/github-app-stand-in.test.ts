@@ -53,6 +53,20 @@ describe('GitHub stand-in: the App flow', () => {
     await expect(app.installationToken(123)).rejects.toMatchObject({ code: 'installation_invalid' })
   })
 
+  it('a revoked token is replaced by a new one on the next call', async () => {
+    const app = new GitHubApp({
+      apiUrl: gh.url,
+      appId: gh.app.id,
+      privateKey: gh.app.privateKey,
+      timeoutMs: 5_000,
+    })
+    expect(await app.repository(itemPiles.installation, itemPiles.id)).toMatchObject({ id: itemPiles.id })
+    gh.revokeTokens()
+    const before = gh.requests().filter((r) => r.path.endsWith('/access_tokens')).length
+    expect(await app.repository(itemPiles.installation, itemPiles.id)).toMatchObject({ id: itemPiles.id })
+    expect(gh.requests().filter((r) => r.path.endsWith('/access_tokens')).length).toBe(before + 1)
+  })
+
   it.each([
     ['another key', { key: generateAppPrivateKey() }],
     ['another issuer', { iss: '999' }],
