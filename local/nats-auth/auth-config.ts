@@ -85,10 +85,14 @@ system_account: ${natsAccounts.system}
 `
 }
 
-/** The local platform's and the tests' account limits (the servers' own stores are 64 MB / 1 GB). */
+/**
+ * The local platform's and the tests' account limits. A clustered account's file usage counts every
+ * replica (an R3 stream of 256 MB reserves 768 MB of it), so the limit is the three servers' stores
+ * together (1 GB each).
+ */
 export const localJetStreamLimits: JetStreamAccountLimits = {
-  maxMemory: '64MB',
-  maxFile: '1GB',
+  maxMemory: '192MB',
+  maxFile: '3GB',
   maxStreams: 32,
   maxConsumers: 256,
 }

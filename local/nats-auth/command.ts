@@ -20,10 +20,13 @@ import {
 } from './credentials.ts'
 import { projectRoot } from '../platform-specs.ts'
 
-/** Production's account limits: within each server's store (deploy/nats.conf: 256 MB memory, 20 GB file). */
+/**
+ * Production's account limits: the three servers' stores together (deploy/nats.conf: 256 MB memory and
+ * 20 GB file each), because a clustered account's usage counts every replica of its R3 streams.
+ */
 export const productionJetStreamLimits: JetStreamAccountLimits = {
-  maxMemory: '256MB',
-  maxFile: '20GB',
+  maxMemory: '768MB',
+  maxFile: '60GB',
   maxStreams: 32,
   maxConsumers: 256,
 }
