@@ -22,10 +22,11 @@ export function operatorGitHubApp(apiUrl: string, app: LocalGitHubApp): GitHubAp
 
 export async function enrollFixtureRepositories(
   state: StateFile,
+  localDir: string,
   gitHubUrl: string,
   app: LocalGitHubApp
 ): Promise<void> {
-  const nc = await connectOperatorNats(state)
+  const nc = await connectOperatorNats(state, localDir)
   try {
     const ctx = { nc, github: operatorGitHubApp(gitHubUrl, app), by: 'npm start (fixture repositories)' }
     for (const m of Object.values(fixtureModules))

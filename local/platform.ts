@@ -168,7 +168,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       waitForHttp(`${edgeUrl}/health`, { timeoutMs, what: 'edge (wrangler dev)', abort: died(edge) }),
       // Out of the box, the fixture repositories may publish (`npm run release:demo`, the e2e suite);
       // done while wrangler starts, which takes longer.
-      enrollFixtureRepositories(readState(localDir), standIns.github.url, gitHubApp),
+      enrollFixtureRepositories(readState(localDir), localDir, standIns.github.url, gitHubApp),
     ])
     ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))
     saveState()

@@ -87,7 +87,7 @@ async function registryCommand(run: (ctx: Parameters<typeof enrollRepository>[0]
   const gitHubUrl =
     process.env.GITHUB_API_URL ?? state.processes.find((p) => p.service === 'github-stand-in')?.url
   if (!gitHubUrl) fail('GITHUB_API_URL is not set and no github-stand-in runs')
-  const nc = await connectOperatorNats(state).catch((error: Error) => fail(error.message))
+  const nc = await connectOperatorNats(state, dirname(statePath)).catch((error: Error) => fail(error.message))
   try {
     const by = process.env.OPERATOR ?? userInfo().username
     await run({ nc, github: operatorGitHubApp(gitHubUrl, ensureLocalGitHubApp(dirname(statePath))), by })

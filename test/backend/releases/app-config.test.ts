@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateAppPrivateKey } from '../../../local/stand-ins/github.ts'
+import { testNatsCredentials } from '../../support/nats-credentials.ts'
 
 const service = join(import.meta.dirname, '..', '..', '..', 'backend', 'releases', 'service.ts')
 const base = {
@@ -16,6 +17,7 @@ const base = {
   // Nothing listens there: a service that got past its configuration would hang, not exit.
   NATS_URL: 'nats://127.0.0.1:1',
   PUBLIC_BASE_URL: 'http://127.0.0.1:8787',
+  NATS_NKEY_SEED_FILE: testNatsCredentials().seedFile('releases'),
 }
 const key = generateAppPrivateKey()
 
@@ -40,7 +42,7 @@ describe('the release service refuses to start without a valid GitHub App', () =
     [
       'the private key not a PEM key',
       { GITHUB_APP_ID: '12', GITHUB_APP_PRIVATE_KEY: 'not a key' },
-      /GITHUB_APP_PRIVATE_KEY=\(hidden\): must be the GitHub App RSA private key in PEM/,
+      /GITHUB_APP_PRIVATE_KEY: must be the GitHub App RSA private key in PEM/,
     ],
     [
       'the key file unreadable',
