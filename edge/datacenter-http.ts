@@ -1,7 +1,8 @@
 /**
  * GET/HEAD requests proxied to a datacenter's web service, with failover: a refused or reset
  * connection, a timeout or a 5xx moves the request to the next datacenter. The datacenter's own
- * `x-datacenter` header passes through.
+ * `x-datacenter` header passes through. A HEAD goes upstream as a HEAD unless the caller asks for
+ * the GET (`method: 'GET'`): routes that cache must only ever store what a GET produced.
  */
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -23,9 +24,9 @@ const HOP_BY_HOP = [
 export async function proxyToDatacenter(
   c: Context<AppEnv>,
   path: string,
-  opts: { conditional?: boolean } = {}
+  opts: { conditional?: boolean; method?: 'GET' } = {}
 ): Promise<Response> {
-  const method = c.req.method === 'HEAD' ? 'HEAD' : 'GET'
+  const method = opts.method ?? (c.req.method === 'HEAD' ? 'HEAD' : 'GET')
   const headers = new Headers(c.req.raw.headers)
   for (const name of HOP_BY_HOP) headers.delete(name)
   if (opts.conditional === false)

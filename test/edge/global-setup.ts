@@ -16,6 +16,7 @@ import { startService } from '../support/backend-service.ts'
 import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
 import { startOriginServer } from '../support/origin-server.ts'
 import sharp from 'sharp'
+import { seedRegistry } from '../support/seed-registry.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
 declare module 'vitest' {
@@ -77,6 +78,7 @@ export default async function setup(project: TestProject) {
   // The stream the edge publishes deliveries to (the release service creates it on the platform).
   const nc = await connect({ servers: nats.url, ...natsAuth() })
   await (await jetstreamManager(nc)).streams.add(githubStreamConfig(1))
+  await seedRegistry(nc)
   await nc.close()
   return async () => {
     await Promise.all([...webs, sydWeb, sydImages].map((w) => w.stop()))
