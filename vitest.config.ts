@@ -21,7 +21,9 @@ export default defineConfig({
                 IMAGE_ORIGIN: inject('imageOrigin'),
                 IMAGE_SERVICE: inject('imageService'),
                 ALLOW_GEO_OVERRIDE: 'true',
-                ADMIN_TOKEN: 'test-admin-token',
+                // At least 43 characters, as the edge requires (32 random bytes).
+                ADMIN_TOKEN: 'test-admin-token-0123456789abcdefghijklmnopqrstuvwxyz',
+                PURGE_TOKEN: 'test-purge-token-0123456789abcdefghijklmnopqrstuvwxyz',
                 // GitHub's documented test secret: the fixture deliveries are signed with it.
                 GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
                 UPSTREAM_TIMEOUT_MS: '2000',

@@ -10,6 +10,16 @@ import type { Bindings } from './env.ts'
 const millis = (fallback: number, min = 1) =>
   z.coerce.number().int().min(min).max(3_600_000).default(fallback)
 
+/**
+ * A bearer credential: at least 32 random bytes, i.e. 43 base64url characters (`openssl rand
+ * -base64 32` gives 44); printable ASCII only, as it travels in an Authorization header.
+ */
+const bearerToken = z
+  .string()
+  .min(43, 'must be at least 43 characters (32 random bytes, e.g. `openssl rand -base64 32`)')
+  .max(512, 'must be at most 512 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+
 const varsSchema = z.object({
   ALLOW_GEO_OVERRIDE: z.enum(['true', 'false']).default('false'),
   /** Active health probe period (Durable Object alarm). */
@@ -34,7 +44,9 @@ const varsSchema = z.object({
     .string({ error: "is required (the edge's NATS nkey seed, a wrangler secret)" })
     .regex(/^SU[A-Z2-7]{56}$/, 'must be a NATS user nkey seed (SU followed by 56 characters)'),
   /** Bearer token of the operator API; without it the operator API answers 503. */
-  ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+  ADMIN_TOKEN: bearerToken.optional(),
+  /** Bearer token valid only for POST /admin/cache/purge (the release service holds it, not ADMIN_TOKEN). */
+  PURGE_TOKEN: bearerToken.optional(),
 })
 
 export interface EdgeConfig {
@@ -54,6 +66,7 @@ export interface EdgeConfig {
   githubWebhookSecret: string | undefined
   adminToken: string | undefined
   natsEdgeSeed: string
+  purgeToken: string | undefined
 }
 
 export class EdgeConfigError extends Error {
@@ -93,6 +106,9 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
   const vars = varsSchema.safeParse(env)
   if (!vars.success) throw new EdgeConfigError(describeIssues(vars.error))
   const v = vars.data
+  // One credential for two roles would make the purge token an operator token.
+  if (v.PURGE_TOKEN !== undefined && v.PURGE_TOKEN === v.ADMIN_TOKEN)
+    throw new EdgeConfigError('PURGE_TOKEN: must differ from ADMIN_TOKEN')
   const config: EdgeConfig = {
     datacenters,
     byId: new Map(datacenters.map((dc) => [dc.id, dc])),
@@ -110,6 +126,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
     githubWebhookSecret: v.GITHUB_WEBHOOK_SECRET,
     adminToken: v.ADMIN_TOKEN,
     natsEdgeSeed: v.NATS_EDGE_SEED,
+    purgeToken: v.PURGE_TOKEN,
   }
   memo = { key, config }
   byEnv.set(env, config)

@@ -23,6 +23,8 @@ export interface Bindings {
   NATS_EDGE_SEED?: string
   /** Secret: bearer token of the operator API. */
   ADMIN_TOKEN?: string
+  /** Secret: bearer token for the cache purge only (the release service's). */
+  PURGE_TOKEN?: string
   /** One NATS connection per datacenter, held by a Durable Object named by the datacenter id. */
   NATS_BRIDGE: DurableObjectNamespace<NatsBridge>
   /** The health truth: one Durable Object (named "global") that probes every datacenter. */

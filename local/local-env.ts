@@ -1,11 +1,18 @@
 /**
  * The configuration `npm start` hands to every service and to the edge: each variable of the
  * backend contract, taken from the caller's environment or a local default (printed at start).
+ * The edge's tokens default to the ones generated under `.local/secrets/` (local/edge-secrets.ts).
  */
 import { standIns } from './addresses.ts'
 import { GITHUB_TEST_SECRET } from './stand-ins/github.ts'
+import type { EdgeSecrets } from './edge-secrets.ts'
 
-export const secretNames = ['GITHUB_WEBHOOK_SECRET', 'DISCORD_WEBHOOK_URL', 'ADMIN_TOKEN'] as const
+export const secretNames = [
+  'GITHUB_WEBHOOK_SECRET',
+  'DISCORD_WEBHOOK_URL',
+  'ADMIN_TOKEN',
+  'PURGE_TOKEN',
+] as const
 
 export type LocalEnv = Record<
   | 'GITHUB_WEBHOOK_SECRET'
@@ -14,13 +21,15 @@ export type LocalEnv = Record<
   | 'DISCORD_WEBHOOK_URL'
   | 'PUBLIC_BASE_URL'
   | 'IMAGE_SOURCE_HOSTS'
-  | 'ADMIN_TOKEN',
+  | 'ADMIN_TOKEN'
+  | 'PURGE_TOKEN',
   string
 >
 
 export function localEnv(
   env: NodeJS.ProcessEnv,
-  edgeUrl: string
+  edgeUrl: string,
+  generated: Partial<EdgeSecrets> = {}
 ): { values: LocalEnv; defaulted: Set<string> } {
   const defaults: LocalEnv = {
     // GitHub's documented test secret; the signed fixture deliveries use it.
@@ -32,7 +41,8 @@ export function localEnv(
     PUBLIC_BASE_URL: edgeUrl,
     IMAGE_SOURCE_HOSTS:
       'www.dndbeyond.com,media.dndbeyond.com,media-waterdeep.cursecdn.com,images.dndbeyond.com',
-    ADMIN_TOKEN: 'local-admin-token',
+    ADMIN_TOKEN: generated.ADMIN_TOKEN ?? '',
+    PURGE_TOKEN: generated.PURGE_TOKEN ?? '',
   }
   const defaulted = new Set<string>()
   const values = { ...defaults }

@@ -29,6 +29,14 @@ export const edgeTunables = [
   'UPSTREAM_TIMEOUT_MS',
 ] as const
 
+/** The edge's credentials, and the backend services that hold each (none: the edge only). */
+const edgeCredentialHolders: Record<string, readonly ServiceName[]> = {
+  ADMIN_TOKEN: [],
+  PURGE_TOKEN: ['releases'],
+}
+const serviceEnv = (env: LocalEnv, service: ServiceName) =>
+  Object.fromEntries(Object.entries(env).filter(([k]) => edgeCredentialHolders[k]?.includes(service) ?? true))
+
 const baseEnv = () => ({
   PATH: process.env.PATH ?? '',
   HOME: process.env.HOME ?? '',
@@ -88,7 +96,7 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
         cwd: projectRoot,
         env: {
           ...baseEnv(),
-          ...env,
+          ...serviceEnv(env, service),
           DC: dc.id,
           DC_NAME: dc.name,
           NATS_URL: a.natsUrl,
@@ -124,6 +132,7 @@ export function edgeSpec(
     DATACENTERS: JSON.stringify(datacenters),
     ALLOW_GEO_OVERRIDE: 'true',
     ADMIN_TOKEN: opts.env.ADMIN_TOKEN,
+    PURGE_TOKEN: opts.env.PURGE_TOKEN,
     GITHUB_WEBHOOK_SECRET: opts.env.GITHUB_WEBHOOK_SECRET,
     NATS_EDGE_SEED: localNatsCredentials(opts.localDir).seed('edge'),
   }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { CatalogueError, parseCatalogue } from '#shared/catalogue.ts'
 import { describeLocalEnv, localEnv } from './local-env.ts'
+import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot, startPlatform, type Platform } from './platform.ts'
 
 function fail(message: string): never {
@@ -33,7 +34,17 @@ try {
 }
 
 const edgeUrl = `http://127.0.0.1:${edgePort}`
-const env = localEnv(process.env, edgeUrl)
+let edgeSecrets
+try {
+  edgeSecrets = loadEdgeSecrets(localDir)
+} catch (error) {
+  fail((error as Error).message)
+}
+if (edgeSecrets.created)
+  console.log(
+    `generated the edge's tokens: ${relative(process.cwd(), edgeSecrets.path)} (kept across restarts)`
+  )
+const env = localEnv(process.env, edgeUrl, edgeSecrets.secrets)
 const started = Date.now()
 console.log(
   `vtta.io local platform: ${catalogue.length} datacenters (${catalogue.map((dc) => dc.id).join(', ')})`

@@ -10,18 +10,20 @@
  *   restart <dc> <svc>   graceful restart of one process (SIGTERM; nats: SIGUSR2, lame duck), then ready again
  *   enroll <owner/repo>             the repository may publish releases (audited; registry-commands.ts)
  *   transfer <module> <owner/repo>  the module moves to that enrolled repository (audited)
- * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN (default the local one); for enroll/transfer
- * GITHUB_API_URL, GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE (default the local stand-in and App),
- * OPERATOR (who is recorded; default $USER).
+ * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN (default the one `npm start` generated in
+ * <LOCAL_DIR>/secrets/edge.json); for enroll/transfer GITHUB_API_URL, GITHUB_APP_ID,
+ * GITHUB_APP_PRIVATE_KEY_FILE (default the local stand-in and App), OPERATOR (who is recorded;
+ * default $USER), NATS_NKEY_SEED_FILE (default the local operator's seed).
  */
 import { userInfo } from 'node:os'
-import { dirname } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { readRunningState, type StateFile } from './state.ts'
-import { localEnv } from './local-env.ts'
 import { ensureLocalGitHubApp } from './github-app.ts'
 import { operatorGitHubApp } from './enroll-fixtures.ts'
 import { connectOperatorNats } from './operator-nats.ts'
 import { enrollRepository, transferModule } from './registry-commands.ts'
+import { loadEdgeSecrets } from './edge-secrets.ts'
+import { projectRoot } from './platform-specs.ts'
 
 const usage =
   'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | enroll <owner/repo> | transfer <module> <owner/repo>'
@@ -73,7 +75,9 @@ const { statePath, state } = (() => {
     return fail((error as Error).message)
   }
 })()
-const token = process.env.ADMIN_TOKEN ?? localEnv({}, '').values.ADMIN_TOKEN
+const token =
+  process.env.ADMIN_TOKEN ??
+  loadEdgeSecrets(resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))).secrets.ADMIN_TOKEN
 const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume']
 if (
   !command ||

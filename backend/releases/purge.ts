@@ -1,13 +1,14 @@
 /**
  * Asks the edge to drop its cached copies of what a release changed (POST /admin/cache/purge).
  * Best effort: the latest manifests are cached 60 s at most anyway, so a failure is logged and
- * counted, never fatal.
+ * counted, never fatal. It bears PURGE_TOKEN, which the edge accepts for the purge and nothing
+ * else: the release service holds no operator credential.
  */
 import type { Logger } from '../runtime/logger.ts'
 
 export interface PurgeTarget {
   publicBaseUrl: string
-  adminToken: string
+  purgeToken: string
   timeoutMs: number
 }
 
@@ -27,12 +28,12 @@ export async function purgeEdgeCache(
   paths: string[],
   log: Logger
 ): Promise<'purged' | 'skipped' | 'failed'> {
-  if (!target.adminToken) return 'skipped'
+  if (!target.purgeToken) return 'skipped'
   const url = `${target.publicBaseUrl.replace(/\/+$/, '')}/admin/cache/purge`
   try {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${target.purgeToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ paths }),
       signal: AbortSignal.timeout(target.timeoutMs),
     })

@@ -55,8 +55,8 @@ const configSchema = baseConfigSchema.extend({
   RELEASE_ASSET_HOSTS: z
     .string()
     .default('api.github.com,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com'),
-  /** Bearer token for the edge's cache purge; empty: no purge. */
-  ADMIN_TOKEN: z.string().default(''),
+  /** Bearer token for the edge's cache purge (the edge's PURGE_TOKEN); empty: no purge. */
+  PURGE_TOKEN: z.string().default(''),
   ...workQueueConfig(5),
   RELEASES_CONCURRENCY: intVar(2),
   ASSET_TIMEOUT_MS: intVar(60_000, 100),
@@ -93,7 +93,7 @@ await runService({
     const releaseMetrics = createReleaseMetrics(metrics.registry)
     const purgeTarget = {
       publicBaseUrl: config.PUBLIC_BASE_URL,
-      adminToken: config.ADMIN_TOKEN,
+      purgeToken: config.PURGE_TOKEN,
       timeoutMs: config.PURGE_TIMEOUT_MS,
     }
     const allowedHosts = parseHostList(config.RELEASE_ASSET_HOSTS)
@@ -159,7 +159,7 @@ await runService({
         }
       },
     })
-    if (!config.ADMIN_TOKEN) log.warn('ADMIN_TOKEN is empty: the edge cache is not purged after a release')
+    if (!config.PURGE_TOKEN) log.warn('PURGE_TOKEN is empty: the edge cache is not purged after a release')
     return {
       async stop() {
         await queue.stop()

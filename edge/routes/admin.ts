@@ -1,12 +1,12 @@
 /**
- * The operator API (bearer ADMIN_TOKEN): drain and undrain a datacenter. A drained datacenter
- * takes no new traffic at once (this isolate replaces its health memo; others follow within
+ * The operator API (bearer ADMIN_TOKEN; PURGE_TOKEN for the cache purge only): drain and undrain
+ * a datacenter, purge cached registry paths. A drained datacenter takes no new traffic at once (this isolate replaces its health memo; others follow within
  * HEALTH_MEMO_MS), while requests already in flight there finish.
  */
 import { Hono } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
-import { requireAdmin } from '../admin-auth.ts'
+import { requireAdmin, requireBearer } from '../admin-auth.ts'
 import { HEALTH_REGISTRY_NAME, replaceSnapshot } from '../steering/health-view.ts'
 import { stateOf } from '../steering/health-state.ts'
 
@@ -15,7 +15,12 @@ export const admin = new Hono<AppEnv>()
 /** What may be purged: the registry's cacheable paths. */
 const PURGEABLE = /^\/(modules\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}|api\/modules(\/[A-Za-z0-9._-]+)?)$/
 
-admin.use('/admin/*', requireAdmin)
+const requirePurger = requireBearer(['purge'])
+admin.use('/admin/*', (c, next) =>
+  c.req.method === 'POST' && c.req.path === '/admin/cache/purge'
+    ? requirePurger(c, next)
+    : requireAdmin(c, next)
+)
 
 for (const action of ['drain', 'undrain'] as const) {
   admin.post(`/admin/datacenters/:dc/${action}`, async (c) => {

@@ -151,6 +151,7 @@ describe('wrangler.toml [env.production]', () => {
       'GITHUB_WEBHOOK_SECRET',
       'IMAGE_SIGNING_KEY',
       'NATS_EDGE_SEED',
+      'PURGE_TOKEN',
     ])
   })
 

@@ -41,7 +41,8 @@ import { stopProcess } from '../../local/processes.ts'
 import { natsAuth } from './nats-credentials.ts'
 
 const fixturesDir = join(import.meta.dirname, '..', 'fixtures')
-export const ADMIN_TOKEN = 'test-admin-token'
+/** What the release service bears for the edge's cache purge (the edge's PURGE_TOKEN). */
+export const PURGE_TOKEN = 'test-purge-token-0123456789abcdefghijklmnopqrstuvwxyz'
 
 export interface FakeEdge {
   url: string
@@ -233,7 +234,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     PUBLIC_BASE_URL: edge.url,
     ...releaseServiceAppEnv(gh),
     RELEASE_ASSET_HOSTS: new URL(gh.url).host,
-    ADMIN_TOKEN,
+    PURGE_TOKEN,
     ASSET_TIMEOUT_MS: '15000',
     ...o.releasesEnv,
   })

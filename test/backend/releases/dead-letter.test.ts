@@ -11,7 +11,7 @@ import { startNatsServer, type TestNatsServer } from '../../support/nats-server.
 import { startService, type TestService } from '../../support/backend-service.ts'
 import { killProcess } from '../../../local/processes.ts'
 import {
-  ADMIN_TOKEN,
+  PURGE_TOKEN,
   enrollRepositories,
   fixtureRepositories,
   publishAsEdge,
@@ -41,7 +41,7 @@ const start = async () => {
     PUBLIC_BASE_URL: edge.url,
     ...releaseServiceAppEnv(gh),
     RELEASE_ASSET_HOSTS: `${new URL(gh.url).host},127.0.0.1:${closedPort}`,
-    ADMIN_TOKEN,
+    PURGE_TOKEN,
     ACK_WAIT_MS: '1000',
     MAX_DELIVER: '2',
   })

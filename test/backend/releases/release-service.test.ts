@@ -7,7 +7,7 @@ import { strFromU8, unzipSync } from 'fflate'
 import { Kvm } from '@nats-io/kv'
 import { Objm } from '@nats-io/obj'
 import { startNatsServer, type TestNatsServer } from '../../support/nats-server.ts'
-import { deliveryFixture, startPipeline, type Pipeline } from '../../support/release-pipeline.ts'
+import { deliveryFixture, PURGE_TOKEN, startPipeline, type Pipeline } from '../../support/release-pipeline.ts'
 import type { TestService } from '../../support/backend-service.ts'
 import { killProcess } from '../../../local/processes.ts'
 import { isNewerVersion } from '../../../backend/registry/foundry-version.ts'
@@ -132,7 +132,7 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
       true
     )
     expect(p.edge.purges[0]).toEqual({
-      authorization: 'Bearer test-admin-token',
+      authorization: `Bearer ${PURGE_TOKEN}`,
       paths: [
         '/modules/hello-world/module.json',
         '/modules/hello-world/beta/module.json',
