@@ -21,6 +21,8 @@ export const standIns = {
     readyPath: '/_control/calls',
     /** A webhook URL the Discord stand-in answers. */
     webhookUrl: 'http://127.0.0.1:8791/api/webhooks/123456789012345678/stand-in-webhook-token',
+    /** The operator's webhook (rejection notices), another webhook of the same stand-in. */
+    operatorWebhookUrl: 'http://127.0.0.1:8791/api/webhooks/223456789012345678/stand-in-operator-token',
   },
 } as const
 

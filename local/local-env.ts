@@ -10,6 +10,7 @@ import type { EdgeSecrets } from './edge-secrets.ts'
 export const secretNames = [
   'GITHUB_WEBHOOK_SECRET',
   'DISCORD_WEBHOOK_URL',
+  'DISCORD_OPERATOR_WEBHOOK_URL',
   'ADMIN_TOKEN',
   'PURGE_TOKEN',
 ] as const
@@ -19,6 +20,7 @@ export type LocalEnv = Record<
   | 'GITHUB_API_URL'
   | 'RELEASE_ASSET_HOSTS'
   | 'DISCORD_WEBHOOK_URL'
+  | 'DISCORD_OPERATOR_WEBHOOK_URL'
   | 'PUBLIC_BASE_URL'
   | 'IMAGE_SOURCE_HOSTS'
   | 'ADMIN_TOKEN'
@@ -38,6 +40,7 @@ export function localEnv(
     GITHUB_API_URL: standIns.github.url,
     RELEASE_ASSET_HOSTS: new URL(standIns.github.url).host,
     DISCORD_WEBHOOK_URL: standIns.discord.webhookUrl,
+    DISCORD_OPERATOR_WEBHOOK_URL: standIns.discord.operatorWebhookUrl,
     PUBLIC_BASE_URL: edgeUrl,
     IMAGE_SOURCE_HOSTS:
       'www.dndbeyond.com,media.dndbeyond.com,media-waterdeep.cursecdn.com,images.dndbeyond.com',

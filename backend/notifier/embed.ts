@@ -3,7 +3,13 @@
  * excerpt, link to the release) and one per rejection, kept within Discord's documented limits
  * (developers/resources/message.mdx "Embed Limits"; test/fixtures/discord/limits.json), which Discord
  * measures after trimming whitespace and enforces with a 400.
+ *
+ * Everything a module author wrote (title, version, notes, compatibility, rejection reasons that quote
+ * them) is shown as plain text: its markdown escaped, and no masked link (`[text](url)`) of theirs
+ * survives, so an announcement cannot dress a link to anywhere as one of ours. The only links are
+ * ours: the embed's URL (the release on github.com) and the manifest URL.
  */
+import { escapeMarkdown } from '@discordjs/formatters'
 import type { Compatibility, PackagedEvent, RejectedEvent } from '#shared/releases.ts'
 
 export const discordLimits = {
@@ -48,11 +54,26 @@ export function truncate(text: string, max: number): string {
   const chars = [...t]
   if (chars.length <= max) return t
   if (max <= 1) return chars.slice(0, max).join('')
-  return `${chars
+  const kept = chars
     .slice(0, max - 1)
     .join('')
-    .trimEnd()}…`
+    .trimEnd()
+  // A cut through an escape (`\*`) must not leave a backslash that escapes the ellipsis.
+  return `${/(?<!\\)(\\\\)*\\$/.test(kept) ? kept.slice(0, -1) : kept}…`
 }
+
+/**
+ * An author's text as plain text in Discord: its markdown escaped (headings too, which could pass
+ * for our own big print; list markers stay, harmless and common in changelogs), and every square
+ * bracket, so no `[text](url)` of theirs renders as a masked link (a bare URL shows as itself).
+ */
+export function plain(text: string): string {
+  return escapeMarkdown(text, { heading: true }).replace(/[[\]]/g, '\\$&')
+}
+
+/** Only a link to a release on github.com is ours to show as the embed's link. */
+const releaseLink = (url: string | null | undefined) =>
+  url && /^https:\/\/github\.com\/[\w.-]+\/[\w.-]+\/releases\//.test(url) ? url : undefined
 
 const length = (s: string | undefined) => (s ? [...s.trim()].length : 0)
 
@@ -91,9 +112,10 @@ const field = (name: string, value: string, inline: boolean) => ({
 
 export function announcementMessage(e: PackagedEvent): WebhookMessage {
   const beta = e.channel === 'beta'
+  const url = releaseLink(e.releaseUrl)
   const embed: Embed = {
-    title: truncate(`${e.title} ${e.version}${beta ? ' (beta)' : ''}`, discordLimits.title),
-    url: e.releaseUrl,
+    title: truncate(`${plain(e.title)} ${plain(e.version)}${beta ? ' (beta)' : ''}`, discordLimits.title),
+    ...(url ? { url } : {}),
     color: beta ? ORANGE : GREEN,
     timestamp: e.packagedAt,
     ...(e.author
@@ -105,9 +127,9 @@ export function announcementMessage(e: PackagedEvent): WebhookMessage {
         }
       : {}),
     fields: [
-      field('Version', e.version, true),
+      field('Version', plain(e.version), true),
       field('Channel', e.channel, true),
-      field('Foundry compatibility', describeCompatibility(e.compatibility), true),
+      field('Foundry compatibility', plain(describeCompatibility(e.compatibility)), true),
       field(beta ? 'Beta manifest URL' : 'Manifest URL', e.manifestUrl, false),
     ],
     footer: { text: truncate(e.repository, discordLimits.footerText) },
@@ -115,24 +137,27 @@ export function announcementMessage(e: PackagedEvent): WebhookMessage {
   return {
     username: USERNAME,
     content: truncate(
-      `**${e.title}** ${e.version} is available${beta ? ' on the beta channel' : ''}.`,
+      `**${plain(e.title)}** ${plain(e.version)} is available${beta ? ' on the beta channel' : ''}.`,
       discordLimits.content
     ),
     allowed_mentions: { parse: [] },
-    embeds: [withDescription(embed, e.notes || 'No release notes.')],
+    embeds: [withDescription(embed, e.notes ? plain(e.notes) : 'No release notes.')],
   }
 }
 
 export function rejectionMessage(e: RejectedEvent): WebhookMessage {
-  const what = [e.moduleId ?? e.repository ?? 'a release', e.version ?? e.tag].filter(Boolean).join(' ')
+  const what = plain(
+    [e.moduleId ?? e.repository ?? 'a release', e.version ?? e.tag].filter(Boolean).join(' ')
+  )
+  const url = releaseLink(e.releaseUrl)
   const embed: Embed = {
     title: truncate(`Release not published: ${what}`, discordLimits.title),
-    ...(e.releaseUrl ? { url: e.releaseUrl } : {}),
+    ...(url ? { url } : {}),
     color: RED,
     timestamp: e.rejectedAt,
     fields: [
       field('Reason code', e.code, true),
-      ...(e.repository ? [field('Repository', e.repository, true)] : []),
+      ...(e.repository ? [field('Repository', plain(e.repository), true)] : []),
     ],
     ...(e.repository ? { footer: { text: truncate(e.repository, discordLimits.footerText) } } : {}),
   }
@@ -140,6 +165,6 @@ export function rejectionMessage(e: RejectedEvent): WebhookMessage {
     username: USERNAME,
     content: truncate(`A release of ${what} was not published.`, discordLimits.content),
     allowed_mentions: { parse: [] },
-    embeds: [withDescription(embed, e.reason)],
+    embeds: [withDescription(embed, plain(e.reason))],
   }
 }

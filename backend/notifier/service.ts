@@ -1,7 +1,8 @@
 /**
  * The notifier: works the RELEASES stream's `notifier` consumer (shared by the notifier of every
- * datacenter) and announces each packaged release on Discord exactly once (announce.ts), plus a
- * notice for each rejected release. Without DISCORD_WEBHOOK_URL it acknowledges and counts.
+ * datacenter) and announces each packaged release on Discord exactly once (announce.ts). Rejections
+ * never go to that public channel: each is logged, and posted (exactly once) to the operator's own
+ * webhook when DISCORD_OPERATOR_WEBHOOK_URL is set. Without a webhook it acknowledges and counts.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
@@ -31,7 +32,9 @@ import { createNotifierMetrics } from './metrics.ts'
 const configSchema = baseConfigSchema.extend({
   /** Empty: announcements disabled. A secret (DISCORD_WEBHOOK_URL_FILE works). */
   DISCORD_WEBHOOK_URL: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
-  /** Post a notice when a release is rejected (when a webhook is configured). */
+  /** The operator's channel for rejection notices; empty: rejections are only logged. A secret too. */
+  DISCORD_OPERATOR_WEBHOOK_URL: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+  /** Post a notice when a release is rejected (to DISCORD_OPERATOR_WEBHOOK_URL, when set). */
   ANNOUNCE_REJECTIONS: z.enum(['true', 'false']).default('true'),
   ...workQueueConfig(6),
   NOTIFIER_CONCURRENCY: intVar(2),
@@ -67,11 +70,15 @@ await runService({
     const webhook = config.DISCORD_WEBHOOK_URL
       ? new DiscordWebhook(config.DISCORD_WEBHOOK_URL, config.DISCORD_TIMEOUT_MS)
       : null
+    const operatorWebhook = config.DISCORD_OPERATOR_WEBHOOK_URL
+      ? new DiscordWebhook(config.DISCORD_OPERATOR_WEBHOOK_URL, config.DISCORD_TIMEOUT_MS)
+      : null
     m.enabled.set(webhook ? 1 : 0)
     if (!webhook)
       log.warn(
         'DISCORD_WEBHOOK_URL is empty: release announcements are disabled (events are acknowledged and counted)'
       )
+    if (!operatorWebhook) log.info('DISCORD_OPERATOR_WEBHOOK_URL is empty: rejected releases are only logged')
     const options = {
       owner: `${config.DC}/${process.pid}/${nuid.next()}`,
       leaseMs: config.DISCORD_TIMEOUT_MS + 5_000,
@@ -103,6 +110,7 @@ await runService({
         if (!kind) throw new PermanentFailure(`unexpected subject ${msg.subject}`)
         let key: string
         let message: unknown
+        let target = webhook
         if (kind === 'packaged') {
           const event = decodeMessage(msg, packagedEventSchema)
           if (!event.ok) throw new PermanentFailure(`malformed packaged event: ${event.message}`)
@@ -112,20 +120,33 @@ await runService({
         } else {
           const event = decodeMessage(msg, rejectedEventSchema)
           if (!event.ok) throw new PermanentFailure(`malformed rejected event: ${event.message}`)
+          const e = event.value
+          // The operator's record, whatever happens to the notice (the registry keeps the reason too).
+          log.warn(
+            {
+              code: e.code,
+              reason: e.reason,
+              repository: e.repository,
+              releaseId: e.releaseId,
+              moduleId: e.moduleId,
+              version: e.version,
+            },
+            'release rejected'
+          )
           if (config.ANNOUNCE_REJECTIONS === 'false') {
             m.announcements.inc({ kind, outcome: 'disabled' })
             return
           }
-          const e = event.value
+          target = operatorWebhook
           key = `notice.${e.repositoryId ?? '_'}.${e.releaseId ?? '_'}.${e.version ? versionToken(e.version) : '_'}.${e.code}.${e.delivery ? token(e.delivery) : `seq${msg.seq}`}`
           message = rejectionMessage(e)
         }
-        if (!webhook) {
+        if (!target) {
           m.announcements.inc({ kind, outcome: 'disabled' })
           return
         }
         try {
-          const outcome = await announceOnce(kv, key, message, webhook, item, options, m)
+          const outcome = await announceOnce(kv, key, message, target, item, options, m)
           m.announcements.inc({ kind, outcome })
           log.info({ kind, key, outcome }, outcome === 'sent' ? 'announced on Discord' : 'already announced')
         } catch (err) {

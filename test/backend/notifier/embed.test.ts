@@ -5,6 +5,7 @@ import {
   announcementMessage,
   discordLimits,
   embedSize,
+  plain,
   rejectionMessage,
   truncate,
 } from '../../../backend/notifier/embed.ts'
@@ -55,7 +56,8 @@ describe('Discord embeds', () => {
     expect(e).toMatchObject({
       title: 'Item Piles 3.1.0',
       url: event().releaseUrl,
-      description: "## What's Changed\n- Piles of items",
+      // The author's markdown is shown as written, not rendered.
+      description: "\\## What's Changed\n- Piles of items",
     })
     expect(e.fields).toEqual(
       expect.arrayContaining([
@@ -116,5 +118,69 @@ describe('Discord embeds', () => {
     expect(m.embeds[0]!.title).toBe('Release not published: m 1.0.0')
     expect(m.embeds[0]!.description).toMatch(/^version 1\.0\.0 is not newer/)
     expect(embedLimitViolation(m)).toBeNull()
+  })
+
+  describe("an author's text is plain text (finding L3)", () => {
+    /** A `[text](url)` Discord would render as a masked link: brackets not escaped. */
+    const maskedLink = /(?<!\\)\[[^\]]*(?<!\\)\]\(/
+    const hostile = {
+      title: '**OFFICIAL** [Item Piles](https://evil.example/update)',
+      notes: [
+        '# Important',
+        'Download the fixed build: [vtta.io/item-piles](https://evil.example/x.zip) or',
+        '[here](<https://evil.example/y>) and [again](https://evil.example/z "title").',
+        '||spoiler|| __underline__ ~~strike~~ `code` > quote',
+      ].join('\n'),
+    }
+
+    it('escapes markdown and masked links in the title, the content line and the notes', () => {
+      const m = announcementMessage(event(hostile))
+      const e = m.embeds[0]!
+      for (const text of [e.title, e.description!, m.content]) expect(text).not.toMatch(maskedLink)
+      expect(e.title).toBe('\\*\\*OFFICIAL\\*\\* \\[Item Piles\\](https://evil.example/update) 3.1.0')
+      expect(m.content).toMatch(/^\*\*\\\*\\\*OFFICIAL/)
+      expect(e.description).toContain('\\[vtta.io/item-piles\\](https://evil.example/x.zip)')
+      expect(e.description).toMatch(/^\\# Important/)
+      expect(e.description).toContain('\\|\\|spoiler\\|\\|')
+      expect(embedLimitViolation(m)).toBeNull()
+    })
+
+    it('keeps only our own links: the release on github.com and the manifest URL', () => {
+      const m = announcementMessage(event({ releaseUrl: 'https://evil.example/releases/tag/v3.1.0' }))
+      expect(m.embeds[0]!.url).toBeUndefined()
+      expect(announcementMessage(event()).embeds[0]!.url).toBe(event().releaseUrl)
+    })
+
+    it('escapes compatibility values taken from the manifest', () => {
+      const m = announcementMessage(
+        event({ compatibility: { minimum: '[13](https://e.x)', verified: null, maximum: null } })
+      )
+      const compat = m.embeds[0]!.fields.find((f) => f.name === 'Foundry compatibility')!
+      expect(compat.value).not.toMatch(maskedLink)
+    })
+
+    it('escapes the reason and names of a rejection notice', () => {
+      const m = rejectionMessage({
+        code: 'manifest_invalid',
+        reason: 'module.json: title "[click](https://evil.example)" is **not** allowed',
+        repositoryId: 1,
+        repository: 'o/r',
+        releaseId: 2,
+        tag: 'v1.0.0',
+        moduleId: 'm',
+        version: '1.0.0',
+        releaseUrl: 'https://github.com/o/r/releases/tag/v1.0.0',
+        delivery: 'd',
+        rejectedAt: '2026-01-01T00:00:00.000Z',
+      })
+      expect(m.embeds[0]!.description).not.toMatch(maskedLink)
+      expect(m.embeds[0]!.description).toContain('\\*\\*not\\*\\*')
+    })
+
+    it('a cut through an escape leaves no backslash before the ellipsis', () => {
+      const cut = truncate(plain('a**'), 3)
+      expect(cut).toBe('a…')
+      expect(truncate('ab\\\\cd', 5)).toBe('ab\\\\…')
+    })
   })
 })

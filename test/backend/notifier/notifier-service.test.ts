@@ -33,8 +33,14 @@ const env = (over: Record<string, string> = {}) => ({
   ACK_WAIT_MS: '1000',
   MAX_DELIVER: '3',
   DISCORD_WEBHOOK_URL: discord.webhookUrl,
+  DISCORD_OPERATOR_WEBHOOK_URL: operatorWebhookUrl(),
   ...over,
 })
+
+/** The operator's webhook: another webhook id on the same stand-in. */
+const OPERATOR_WEBHOOK_ID = '223456789012345678'
+const operatorWebhookUrl = () =>
+  discord.webhookUrl.replace(/\/webhooks\/\d+\//, `/webhooks/${OPERATOR_WEBHOOK_ID}/`)
 
 beforeAll(async () => {
   nats = await startNatsServer('notifier')
@@ -143,7 +149,7 @@ describe('notifier', () => {
     expect(callsFor('1.2.1')[0]!.at - answered).toBeGreaterThanOrEqual(300)
   })
 
-  it('posts a notice for a rejected release', async () => {
+  it('posts a rejected release to the operator webhook, never to the public channel', async () => {
     const rejected: RejectedEvent = {
       code: 'zip_bomb',
       reason: 'module.zip: entry "assets/padding.bin" would inflate 1000 times (limit 200)',
@@ -158,12 +164,50 @@ describe('notifier', () => {
       rejectedAt: new Date().toISOString(),
     }
     await js.publish(releaseEventsStream.rejected, JSON.stringify(rejected), { msgID: 'rejected-4242' })
+    const notices = () =>
+      discord
+        .calls()
+        .filter((c) => (c.body as any).embeds[0].title === 'Release not published: item-piles 9.0.0')
+    await poll(() => notices().length).toBe(1)
+    expect(notices()[0]!.webhookId).toBe(OPERATOR_WEBHOOK_ID)
+    expect(
+      discord
+        .calls()
+        .filter((c) => c.webhookId !== OPERATOR_WEBHOOK_ID && /not published/.test(JSON.stringify(c.body)))
+    ).toEqual([])
+    expect((await notifier.logs()).some((l) => l.msg === 'release rejected' && l.code === 'zip_bomb')).toBe(
+      true
+    )
+  })
+
+  it('without DISCORD_OPERATOR_WEBHOOK_URL a rejection is only logged', async () => {
+    await restartNotifier({ DISCORD_OPERATOR_WEBHOOK_URL: '' })
+    const before = discord.calls().length
+    const rejected: RejectedEvent = {
+      code: 'version_not_newer',
+      reason: 'version 0.0.1 is not newer than 3.0.0',
+      repositoryId: 900_000_003,
+      repository: 'fantasycalendar/FoundryVTT-ItemPiles',
+      releaseId: 4343,
+      tag: 'v0.0.1',
+      moduleId: 'item-piles',
+      version: '0.0.1',
+      releaseUrl: 'https://github.com/fantasycalendar/FoundryVTT-ItemPiles/releases/tag/v0.0.1',
+      delivery: 'delivery-4343',
+      rejectedAt: new Date().toISOString(),
+    }
+    await js.publish(releaseEventsStream.rejected, JSON.stringify(rejected), { msgID: 'rejected-4343' })
+    await poll(async () =>
+      (await notifier.logs()).some((l) => l.msg === 'release rejected' && l.releaseId === 4343)
+    ).toBe(true)
     await poll(
-      () =>
-        discord
-          .calls()
-          .filter((c) => (c.body as any).embeds[0].title === 'Release not published: item-piles 9.0.0').length
-    ).toBe(1)
+      async () =>
+        (await (await fetch(`${notifier.url}/metrics`)).text()).match(
+          /notifier_announcements_total\{kind="rejected",outcome="disabled"[^}]*\} (\d+)/
+        )?.[1]
+    ).toBe('1')
+    expect(discord.calls().length).toBe(before)
+    await restartNotifier()
   })
 
   it('keeps retrying 5xx with backoff, then dead-letters the announcement', async () => {
