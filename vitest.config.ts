@@ -5,6 +5,7 @@
  */
 import { defineConfig } from 'vitest/config'
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
+import { testOriginProof } from './test/support/origin-proof.ts'
 
 export default defineConfig({
   test: {
@@ -24,6 +25,8 @@ export default defineConfig({
                 // At least 43 characters, as the edge requires (32 random bytes).
                 ADMIN_TOKEN: 'test-admin-token-0123456789abcdefghijklmnopqrstuvwxyz',
                 PURGE_TOKEN: 'test-purge-token-0123456789abcdefghijklmnopqrstuvwxyz',
+                // The proof the tests' web services require (test/support/origin-proof.ts).
+                ...testOriginProof,
                 // GitHub's documented test secret: the fixture deliveries are signed with it.
                 GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
                 UPSTREAM_TIMEOUT_MS: '2000',

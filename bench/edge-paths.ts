@@ -12,10 +12,16 @@ import { interleaved } from './load.ts'
 import { printTable } from './table.ts'
 
 export async function benchEdgePaths(platform: Platform): Promise<void> {
-  const web = platform.processes.find((p) => p.spec.dc === 'fra' && p.spec.service === 'web')!.spec.url
+  const webSpec = platform.processes.find((p) => p.spec.dc === 'fra' && p.spec.service === 'web')!.spec
+  const web = webSpec.url
+  // The web service answers only with the edge's proof: present the one it was given.
+  const proof = {
+    'cf-access-client-id': webSpec.env.ORIGIN_CLIENT_ID ?? '',
+    'cf-access-client-secret': webSpec.env.ORIGIN_CLIENT_SECRET ?? '',
+  }
   const geo = { 'x-client-geo': '50.11,8.68' }
   const targets = [
-    { name: 'a: web /health (direct)', url: `${web}/health` },
+    { name: 'a: web /health (direct)', url: `${web}/health`, headers: proof },
     { name: 'b: edge /health', url: `${platform.edgeUrl}/health` },
     { name: 'c: edge / -> web', url: `${platform.edgeUrl}/`, headers: geo },
     { name: 'd: edge /health/fra -> NATS', url: `${platform.edgeUrl}/health/fra` },

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseCatalogue } from '#shared/catalogue.ts'
 import { projectRoot, startPlatform } from '../local/platform.ts'
+import { loadEdgeSecrets } from '../local/edge-secrets.ts'
 import { localEnv } from '../local/local-env.ts'
 import { freePort } from '../local/free-port.ts'
 import { benchEdgePaths } from './edge-paths.ts'
@@ -34,7 +35,8 @@ const platform = await startPlatform({
   edgePort,
   env: localEnv(
     { ...process.env, IMAGE_SOURCE_HOSTS: `${defaults.IMAGE_SOURCE_HOSTS},127.0.0.1:${originPort}` },
-    `http://127.0.0.1:${edgePort}`
+    `http://127.0.0.1:${edgePort}`,
+    loadEdgeSecrets(localDir).secrets
   ).values,
   tunables: {},
 })

@@ -47,6 +47,16 @@ const varsSchema = z.object({
   ADMIN_TOKEN: bearerToken.optional(),
   /** Bearer token valid only for POST /admin/cache/purge (the release service holds it, not ADMIN_TOKEN). */
   PURGE_TOKEN: bearerToken.optional(),
+  /**
+   * The edge's proof to the datacenters' web endpoints: the Cloudflare Access service token
+   * (CF-Access-Client-Id / CF-Access-Client-Secret), sent on every probe and proxied request.
+   * Required: without it every datacenter would refuse the edge.
+   */
+  ORIGIN_CLIENT_ID: z
+    .string()
+    .min(1, 'must be set')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII'),
+  ORIGIN_CLIENT_SECRET: bearerToken,
 })
 
 export interface EdgeConfig {
@@ -67,6 +77,8 @@ export interface EdgeConfig {
   adminToken: string | undefined
   natsEdgeSeed: string
   purgeToken: string | undefined
+  /** Headers that prove to a datacenter's web service that a request comes from the edge. */
+  originProof: Readonly<Record<'cf-access-client-id' | 'cf-access-client-secret', string>>
 }
 
 export class EdgeConfigError extends Error {
@@ -127,6 +139,10 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
     adminToken: v.ADMIN_TOKEN,
     natsEdgeSeed: v.NATS_EDGE_SEED,
     purgeToken: v.PURGE_TOKEN,
+    originProof: {
+      'cf-access-client-id': v.ORIGIN_CLIENT_ID,
+      'cf-access-client-secret': v.ORIGIN_CLIENT_SECRET,
+    },
   }
   memo = { key, config }
   byEnv.set(env, config)

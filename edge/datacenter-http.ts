@@ -1,7 +1,8 @@
 /**
  * GET/HEAD requests proxied to a datacenter's web service, with failover: a refused or reset
  * connection, a timeout or a 5xx moves the request to the next datacenter. The datacenter's own
- * `x-datacenter` header passes through. A HEAD goes upstream as a HEAD unless the caller asks for
+ * `x-datacenter` header passes through. Every request carries the edge's proof (the Access service
+ * token); a client's own CF-Access-* headers are dropped, never forwarded. A HEAD goes upstream as a HEAD unless the caller asks for
  * the GET (`method: 'GET'`): routes that cache must only ever store what a GET produced.
  */
 import type { Context } from 'hono'
@@ -19,6 +20,9 @@ const HOP_BY_HOP = [
   'host',
   'x-client-geo',
   'cf-connecting-ip',
+  'cf-access-client-id',
+  'cf-access-client-secret',
+  'cf-access-jwt-assertion',
 ]
 
 export async function proxyToDatacenter(
@@ -32,6 +36,7 @@ export async function proxyToDatacenter(
   if (opts.conditional === false)
     for (const name of ['if-none-match', 'if-modified-since']) headers.delete(name)
   headers.set('x-request-id', c.get('requestId'))
+  for (const [name, value] of Object.entries(c.get('config').originProof)) headers.set(name, value)
   const timeoutMs = c.get('config').upstreamTimeoutMs
 
   const outcome = await withFailover(c, async (dc) => {

@@ -25,6 +25,10 @@ export interface Bindings {
   ADMIN_TOKEN?: string
   /** Secret: bearer token for the cache purge only (the release service's). */
   PURGE_TOKEN?: string
+  /** Secret: Cloudflare Access service token id, the edge's proof to the datacenters. */
+  ORIGIN_CLIENT_ID?: string
+  /** Secret: Cloudflare Access service token secret. */
+  ORIGIN_CLIENT_SECRET?: string
   /** One NATS connection per datacenter, held by a Durable Object named by the datacenter id. */
   NATS_BRIDGE: DurableObjectNamespace<NatsBridge>
   /** The health truth: one Durable Object (named "global") that probes every datacenter. */

@@ -13,6 +13,7 @@ export const secretNames = [
   'DISCORD_OPERATOR_WEBHOOK_URL',
   'ADMIN_TOKEN',
   'PURGE_TOKEN',
+  'ORIGIN_CLIENT_SECRET',
 ] as const
 
 export type LocalEnv = Record<
@@ -24,7 +25,9 @@ export type LocalEnv = Record<
   | 'PUBLIC_BASE_URL'
   | 'IMAGE_SOURCE_HOSTS'
   | 'ADMIN_TOKEN'
-  | 'PURGE_TOKEN',
+  | 'PURGE_TOKEN'
+  | 'ORIGIN_CLIENT_ID'
+  | 'ORIGIN_CLIENT_SECRET',
   string
 >
 
@@ -46,6 +49,8 @@ export function localEnv(
       'www.dndbeyond.com,media.dndbeyond.com,media-waterdeep.cursecdn.com,images.dndbeyond.com',
     ADMIN_TOKEN: generated.ADMIN_TOKEN ?? '',
     PURGE_TOKEN: generated.PURGE_TOKEN ?? '',
+    ORIGIN_CLIENT_ID: generated.ORIGIN_CLIENT_ID ?? '',
+    ORIGIN_CLIENT_SECRET: generated.ORIGIN_CLIENT_SECRET ?? '',
   }
   const defaulted = new Set<string>()
   const values = { ...defaults }

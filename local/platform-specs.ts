@@ -33,6 +33,8 @@ export const edgeTunables = [
 const edgeCredentialHolders: Record<string, readonly ServiceName[]> = {
   ADMIN_TOKEN: [],
   PURGE_TOKEN: ['releases'],
+  ORIGIN_CLIENT_ID: ['web'],
+  ORIGIN_CLIENT_SECRET: ['web'],
 }
 const serviceEnv = (env: LocalEnv, service: ServiceName) =>
   Object.fromEntries(Object.entries(env).filter(([k]) => edgeCredentialHolders[k]?.includes(service) ?? true))
@@ -133,6 +135,8 @@ export function edgeSpec(
     ALLOW_GEO_OVERRIDE: 'true',
     ADMIN_TOKEN: opts.env.ADMIN_TOKEN,
     PURGE_TOKEN: opts.env.PURGE_TOKEN,
+    ORIGIN_CLIENT_ID: opts.env.ORIGIN_CLIENT_ID,
+    ORIGIN_CLIENT_SECRET: opts.env.ORIGIN_CLIENT_SECRET,
     GITHUB_WEBHOOK_SECRET: opts.env.GITHUB_WEBHOOK_SECRET,
     NATS_EDGE_SEED: localNatsCredentials(opts.localDir).seed('edge'),
   }

@@ -1,6 +1,7 @@
 /**
- * The web service of a datacenter: the landing page, the datacenter's health document, and the
- * `ping.<dc>` responder. Later: the module registry API.
+ * The web service of a datacenter: the landing page, the datacenter's health document, the module
+ * registry API, and the `ping.<dc>` responder. Its HTTP routes answer only requests bearing the
+ * edge's proof (origin-proof.ts).
  */
 import { z } from 'zod'
 import { baseConfigSchema } from '../runtime/config.ts'
@@ -10,10 +11,12 @@ import { healthDocument } from './health-document.ts'
 import { answerPings } from './ping.ts'
 import { landingPage } from './landing-page.ts'
 import { modulesApi } from './modules-api.ts'
+import { originProofConfig, requireOriginProof } from './origin-proof.ts'
 
 const configSchema = baseConfigSchema.extend({
   /** Human name of the datacenter for the landing page; defaults to its id. */
   DC_NAME: z.string().min(1).optional(),
+  ...originProofConfig,
 })
 
 await runService({
@@ -28,6 +31,9 @@ await runService({
       res.setHeader('x-datacenter', config.DC)
       next()
     })
+    http.use(
+      requireOriginProof({ clientId: config.ORIGIN_CLIENT_ID, clientSecret: config.ORIGIN_CLIENT_SECRET })
+    )
     http.get('/', (_req, res) => {
       res.type('html').send(landingPage({ id: config.DC, name: config.DC_NAME ?? config.DC }))
     })

@@ -108,7 +108,10 @@ export class HealthRegistry extends DurableObject<Bindings> {
   async probeAll(): Promise<void> {
     const config = this.#config()
     const results = await Promise.all(
-      config.datacenters.map(async (dc) => ({ dc, result: await probe(dc, config.health.probeTimeoutMs) }))
+      config.datacenters.map(async (dc) => ({
+        dc,
+        result: await probe(dc, config.health.probeTimeoutMs, config.originProof),
+      }))
     )
     for (const { dc, result } of results) {
       await this.#update(

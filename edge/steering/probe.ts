@@ -1,9 +1,13 @@
-/** One active probe: GET <web>/health of a datacenter, within a timeout. */
+/** One active probe: GET <web>/health of a datacenter with the edge's proof, within a timeout. */
 import { healthDocumentSchema } from '#shared/schemas.ts'
 import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { ProbeResult } from './health-state.ts'
 
-export async function probe(dc: ReachableDatacenter, timeoutMs: number): Promise<ProbeResult> {
+export async function probe(
+  dc: ReachableDatacenter,
+  timeoutMs: number,
+  originProof: Readonly<Record<string, string>>
+): Promise<ProbeResult> {
   const started = Date.now()
   const done = (result: Omit<ProbeResult, 'at' | 'latencyMs'>): ProbeResult => ({
     at: started,
@@ -11,7 +15,10 @@ export async function probe(dc: ReachableDatacenter, timeoutMs: number): Promise
     ...result,
   })
   try {
-    const res = await fetch(new URL('/health', dc.endpoints.web), { signal: AbortSignal.timeout(timeoutMs) })
+    const res = await fetch(new URL('/health', dc.endpoints.web), {
+      headers: originProof,
+      signal: AbortSignal.timeout(timeoutMs),
+    })
     const body = await res.json().catch(() => undefined)
     const doc = healthDocumentSchema.safeParse(body)
     if (!doc.success) return done({ ok: false, error: `HTTP ${res.status}, not a health document` })

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
 import { startPipeline, type Pipeline } from '../support/release-pipeline.ts'
+import { originProofHeaders } from '../support/origin-proof.ts'
 
 let nats: TestNatsServer
 /** A web service that started before any release service existed. */
@@ -40,13 +41,16 @@ const json = async (res: Response): Promise<any> => res.json()
 function rawGet(base: string, path: string): Promise<{ status: number; body: string; contentType: string }> {
   const url = new URL(base)
   return new Promise((resolve, reject) => {
-    request({ host: url.hostname, port: url.port, path, method: 'GET' }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => (body += c.toString()))
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, body, contentType: String(res.headers['content-type']) })
-      )
-    })
+    request(
+      { host: url.hostname, port: url.port, path, method: 'GET', headers: originProofHeaders() },
+      (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => (body += c.toString()))
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, body, contentType: String(res.headers['content-type']) })
+        )
+      }
+    )
       .on('error', reject)
       .end()
   })
@@ -54,10 +58,12 @@ function rawGet(base: string, path: string): Promise<{ status: number; body: str
 
 describe('before the release service has ever run', () => {
   it('the registry is empty, not broken', async () => {
-    const list = await fetch(`${early.url}/api/modules`)
+    const list = await fetch(`${early.url}/api/modules`, { headers: originProofHeaders() })
     expect(list.status).toBe(200)
     expect(await list.json()).toEqual({ modules: [] })
-    const missing = await fetch(`${early.url}/modules/item-piles/module.json`)
+    const missing = await fetch(`${early.url}/modules/item-piles/module.json`, {
+      headers: originProofHeaders(),
+    })
     expect(missing.status).toBe(404)
     expect(await missing.json()).toMatchObject({ error: { code: 'module_not_found' } })
   })
@@ -179,9 +185,14 @@ describe('module API', () => {
 
   it('the web service that started first sees the registry once it exists', async () => {
     await expect
-      .poll(async () => (await fetch(`${early.url}/modules/item-piles/module.json`)).status, {
-        timeout: 10_000,
-      })
+      .poll(
+        async () =>
+          (await fetch(`${early.url}/modules/item-piles/module.json`, { headers: originProofHeaders() }))
+            .status,
+        {
+          timeout: 10_000,
+        }
+      )
       .toBe(200)
   })
 

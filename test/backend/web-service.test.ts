@@ -1,8 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
+import { originProofHeaders, testOriginProof } from '../support/origin-proof.ts'
 import { healthDocumentSchema, pingReplySchema, type Heartbeat } from '#shared/schemas.ts'
 import { subjects } from '#shared/subjects.ts'
 import { natsAuth } from '../support/nats-credentials.ts'
@@ -27,8 +31,12 @@ afterAll(async () => {
   await nats?.dispose()
 })
 
+/** A request as the edge sends it: with its proof. */
+const fromEdge = (path: string, init: RequestInit = {}) =>
+  fetch(`${web.url}${path}`, { ...init, headers: { ...originProofHeaders(), ...(init.headers as object) } })
+
 const health = async () => {
-  const res = await fetch(`${web.url}/health`)
+  const res = await fromEdge(`/health`)
   return { status: res.status, doc: healthDocumentSchema.parse(await res.json()) }
 }
 const beat = (service: Heartbeat['service'], state: Heartbeat['state'] = 'ready') =>
@@ -39,7 +47,7 @@ const beat = (service: Heartbeat['service'], state: Heartbeat['state'] = 'ready'
 
 describe('web service', () => {
   it('serves a landing page naming its datacenter', async () => {
-    const res = await fetch(`${web.url}/`)
+    const res = await fromEdge(`/`)
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toMatch(/^text\/html/)
     expect(res.headers.get('x-datacenter')).toBe('fra')
@@ -101,20 +109,20 @@ describe('web service', () => {
   )
 
   it('answers unknown routes with a JSON 404', async () => {
-    const res = await fetch(`${web.url}/wp-admin/../../etc/passwd`)
+    const res = await fromEdge(`/wp-admin/../../etc/passwd`)
     expect(res.status).toBe(404)
     expect(await res.json()).toMatchObject({ error: { code: 'not_found' } })
   })
 
   it('refuses an oversized request head and keeps serving', async () => {
-    const res = await fetch(`${web.url}/`, { headers: { 'x-junk': 'x'.repeat(40_000) } })
+    const res = await fromEdge(`/`, { headers: { 'x-junk': 'x'.repeat(40_000) } })
     expect(res.status).toBe(431)
-    expect((await fetch(`${web.url}/healthz`)).status).toBe(200)
+    expect((await fromEdge(`/healthz`)).status).toBe(200)
   })
 
   it('exposes Prometheus metrics with bounded route labels', async () => {
-    await fetch(`${web.url}/random-${Math.random()}`)
-    const text = await (await fetch(`${web.url}/metrics`)).text()
+    await fromEdge(`/random-${Math.random()}`)
+    const text = await (await fromEdge(`/metrics`)).text()
     expect(text).toMatch(
       /http_requests_total\{route="\/health",method="GET",status="200",service="web",dc="fra"\} \d+/
     )
@@ -123,5 +131,64 @@ describe('web service', () => {
     expect(text).toContain('nats_reconnects_total')
     expect(text).toContain('http_request_duration_seconds_bucket')
     expect(text).toContain('process_resident_memory_bytes')
+  })
+})
+
+describe('origin proof: the web service answers only the edge (finding M3)', () => {
+  const proof = originProofHeaders()
+  const idHeader = 'cf-access-client-id'
+  const secretHeader = 'cf-access-client-secret'
+
+  it.each([
+    ['no proof', {}],
+    ['the id only', { [idHeader]: proof[idHeader] }],
+    ['the secret only', { [secretHeader]: proof[secretHeader] }],
+    ['a wrong secret', { ...proof, [secretHeader]: `${proof[secretHeader].slice(0, -1)}X` }],
+    ['a wrong id', { ...proof, [idHeader]: 'someone-else.access' }],
+    ['the pair swapped', { [idHeader]: proof[secretHeader], [secretHeader]: proof[idHeader] }],
+    ['an oversized secret', { ...proof, [secretHeader]: 'x'.repeat(8_000) }],
+  ])('refuses a direct request with %s: 403 origin_proof_required', async (_case, headers) => {
+    for (const path of ['/', '/health', '/api/modules', '/modules/item-piles/module.json', '/nope']) {
+      const res = await fetch(`${web.url}${path}`, { headers })
+      expect(res.status, path).toBe(403)
+      expect(await res.json()).toMatchObject({ error: { code: 'origin_proof_required' } })
+    }
+  })
+
+  it('serves the same paths with the proof', async () => {
+    expect((await fromEdge('/')).status).toBe(200)
+    expect((await fromEdge('/health')).status).toBe(200)
+    expect((await fromEdge('/api/modules')).status).toBe(200)
+  })
+
+  it.each([
+    ['an empty ORIGIN_CLIENT_ID', { ORIGIN_CLIENT_ID: '' }, 'ORIGIN_CLIENT_ID'],
+    ['an empty ORIGIN_CLIENT_SECRET', { ORIGIN_CLIENT_SECRET: '' }, 'ORIGIN_CLIENT_SECRET'],
+    ['a short ORIGIN_CLIENT_SECRET', { ORIGIN_CLIENT_SECRET: 'short' }, 'ORIGIN_CLIENT_SECRET="short"'],
+  ])('will not start with %s missing or bad: exit 78 naming it', async (_case, env, named) => {
+    const svc = await startService('web', { DC: 'fra', NATS_URL: nats.url, ...env }, { waitReady: false })
+    expect(await svc.proc.exited).toBe('exited with code 78')
+    const [line] = await svc.logs()
+    expect(line).toMatchObject({ level: 'fatal', service: 'web' })
+    expect(line!.msg).toContain(named)
+  })
+
+  it('reads the secret from ORIGIN_CLIENT_SECRET_FILE (a Docker secret)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vtta-origin-'))
+    const file = join(dir, 'origin_client_secret')
+    writeFileSync(file, `${testOriginProof.ORIGIN_CLIENT_SECRET}\n`)
+    const svc = await startService('web', {
+      DC: 'ams',
+      NATS_URL: nats.url,
+      ORIGIN_CLIENT_SECRET: undefined as unknown as string,
+      ORIGIN_CLIENT_SECRET_FILE: file,
+    })
+    try {
+      const res = await fetch(`${svc.url}/health`, { headers: originProofHeaders() })
+      expect(res.status).toBe(200)
+      expect((await fetch(`${svc.url}/health`)).status).toBe(403)
+    } finally {
+      await svc.stop()
+    }
   })
 })

@@ -14,6 +14,7 @@ import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
 import { subjects } from '#shared/subjects.ts'
 import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
+import { testOriginProof } from '../support/origin-proof.ts'
 
 const CAP = 64 * 1024
 let nats: TestNatsServer
@@ -43,6 +44,7 @@ describe('supervised logs stay under their cap', () => {
         HTTP_HOST: '127.0.0.1',
         HTTP_PORT: String(port),
         NATS_NKEY_SEED_FILE: testNatsCredentials().seedFile('web'),
+        ...testOriginProof,
       },
       logFile: join(dir, 'fra-web.log'),
       logMaxBytes: CAP,

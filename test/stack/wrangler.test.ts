@@ -110,8 +110,13 @@ function productionProblems(env: Doc, file: Doc, productionCatalogue: unknown, t
   if (vars.ALLOW_GEO_OVERRIDE !== 'false')
     fail('vars', 'ALLOW_GEO_OVERRIDE must be "false" (clients must not choose their location)')
   try {
-    // Required secrets are set with `wrangler secret put`, not in the file: stand in for them here.
-    edgeConfig({ ...vars, NATS_EDGE_SEED: placeholderSeed })
+    // Required secrets come from `wrangler secret put` (checked below), never vars: stand-ins here.
+    edgeConfig({
+      ORIGIN_CLIENT_ID: 'stand-in.access',
+      ORIGIN_CLIENT_SECRET: 's'.repeat(43),
+      NATS_EDGE_SEED: placeholderSeed,
+      ...vars,
+    })
   } catch (error) {
     fail('vars', `the edge refuses them: ${(error as Error).message}`)
   }
@@ -151,6 +156,8 @@ describe('wrangler.toml [env.production]', () => {
       'GITHUB_WEBHOOK_SECRET',
       'IMAGE_SIGNING_KEY',
       'NATS_EDGE_SEED',
+      'ORIGIN_CLIENT_ID',
+      'ORIGIN_CLIENT_SECRET',
       'PURGE_TOKEN',
     ])
   })

@@ -9,6 +9,7 @@ import { startProcess, stopProcess, type Supervised } from '../../local/processe
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
 import { testNatsCredentials } from './nats-credentials.ts'
+import { testOriginProof } from './origin-proof.ts'
 
 export interface TestService {
   url: string
@@ -40,6 +41,8 @@ export async function startService(
       ...(env.NATS_NKEY_SEED === undefined
         ? { NATS_NKEY_SEED_FILE: testNatsCredentials().seedFile(service) }
         : {}),
+      // The web service requires the edge's proof; tests get the test pair unless they say otherwise.
+      ...(service === 'web' ? testOriginProof : {}),
       ...env,
     },
     logFile,

@@ -39,6 +39,7 @@ import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/
 import { startService, type TestService } from './backend-service.ts'
 import { stopProcess } from '../../local/processes.ts'
 import { natsAuth } from './nats-credentials.ts'
+import { originProofHeaders } from './origin-proof.ts'
 
 const fixturesDir = join(import.meta.dirname, '..', 'fixtures')
 /** What the release service bears for the edge's cache purge (the edge's PURGE_TOKEN). */
@@ -71,7 +72,10 @@ export async function startFakeEdge(): Promise<FakeEdge> {
       return
     }
     const upstream = await fetch(`${origin}${req.url}`, {
-      headers: req.headers['if-none-match'] ? { 'if-none-match': String(req.headers['if-none-match']) } : {},
+      headers: {
+        ...originProofHeaders(),
+        ...(req.headers['if-none-match'] ? { 'if-none-match': String(req.headers['if-none-match']) } : {}),
+      },
     })
     const headers: Record<string, string> = {}
     for (const h of ['content-type', 'etag', 'cache-control', 'content-length', 'content-disposition'])
@@ -300,7 +304,12 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
           rejectedEventSchema.parse(e)
         ),
       announcements: () => discord.calls().filter((c) => c.status >= 200 && c.status < 300),
-      api: (path, init) => fetch(`${web!.url}${path}`, init),
+      // As the edge asks: with its proof.
+      api: (path, init) =>
+        fetch(`${web!.url}${path}`, {
+          ...init,
+          headers: { ...originProofHeaders(), ...(init?.headers as Record<string, string> | undefined) },
+        }),
       stop: stopAll,
     }
   } catch (err) {

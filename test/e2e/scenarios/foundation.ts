@@ -7,6 +7,8 @@ import { freePort } from '../../../local/free-port.ts'
 import { commandLine, liveProcessesInGroup } from '../../../local/process-table.ts'
 import { alive, startSupervisor } from '../../support/supervisor.ts'
 import type { E2E } from '../context.ts'
+import { loadEdgeSecrets } from '../../../local/edge-secrets.ts'
+import { originProofHeaders } from '../../support/origin-proof.ts'
 
 export function foundationScenarios(e2e: E2E) {
   describe('the local platform', () => {
@@ -48,8 +50,13 @@ export function foundationScenarios(e2e: E2E) {
     })
 
     it('shows each datacenter healthy, NATS clustered and JetStream up', async () => {
+      // Directly, as the edge does: with the proof `npm start` generated.
+      const headers = originProofHeaders(loadEdgeSecrets(e2e.localDir).secrets)
       for (const p of e2e.initialState.processes.filter((p) => p.service === 'web')) {
-        const doc = (await (await fetch(`${p.url}/health`)).json()) as { status: string; nats: object }
+        const doc = (await (await fetch(`${p.url}/health`, { headers })).json()) as {
+          status: string
+          nats: object
+        }
         expect(doc).toMatchObject({ status: 'ok', nats: { connected: true, jetstream: true } })
       }
       const routez = (await (await fetch('http://127.0.1.1:8222/routez')).json()) as { num_routes: number }
