@@ -265,6 +265,11 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
             ...at(i),
             ...common,
             DISCORD_WEBHOOK_URL: discord.webhookUrl,
+            // Rejections go to the operator's webhook: another webhook id on the same stand-in.
+            DISCORD_OPERATOR_WEBHOOK_URL: discord.webhookUrl.replace(
+              /\/webhooks\/\d+\//,
+              '/webhooks/223456789012345678/'
+            ),
           })
           started.push(s)
           return s
