@@ -22,7 +22,8 @@ RUN node -e "import('sharp').then(() => {}, (e) => { console.error(e); process.e
 # ---- runtime ----
 FROM node:24.21.0-bookworm-slim AS runtime
 ENV NODE_ENV=production \
-    HTTP_PORT=8080
+    HTTP_PORT=8080 \
+    INTERNAL_HTTP_PORT=9090
 WORKDIR /app
 # Owned by root and not writable by the `node` user; stack.yml also mounts the root filesystem read-only.
 COPY --from=deps /app/node_modules ./node_modules
@@ -31,9 +32,10 @@ COPY shared ./shared
 COPY backend ./backend
 USER node
 EXPOSE 8080
-# Readiness, as in stack.yml (which sets its own timings); uses Node's fetch, no curl in the image.
+# Readiness, as in stack.yml (which sets its own timings), on the internal port (never published; the public
+# port serves no /readyz); uses Node's fetch, no curl in the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/readyz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.INTERNAL_HTTP_PORT||9090)+'/readyz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # The runtime handles SIGTERM itself: stop accepting requests, drain NATS, exit 0 within SHUTDOWN_GRACE_MS.
 # stack.yml adds `init: true`, so tini is PID 1, forwards the signal and reaps zombies.
 STOPSIGNAL SIGTERM

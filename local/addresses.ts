@@ -10,6 +10,8 @@ export const ports = {
   natsMonitor: 8222,
   natsWebSocket: 8443,
   services: { web: 8080, images: 8081, releases: 8082, notifier: 8083 } satisfies Record<ServiceName, number>,
+  /** Each service's internal port (/healthz, /readyz, /metrics), never published in production. */
+  internal: { web: 9080, images: 9081, releases: 9082, notifier: 9083 } satisfies Record<ServiceName, number>,
 } as const
 
 /** The local stand-ins for services we cannot reach from here, on 127.0.0.1. */
@@ -40,6 +42,8 @@ export interface DatacenterAddresses {
   natsMonitorUrl: string
   natsWsUrl: string
   serviceUrl(service: ServiceName): string
+  /** Where a service answers /healthz, /readyz and /metrics. */
+  internalUrl(service: ServiceName): string
 }
 
 export function datacenterAddresses(index: number): DatacenterAddresses {
@@ -51,5 +55,6 @@ export function datacenterAddresses(index: number): DatacenterAddresses {
     natsMonitorUrl: `http://${host}:${ports.natsMonitor}`,
     natsWsUrl: `ws://${host}:${ports.natsWebSocket}`,
     serviceUrl: (service) => `http://${host}:${ports.services[service]}`,
+    internalUrl: (service) => `http://${host}:${ports.internal[service]}`,
   }
 }

@@ -93,6 +93,7 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
         dc: dc.id,
         service,
         url: a.serviceUrl(service),
+        internalUrl: a.internalUrl(service),
         command: process.execPath,
         args: [join(projectRoot, 'backend', service, 'service.ts')],
         cwd: projectRoot,
@@ -106,6 +107,8 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
           NATS_NKEY_SEED_FILE: credentials.seedFile(service),
           HTTP_HOST: a.host,
           HTTP_PORT: String(ports.services[service]),
+          INTERNAL_HTTP_HOST: a.host,
+          INTERNAL_HTTP_PORT: String(ports.internal[service]),
           // One replica per datacenter, up to three (streams, KV buckets, object store).
           JETSTREAM_REPLICAS: String(Math.min(3, catalogue.length)),
           // JetStream reserves max_bytes up front: the zips must fit the local max_file_store (1GB).

@@ -96,7 +96,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const services = specs.flatMap((d) => d.services.filter((s) => !isRunning(s)).map(launch))
     await Promise.all(
       services.map((proc) =>
-        waitForHttp(`${proc.spec.url}/readyz`, {
+        waitForHttp(`${proc.spec.internalUrl ?? proc.spec.url}/readyz`, {
           timeoutMs,
           what: `${proc.spec.dc} ${proc.spec.service}`,
           abort: died(proc),

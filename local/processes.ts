@@ -11,6 +11,8 @@ export interface ProcessSpec {
   dc: string | null
   service: string
   url: string
+  /** A backend service's internal listener (/healthz, /readyz, /metrics), apart from its public url. */
+  internalUrl?: string
   command: string
   args: string[]
   env: Record<string, string>

@@ -9,7 +9,8 @@ export interface StateFile {
   edge: string
   /** The supervisor's control API (revive). */
   control: string
-  processes: Array<{ dc: string | null; service: string; pid: number; url: string }>
+  /** `internalUrl`: a backend service's /healthz, /readyz and /metrics (not on its public url). */
+  processes: Array<{ dc: string | null; service: string; pid: number; url: string; internalUrl?: string }>
 }
 
 export function writeState(
@@ -24,6 +25,7 @@ export function writeState(
       service: p.spec.service,
       pid: p.pid,
       url: p.spec.url,
+      ...(p.spec.internalUrl ? { internalUrl: p.spec.internalUrl } : {}),
     })),
   }
   const path = join(localDir, 'state.json')

@@ -28,6 +28,12 @@ export const baseConfigSchema = z.object({
   NATS_NKEY_SEED: nkeySeed,
   HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /**
+   * The internal HTTP listener: /healthz, /readyz and /metrics, for health checks and Prometheus
+   * only. Never published (stack.yml); the public port serves none of them.
+   */
+  INTERNAL_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  INTERNAL_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long SIGTERM may take before the service gives up waiting and exits non-zero. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),

@@ -1,6 +1,9 @@
 /**
- * The HTTP side every service shares: liveness, readiness, Prometheus metrics, request metrics,
- * and the JSON error format for anything a service does not answer.
+ * The HTTP side every service shares, on two listeners:
+ *  - the public app (HTTP_PORT): the service's own routes, request metrics, in-flight tracking and
+ *    the JSON error format for anything a service does not answer;
+ *  - the internal app (INTERNAL_HTTP_PORT, never published): liveness `/healthz`, readiness
+ *    `/readyz` and Prometheus `/metrics`, for health checks and scrapes only.
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import type { Logger } from './logger.ts'
@@ -13,16 +16,13 @@ export interface Readiness {
 }
 
 export interface HttpAppOptions {
-  readiness: Readiness
   stopping: () => boolean
   /** Every request counts as work in flight until its response is sent, so shutdown waits for it. */
   inFlight: InFlight
 }
 
-export function createHttpApp(
-  metrics: RuntimeMetrics,
-  { readiness, stopping, inFlight }: HttpAppOptions
-): Express {
+/** The public app: the service adds its routes to it, then finishHttpApp. */
+export function createHttpApp(metrics: RuntimeMetrics, { stopping, inFlight }: HttpAppOptions): Express {
   const app = express()
   app.disable('x-powered-by')
   app.set('etag', 'strong')
@@ -44,7 +44,13 @@ export function createHttpApp(
     })
     next()
   })
+  return app
+}
 
+/** The internal app: health and metrics, nothing else. */
+export function createInternalApp(metrics: RuntimeMetrics, readiness: Readiness): Express {
+  const app = express()
+  app.disable('x-powered-by')
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' })
   })
@@ -54,6 +60,9 @@ export function createHttpApp(
   })
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+  })
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: { code: 'not_found', message: `no route for ${req.method} ${req.path}` } })
   })
   return app
 }

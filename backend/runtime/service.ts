@@ -1,6 +1,7 @@
 /**
  * runService: what every backend service shares, in order: validated config, logger, metrics,
- * HTTP (health, readiness, metrics), NATS, the service itself, heartbeats, graceful shutdown.
+ * HTTP (the internal listener with health, readiness and metrics; the public one with the
+ * service's routes), NATS, the service itself, heartbeats, graceful shutdown.
  *
  * Shutdown on SIGTERM/SIGINT: stop being ready, stop accepting HTTP connections, let the service
  * stop taking work (drain its subscriptions), wait for in-flight work, drain NATS, exit 0 — or exit 1
@@ -16,7 +17,7 @@ import type { ServiceState } from '#shared/schemas.ts'
 import { ConfigError, loadConfig, type BaseConfig } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { createMetrics, type RuntimeMetrics } from './metrics.ts'
-import { createHttpApp, finishHttpApp } from './http.ts'
+import { createHttpApp, createInternalApp, finishHttpApp } from './http.ts'
 import { connectNats, type NatsHandle } from './nats.ts'
 import { startHeartbeat } from './heartbeat.ts'
 import { InFlight } from './in-flight.ts'
@@ -47,6 +48,11 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   try {
     // Every service schema extends baseConfigSchema, so the base fields are there.
     config = loadConfig(definition.config) as z.infer<S> & BaseConfig
+    // Health and metrics must never be reachable on the public port.
+    if (config.INTERNAL_HTTP_PORT !== 0 && config.INTERNAL_HTTP_PORT === config.HTTP_PORT)
+      throw new ConfigError(
+        `invalid configuration: INTERNAL_HTTP_PORT=${config.INTERNAL_HTTP_PORT}: must differ from HTTP_PORT`
+      )
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     // Before the logger exists: one line on stderr, in the same JSON shape as every other log line.
@@ -66,20 +72,23 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   let state: ServiceState = 'starting'
   let nats: NatsHandle | undefined
 
-  const http = createHttpApp(metrics, {
-    async readiness() {
-      if (state !== 'ready') return state
-      if (!nats?.connected()) return 'nats_disconnected'
-      if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
-      return null
-    },
-    stopping: () => state === 'stopping',
-    inFlight,
+  const internal = createInternalApp(metrics, async () => {
+    if (state !== 'ready') return state
+    if (!nats?.connected()) return 'nats_disconnected'
+    if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
+    return null
   })
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = http.listen(config.HTTP_PORT, config.HTTP_HOST, () => resolve(s)).once('error', reject)
-  })
+  const http = createHttpApp(metrics, { stopping: () => state === 'stopping', inFlight })
+  const listen = (app: Express, port: number, host: string): Promise<Server> =>
+    new Promise((resolve, reject) => {
+      const s = app.listen(port, host, () => resolve(s)).once('error', reject)
+    })
+  // Internal first: health checks see "starting" while the rest comes up. It stays open during
+  // shutdown, so /readyz says "stopping" until the process exits.
+  const internalServer = await listen(internal, config.INTERNAL_HTTP_PORT, config.INTERNAL_HTTP_HOST)
+  const server = await listen(http, config.HTTP_PORT, config.HTTP_HOST)
   const port = (server.address() as AddressInfo).port
+  const internalPort = (internalServer.address() as AddressInfo).port
 
   nats = await connectNats(
     {
@@ -100,7 +109,10 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     () => state,
     config.HEARTBEAT_INTERVAL_MS
   )
-  log.info({ port, host: config.HTTP_HOST }, `${definition.name} ready`)
+  log.info(
+    { port, host: config.HTTP_HOST, internalPort, internalHost: config.INTERNAL_HTTP_HOST },
+    `${definition.name} ready`
+  )
 
   let stopping = false
   const shutdown = async (signal: string) => {

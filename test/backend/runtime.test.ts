@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService } from '../support/backend-service.ts'
+import { originProofHeaders } from '../support/origin-proof.ts'
 
 const slowService = join(import.meta.dirname, '..', 'support', 'slow-service.ts')
 let nats: TestNatsServer
@@ -22,24 +23,39 @@ describe('service runtime', () => {
     expect(line!.msg).toContain('DC="FRA!"')
   })
 
+  it('stops at start-up with exit code 78 when the internal port is the public one', async () => {
+    const svc = await startService(
+      'web',
+      { DC: 'fra', NATS_URL: nats.url, HTTP_PORT: '18080', INTERNAL_HTTP_PORT: '18080' },
+      { waitReady: false }
+    )
+    expect(await svc.proc.exited).toBe('exited with code 78')
+    const [line] = await svc.logs()
+    expect(line!.msg).toContain('INTERNAL_HTTP_PORT=18080: must differ from HTTP_PORT')
+  })
+
   it('is alive but not ready while NATS is away, and ready again after reconnecting', async () => {
     const svc = await startService('web', { DC: 'ams', NATS_URL: nats.url })
     try {
-      expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
+      expect((await fetch(`${svc.internalUrl}/readyz`)).status).toBe(200)
       await nats.stop()
-      await expect.poll(async () => (await fetch(`${svc.url}/readyz`)).status, { timeout: 5_000 }).toBe(503)
-      expect(await (await fetch(`${svc.url}/readyz`)).json()).toEqual({
+      await expect
+        .poll(async () => (await fetch(`${svc.internalUrl}/readyz`)).status, { timeout: 5_000 })
+        .toBe(503)
+      expect(await (await fetch(`${svc.internalUrl}/readyz`)).json()).toEqual({
         status: 'not_ready',
         reason: 'nats_disconnected',
       })
-      expect((await fetch(`${svc.url}/healthz`)).status).toBe(200)
-      const health = await fetch(`${svc.url}/health`)
+      expect((await fetch(`${svc.internalUrl}/healthz`)).status).toBe(200)
+      const health = await fetch(`${svc.url}/health`, { headers: originProofHeaders() })
       expect(health.status).toBe(503)
       expect(await health.json()).toMatchObject({ status: 'down', nats: { connected: false } })
 
       await nats.restart()
-      await expect.poll(async () => (await fetch(`${svc.url}/readyz`)).status, { timeout: 10_000 }).toBe(200)
-      const metrics = await (await fetch(`${svc.url}/metrics`)).text()
+      await expect
+        .poll(async () => (await fetch(`${svc.internalUrl}/readyz`)).status, { timeout: 10_000 })
+        .toBe(200)
+      const metrics = await (await fetch(`${svc.internalUrl}/metrics`)).text()
       expect(metrics).toMatch(/nats_reconnects_total\{service="web",dc="ams"\} [1-9]/)
     } finally {
       await svc.stop()
@@ -52,7 +68,12 @@ describe('service runtime', () => {
     await new Promise((r) => setTimeout(r, 300))
     process.kill(svc.proc.pid, 'SIGTERM')
     await new Promise((r) => setTimeout(r, 200))
-    await expect(fetch(`${svc.url}/healthz`)).rejects.toThrow()
+    await expect(fetch(`${svc.url}/slow?ms=1`)).rejects.toThrow()
+    // The internal listener stays up while draining: health checks see it stopping, not gone.
+    expect(await (await fetch(`${svc.internalUrl}/readyz`)).json()).toEqual({
+      status: 'not_ready',
+      reason: 'stopping',
+    })
     const res = await inFlight
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ slept: 1500 })

@@ -227,6 +227,6 @@ describe('module API', () => {
 
   it('is still healthy after all that', async () => {
     expect((await get('/modules/item-piles/module.json')).status).toBe(200)
-    expect((await fetch(`${p.web!.url}/healthz`)).status).toBe(200)
+    expect((await fetch(`${p.web!.internalUrl}/healthz`)).status).toBe(200)
   })
 })

@@ -117,12 +117,12 @@ describe('web service', () => {
   it('refuses an oversized request head and keeps serving', async () => {
     const res = await fromEdge(`/`, { headers: { 'x-junk': 'x'.repeat(40_000) } })
     expect(res.status).toBe(431)
-    expect((await fromEdge(`/healthz`)).status).toBe(200)
+    expect((await fetch(`${web.internalUrl}/healthz`)).status).toBe(200)
   })
 
   it('exposes Prometheus metrics with bounded route labels', async () => {
     await fromEdge(`/random-${Math.random()}`)
-    const text = await (await fromEdge(`/metrics`)).text()
+    const text = await (await fetch(`${web.internalUrl}/metrics`)).text()
     expect(text).toMatch(
       /http_requests_total\{route="\/health",method="GET",status="200",service="web",dc="fra"\} \d+/
     )
@@ -131,6 +131,28 @@ describe('web service', () => {
     expect(text).toContain('nats_reconnects_total')
     expect(text).toContain('http_request_duration_seconds_bucket')
     expect(text).toContain('process_resident_memory_bytes')
+  })
+})
+
+describe('health and metrics live on the internal port only', () => {
+  it.each(['/metrics', '/healthz', '/readyz'])(
+    '%s is not answered on the public port, even to the edge',
+    async (path) => {
+      const res = await fromEdge(path)
+      expect(res.status).toBe(404)
+      expect(await res.text()).not.toContain('process_resident_memory_bytes')
+      expect((await fetch(`${web.url}${path}`)).status).toBe(403)
+    }
+  )
+
+  it('answers them on the internal port, which serves nothing else', async () => {
+    expect(await (await fetch(`${web.internalUrl}/metrics`)).text()).toContain(
+      'process_resident_memory_bytes'
+    )
+    expect((await fetch(`${web.internalUrl}/healthz`)).status).toBe(200)
+    expect((await fetch(`${web.internalUrl}/readyz`)).status).toBe(200)
+    for (const path of ['/', '/health', '/api/modules'])
+      expect((await fetch(`${web.internalUrl}${path}`)).status).toBe(404)
   })
 })
 

@@ -30,6 +30,7 @@ describe('supervised logs stay under their cap', () => {
   it('a web service flooded with malformed heartbeats logs every one, and its log never passes the cap', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vtta-logcap-'))
     const port = await freePort()
+    const internalPort = await freePort()
     const web = startProcess({
       dc: 'fra',
       service: 'web',
@@ -44,13 +45,15 @@ describe('supervised logs stay under their cap', () => {
         HTTP_HOST: '127.0.0.1',
         HTTP_PORT: String(port),
         NATS_NKEY_SEED_FILE: testNatsCredentials().seedFile('web'),
+        INTERNAL_HTTP_HOST: '127.0.0.1',
+        INTERNAL_HTTP_PORT: String(internalPort),
         ...testOriginProof,
       },
       logFile: join(dir, 'fra-web.log'),
       logMaxBytes: CAP,
     })
     try {
-      await waitForHttp(`http://127.0.0.1:${port}/readyz`, {
+      await waitForHttp(`http://127.0.0.1:${internalPort}/readyz`, {
         timeoutMs: 15_000,
         what: 'web',
         abort: web.exited,

@@ -352,6 +352,23 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
     const seedSource = listOf(svc.secrets).find((r) => typeof r === 'object' && r?.target === seed)?.source
     if (seedSource !== `nats_seed_${name}`)
       fail('secrets', `NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_${name}`)
+    // Health and metrics are on the internal port: probed there, and never published.
+    const internalPort = String(env.INTERNAL_HTTP_PORT ?? '')
+    if (!/^\d+$/.test(internalPort) || internalPort === String(env.HTTP_PORT))
+      fail('environment', 'INTERNAL_HTTP_PORT must be set, apart from HTTP_PORT (health and metrics)')
+    else {
+      if (health && !health.test?.join(' ').includes(`:${internalPort}/readyz`))
+        fail('healthcheck', `must probe /readyz on the internal port ${internalPort}`)
+      if (
+        listOf(svc.ports).some(
+          (p) =>
+            String(p?.target ?? p)
+              .split(':')
+              .at(-1) === internalPort
+        )
+      )
+        fail('ports', `the internal port ${internalPort} (health, metrics) must never be published`)
+    }
     const drainMs = Number(env.SHUTDOWN_GRACE_MS ?? 10_000)
     if (!(durationMs(svc.stop_grace_period) > drainMs)) {
       fail(
@@ -543,6 +560,8 @@ function dockerfileProblems(text: string): string[] {
   const health = runtime.filter((i) => i.keyword === 'HEALTHCHECK').at(-1)?.args
   if (!health || /^NONE$/i.test(health)) problems.push('Dockerfile: HEALTHCHECK: the runtime stage needs one')
   else if (!health.includes('/readyz')) problems.push('Dockerfile: HEALTHCHECK: must probe /readyz')
+  else if (!health.includes('INTERNAL_HTTP_PORT'))
+    problems.push('Dockerfile: HEALTHCHECK: must probe the internal port (INTERNAL_HTTP_PORT)')
   if (!runtime.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args))) {
     problems.push('Dockerfile: ENV: NODE_ENV=production expected in the runtime stage')
   }
@@ -817,6 +836,26 @@ const mutations: Mutation[] = [
     description: 'a *_FILE variable points at no mounted secret',
     mutate: (d) => (d.services.images.environment.ADMIN_TOKEN_FILE = '/run/secrets/admin_token'),
     expected: /^images: secrets: ADMIN_TOKEN_FILE/,
+  },
+  {
+    description: 'images publishes its internal port (metrics)',
+    mutate: (d) =>
+      (d.services.images.ports = [{ target: 9090, published: 9090, protocol: 'tcp', mode: 'host' }]),
+    expected: /^images: ports: the internal port 9090 \(health, metrics\) must never be published/,
+  },
+  {
+    description: 'releases probes readiness on the public port',
+    mutate: (d) =>
+      (d.services.releases.healthcheck = {
+        ...d.services.releases.healthcheck,
+        test: d.services.releases.healthcheck.test.map((t: string) => t.replace(':9090/', ':8080/')),
+      }),
+    expected: /^releases: healthcheck: must probe \/readyz on the internal port 9090/,
+  },
+  {
+    description: 'notifier serves metrics on its public port',
+    mutate: (d) => (d.services.notifier.environment.INTERNAL_HTTP_PORT = '8080'),
+    expected: /^notifier: environment: INTERNAL_HTTP_PORT must be set, apart from HTTP_PORT/,
   },
   {
     description: 'the overlay is not encrypted',

@@ -12,7 +12,10 @@ import { testNatsCredentials } from './nats-credentials.ts'
 import { testOriginProof } from './origin-proof.ts'
 
 export interface TestService {
+  /** The public port: the service's own routes. */
   url: string
+  /** The internal port: /healthz, /readyz, /metrics. */
+  internalUrl: string
   proc: Supervised
   /** The service's log lines so far, parsed. */
   logs(): Promise<Array<Record<string, unknown>>>
@@ -25,6 +28,7 @@ export async function startService(
   opts: { waitReady?: boolean; entry?: string } = {}
 ): Promise<TestService> {
   const port = await freePort()
+  const internalPort = await freePort()
   const logFile = join(mkdtempSync(join(tmpdir(), `vtta-${service}-`)), 'service.log')
   const proc = startProcess({
     dc: env.DC ?? null,
@@ -41,6 +45,8 @@ export async function startService(
       ...(env.NATS_NKEY_SEED === undefined
         ? { NATS_NKEY_SEED_FILE: testNatsCredentials().seedFile(service) }
         : {}),
+      INTERNAL_HTTP_HOST: '127.0.0.1',
+      INTERNAL_HTTP_PORT: String(internalPort),
       // The web service requires the edge's proof; tests get the test pair unless they say otherwise.
       ...(service === 'web' ? testOriginProof : {}),
       ...env,
@@ -48,8 +54,9 @@ export async function startService(
     logFile,
   })
   const url = `http://127.0.0.1:${port}`
+  const internalUrl = `http://127.0.0.1:${internalPort}`
   if (opts.waitReady !== false) {
-    await waitForHttp(`${url}/readyz`, {
+    await waitForHttp(`${internalUrl}/readyz`, {
       timeoutMs: 15_000,
       what: service,
       abort: proc.exited.then(async (how) => `${how}: ${await readFile(logFile, 'utf8')}`),
@@ -57,6 +64,7 @@ export async function startService(
   }
   return {
     url,
+    internalUrl,
     proc,
     async logs() {
       const text = await readFile(logFile, 'utf8')

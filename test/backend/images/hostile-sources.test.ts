@@ -280,7 +280,7 @@ describe('hostile sources', () => {
   it('reached no private address and fetched only from the allowlisted origin', async () => {
     expect(traps.v4.connections).toBe(0)
     expect(traps.v6.connections).toBe(0)
-    const metrics = await (await fetch(`${service.url}/metrics`)).text()
+    const metrics = await (await fetch(`${service.internalUrl}/metrics`)).text()
     expect(metrics).toMatch(/images_transforms_total\{outcome="source_address_blocked"[^}]*\} \d+/)
     expect(metrics).toMatch(/images_transforms_total\{outcome="invalid_request"[^}]*\} \d+/)
   })

@@ -89,7 +89,7 @@ describe('image service', () => {
   })
 
   it('exposes its metrics', async () => {
-    const text = await (await fetch(`${service.url}/metrics`)).text()
+    const text = await (await fetch(`${service.internalUrl}/metrics`)).text()
     expect(text).toMatch(/images_transforms_total\{outcome="ok",service="images",dc="fra"\} \d+/)
     expect(text).toMatch(/images_origin_cache_requests_total\{result="hit"[^}]*\} [1-9]/)
     expect(text).toMatch(/images_origin_cache_requests_total\{result="collapsed"[^}]*\} [1-9]/)

@@ -129,7 +129,7 @@ describe('notifier', () => {
     const calls = callsFor('1.1.0')
     expect(calls.map((c) => c.status)).toEqual([429, 500, 200])
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(600)
-    const metrics = await (await fetch(`${notifier.url}/metrics`)).text()
+    const metrics = await (await fetch(`${notifier.internalUrl}/metrics`)).text()
     expect(metrics).toMatch(/notifier_rate_limited_total\{scope="user"/)
     expect(metrics).toMatch(/notifier_discord_responses_total\{status="429"/)
   })
@@ -202,7 +202,7 @@ describe('notifier', () => {
     ).toBe(true)
     await poll(
       async () =>
-        (await (await fetch(`${notifier.url}/metrics`)).text()).match(
+        (await (await fetch(`${notifier.internalUrl}/metrics`)).text()).match(
           /notifier_announcements_total\{kind="rejected",outcome="disabled"[^}]*\} (\d+)/
         )?.[1]
     ).toBe('1')
@@ -257,7 +257,7 @@ describe('notifier', () => {
       await new Promise((r) => setTimeout(r, 1_500))
       expect(callsFor(a.version)).toHaveLength(1)
       expect(callsFor(b.version)).toHaveLength(0)
-      expect(await (await fetch(`${notifier.url}/metrics`)).text()).toMatch(
+      expect(await (await fetch(`${notifier.internalUrl}/metrics`)).text()).toMatch(
         /dead_letters_total\{consumer="notifier",path="worker"[^}]*\} 2/
       )
     }
@@ -270,7 +270,7 @@ describe('notifier', () => {
     await publish(packaged('3.0.1'))
     await poll(
       async () =>
-        (await (await fetch(`${notifier.url}/metrics`)).text()).match(
+        (await (await fetch(`${notifier.internalUrl}/metrics`)).text()).match(
           /notifier_announcements_total\{kind="packaged",outcome="disabled"[^}]*\} (\d+)/
         )?.[1]
     ).toBe('2')
@@ -278,7 +278,7 @@ describe('notifier', () => {
     expect(
       (await notifier.logs()).filter((l) => String(l.msg).includes('announcements are disabled'))
     ).toHaveLength(1)
-    expect(await (await fetch(`${notifier.url}/metrics`)).text()).toMatch(
+    expect(await (await fetch(`${notifier.internalUrl}/metrics`)).text()).toMatch(
       /notifier_announcements_enabled\{[^}]*\} 0/
     )
     const consumer = await jsm.consumers.info(releaseEventsStream.name, 'notifier')

@@ -97,7 +97,7 @@ describe('release service dead letters', () => {
       const logs = await service.logs()
       expect(logs.filter((l) => l.msg === 'will retry')).toHaveLength(1)
       expect(logs.find((l) => l.msg === 'message dead-lettered')).toMatchObject({ level: 'error' })
-      expect(await (await fetch(`${service.url}/metrics`)).text()).toMatch(
+      expect(await (await fetch(`${service.internalUrl}/metrics`)).text()).toMatch(
         /dead_letters_total\{consumer="releases",path="worker"[^}]*\} 1/
       )
     } finally {
@@ -126,7 +126,7 @@ describe('release service dead letters', () => {
     const m = (await deadLetter(d.deliveryId))!
     expect(m.header.get(deadLetterHeaders.reason)).toMatch(/no worker finished it in 2 deliveries/)
     expect(zipRequests()).toBe(2)
-    expect(await (await fetch(`${survivor.url}/metrics`)).text()).toMatch(
+    expect(await (await fetch(`${survivor.internalUrl}/metrics`)).text()).toMatch(
       /dead_letters_total\{consumer="releases",path="advisory"[^}]*\} 1/
     )
   })

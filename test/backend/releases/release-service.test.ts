@@ -173,7 +173,7 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
   it('release-created and ping: acknowledged and ignored', async () => {
     // A ping is not a release event: it is counted as another event, ignored, and logs nothing.
     const otherIgnored = async () => {
-      const text = await (await fetch(`${releases.url}/metrics`)).text()
+      const text = await (await fetch(`${releases.internalUrl}/metrics`)).text()
       const line = /releases_deliveries_total\{action="other",outcome="ignored"[^}]*\} (\d+)/.exec(text)
       return Number(line?.[1] ?? 0)
     }
@@ -485,7 +485,7 @@ describe('faults', () => {
   })
 
   it('exposes its work in /metrics', async () => {
-    const text = await (await fetch(`${releases.url}/metrics`)).text()
+    const text = await (await fetch(`${releases.internalUrl}/metrics`)).text()
     expect(text).toMatch(
       /releases_deliveries_total\{action="published",outcome="packaged",service="releases",dc="fra"\} \d+/
     )

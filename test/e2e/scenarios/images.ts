@@ -14,7 +14,9 @@ const nearFra = { 'x-client-geo': '50.11,8.68' }
 /** Transforms answered by every image service of the platform, from their /metrics. */
 async function transformsDone(e2e: E2E): Promise<number> {
   const services = readState(e2e.localDir).processes.filter((p) => p.service === 'images')
-  const texts = await Promise.all(services.map(async (p) => (await fetch(`${p.url}/metrics`)).text()))
+  const texts = await Promise.all(
+    services.map(async (p) => (await fetch(`${p.internalUrl ?? p.url}/metrics`)).text())
+  )
   return texts
     .flatMap((t) => t.split('\n'))
     .filter((l) => l.startsWith('images_transforms_total{'))
