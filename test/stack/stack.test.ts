@@ -157,6 +157,14 @@ const natsDatacenters = (doc: Doc): string[] =>
   Object.keys(doc.services ?? {}).flatMap((name) => /^nats-([a-z][a-z0-9-]*)$/.exec(name)?.[1] ?? [])
 
 const isNats = (name: string): boolean => /^nats-/.test(name)
+/** cloudflared-<dc>: the datacenter's Cloudflare Tunnel connector (not a node service). */
+const isCloudflared = (name: string): boolean => /^cloudflared-/.test(name)
+const isNodeService = (name: string): boolean => !isNats(name) && !isCloudflared(name)
+/** The datacenter of a per-datacenter service (nats-<dc>, web-<dc>, cloudflared-<dc>), else undefined. */
+const datacenterOf = (name: string): string | undefined =>
+  /^(?:nats|web|cloudflared)-([a-z][a-z0-9-]*)$/.exec(name)?.[1]
+/** The backend service a stack service runs: web-<dc> runs web. */
+const backendOf = (name: string): string => (/^web-/.test(name) ? 'web' : name)
 
 const listOf = (value: unknown): any[] => (Array.isArray(value) ? value : [])
 const namesOf = (value: unknown): string[] =>
@@ -194,7 +202,8 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
     for (const key of ['interval', 'timeout', 'retries', 'start_period']) {
       if (health[key] === undefined) fail('healthcheck', `${key} is not set`)
     }
-    const probe = isNats(name) ? '/healthz' : '/readyz'
+    // cloudflared's own readiness check asks its metrics server's /ready.
+    const probe = isNats(name) ? '/healthz' : isCloudflared(name) ? 'ready' : '/readyz'
     if (!health.test.join(' ').includes(probe)) fail('healthcheck', `must probe ${probe}`)
   }
 
@@ -263,6 +272,12 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
     if (!constraints.includes(`node.labels.dc==${dc}`))
       fail('placement', `needs the constraint node.labels.dc == ${dc}`)
     if (deploy.replicas !== 1) fail('replicas', 'one nats-server per datacenter service')
+  } else if (datacenterOf(name)) {
+    // web-<dc> and cloudflared-<dc>: one task, in its own datacenter (its tunnel reaches it by name).
+    const dc = datacenterOf(name)!
+    if (!constraints.includes(`node.labels.dc==${dc}`))
+      fail('placement', `needs the constraint node.labels.dc == ${dc}`)
+    if (deploy.replicas !== 1) fail('replicas', `one ${name.slice(0, -dc.length - 1)} per datacenter service`)
   } else {
     if (placement.max_replicas_per_node !== 1) fail('placement', 'max_replicas_per_node must be 1')
     if (constraints.length === 0)
@@ -345,13 +360,26 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
       if (secret && !mounted.has(secret))
         fail('secrets', `nats.conf websocket ${key} needs the secret ${secret} mounted`)
     }
+  } else if (isCloudflared(name)) {
+    // Outbound only, its token a Docker secret it mounts (never an argument or a variable).
+    const command = listOf(svc.command).map(String)
+    if (!command.includes('tunnel') || !command.includes('run'))
+      fail('command', 'must run `cloudflared tunnel run`')
+    const tokenFile = command[command.indexOf('--token-file') + 1] ?? ''
+    const secret = /^\/run\/secrets\/(.+)$/.exec(command.includes('--token-file') ? tokenFile : '')?.[1]
+    if (!secret || !mounted.has(secret))
+      fail('secrets', 'the tunnel token must be a mounted Docker secret (--token-file /run/secrets/<target>)')
+    if (command.includes('--token') || Object.keys(env).some((k) => k === 'TUNNEL_TOKEN'))
+      fail('secrets', 'the tunnel token must never be an argument or a variable')
   } else {
     if (svc.init !== true) fail('init', 'node services run under init: true')
     // Its own NATS user, never another service's (shared/nats-permissions.ts).
     const seed = /^\/run\/secrets\/(.+)$/.exec(String(env.NATS_NKEY_SEED_FILE ?? ''))?.[1]
     const seedSource = listOf(svc.secrets).find((r) => typeof r === 'object' && r?.target === seed)?.source
-    if (seedSource !== `nats_seed_${name}`)
-      fail('secrets', `NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_${name}`)
+    // web-<dc> and the others: the kind of service is the one its command runs.
+    const kind = /backend\/([a-z]+)\/service\.ts/.exec(listOf(svc.command).join(' '))?.[1] ?? name
+    if (seedSource !== `nats_seed_${kind}`)
+      fail('secrets', `NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_${kind}`)
     // Health and metrics are on the internal port: probed there, and never published.
     const internalPort = String(env.INTERNAL_HTTP_PORT ?? '')
     if (!/^\d+$/.test(internalPort) || internalPort === String(env.HTTP_PORT))
@@ -384,8 +412,12 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
         fail('environment', `NATS_URL on a node in ${dc} must name nats-${dc} first`)
       if (onNode(env.DC) !== dc) fail('environment', `DC on a node in ${dc} must be ${dc}`)
     }
-    if (!listOf(svc.command).join(' ').includes(`backend/${name}/service.ts`)) {
-      fail('command', `must run backend/${name}/service.ts`)
+    if (
+      !listOf(svc.command)
+        .join(' ')
+        .includes(`backend/${backendOf(name)}/service.ts`)
+    ) {
+      fail('command', `must run backend/${backendOf(name)}/service.ts`)
     }
   }
   return problems
@@ -445,11 +477,20 @@ function stackProblems(doc: Doc, conf: string, productionCatalogue: unknown): st
   problems.push(...catalogueProblems(productionCatalogue))
 
   for (const service of serviceNames) {
+    if (service === 'web') continue // one per datacenter, below
     if (!(service in services)) fail('services', `backend service ${service} is missing`)
   }
   if (natsDatacenters(doc).length === 0) fail('services', 'no nats-<dc> service')
-  if (!('web' in services) || !listOf(services.web.ports).some((p) => p?.mode === 'host')) {
-    fail('services', 'web must publish its HTTP port in host mode: the edge calls each datacenter directly')
+  // Each datacenter: its web service and its tunnel, the only way in from the internet.
+  for (const dc of natsDatacenters(doc)) {
+    for (const service of [`web-${dc}`, `cloudflared-${dc}`])
+      if (!(service in services)) fail('services', `${service} is missing`)
+  }
+  // Nothing is published: a published port is reachable from the internet around Access (Docker's own
+  // iptables rules bypass the host firewall).
+  for (const [name, svc] of Object.entries(services)) {
+    if (listOf((svc as Doc)?.ports).length > 0)
+      fail('ports', `${name} publishes a port: nothing is published, the tunnel is the only way in`)
   }
 
   const networks: Doc = doc.networks ?? {}
@@ -609,7 +650,7 @@ function signalProblems(
   const imageHasInit = /(^|\/)(tini|dumb-init)$/.test(command[0] ?? '')
   if (!imageHasInit) {
     for (const [name, svc] of Object.entries(doc.services ?? {})) {
-      if (!isNats(name) && (svc as Doc).init !== true)
+      if (isNodeService(name) && (svc as Doc).init !== true)
         problems.push(`signals: ${name}: the image has no tini, so the service needs init: true`)
     }
   }
@@ -666,8 +707,9 @@ describe('stack.yml', () => {
     expect(stackProblems(stack, natsConf, catalogue).filter((p) => p.startsWith(`${name}: `))).toEqual([])
   })
 
-  it('runs every backend service and one nats server per datacenter', () => {
-    expect(services).toEqual(expect.arrayContaining([...serviceNames]))
+  it('runs every backend service, and per datacenter one nats server, one web and one tunnel', () => {
+    const perDc = ['fra1', 'ams3', 'lon1'].flatMap((dc) => [`nats-${dc}`, `web-${dc}`, `cloudflared-${dc}`])
+    expect(services).toEqual(expect.arrayContaining([...serviceNames.filter((n) => n !== 'web'), ...perDc]))
     expect(natsDatacenters(stack)).toEqual(['fra1', 'ams3', 'lon1'])
     expect(routedDatacenters(catalogue)).toEqual(natsDatacenters(stack))
   })
@@ -701,8 +743,8 @@ describe('stack.yml', () => {
         timeout: 30_000,
       })
       const doc = parse(resolved) as Doc
-      expect(doc.services.web.image).toMatch(/:0\.1\.0$/)
-      expect(doc.services.web.environment.NATS_URL).toBe('nats://nats-{{.Node.Hostname}}:4222')
+      expect(doc.services['web-fra1'].image).toMatch(/:0\.1\.0$/)
+      expect(doc.services['web-fra1'].environment.NATS_URL).toBe('nats://nats-{{.Node.Hostname}}:4222')
       // Docker's own reading of anchors and merges agrees with this file's.
       expect(stackProblems(doc, natsConf, catalogue)).toEqual([])
     }
@@ -749,8 +791,8 @@ type Mutation = { description: string; mutate: (doc: Doc, files: Files) => void;
 const mutations: Mutation[] = [
   {
     description: 'web has no logging',
-    mutate: (d) => delete d.services.web.logging,
-    expected: /^web: logging: missing/,
+    mutate: (d) => delete d.services['web-fra1'].logging,
+    expected: /^web-fra1: logging: missing/,
   },
   {
     description: 'images logs without max-file',
@@ -769,8 +811,8 @@ const mutations: Mutation[] = [
   },
   {
     description: 'web updates start-first',
-    mutate: (d) => (d.services.web.deploy.update_config.order = 'start-first'),
-    expected: /^web: update_config: order/,
+    mutate: (d) => (d.services['web-fra1'].deploy.update_config.order = 'start-first'),
+    expected: /^web-fra1: update_config: order/,
   },
   {
     description: 'images updates two at a time',
@@ -779,8 +821,8 @@ const mutations: Mutation[] = [
   },
   {
     description: 'web has no explicit monitor',
-    mutate: (d) => delete d.services.web.deploy.update_config.monitor,
-    expected: /^web: update_config: monitor/,
+    mutate: (d) => delete d.services['web-fra1'].deploy.update_config.monitor,
+    expected: /^web-fra1: update_config: monitor/,
   },
   {
     description: 'releases has no rollback_config',
@@ -799,8 +841,8 @@ const mutations: Mutation[] = [
   },
   {
     description: 'web is writable',
-    mutate: (d) => delete d.services.web.read_only,
-    expected: /^web: read_only:/,
+    mutate: (d) => delete d.services['web-fra1'].read_only,
+    expected: /^web-fra1: read_only:/,
   },
   {
     description: 'nats-ams3 has no tmpfs',
@@ -818,9 +860,9 @@ const mutations: Mutation[] = [
     expected: /^images: image:/,
   },
   {
-    description: 'web may run twice on one node',
-    mutate: (d) => delete d.services.web.deploy.placement.max_replicas_per_node,
-    expected: /^web: placement: max_replicas_per_node/,
+    description: 'images may run twice on one node',
+    mutate: (d) => delete d.services.images.deploy.placement.max_replicas_per_node,
+    expected: /^images: placement: max_replicas_per_node/,
   },
   {
     description: 'nats-lon1 may run in any datacenter',
@@ -863,9 +905,29 @@ const mutations: Mutation[] = [
     expected: /^stack: networks: backend must be encrypted/,
   },
   {
-    description: 'web publishes through the routing mesh',
-    mutate: (d) => (d.services.web.ports = ['8080:8080']),
-    expected: /^web: ports: publish in mode: host/,
+    description: 'web-fra1 publishes its port',
+    mutate: (d) => (d.services['web-fra1'].ports = [{ target: 8080, published: 8080, mode: 'host' }]),
+    expected: /^stack: ports: web-fra1 publishes a port: nothing is published/,
+  },
+  {
+    description: 'nats-ams3 publishes its WebSocket port again',
+    mutate: (d) => (d.services['nats-ams3'].ports = [{ target: 8443, published: 443, mode: 'host' }]),
+    expected: /^stack: ports: nats-ams3 publishes a port/,
+  },
+  {
+    description: 'a datacenter has no tunnel',
+    mutate: (d) => delete d.services['cloudflared-lon1'],
+    expected: /^stack: services: cloudflared-lon1 is missing/,
+  },
+  {
+    description: 'the tunnel token is an argument',
+    mutate: (d) => (d.services['cloudflared-fra1'].command = ['tunnel', 'run', '--token', 'eyJh']),
+    expected: /^cloudflared-fra1: secrets: the tunnel token must be a mounted Docker secret/,
+  },
+  {
+    description: "a datacenter's web runs elsewhere",
+    mutate: (d) => (d.services['web-ams3'].deploy.placement.constraints = ['node.labels.role == app']),
+    expected: /^web-ams3: placement: needs the constraint node\.labels\.dc == ams3/,
   },
   {
     description: 'nats-fra1 stops with SIGTERM',
@@ -1029,8 +1091,9 @@ const mutations: Mutation[] = [
   },
   {
     description: "web's update moves on before its first health verdict",
-    mutate: (d) => (d.services.web.deploy.update_config.monitor = '15s'),
-    expected: /^web: update_config: monitor \(15s\) must cover the healthcheck's start_period \+ interval/,
+    mutate: (d) => (d.services['web-fra1'].deploy.update_config.monitor = '15s'),
+    expected:
+      /^web-fra1: update_config: monitor \(15s\) must cover the healthcheck's start_period \+ interval/,
   },
   {
     description: 'nats-lon1 runs latest',
@@ -1149,7 +1212,7 @@ describe('the signal-handling checker', () => {
   it('accepts tini in the image instead of init: true', () => {
     const withTini = dockerfile.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["/usr/bin/tini", "--", "node"]')
     const noInit = copyOf(stack)
-    for (const name of serviceNames) delete noInit.services[name].init
+    for (const name of Object.keys(noInit.services)) delete noInit.services[name].init
     expect(signalProblems(withTini, noInit, readSourceFile)).toEqual([])
   })
 
