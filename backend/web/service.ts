@@ -11,13 +11,23 @@ import { healthDocument } from './health-document.ts'
 import { answerPings } from './ping.ts'
 import { landingPage } from './landing-page.ts'
 import { modulesApi } from './modules-api.ts'
-import { originProofConfig, requireOriginProof } from './origin-proof.ts'
+import { accessAssertionConfig, originProofConfig, requireOriginProof } from './origin-proof.ts'
 
-const configSchema = baseConfigSchema.extend({
-  /** Human name of the datacenter for the landing page; defaults to its id. */
-  DC_NAME: z.string().min(1).optional(),
-  ...originProofConfig,
-})
+const configSchema = baseConfigSchema
+  .extend({
+    /** Human name of the datacenter for the landing page; defaults to its id. */
+    DC_NAME: z.string().min(1).optional(),
+    ...originProofConfig,
+  })
+  .superRefine((config, ctx) => {
+    // The Access assertion is checked against the team domain that issues and signs it.
+    if (config.ORIGIN_ACCESS_AUD !== undefined && config.ORIGIN_ACCESS_TEAM_DOMAIN === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ORIGIN_ACCESS_TEAM_DOMAIN'],
+        message: 'must be set with ORIGIN_ACCESS_AUD',
+      })
+  })
 
 await runService({
   name: 'web',
@@ -32,7 +42,11 @@ await runService({
       next()
     })
     http.use(
-      requireOriginProof({ clientId: config.ORIGIN_CLIENT_ID, clientSecret: config.ORIGIN_CLIENT_SECRET })
+      requireOriginProof({
+        clientId: config.ORIGIN_CLIENT_ID,
+        clientSecret: config.ORIGIN_CLIENT_SECRET,
+        assertion: accessAssertionConfig(config),
+      })
     )
     http.get('/', (_req, res) => {
       res.type('html').send(landingPage({ id: config.DC, name: config.DC_NAME ?? config.DC }))

@@ -1,6 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
@@ -212,5 +215,99 @@ describe('origin proof: the web service answers only the edge (finding M3)', () 
     } finally {
       await svc.stop()
     }
+  })
+})
+
+describe("origin proof in production: Access's signed assertion as well (ORIGIN_ACCESS_AUD)", () => {
+  const aud = 'ab'.repeat(32)
+  let certs: Server
+  let teamDomain: string
+  let access: TestService
+  let sign: (claims: { aud?: string; iss?: string; exp?: string }) => Promise<string>
+  let signWithOtherKey: () => Promise<string>
+
+  beforeAll(async () => {
+    const key = await generateKeyPair('RS256')
+    const other = await generateKeyPair('RS256')
+    const jwk = { ...(await exportJWK(key.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }
+    // Access publishes its keys at <team domain>/cdn-cgi/access/certs.
+    certs = createServer((req, res) => {
+      res.writeHead(req.url === '/cdn-cgi/access/certs' ? 200 : 404, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ keys: [jwk] }))
+    })
+    await new Promise<void>((resolve) => certs.listen(0, '127.0.0.1', resolve))
+    teamDomain = `http://127.0.0.1:${(certs.address() as AddressInfo).port}`
+    const jwt = (claims: { aud?: string; iss?: string; exp?: string }) =>
+      new SignJWT({ type: 'app' })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setAudience(claims.aud ?? aud)
+        .setIssuer(claims.iss ?? teamDomain)
+        .setIssuedAt()
+        .setExpirationTime(claims.exp ?? '5m')
+    sign = (claims) => jwt(claims).sign(key.privateKey)
+    signWithOtherKey = () => jwt({}).sign(other.privateKey)
+    access = await startService('web', {
+      DC: 'lon',
+      NATS_URL: nats.url,
+      ORIGIN_ACCESS_AUD: aud,
+      ORIGIN_ACCESS_TEAM_DOMAIN: teamDomain,
+    })
+  })
+  afterAll(async () => {
+    await access?.stop()
+    await new Promise((resolve) => certs?.close(resolve))
+  })
+
+  const withAssertion = async (jwt: string | undefined, pair = true) =>
+    (
+      await fetch(`${access.url}/health`, {
+        headers: {
+          ...(pair ? originProofHeaders() : {}),
+          ...(jwt ? { 'cf-access-jwt-assertion': jwt } : {}),
+        },
+      })
+    ).status
+
+  it('serves the pair with a valid assertion', async () => {
+    expect(await withAssertion(await sign({}))).toBe(200)
+  })
+
+  it.each([
+    ['no assertion', async () => undefined],
+    ['another audience', async () => sign({ aud: 'cd'.repeat(32) })],
+    ['another issuer', async () => sign({ iss: 'https://evil.cloudflareaccess.com' })],
+    ['an expired one', async () => sign({ exp: '-1m' })],
+    ['one signed by another key', async () => signWithOtherKey()],
+    ['garbage', async () => 'not.a.jwt'],
+  ])('refuses the pair with %s: 403', async (_case, make) => {
+    expect(await withAssertion(await make())).toBe(403)
+  })
+
+  it('refuses a valid assertion without the pair', async () => {
+    expect(await withAssertion(await sign({}), false)).toBe(403)
+  })
+
+  it("an empty ORIGIN_ACCESS_AUD (stack.yml's default) asks for the pair only", async () => {
+    const svc = await startService('web', {
+      DC: 'ams',
+      NATS_URL: nats.url,
+      ORIGIN_ACCESS_AUD: '',
+      ORIGIN_ACCESS_TEAM_DOMAIN: teamDomain,
+    })
+    try {
+      expect((await fetch(`${svc.url}/health`, { headers: originProofHeaders() })).status).toBe(200)
+    } finally {
+      await svc.stop()
+    }
+  })
+
+  it('will not start with an AUD tag but no team domain: exit 78 naming it', async () => {
+    const svc = await startService(
+      'web',
+      { DC: 'fra', NATS_URL: nats.url, ORIGIN_ACCESS_AUD: aud },
+      { waitReady: false }
+    )
+    expect(await svc.proc.exited).toBe('exited with code 78')
+    expect((await svc.logs())[0]!.msg).toContain('ORIGIN_ACCESS_TEAM_DOMAIN')
   })
 })
