@@ -33,9 +33,17 @@ const random = () => randomBytes(32).toString('base64url')
 
 export const edgeSecretsPath = (localDir: string) => join(localDir, 'secrets', 'edge.json')
 
-/** Reads the file, creating it (with new random values) when it is missing. */
-export function loadEdgeSecrets(localDir: string): { secrets: EdgeSecrets; created: boolean; path: string } {
+/**
+ * Reads the file, creating it (with new random values) when it is missing; with `create: false` (the
+ * scripts that act on a running platform) a missing file is an error instead.
+ */
+export function loadEdgeSecrets(
+  localDir: string,
+  opts: { create?: boolean } = {}
+): { secrets: EdgeSecrets; created: boolean; path: string } {
   const path = edgeSecretsPath(localDir)
+  if (!existsSync(path) && opts.create === false)
+    throw new Error(`no ${path}: is \`npm start\` running here (LOCAL_DIR)?`)
   if (existsSync(path)) {
     const parsed = fileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')))
     if (!parsed.success)

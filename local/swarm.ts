@@ -75,9 +75,15 @@ const { statePath, state } = (() => {
     return fail((error as Error).message)
   }
 })()
-const token =
-  process.env.ADMIN_TOKEN ??
-  loadEdgeSecrets(resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))).secrets.ADMIN_TOKEN
+let token = process.env.ADMIN_TOKEN ?? ''
+if (!token) {
+  try {
+    const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
+    token = loadEdgeSecrets(localDir, { create: false }).secrets.ADMIN_TOKEN
+  } catch (error) {
+    fail((error as Error).message)
+  }
+}
 const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume']
 if (
   !command ||

@@ -26,6 +26,13 @@ describe('edge secrets of the local platform', () => {
     expect(loadEdgeSecrets(tempDir()).secrets.ADMIN_TOKEN).not.toBe(first.secrets.ADMIN_TOKEN)
   })
 
+  it('are never created by the scripts that act on a running platform', () => {
+    const dir = tempDir()
+    expect(() => loadEdgeSecrets(dir, { create: false })).toThrow(/is `npm start` running/)
+    const { secrets } = loadEdgeSecrets(dir)
+    expect(loadEdgeSecrets(dir, { create: false }).secrets).toEqual(secrets)
+  })
+
   it('are the defaults of npm start, and the caller environment wins', () => {
     const { secrets } = loadEdgeSecrets(tempDir())
     expect(localEnv({}, '', secrets).values.ADMIN_TOKEN).toBe(secrets.ADMIN_TOKEN)
