@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { authConfigFor, localJetStreamLimits, routeUser } from './nats-auth/auth-config.ts'
+import { authConfigFor, jetStreamLimitsFor, localServerStores, routeUser } from './nats-auth/auth-config.ts'
 import type { NatsCredentials } from './nats-auth/credentials.ts'
 
 export interface NatsServerOptions {
@@ -82,7 +82,7 @@ export function writeNatsServerConfig(
     authConfigFor(auth.credentials, {
       dc: auth.permissionsDc ?? server.dc,
       routeHosts: auth.routeHosts,
-      limits: localJetStreamLimits,
+      limits: jetStreamLimitsFor(auth.routeHosts.length, localServerStores),
     }),
     { mode: 0o600 }
   )

@@ -86,16 +86,26 @@ system_account: ${natsAccounts.system}
 }
 
 /**
- * The local platform's and the tests' account limits. A clustered account's file usage counts every
- * replica (an R3 stream of 256 MB reserves 768 MB of it), so the limit is the three servers' stores
- * together (1 GB each).
+ * The account's JetStream limits for `servers` servers whose stores each hold `perServer`. A clustered
+ * account's usage counts every replica (an R3 stream of 256 MB takes 768 MB of it), so a cluster's
+ * limit is its servers' stores together; a lone server refuses to start with an account limit above
+ * its own store.
  */
-export const localJetStreamLimits: JetStreamAccountLimits = {
-  maxMemory: '192MB',
-  maxFile: '3GB',
-  maxStreams: 32,
-  maxConsumers: 256,
+export function jetStreamLimitsFor(
+  servers: number,
+  perServer: { memoryMB: number; fileGB: number }
+): JetStreamAccountLimits {
+  const n = Math.max(1, servers)
+  return {
+    maxMemory: `${perServer.memoryMB * n}MB`,
+    maxFile: `${perServer.fileGB * n}GB`,
+    maxStreams: 32,
+    maxConsumers: 256,
+  }
 }
+
+/** The local platform's and the tests' servers store 64 MB in memory and 1 GB on file each (nats-config.ts). */
+export const localServerStores = { memoryMB: 64, fileGB: 1 }
 
 /** auth.conf from a credential set: each identity's key, and its previous one during a rotation. */
 export function authConfigFor(

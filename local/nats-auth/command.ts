@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseCatalogue } from '#shared/catalogue.ts'
-import { authConfigFor, type JetStreamAccountLimits } from './auth-config.ts'
+import { authConfigFor, jetStreamLimitsFor } from './auth-config.ts'
 import {
   ensureNatsCredentials,
   natsIdentities,
@@ -20,16 +20,8 @@ import {
 } from './credentials.ts'
 import { projectRoot } from '../platform-specs.ts'
 
-/**
- * Production's account limits: the three servers' stores together (deploy/nats.conf: 256 MB memory and
- * 20 GB file each), because a clustered account's usage counts every replica of its R3 streams.
- */
-export const productionJetStreamLimits: JetStreamAccountLimits = {
-  maxMemory: '768MB',
-  maxFile: '60GB',
-  maxStreams: 32,
-  maxConsumers: 256,
-}
+/** Each production server's stores (deploy/nats.conf: max_memory_store 256MB, max_file_store 20GB). */
+export const productionServerStores = { memoryMB: 256, fileGB: 20 }
 
 /** Production servers are the Swarm services nats-<dc>, routed over the overlay on 6222. */
 export const productionRouteHost = (dc: string) => `nats-${dc}:6222`
@@ -43,7 +35,7 @@ export function writeProductionAuth(dir: string, datacenters: string[]): string[
       authConfigFor(credentials, {
         dc,
         routeHosts: datacenters.map(productionRouteHost),
-        limits: productionJetStreamLimits,
+        limits: jetStreamLimitsFor(datacenters.length, productionServerStores),
       }),
       { mode: 0o600 }
     )

@@ -13,9 +13,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { serviceNames } from '#shared/services.ts'
 import { parseReachableCatalogue } from '#shared/catalogue.ts'
-import { natsAuthConfig } from '../../local/nats-auth/auth-config.ts'
+import { jetStreamLimitsFor, natsAuthConfig } from '../../local/nats-auth/auth-config.ts'
 import { natsIdentities, type NatsIdentity } from '../../local/nats-auth/credentials.ts'
-import { productionJetStreamLimits, productionRouteHost } from '../../local/nats-auth/command.ts'
+import { productionRouteHost, productionServerStores } from '../../local/nats-auth/command.ts'
 
 // YAML documents are checked structurally, field by field; their shape is exactly what is under test.
 type Doc = { [key: string]: any }
@@ -143,7 +143,7 @@ const routedDatacenters = (productionCatalogue: unknown): string[] => {
     >,
     routePassword: 'x',
     routeHosts: ids.map(productionRouteHost),
-    limits: productionJetStreamLimits,
+    limits: jetStreamLimitsFor(ids.length, productionServerStores),
   })
   return [...auth.matchAll(/nats-route:\/\/route:x@nats-([a-z][a-z0-9-]*):6222\b/g)].map(
     (m) => m[1] as string
