@@ -28,7 +28,7 @@ declare module 'vitest' {
     natsEdgeSeed: string
     /** The origin `syd`'s image service may fetch from: `/files/icon.png`, `/slow/<ms>/files/icon.png`. */
     imageOrigin: string
-    /** The `syd` image service's HTTP address (`/metrics`). */
+    /** The `syd` image service's internal HTTP address (`/metrics`). */
     imageService: string
   }
 }
@@ -73,7 +73,7 @@ export default async function setup(project: TestProject) {
   project.provide('githubDeliveries', JSON.stringify(readDeliveries()))
   project.provide('natsEdgeSeed', testNatsCredentials().seed('edge'))
   project.provide('imageOrigin', origin.url)
-  project.provide('imageService', sydImages.url)
+  project.provide('imageService', sydImages.internalUrl)
 
   // The stream the edge publishes deliveries to (the release service creates it on the platform).
   const nc = await connect({ servers: nats.url, ...natsAuth() })

@@ -982,10 +982,10 @@ const mutations: Mutation[] = [
   {
     description: "web connects to NATS with the images service's seed",
     mutate: (d) =>
-      (d.services.web.secrets = d.services.web.secrets.map((r: Doc) =>
+      (d.services['web-fra1'].secrets = d.services['web-fra1'].secrets.map((r: Doc) =>
         r.target === 'nats_seed' ? { ...r, source: 'nats_seed_images' } : r
       )),
-    expected: /^web: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_web/,
+    expected: /^web-fra1: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_web/,
   },
   {
     description: 'nats.conf forgets its users',

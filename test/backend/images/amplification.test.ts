@@ -30,7 +30,7 @@ async function peakRss(pid: number): Promise<number> {
 }
 
 const metric = async (name: string, labels: string) => {
-  const text = await (await fetch(`${service.url}/metrics`)).text()
+  const text = await (await fetch(`${service.internalUrl}/metrics`)).text()
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels))
   return line ? Number(line.split(' ').at(-1)) : 0
 }
