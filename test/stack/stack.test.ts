@@ -1040,8 +1040,8 @@ const mutations: Mutation[] = [
   },
   {
     description: 'a secret has no version in its name',
-    mutate: (d) => (d.secrets.github_webhook_secret.name = 'github_webhook_secret'),
-    expected: /^stack: secrets: github_webhook_secret needs a versioned name/,
+    mutate: (d) => (d.secrets.discord_webhook_url.name = 'discord_webhook_url'),
+    expected: /^stack: secrets: discord_webhook_url needs a versioned name/,
   },
   {
     description: 'nats-ams3 keeps JetStream on the container layer',
