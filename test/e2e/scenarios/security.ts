@@ -59,8 +59,9 @@ export function securityScenarios(
         `${e2e.edge}/img/width=400,format=webp/${e2e.origin.fileUrl('photo.jpg', 'v=after-amplify')}`,
         { headers: nearFra }
       )
+      // Served (by fra, or by the next one while this isolate's health memo still recalls the restarts before).
       expect(honest.status).toBe(200)
-      expect(honest.headers.get('x-datacenter')).toBe('fra')
+      expect(honest.headers.get('content-type')).toBe('image/webp')
     })
   })
 
