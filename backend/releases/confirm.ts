@@ -31,16 +31,28 @@ export async function confirmWithGitHub(deps: ConfirmDeps, payload: ReleasePaylo
   const installationId = payload.installation?.id
   if (!installationId)
     throw new Rejection('installation_missing', 'the delivery names no GitHub App installation')
-  if (!(await deps.registry.enrollment(repositoryId)))
+  // The three reads are independent: ask them at once (one round trip instead of three on the
+  // release path), then judge in order, so the first failing check is the one reported.
+  const [enrolled, repository, release] = await Promise.allSettled([
+    deps.registry.enrollment(repositoryId),
+    deps.github.repository(installationId, repositoryId),
+    deps.github.release(installationId, repositoryId, payload.release.id),
+  ])
+  if (!settled(enrolled))
     throw new Rejection('repository_not_enrolled', `repository ${repositoryId} is not enrolled`)
-  const repository = await deps.github.repository(installationId, repositoryId)
-  if (!repository)
+  const covered = settled(repository)
+  if (!covered)
     throw new Rejection(
       'repository_not_found',
       `installation ${installationId} does not cover repository ${repositoryId}`
     )
-  const release = await deps.github.release(installationId, repositoryId, payload.release.id)
-  return { installationId, repository, release }
+  return { installationId, repository: covered, release: settled(release) }
+}
+
+/** The value of a settled read, or its error thrown (a transient failure retries the delivery). */
+function settled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason
+  return result.value
 }
 
 /** Logs and counts a refusal of an unconfirmed delivery (no event: nobody to tell). */
