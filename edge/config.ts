@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { describeIssues, parseReachableCatalogue, type ReachableDatacenter } from '#shared/catalogue.ts'
+import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
 import type { Bindings } from './env.ts'
 
 const millis = (fallback: number, min = 1) =>
@@ -42,7 +43,7 @@ const varsSchema = z.object({
   /** The edge's NATS user (nkey seed): every datacenter's NATS refuses a connection without it. */
   NATS_EDGE_SEED: z
     .string({ error: "is required (the edge's NATS nkey seed, a wrangler secret)" })
-    .regex(/^SU[A-Z2-7]{56}$/, 'must be a NATS user nkey seed (SU followed by 56 characters)'),
+    .regex(nkeySeedPattern, nkeySeedMessage),
   /** Bearer token of the operator API; without it the operator API answers 503. */
   ADMIN_TOKEN: bearerToken.optional(),
   /** Bearer token valid only for POST /admin/cache/purge (the release service holds it, not ADMIN_TOKEN). */

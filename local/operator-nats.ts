@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect } from '@nats-io/transport-node'
-import { nkeyAuthenticator, type NatsConnection } from '@nats-io/nats-core'
+import type { NatsConnection } from '@nats-io/nats-core'
+import { natsUserAuth } from '#shared/nats-permissions.ts'
 import type { StateFile } from './state.ts'
 
 export async function connectOperatorNats(state: StateFile, localDir: string): Promise<NatsConnection> {
@@ -27,6 +28,6 @@ export async function connectOperatorNats(state: StateFile, localDir: string): P
     servers: nats.url,
     name: 'operator',
     timeout: 5_000,
-    authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+    ...natsUserAuth('operator', seed),
   })
 }

@@ -13,6 +13,7 @@
  * - JetStream: a service reaches only the streams it owns or reads, never `$JS.API.STREAM.DELETE`;
  *   the edge has no `$JS.API` at all and only publishes deliveries into the GITHUB stream.
  */
+import { nkeyAuthenticator, type ConnectionOptions } from '@nats-io/nats-core'
 import {
   deadLetterStream,
   githubStream,
@@ -27,6 +28,21 @@ export type NatsComponent = (typeof natsComponents)[number]
 
 /** The prefix of a component's reply subjects; its connection must be made with it. */
 export const inboxPrefix = (component: NatsComponent): string => `_INBOX_${component}`
+
+/** A NATS user's nkey seed (SU followed by 56 base32 characters), as every config validates it. */
+export const nkeySeedPattern = /^SU[A-Z2-7]{56}$/
+export const nkeySeedMessage = 'must be a NATS user nkey seed (SU followed by 56 characters)'
+
+/** Connection options that authenticate as `component` with its seed and use its own inbox prefix. */
+export function natsUserAuth(
+  component: NatsComponent,
+  seed: string
+): Pick<ConnectionOptions, 'authenticator' | 'inboxPrefix'> {
+  return {
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+    inboxPrefix: inboxPrefix(component),
+  }
+}
 
 /** The application account every component lives in; SYS is the system account (operations only). */
 export const natsAccounts = { app: 'VTTA', system: 'SYS' } as const

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { datacenterIdSchema } from '#shared/catalogue.ts'
+import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
 
 const natsUrlList = z
   .string()
@@ -16,9 +17,7 @@ const natsUrlList = z
   )
 
 /** A NATS user's nkey seed: the service's only NATS credential (shared/nats-permissions.ts). */
-const nkeySeed = z
-  .string()
-  .regex(/^SU[A-Z2-7]{56}$/, 'must be a NATS user nkey seed (SU followed by 56 characters)')
+const nkeySeed = z.string().regex(nkeySeedPattern, nkeySeedMessage)
 
 /** What every service needs. Services extend it with their own variables. */
 export const baseConfigSchema = z.object({

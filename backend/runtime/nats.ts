@@ -3,8 +3,8 @@
  * the service), prefers the first URL (the datacenter's own server), and reports its readiness.
  */
 import { connect } from '@nats-io/transport-node'
-import { nkeyAuthenticator, type NatsConnection } from '@nats-io/nats-core'
-import { inboxPrefix, type NatsComponent } from '#shared/nats-permissions.ts'
+import type { NatsConnection } from '@nats-io/nats-core'
+import { natsUserAuth, type NatsComponent } from '#shared/nats-permissions.ts'
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { Logger } from './logger.ts'
 import type { RuntimeMetrics } from './metrics.ts'
@@ -29,8 +29,7 @@ export async function connectNats(
     servers: opts.servers.split(',').map((s) => s.trim()),
     name: opts.name,
     // The component's own user: its permissions allow replies only on its own inbox prefix.
-    authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.seed)),
-    inboxPrefix: inboxPrefix(opts.component),
+    ...natsUserAuth(opts.component, opts.seed),
     noRandomize: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

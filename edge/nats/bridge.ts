@@ -10,7 +10,6 @@ import { DurableObject } from 'cloudflare:workers'
 import {
   errors,
   headers as natsHeaders,
-  nkeyAuthenticator,
   wsconnect,
   type MsgHdrs,
   type NatsConnection,
@@ -18,7 +17,7 @@ import {
 import { jetstream } from '@nats-io/jetstream'
 import type { Bindings } from '../env.ts'
 import { edgeConfig } from '../config.ts'
-import { inboxPrefix } from '#shared/nats-permissions.ts'
+import { natsUserAuth } from '#shared/nats-permissions.ts'
 
 export type BridgeFailure = 'unknown_datacenter' | 'unreachable' | 'no_responders' | 'timeout'
 
@@ -78,8 +77,7 @@ export class NatsBridge extends DurableObject<Bindings> {
         name: 'edge-bridge',
         // The edge's own NATS user (shared/nats-permissions.ts): it may publish requests and
         // deliveries, and receive only on its own inbox prefix.
-        authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
-        inboxPrefix: inboxPrefix('edge'),
+        ...natsUserAuth('edge', seed),
         reconnect: false,
         timeout: CONNECT_TIMEOUT_MS,
         // No call-site stack captured per request: classify() turns every failure into a code.

@@ -7,8 +7,8 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { nkeyAuthenticator, type ConnectionOptions } from '@nats-io/nats-core'
-import { inboxPrefix, type NatsComponent } from '#shared/nats-permissions.ts'
+import type { ConnectionOptions } from '@nats-io/nats-core'
+import { natsUserAuth, type NatsComponent } from '#shared/nats-permissions.ts'
 import { ensureNatsCredentials, type NatsCredentials } from '../../local/nats-auth/credentials.ts'
 
 let credentials: NatsCredentials | undefined
@@ -22,9 +22,5 @@ export function testNatsCredentials(): NatsCredentials {
 export function natsAuth(
   component: NatsComponent = 'operator'
 ): Pick<ConnectionOptions, 'authenticator' | 'inboxPrefix'> {
-  const seed = new TextEncoder().encode(testNatsCredentials().seed(component))
-  return {
-    authenticator: nkeyAuthenticator(seed),
-    ...(component === 'operator' ? {} : { inboxPrefix: inboxPrefix(component) }),
-  }
+  return natsUserAuth(component, testNatsCredentials().seed(component))
 }
