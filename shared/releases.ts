@@ -58,7 +58,10 @@ export function githubDeliverySubject(action: string): string {
  * an hour (GitHub's manual redeliveries keep the body; later ones are caught by the release service's
  * own idempotency), deliveries kept three days (GitHub's own redelivery window) for replay and dead-letter copies.
  */
-export function githubStreamConfig(replicas: number, maxBytes = 128 * 1024 * 1024): StreamConfig {
+/** Default size bounds of the release streams (GITHUB_STREAM_MAX_BYTES, RELEASE_EVENTS_MAX_BYTES). */
+export const streamMaxBytes = { github: 128 * 1024 * 1024, releaseEvents: 32 * 1024 * 1024 } as const
+
+export function githubStreamConfig(replicas: number, maxBytes: number = streamMaxBytes.github): StreamConfig {
   return {
     name: githubStream.name,
     subjects: [...githubStream.subjects],
@@ -85,7 +88,10 @@ export const releaseEventsStream = {
   rejected: 'releases.rejected',
 } as const
 
-export function releaseEventsStreamConfig(replicas: number, maxBytes = 32 * 1024 * 1024): StreamConfig {
+export function releaseEventsStreamConfig(
+  replicas: number,
+  maxBytes: number = streamMaxBytes.releaseEvents
+): StreamConfig {
   return {
     name: releaseEventsStream.name,
     subjects: [...releaseEventsStream.subjects],

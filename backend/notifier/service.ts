@@ -15,6 +15,7 @@ import {
   rejectedEventSchema,
   releaseEventsStream,
   releaseEventsStreamConfig,
+  streamMaxBytes,
 } from '#shared/releases.ts'
 import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
@@ -37,6 +38,8 @@ const configSchema = baseConfigSchema.extend({
   /** Post a notice when a release is rejected (to DISCORD_OPERATOR_WEBHOOK_URL, when set). */
   ANNOUNCE_REJECTIONS: z.enum(['true', 'false']).default('true'),
   ...workQueueConfig(6),
+  // The RELEASES stream's bound, as the release service sets it: both keep the stream up to date.
+  RELEASE_EVENTS_MAX_BYTES: intVar(streamMaxBytes.releaseEvents),
   NOTIFIER_CONCURRENCY: intVar(2),
   DISCORD_TIMEOUT_MS: intVar(10_000, 100),
   /** A 429 asking to wait longer than this retries the message later instead of holding it. */
@@ -52,7 +55,7 @@ await runService({
     const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false })
     const js = jetstream(nc, { timeout: 5_000 })
     const replicas = config.JETSTREAM_REPLICAS
-    await ensureStream(jsm, releaseEventsStreamConfig(replicas), log)
+    await ensureStream(jsm, releaseEventsStreamConfig(replicas, config.RELEASE_EVENTS_MAX_BYTES), log)
     await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
     const consumer = 'notifier'
     const kv = new JsonKv(

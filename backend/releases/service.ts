@@ -13,6 +13,7 @@ import {
   githubStream,
   githubStreamConfig,
   releaseEventsStreamConfig,
+  streamMaxBytes,
 } from '#shared/releases.ts'
 import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
@@ -70,8 +71,8 @@ const configSchema = baseConfigSchema.extend({
   REPOSITORY_QUOTA_BYTES: intVar(1 * GiB),
   REPOSITORY_QUOTA_VERSIONS: intVar(500),
   /** JetStream max_bytes (reserved up front, so they must fit the server's or account's storage). */
-  GITHUB_STREAM_MAX_BYTES: intVar(128 * MiB),
-  RELEASE_EVENTS_MAX_BYTES: intVar(32 * MiB),
+  GITHUB_STREAM_MAX_BYTES: intVar(streamMaxBytes.github),
+  RELEASE_EVENTS_MAX_BYTES: intVar(streamMaxBytes.releaseEvents),
   REGISTRY_ZIPS_MAX_BYTES: intVar(8 * GiB),
 })
 
