@@ -31,6 +31,15 @@ export const githubHeaders = {
   hookId: 'GitHub-Hook-Id',
 } as const
 
+/**
+ * The delivery's JetStream message id: the hex SHA-256 of the signed body. GitHub's "Redeliver" keeps
+ * the body, so a redelivery is a duplicate; X-GitHub-Delivery is not covered by the signature.
+ */
+export async function deliveryMsgId(body: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body))
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
 export const githubStream = {
   name: 'GITHUB',
   subjects: ['github.>'],
@@ -262,6 +271,10 @@ export const registryBuckets = {
   kv: 'registry',
   zips: 'module-zips',
 } as const
+
+/** The JetStream stream behind a KV bucket and behind an object store. */
+export const kvStreamName = (bucket: string) => `KV_${bucket}`
+export const objStreamName = (bucket: string) => `OBJ_${bucket}`
 
 /** The notifier's KV bucket: one record per announcement (exactly-once claims). */
 export const notifierBucket = 'notifier'

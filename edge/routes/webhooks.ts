@@ -7,11 +7,11 @@
  * Other events: 204. Wrong or missing signature: 401, before the body is parsed.
  */
 import { Hono } from 'hono'
-import { githubDeliverySubject, githubHeaders } from '#shared/releases.ts'
+import { deliveryMsgId, githubDeliverySubject, githubHeaders } from '#shared/releases.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { withFailover } from '../steering/failover.ts'
-import { deliveryHeaders, deliveryMsgId, readCapped, signatureValid } from '../webhooks/github-delivery.ts'
+import { deliveryHeaders, readCapped, signatureValid } from '../webhooks/github-delivery.ts'
 
 export const webhooks = new Hono<AppEnv>()
 

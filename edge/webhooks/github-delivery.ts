@@ -80,12 +80,3 @@ export async function signatureValid(secret: string, body: Uint8Array, signature
     return false
   }
 }
-
-/**
- * The delivery's JetStream message id: the hex SHA-256 of the signed body. GitHub's "Redeliver" keeps
- * the body, so a redelivery is a duplicate; X-GitHub-Delivery is not covered by the signature.
- */
-export async function deliveryMsgId(body: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body))
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
-}

@@ -4,7 +4,6 @@
  * into manifests work), real release, notifier and web service processes on given NATS servers, and
  * a NATS client that publishes deliveries exactly as the edge does.
  */
-import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -19,6 +18,7 @@ import {
   type PubAck,
 } from '@nats-io/jetstream'
 import {
+  deliveryMsgId,
   githubDeliverySubject,
   githubHeaders,
   packagedEventSchema,
@@ -120,18 +120,16 @@ export async function publishAsEdge(
   } catch {
     // not JSON: the release service rejects it
   }
+  const bytes = typeof d.body === 'string' ? Buffer.from(d.body) : d.body
   const h = natsHeaders()
   h.set(githubHeaders.event, header('X-GitHub-Event'))
   h.set(githubHeaders.delivery, header('X-GitHub-Delivery'))
   h.set(githubHeaders.hookId, header('X-GitHub-Hook-ID'))
-  return js.publish(
-    githubDeliverySubject(action),
-    typeof d.body === 'string' ? Buffer.from(d.body) : d.body,
-    {
-      msgID: createHash('sha256').update(d.body).digest('hex'),
-      headers: h,
-    }
-  )
+  return js.publish(githubDeliverySubject(action), bytes, {
+    // Exactly the edge's message id (the body's SHA-256).
+    msgID: await deliveryMsgId(bytes),
+    headers: h,
+  })
 }
 
 /** Every message of a stream subject, decoded, in stream order (read with an ordered consumer). */
