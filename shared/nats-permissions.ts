@@ -17,7 +17,9 @@ import { nkeyAuthenticator, type ConnectionOptions } from '@nats-io/nats-core'
 import {
   deadLetterStream,
   githubStream,
+  kvStreamName,
   notifierBucket,
+  objStreamName,
   registryBuckets,
   releaseEventsStream,
 } from './releases.ts'
@@ -53,9 +55,6 @@ export interface NatsPermissions {
   /** Replies to requests received (responders); `max` messages per request, within `expires`. */
   allowResponses?: { max: number; expires: string }
 }
-
-const kvStream = (bucket: string) => `KV_${bucket}`
-const objStream = (bucket: string) => `OBJ_${bucket}`
 
 /** Streams (and buckets) a service creates and keeps up to date at start-up. */
 const manageStreams = (streams: string[]) =>
@@ -99,7 +98,7 @@ const neverDeleteStreams = ['$JS.API.STREAM.DELETE.>']
 /** Account information: the services' readiness check (`/readyz` asks whether JetStream answers). */
 const accountInfo = '$JS.API.INFO'
 
-const registryStreams = [kvStream(registryBuckets.kv), objStream(registryBuckets.zips)]
+const registryStreams = [kvStreamName(registryBuckets.kv), objStreamName(registryBuckets.zips)]
 
 /** The permissions of every component's user on the nats-server of datacenter `dc`. */
 export function natsPermissions(dc: string): Record<NatsComponent, NatsPermissions> {
@@ -170,10 +169,10 @@ export function natsPermissions(dc: string): Record<NatsComponent, NatsPermissio
         allow: [
           heartbeat('notifier'),
           accountInfo,
-          ...manageStreams([releaseEventsStream.name, deadLetterStream.name, kvStream(notifierBucket)]),
-          ...readStreams([releaseEventsStream.name, deadLetterStream.name, kvStream(notifierBucket)]),
-          ...consumeStreams([releaseEventsStream.name, kvStream(notifierBucket)]),
-          ...purgeStreams([kvStream(notifierBucket)]),
+          ...manageStreams([releaseEventsStream.name, deadLetterStream.name, kvStreamName(notifierBucket)]),
+          ...readStreams([releaseEventsStream.name, deadLetterStream.name, kvStreamName(notifierBucket)]),
+          ...consumeStreams([releaseEventsStream.name, kvStreamName(notifierBucket)]),
+          ...purgeStreams([kvStreamName(notifierBucket)]),
           `$KV.${notifierBucket}.>`,
           deadLetterStream.subject('notifier'),
         ],

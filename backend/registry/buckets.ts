@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/nats-core'
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
 import { Objm, type ObjectStore } from '@nats-io/obj'
-import { registryBuckets } from '#shared/releases.ts'
+import { kvStreamName, objStreamName, registryBuckets } from '#shared/releases.ts'
 import { JsonKv } from './kv-store.ts'
 
 export interface RegistryStorage {
@@ -46,7 +46,7 @@ export async function ensureRegistryStorage(
   if (o.zipsMaxBytes) {
     // Objm.create keeps an existing bucket's definition: set the bound on one made before it existed.
     const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false })
-    const stream = `OBJ_${registryBuckets.zips}`
+    const stream = objStreamName(registryBuckets.zips)
     const info = await jsm.streams.info(stream)
     if (info.config.max_bytes !== o.zipsMaxBytes)
       await jsm.streams.update(stream, { ...info.config, max_bytes: o.zipsMaxBytes })
@@ -58,8 +58,8 @@ export async function ensureRegistryStorage(
 export async function openRegistryStorage(nc: NatsConnection): Promise<RegistryStorage | null> {
   const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false })
   try {
-    await jsm.streams.info(`KV_${registryBuckets.kv}`)
-    await jsm.streams.info(`OBJ_${registryBuckets.zips}`)
+    await jsm.streams.info(kvStreamName(registryBuckets.kv))
+    await jsm.streams.info(objStreamName(registryBuckets.zips))
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return null
     throw err
