@@ -5,7 +5,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { authConfigFor, jetStreamLimitsFor, localServerStores, routeUser } from './nats-auth/auth-config.ts'
+import {
+  authConfigFor,
+  isClustered,
+  jetStreamLimitsFor,
+  localServerStores,
+  routeUser,
+} from './nats-auth/auth-config.ts'
 import type { NatsCredentials } from './nats-auth/credentials.ts'
 
 export interface NatsServerOptions {
@@ -87,6 +93,6 @@ export function writeNatsServerConfig(
     { mode: 0o600 }
   )
   const conf = join(dir, 'nats.conf')
-  writeFileSync(conf, natsServerConfig({ ...server, clustered: auth.routeHosts.length > 1 }))
+  writeFileSync(conf, natsServerConfig({ ...server, clustered: isClustered(auth.routeHosts) }))
   return conf
 }

@@ -36,6 +36,9 @@ export interface AuthConfigOptions {
   limits: JetStreamAccountLimits
 }
 
+/** One rule for both files: a server with more than one route host (itself included) joins a cluster. */
+export const isClustered = (routeHosts: readonly string[]): boolean => routeHosts.length > 1
+
 /** The cluster's route user; its password is the only secret a route presents. */
 export const routeUser = 'route'
 
@@ -56,10 +59,9 @@ export function natsAuthConfig(o: AuthConfigOptions): string {
   const systemUsers = o.publicKeys.system.map((nkey) => `      ${JSON.stringify({ nkey })}`)
   const routes = o.routeHosts.map((h) => JSON.stringify(`nats-route://${routeUser}:${o.routePassword}@${h}`))
   // Variables nats.conf does not use are refused as unknown fields: routes only for a cluster.
-  const routeVariables =
-    o.routeHosts.length > 1
-      ? `ROUTE_PASSWORD: ${JSON.stringify(o.routePassword)}\nROUTES: [${routes.join(', ')}]\n`
-      : ''
+  const routeVariables = isClustered(o.routeHosts)
+    ? `ROUTE_PASSWORD: ${JSON.stringify(o.routePassword)}\nROUTES: [${routes.join(', ')}]\n`
+    : ''
   return `# Generated for datacenter ${o.dc} by local/nats-auth (shared/nats-permissions.ts): do not edit.
 # Holds the cluster's route password: a secret (Docker secret in production, .local/ locally).
 ${routeVariables}
