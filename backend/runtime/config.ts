@@ -83,16 +83,17 @@ export function loadConfig<S extends z.ZodObject>(
   schema: S,
   env: NodeJS.ProcessEnv = process.env
 ): z.infer<S> {
-  const result = schema.safeParse(resolveSecretFiles(env, Object.keys(schema.shape)))
+  const input = resolveSecretFiles(env, Object.keys(schema.shape))
+  const result = schema.safeParse(input)
   if (result.success) return result.data
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.')
     const key = String(issue.path[0])
-    const value = issue.path.length === 1 ? (env[key] ?? (env[`${key}_FILE`] ? '' : undefined)) : undefined
+    const value = issue.path.length === 1 ? input[key] : undefined
     if (value === undefined) return `${name} is required (${issue.message})`
-    return secretName.test(key)
-      ? `${name}: ${issue.message}`
-      : `${name}=${JSON.stringify(value)}: ${issue.message}`
+    // A secret (by its name, or because it came from a secret file) is named, never echoed.
+    const secret = secretName.test(key) || env[`${key}_FILE`] !== undefined
+    return secret ? `${name}: ${issue.message}` : `${name}=${JSON.stringify(value)}: ${issue.message}`
   })
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`)
 }
