@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every backend service (web, images, releases, notifier); stack.yml chooses the service with
 # `command`, e.g. ["backend/images/service.ts"]. Node 24 runs the TypeScript sources directly (type
 # stripping), so there is no build stage: the image holds the sources, production dependencies and nothing else.
@@ -6,6 +5,8 @@
 #   docker build -t ghcr.io/vtta/backend:0.1.0 .
 #
 # Pinned to a release (matching the project's Node); bump deliberately, never `latest`.
+# No `# syntax=` line: it makes BuildKit pull a frontend image first; the built-in frontend of Docker 20.10+
+# reads everything below (RUN --mount included), also where nothing can be pulled (`npm run swarm:up`).
 
 # ---- deps: production dependencies only, cached until package.json or package-lock.json change ----
 FROM node:24.21.0-bookworm-slim AS deps
