@@ -2,7 +2,7 @@
  * `npm start`, `npm test` and `npm run bench` need real programs from the system: nats-server
  * (and, for the browser tests, chromium). Install what is missing with apt when we can (root on
  * Debian/Ubuntu); otherwise stop with one line saying what to install. Never a fake.
- *   node local/ensure-packages.ts nats-server [chromium]
+ *   node local/ensure-packages.ts nats-server [chromium] [dockerd debootstrap docker-registry]
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
@@ -15,6 +15,14 @@ export const requirements = {
     elsewhere: 'a nats-server 2.9+ binary on the PATH',
   },
   chromium: { command: 'chromium', debian: 'chromium', elsewhere: 'Chromium at /usr/bin/chromium' },
+  // `npm run swarm:up`: Docker Engines in network namespaces, a base system for the images, a registry.
+  dockerd: { command: 'dockerd', debian: 'docker.io', elsewhere: 'Docker Engine 20.10+ (dockerd)' },
+  debootstrap: { command: 'debootstrap', debian: 'debootstrap', elsewhere: 'debootstrap' },
+  'docker-registry': {
+    command: 'docker-registry',
+    debian: 'docker-registry',
+    elsewhere: 'the distribution registry 2.x as `docker-registry`',
+  },
 } as const
 export type Requirement = keyof typeof requirements
 
