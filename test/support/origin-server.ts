@@ -48,7 +48,7 @@ export const BIG_BYTES = 40 * 1024 * 1024
 
 export async function startOriginServer(
   files: Record<string, OriginFile> = {},
-  opts: { port?: number } = {}
+  opts: { port?: number; host?: string } = {}
 ): Promise<OriginServer> {
   const store = new Map(Object.entries(files))
   const hits = new Map<string, number>()
@@ -133,13 +133,13 @@ export async function startOriginServer(
     res.writeHead(404).end()
   })
   server.on('connection', () => connections++)
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
-  const url = `http://127.0.0.1:${port}`
+  const url = `http://${opts.host ?? '127.0.0.1'}:${port}`
 
   return {
     url,
-    origin: `127.0.0.1:${port}`,
+    origin: `${opts.host ?? '127.0.0.1'}:${port}`,
     port,
     add(name, file) {
       store.set(name, file)
