@@ -127,12 +127,19 @@ export function edgeSpec(
     edgePort: number
     env: LocalEnv
     tunables: NodeJS.ProcessEnv
+    /** Where each datacenter answers (default: the local platform's loopback addresses). */
+    endpoints?: (index: number) => { web: string; natsWs: string }
+    /** The Worker's NATS seed (default: the local platform's edge seed). */
+    natsEdgeSeed?: string
+    /** More environment for wrangler (the swarm's edge trusts its origin CA: NODE_EXTRA_CA_CERTS). */
+    processEnv?: Record<string, string>
   }
 ): ProcessSpec {
-  const datacenters = catalogue.map((dc, i) => {
+  const localEndpoints = (i: number) => {
     const a = datacenterAddresses(i)
-    return { ...dc, endpoints: { web: a.serviceUrl('web'), natsWs: a.natsWsUrl } }
-  })
+    return { web: a.serviceUrl('web'), natsWs: a.natsWsUrl }
+  }
+  const datacenters = catalogue.map((dc, i) => ({ ...dc, endpoints: (opts.endpoints ?? localEndpoints)(i) }))
   const vars: Record<string, string> = {
     DATACENTERS: JSON.stringify(datacenters),
     ALLOW_GEO_OVERRIDE: 'true',
@@ -141,7 +148,7 @@ export function edgeSpec(
     ORIGIN_CLIENT_ID: opts.env.ORIGIN_CLIENT_ID,
     ORIGIN_CLIENT_SECRET: opts.env.ORIGIN_CLIENT_SECRET,
     GITHUB_WEBHOOK_SECRET: opts.env.GITHUB_WEBHOOK_SECRET,
-    NATS_EDGE_SEED: localNatsCredentials(opts.localDir).seed('edge'),
+    NATS_EDGE_SEED: opts.natsEdgeSeed ?? localNatsCredentials(opts.localDir).seed('edge'),
   }
   for (const name of edgeTunables) {
     const value = opts.tunables[name]
@@ -172,6 +179,7 @@ export function edgeSpec(
       WRANGLER_LOG: 'warn',
       NO_COLOR: '1',
       EDGE_VARS: JSON.stringify(vars),
+      ...opts.processEnv,
     },
     logFile: join(opts.localDir, 'logs', 'edge.log'),
   }
