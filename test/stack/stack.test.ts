@@ -167,6 +167,7 @@ const datacenterOf = (name: string): string | undefined =>
 const backendOf = (name: string): string => (/^web-/.test(name) ? 'web' : name)
 
 const listOf = (value: unknown): any[] => (Array.isArray(value) ? value : [])
+const rollbackOrder = (deploy: Doc): string | undefined => deploy.rollback_config?.order
 const namesOf = (value: unknown): string[] =>
   Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : v?.source)) : Object.keys(value ?? {})
 
@@ -214,8 +215,17 @@ function serviceProblems(name: string, svc: Doc, doc: Doc, conf: string): string
     if (update.failure_action !== 'rollback') fail('update_config', 'failure_action must be rollback')
     if (!(durationMs(update.monitor) > 0))
       fail('update_config', 'monitor must be explicit (the docs disagree on the default)')
-    // start-first + max_replicas_per_node deadlocks when replicas == nodes (moby/moby#40797); host ports too.
-    if (update.order !== 'stop-first') fail('update_config', 'order must be stop-first')
+    // A one-task service per datacenter (web-<dc>, cloudflared-<dc>) updates start-first: a deploy updates
+    // all of them at once, so stop-first empties every datacenter together (caught by the roll drill).
+    // Others stop-first: start-first + max_replicas_per_node deadlocks when replicas == nodes
+    // (moby/moby#40797), and a nats-server's node-local volume cannot be held by two tasks.
+    const singleTask = datacenterOf(name) !== undefined && !isNats(name)
+    const order = singleTask ? 'start-first' : 'stop-first'
+    if (update.order !== order) fail('update_config', `order must be ${order}`)
+    if (singleTask && rollbackOrder(deploy) !== 'start-first')
+      fail('update_config', 'its rollback_config order must be start-first too')
+    if (singleTask && deploy.placement?.max_replicas_per_node !== undefined)
+      fail('update_config', 'start-first leaves the new task nowhere under max_replicas_per_node')
     // Health-gated: a new task that never turns healthy must fail the update while it is still monitored,
     // so the monitor window has to reach past the health check's first verdict after start_period.
     const firstVerdictMs = durationMs(health?.start_period) + durationMs(health?.interval)
@@ -820,9 +830,19 @@ const mutations: Mutation[] = [
     expected: /^notifier: update_config: failure_action/,
   },
   {
-    description: 'web updates start-first',
-    mutate: (d) => (d.services['web-fra1'].deploy.update_config.order = 'start-first'),
-    expected: /^web-fra1: update_config: order/,
+    description: 'web updates stop-first',
+    mutate: (d) => (d.services['web-fra1'].deploy.update_config.order = 'stop-first'),
+    expected: /^web-fra1: update_config: order must be start-first/,
+  },
+  {
+    description: 'images updates start-first',
+    mutate: (d) => (d.services.images.deploy.update_config.order = 'start-first'),
+    expected: /^images: update_config: order must be stop-first/,
+  },
+  {
+    description: 'web-ams3 keeps max_replicas_per_node with start-first',
+    mutate: (d) => (d.services['web-ams3'].deploy.placement.max_replicas_per_node = 1),
+    expected: /^web-ams3: update_config: start-first leaves/,
   },
   {
     description: 'images writes /tmp on a root-owned tmpfs mount',
