@@ -1,0 +1,40 @@
+/**
+ * `npm run swarm:down`: removes everything `npm run swarm:up` made: every engine and what runs in it,
+ * the builder, the registry, the stand-ins, the namespaces, links and bridge, and
+ * <LOCAL_DIR>/docker-swarm. Safe to run twice, or after a crash half-way through swarm:up.
+ */
+import { readFileSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { projectRoot } from '../platform-specs.ts'
+import { removeBridge, removeEngineFiles, removeNode, stopEngine } from './engines.ts'
+import { builderOf } from './images.ts'
+import { swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
+
+function killPidFile(file: string): void {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim())
+    if (pid > 0) process.kill(-pid, 'SIGTERM')
+  } catch {
+    // not running, or never started
+  }
+}
+
+export async function swarmDown(localDir: string): Promise<void> {
+  const swarmDir = swarmDirOf(localDir)
+  for (const kind of ['github', 'discord']) killPidFile(join(swarmDir, `${kind}-stand-in.pid`))
+  killPidFile(join(swarmDir, 'edge.pid'))
+  await Promise.all(swarmNodes(localDir).map((node) => removeNode(node)))
+  const builder = builderOf(swarmDir)
+  await stopEngine(builder)
+  removeEngineFiles(builder.dir)
+  killPidFile(join(swarmDir, 'registry', 'registry.pid'))
+  removeBridge()
+  removeEngineFiles(swarmDir)
+  rmSync(swarmDir, { recursive: true, force: true })
+}
+
+if (import.meta.main) {
+  const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
+  await swarmDown(localDir)
+  console.log('swarm down: engines, namespaces, links and files removed')
+}

@@ -1,0 +1,178 @@
+/**
+ * The nodes: a bridge, one network namespace and one Docker Engine per datacenter, and the swarm they
+ * form the runbook's way (docs/operations.md, "Bootstrap the swarm": every node a manager, labelled
+ * dc/role/nats). Engines run with `--iptables=false --bridge=none` (this kernel has no netfilter for
+ * Docker's rules) and their own data-root, exec-root and socket under .local/docker-swarm/nodes/<dc>/.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { attempt, docker, run } from './command.ts'
+import { bridge, registryHost, type SwarmNode } from './topology.ts'
+
+export function makeNetwork(nodes: SwarmNode[]): void {
+  if (!attempt('ip', ['link', 'show', bridge.name])) {
+    run('ip', ['link', 'add', bridge.name, 'type', 'bridge'])
+    run('ip', ['addr', 'add', `${bridge.address}/${bridge.prefix}`, 'dev', bridge.name])
+    run('ip', ['link', 'set', bridge.name, 'up'])
+  }
+  for (const node of nodes) {
+    if (attempt('ip', ['netns', 'pids', node.netns])) continue
+    run('ip', ['netns', 'add', node.netns])
+    run('ip', ['link', 'add', node.hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', node.netns])
+    run('ip', ['link', 'set', node.hostLink, 'master', bridge.name, 'up'])
+    const inNs = (...args: string[]) => run('ip', ['-n', node.netns, ...args])
+    inNs('addr', 'add', `${node.address}/${bridge.prefix}`, 'dev', 'eth0')
+    inNs('link', 'set', 'eth0', 'up')
+    inNs('link', 'set', 'lo', 'up')
+    inNs('route', 'add', 'default', 'via', bridge.address)
+  }
+}
+
+/**
+ * Starts a node's engine. `ip netns exec` remounts /sys and dockerd then finds no devices cgroup, so
+ * nsenter enters only the network namespace; unshare gives the engine its own hostname (Swarm's
+ * .Node.Hostname, from which stack.yml derives DC and NATS_URL).
+ */
+export function startEngine(node: SwarmNode): void {
+  if (engineUp(node)) return
+  mkdirSync(node.dir, { recursive: true })
+  const log = openSync(join(node.dir, 'dockerd.log'), 'a')
+  const dockerd = [
+    'dockerd',
+    '--iptables=false',
+    '--bridge=none',
+    `--data-root=${join(node.dir, 'data')}`,
+    `--exec-root=${join(node.dir, 'exec')}`,
+    `--pidfile=${join(node.dir, 'docker.pid')}`,
+    `--host=${node.dockerHost}`,
+    `--insecure-registry=${registryHost}`,
+    // The local log driver's caps from stack.yml apply per service; the daemon's own default stays.
+  ].join(' ')
+  const child = spawn(
+    'nsenter',
+    [
+      `--net=/var/run/netns/${node.netns}`,
+      'unshare',
+      '--uts',
+      'sh',
+      '-c',
+      `hostname ${node.dc} && exec ${dockerd}`,
+    ],
+    { detached: true, stdio: ['ignore', log, log] }
+  )
+  child.unref()
+}
+
+export const engineUp = (node: Engine) =>
+  existsSync(node.socket) &&
+  attempt('docker', ['info'], { env: { ...process.env, DOCKER_HOST: node.dockerHost } })
+
+export type Engine = Pick<SwarmNode, 'dc' | 'dir' | 'socket' | 'dockerHost'>
+
+export async function waitForEngines(nodes: Engine[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (const node of nodes) {
+    while (!engineUp(node)) {
+      if (Date.now() > deadline)
+        throw new Error(`the engine of ${node.dc} did not start: see ${join(node.dir, 'dockerd.log')}`)
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
+}
+
+/** The engine's pid, from its pidfile (null once it is gone). */
+export function enginePid(node: Engine): number | null {
+  try {
+    const pid = Number(readFileSync(join(node.dir, 'docker.pid'), 'utf8').trim())
+    process.kill(pid, 0)
+    return pid
+  } catch {
+    return null
+  }
+}
+
+/** Stops a node's engine (its containers stop with it) and waits until it is gone. */
+export async function stopEngine(node: Engine, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000) {
+  const pid = enginePid(node)
+  if (pid === null) return
+  process.kill(pid, signal)
+  const deadline = Date.now() + timeoutMs
+  while (enginePid(node) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+  if (enginePid(node) !== null) process.kill(pid, 'SIGKILL')
+}
+
+/**
+ * Containers reach the outside (here: the stand-ins on the bridge) through their node's
+ * docker_gwbridge, which Docker masquerades with iptables, absent here. So each node gets its own
+ * gateway subnet, made before it joins (Docker's documented way to customise docker_gwbridge), and this
+ * machine routes each subnet back to its node: replies find their way without NAT.
+ */
+export function makeGatewayBridge(node: SwarmNode): void {
+  const exists = attempt('docker', ['network', 'inspect', 'docker_gwbridge'], {
+    env: { ...process.env, DOCKER_HOST: node.dockerHost },
+  })
+  if (!exists)
+    docker(node.dockerHost, [
+      'network',
+      'create',
+      `--subnet=${node.gatewaySubnet}`,
+      '--opt=com.docker.network.bridge.name=docker_gwbridge',
+      '--opt=com.docker.network.bridge.enable_icc=false',
+      '--opt=com.docker.network.bridge.enable_ip_masquerade=false',
+      'docker_gwbridge',
+    ])
+  run('nsenter', [`--net=/var/run/netns/${node.netns}`, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'])
+  run('ip', ['route', 'replace', node.gatewaySubnet, 'via', node.address])
+}
+
+/** The runbook's bootstrap on this machine's nodes: init on the first, the others join as managers. */
+export function formSwarm(
+  nodes: SwarmNode[],
+  runbook: (node: SwarmNode, block: string, env: Record<string, string>) => void
+) {
+  const [first, ...rest] = nodes
+  if (!first) throw new Error('no datacenter in the catalogue')
+  const state = (n: SwarmNode) =>
+    docker(n.dockerHost, ['info', '--format', '{{.Swarm.LocalNodeState}}']).trim()
+  if (state(first) !== 'active') runbook(first, 'swarm-init', { NODE_IP: first.address })
+  const token = docker(first.dockerHost, ['swarm', 'join-token', '-q', 'manager']).trim()
+  for (const node of rest)
+    if (state(node) !== 'active')
+      runbook(node, 'swarm-join', { NODE_IP: node.address, MANAGER_IP: first.address, MANAGER_TOKEN: token })
+  for (const node of nodes) runbook(first, 'label-node', { DC: node.dc })
+}
+
+/** Everything a node left behind: its processes, mounts, files, namespace and link. */
+export async function removeNode(node: SwarmNode): Promise<void> {
+  await stopEngine(node)
+  // Whatever still runs in the namespace (containerd shims, a container that outlived its engine).
+  if (existsSync(`/var/run/netns/${node.netns}`)) {
+    const pids = attempt('ip', ['netns', 'pids', node.netns]) ? run('ip', ['netns', 'pids', node.netns]) : ''
+    for (const pid of pids.split('\n').filter(Boolean))
+      try {
+        process.kill(Number(pid), 'SIGKILL')
+      } catch {
+        // gone already
+      }
+  }
+  removeEngineFiles(node.dir)
+  attempt('ip', ['netns', 'del', node.netns])
+  attempt('ip', ['link', 'del', node.hostLink])
+  attempt('ip', ['route', 'del', node.gatewaySubnet])
+}
+
+export function removeBridge(): void {
+  attempt('ip', ['link', 'del', bridge.name])
+}
+
+/** An engine's folder, after unmounting what Docker mounted under it (overlays, netns), deepest first. */
+export function removeEngineFiles(dir: string): void {
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length)
+  for (const m of mounts) attempt('umount', ['-l', m])
+  rmSync(dir, { recursive: true, force: true })
+}

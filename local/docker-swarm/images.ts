@@ -1,0 +1,259 @@
+/**
+ * The images, made on this machine because nothing can be pulled here:
+ * - the base images the Dockerfile and stack.yml name, under those names: `node:<v>-bookworm-slim` is
+ *   Debian bookworm (debootstrap, minbase) with the project's Node binary (the npm package `node`), npm,
+ *   and the `node` user (uid 1000) as in the official image; the NATS image is the same Debian with
+ *   Debian's nats-server as its entrypoint (NATS_IMAGE in stack.yml; production pins the official one);
+ * - the backend image, built from the real Dockerfile by a builder engine in this machine's own network
+ *   namespace (the npm registry is reachable only from here);
+ * - all pushed to a local registry (Debian's docker-registry) on the bridge, from which every node pulls,
+ *   as production nodes pull from ghcr.io.
+ * The base system trusts what this machine trusts (its CA bundle, also npm's cafile): the machine reaches
+ * the registries through a TLS-inspecting proxy, and the official images would need the same.
+ */
+import { spawn } from 'node:child_process'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
+import { dirname, join } from 'node:path'
+import { attempt, docker, run } from './command.ts'
+import { bridge, registryHost } from './topology.ts'
+import type { Engine } from './engines.ts'
+import { projectRoot } from '../platform-specs.ts'
+
+export type Builder = Engine
+
+export const builderOf = (swarmDir: string): Builder => ({
+  dc: 'builder',
+  dir: join(swarmDir, 'builder'),
+  socket: join(swarmDir, 'builder', 'docker.sock'),
+  dockerHost: `unix://${join(swarmDir, 'builder', 'docker.sock')}`,
+})
+
+export const backendImage = (version: string) => ({
+  production: `ghcr.io/vtta/backend:${version}`,
+  local: `${registryHost}/vtta/backend:${version}`,
+})
+
+/** The Node base image the Dockerfile builds FROM (its first FROM line). */
+export function dockerfileBase(): string {
+  const from = /^FROM\s+(\S+)/m.exec(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'))
+  if (!from?.[1]) throw new Error('Dockerfile: no FROM line')
+  return from[1]
+}
+
+/**
+ * Debian's base system, kept across swarm:down in .local/cache (a download cache, like npm's: a fresh
+ * debootstrap takes minutes); `rm -rf .local/cache` removes it.
+ */
+export const rootfsCache = join(projectRoot, '.local', 'cache', 'debian-bookworm-minbase')
+
+function debianRootfs(): string {
+  const rootfs = rootfsCache
+  if (existsSync(join(rootfs, '.complete'))) return rootfs
+  rmSync(rootfs, { recursive: true, force: true })
+  console.log('debootstrap: Debian bookworm (minbase) …')
+  run('debootstrap', [
+    '--variant=minbase',
+    '--include=ca-certificates,wget',
+    'bookworm',
+    rootfs,
+    'http://deb.debian.org/debian',
+  ])
+  rmSync(join(rootfs, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true })
+  rmSync(join(rootfs, 'var', 'lib', 'apt', 'lists'), { recursive: true, force: true })
+  writeFileSync(join(rootfs, '.complete'), '')
+  return rootfs
+}
+
+function importTree(builder: Builder, tree: string, name: string, changes: string[]): void {
+  const change = changes.flatMap((c) => ['--change', c])
+  run(
+    'sh',
+    [
+      '-c',
+      'tree=$1; shift; tar -C "$tree" --exclude=./.complete -c . | docker import "$@"',
+      'sh',
+      tree,
+      ...change,
+      '-',
+      name,
+    ],
+    {
+      env: { ...process.env, DOCKER_HOST: builder.dockerHost },
+    }
+  )
+}
+
+export function makeBaseImages(swarmDir: string, builder: Builder): { node: string; nats: string } {
+  const rootfs = debianRootfs()
+  const nodeName = dockerfileBase()
+  const nodeVersion = /^node:(\d+\.\d+\.\d+)/.exec(nodeName)?.[1]
+  if (process.version !== `v${nodeVersion}`)
+    throw new Error(`the Dockerfile builds FROM ${nodeName} but this Node is ${process.version}`)
+  // Node base: Debian + this Node + npm + the `node` user, as the official image.
+  const nodeTree = join(swarmDir, 'tree-node')
+  rmSync(nodeTree, { recursive: true, force: true })
+  cpSync(rootfs, nodeTree, { recursive: true, verbatimSymlinks: true })
+  cpSync(process.execPath, join(nodeTree, 'usr/local/bin/node'))
+  // This machine's npm (the official image ships the npm of its Node release; any npm 10+ will do).
+  const npmCli = process.env.npm_execpath ?? realpathSync(run('sh', ['-c', 'command -v npm']).trim())
+  cpSync(dirname(dirname(npmCli)), join(nodeTree, 'usr/local/lib/node_modules/npm'), {
+    recursive: true,
+    verbatimSymlinks: true,
+  })
+  symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(nodeTree, 'usr/local/bin/npm'))
+  symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', join(nodeTree, 'usr/local/bin/npx'))
+  cpSync('/etc/ssl/certs/ca-certificates.crt', join(nodeTree, 'etc/ssl/certs/ca-certificates.crt'))
+  mkdirSync(join(nodeTree, 'usr/local/etc'), { recursive: true })
+  writeFileSync(join(nodeTree, 'usr/local/etc/npmrc'), 'cafile=/etc/ssl/certs/ca-certificates.crt\n')
+  run('chroot', [
+    nodeTree,
+    'sh',
+    '-c',
+    'groupadd --gid 1000 node && useradd --uid 1000 --gid node --create-home --shell /bin/bash node',
+  ])
+  importTree(builder, nodeTree, nodeName, [`ENV NODE_VERSION=${nodeVersion}`, 'CMD ["node"]'])
+  rmSync(nodeTree, { recursive: true, force: true })
+
+  // NATS: Debian + Debian's nats-server.
+  const natsVersion = /v(\d+\.\d+\.\d+)/.exec(run('nats-server', ['--version']))?.[1] ?? 'unknown'
+  const natsName = `nats:${natsVersion}-debian`
+  const natsTree = join(swarmDir, 'tree-nats')
+  rmSync(natsTree, { recursive: true, force: true })
+  cpSync(rootfs, natsTree, { recursive: true, verbatimSymlinks: true })
+  cpSync(run('sh', ['-c', 'command -v nats-server']).trim(), join(natsTree, 'usr/local/bin/nats-server'))
+  importTree(builder, natsTree, natsName, ['ENTRYPOINT ["nats-server"]', 'EXPOSE 4222 6222 8222'])
+  rmSync(natsTree, { recursive: true, force: true })
+  return { node: nodeName, nats: natsName }
+}
+
+/** Debian's engine has BuildKit built in but no buildx; a CLI with buildx builds through it. */
+function buildCommand(): { command: string; args: string[] } {
+  if (attempt('docker', ['buildx', 'version']))
+    return { command: 'docker', args: ['buildx', 'build', '--load'] }
+  return { command: existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker', args: ['build'] }
+}
+
+export interface Built {
+  image: string
+  seconds: number
+  sizeBytes: number
+}
+
+/** Builds the real Dockerfile; `network host` is the builder's (this machine's) network. */
+export function buildBackend(builder: Builder, version: string): Built {
+  const { command, args } = buildCommand()
+  const started = Date.now()
+  run(command, [...args, '--network', 'host', '-t', backendImage(version).production, projectRoot], {
+    env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
+  })
+  const seconds = (Date.now() - started) / 1000
+  const sizeBytes = Number(
+    docker(builder.dockerHost, [
+      'image',
+      'inspect',
+      '--format',
+      '{{.Size}}',
+      backendImage(version).production,
+    ]).trim()
+  )
+  return { image: backendImage(version).production, seconds, sizeBytes }
+}
+
+/**
+ * A version that starts but is never ready: the rollback drill's broken release. Same image, but the
+ * process only idles, so the health check (stack.yml) fails and the update must roll back.
+ */
+export function buildBrokenBackend(builder: Builder, from: string, version: string): string {
+  const dir = join(builder.dir, 'broken')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    `FROM ${from}\nENTRYPOINT ["node", "-e", "setInterval(() => {}, 60000)"]\n`
+  )
+  const { command, args } = buildCommand()
+  run(command, [...args, '-t', backendImage(version).production, dir], {
+    env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
+  })
+  return backendImage(version).production
+}
+
+/** The tunnel connector's stand-in (tunnel-stand-in.ts, run by stack.local.yml): the Node base and one file. */
+export function buildTunnelStandIn(builder: Builder): string {
+  const dir = join(builder.dir, 'tunnel-stand-in')
+  mkdirSync(dir, { recursive: true })
+  cpSync(join(projectRoot, 'local', 'docker-swarm', 'tunnel-stand-in.ts'), join(dir, 'tunnel-stand-in.ts'))
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    [
+      `FROM ${dockerfileBase()}`,
+      'COPY tunnel-stand-in.ts /tunnel-stand-in.ts',
+      'USER node',
+      'ENTRYPOINT ["node", "/tunnel-stand-in.ts"]',
+      '',
+    ].join('\n')
+  )
+  const image = 'vtta/tunnel-stand-in:1.0.0'
+  const { command, args } = buildCommand()
+  run(command, [...args, '-t', image, dir], {
+    env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
+  })
+  return image
+}
+
+/** Tags an image for the local registry and pushes it; returns the name the nodes pull. */
+export function push(builder: Builder, image: string): string {
+  const local = `${registryHost}/${image.replace(/^ghcr\.io\//, '')}`
+  docker(builder.dockerHost, ['tag', image, local])
+  docker(builder.dockerHost, ['push', local])
+  return local
+}
+
+/** Starts the builder engine (this machine's network) and the registry (on the bridge), detached. */
+export function startBuilderAndRegistry(swarmDir: string, builder: Builder): void {
+  mkdirSync(builder.dir, { recursive: true })
+  if (!attempt('docker', ['info'], { env: { ...process.env, DOCKER_HOST: builder.dockerHost } })) {
+    const log = openSync(join(builder.dir, 'dockerd.log'), 'a')
+    spawn(
+      'dockerd',
+      [
+        '--iptables=false',
+        '--bridge=none',
+        `--data-root=${join(builder.dir, 'data')}`,
+        `--exec-root=${join(builder.dir, 'exec')}`,
+        `--pidfile=${join(builder.dir, 'docker.pid')}`,
+        `--host=${builder.dockerHost}`,
+        `--insecure-registry=${registryHost}`,
+      ],
+      { detached: true, stdio: ['ignore', log, log] }
+    ).unref()
+  }
+  const registryDir = join(swarmDir, 'registry')
+  mkdirSync(join(registryDir, 'data'), { recursive: true })
+  if (!attempt('curl', ['-fsS', '-m', '2', `http://${registryHost}/v2/`])) {
+    const config = join(registryDir, 'config.yml')
+    writeFileSync(
+      config,
+      [
+        'version: 0.1',
+        'log: {level: warn}',
+        `storage: {filesystem: {rootdirectory: ${join(registryDir, 'data')}}, delete: {enabled: true}}`,
+        `http: {addr: '${bridge.address}:5000'}`,
+        '',
+      ].join('\n')
+    )
+    const log = openSync(join(registryDir, 'registry.log'), 'a')
+    const child = spawn('docker-registry', ['serve', config], { detached: true, stdio: ['ignore', log, log] })
+    writeFileSync(join(registryDir, 'registry.pid'), String(child.pid))
+    child.unref()
+  }
+}
