@@ -197,6 +197,8 @@ export function buildTunnelStandIn(builder: Builder): string {
     [
       `FROM ${dockerfileBase()}`,
       'COPY tunnel-stand-in.ts /tunnel-stand-in.ts',
+      // stack.yml's health check runs `cloudflared tunnel --metrics 127.0.0.1:2000 ready`.
+      'RUN printf \'#!/bin/sh\\nexec node /tunnel-stand-in.ts "$@"\\n\' > /usr/local/bin/cloudflared && chmod 755 /usr/local/bin/cloudflared',
       'USER node',
       'ENTRYPOINT ["node", "/tunnel-stand-in.ts"]',
       '',

@@ -6,6 +6,8 @@
  * the NATS WebSocket stays end to end and the web service checks the edge's proof itself.
  *
  *   node tunnel-stand-in.ts <listen port>=<service>:<port> ...   e.g. 8080=web-fra1:8080
+ *   cloudflared tunnel --metrics <addr> ready   the image's `cloudflared` (stack.yml's health check):
+ *                                               exits 0 when the first listen port accepts a connection
  *
  * The name is resolved for every connection and each address tried in turn, so a rolling update's new
  * task is found at once and a stopping one is skipped. It runs in a container: Node's built-ins only.
@@ -13,14 +15,20 @@
 import { lookup } from 'node:dns/promises'
 import { connect, createServer, type Socket } from 'node:net'
 
-const routes = process.argv.slice(2).map((arg) => {
+interface Route {
+  listen: number
+  host: string
+  port: number
+}
+
+function parseRoute(arg: string): Route {
   const match = /^(\d+)=([a-z0-9.-]+):(\d+)$/.exec(arg)
   if (!match) {
     console.error(`tunnel-stand-in: "${arg}" is not <listen port>=<service>:<port>`)
     process.exit(64)
   }
   return { listen: Number(match[1]), host: match[2]!, port: Number(match[3]) }
-})
+}
 
 async function dial(host: string, port: number): Promise<Socket> {
   const addresses = await lookup(host, { all: true })
@@ -40,7 +48,7 @@ async function dial(host: string, port: number): Promise<Socket> {
   throw last
 }
 
-for (const route of routes) {
+function serve(route: Route): void {
   createServer((client) => {
     client.pause()
     dial(route.host, route.port).then(
@@ -52,20 +60,25 @@ for (const route of routes) {
         upstream.once('error', close).once('close', close)
       },
       (error: Error) => {
-        console.log(
-          JSON.stringify({
-            level: 'warn',
-            msg: 'no upstream',
-            route: `${route.host}:${route.port}`,
-            error: error.message,
-          })
-        )
+        const where = `${route.host}:${route.port}`
+        console.log(JSON.stringify({ level: 'warn', msg: 'no upstream', route: where, error: error.message }))
         client.destroy()
       }
     )
   }).listen(route.listen, '0.0.0.0')
 }
-console.log(
-  JSON.stringify({ level: 'info', msg: 'tunnel stand-in listening', routes: process.argv.slice(2) })
-)
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0))
+
+function probeReady(port: number): void {
+  const probe = connect({ host: '127.0.0.1', port, timeout: 2_000 })
+  probe.once('connect', () => process.exit(0))
+  probe.once('error', () => process.exit(1))
+  probe.once('timeout', () => process.exit(1))
+}
+
+const args = process.argv.slice(2)
+if (args.includes('ready')) probeReady(8080)
+else {
+  for (const route of args.map(parseRoute)) serve(route)
+  console.log(JSON.stringify({ level: 'info', msg: 'tunnel stand-in listening', routes: args }))
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0))
+}
