@@ -4,7 +4,7 @@
  * dc/role/nats). Engines run with `--iptables=false --bridge=none` (this kernel has no netfilter for
  * Docker's rules) and their own data-root, exec-root and socket under .local/docker-swarm/nodes/<dc>/.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { attempt, docker, run } from './command.ts'
@@ -81,12 +81,21 @@ export async function waitForEngines(nodes: Engine[], timeoutMs = 60_000): Promi
   }
 }
 
-/** The engine's pid, from its pidfile (null once it is gone). */
+/** The engine's pid (null once it is gone): its pidfile, or its command line if the file went missing. */
 export function enginePid(node: Engine): number | null {
+  const pidFile = join(node.dir, 'docker.pid')
+  let pid = Number.NaN
   try {
-    const pid = Number(readFileSync(join(node.dir, 'docker.pid'), 'utf8').trim())
+    pid = Number(readFileSync(pidFile, 'utf8').trim())
+  } catch {
+    const found = spawnSync('pgrep', ['-o', '-f', `^dockerd .*--pidfile=${pidFile}`], { encoding: 'utf8' })
+    pid = Number.parseInt(found.stdout, 10)
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return null
+  try {
     process.kill(pid, 0)
-    return pid
+    // A zombie (its parent never waited) is gone for our purposes.
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ? null : pid
   } catch {
     return null
   }

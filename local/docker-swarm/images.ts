@@ -206,7 +206,8 @@ export function buildTunnelStandIn(builder: Builder): string {
   )
   const image = 'vtta/tunnel-stand-in:1.0.0'
   const { command, args } = buildCommand()
-  run(command, [...args, '-t', image, dir], {
+  // The builder engine has no bridge: a RUN step uses this machine's network.
+  run(command, [...args, '--network', 'host', '-t', image, dir], {
     env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
   })
   return image
