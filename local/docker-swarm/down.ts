@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path'
 import { projectRoot } from '../platform-specs.ts'
 import { removeBridge, removeEngineFiles, removeNode, stopEngine } from './engines.ts'
 import { builderOf } from './images.ts'
-import { swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
+import { bridge, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
+import { attempt } from './command.ts'
 
 function killPidFile(file: string): void {
   try {
@@ -22,12 +23,15 @@ function killPidFile(file: string): void {
 export async function swarmDown(localDir: string): Promise<void> {
   const swarmDir = swarmDirOf(localDir)
   for (const kind of ['github', 'discord']) killPidFile(join(swarmDir, `${kind}-stand-in.pid`))
+  // Also those whose pid files went missing (an interrupted run): found by their command line.
+  attempt('pkill', ['-f', `stand-ins/serve.ts (github|discord) ${bridge.address} `])
   killPidFile(join(swarmDir, 'edge.pid'))
   await Promise.all(swarmNodes(localDir).map((node) => removeNode(node)))
   const builder = builderOf(swarmDir)
   await stopEngine(builder)
   removeEngineFiles(builder.dir)
   killPidFile(join(swarmDir, 'registry', 'registry.pid'))
+  attempt('pkill', ['-f', `^docker-registry serve ${join(swarmDir, 'registry')}/`])
   removeBridge()
   removeEngineFiles(swarmDir)
   rmSync(swarmDir, { recursive: true, force: true })

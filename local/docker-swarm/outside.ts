@@ -28,13 +28,15 @@ export async function startStandIns(swarmDir: string, app: LocalGitHubApp): Prom
   for (const kind of ['github', 'discord'] as const) {
     const url = outside[kind].url
     const ready = `${url}${standIns[kind].readyPath}`
-    if (
-      await fetch(ready).then(
-        (r) => r.ok,
-        () => false
-      )
+    const answering = await fetch(ready).then(
+      (r) => r.ok,
+      () => false
     )
-      continue
+    if (answering) {
+      // Ours from an earlier swarm:up holds this swarm's App key; anything else is in the way.
+      if (pidOf(swarmDir, kind) > 0) continue
+      throw new Error(`something already answers on ${url} (left by an interrupted run? npm run swarm:down)`)
+    }
     const log = openSync(join(swarmDir, 'logs', `${kind}-stand-in.log`), 'a')
     const child = spawn(
       process.execPath,
