@@ -1,0 +1,391 @@
+/**
+ * The operator's day on a real Docker Swarm (`npm run test:swarm`): `npm run swarm:up` on a fresh
+ * LOCAL_DIR, the edge in front of it, then each drill of docs/operations.md, run by its own runbook
+ * commands (local/docker-swarm/runbook.ts), under a steady stream of image requests and release
+ * deliveries through the edge. Each drill prints its figures; none may fail a request, lose a release
+ * or announce one twice. `npm run swarm:down` at the end leaves nothing behind.
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import sharp from 'sharp'
+import { parse } from 'yaml'
+import { swarmUp, packageVersion, type SwarmUp } from '../../local/docker-swarm/up.ts'
+import { swarmDown } from '../../local/docker-swarm/down.ts'
+import { swarmNodes, outside, type SwarmNode } from '../../local/docker-swarm/topology.ts'
+import { docker, attempt } from '../../local/docker-swarm/command.ts'
+import { runRunbook, type RunbookContext } from '../../local/docker-swarm/runbook.ts'
+import { converge, deployEnv, serviceStates, swarmWebhook } from '../../local/docker-swarm/deploy.ts'
+import { builderOf, buildBackend, buildBrokenBackend, push } from '../../local/docker-swarm/images.ts'
+import { startEngine, stopEngine, waitForEngines } from '../../local/docker-swarm/engines.ts'
+import { edgeUrl, swarmEdgeSpec } from '../../local/docker-swarm/outside.ts'
+import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
+import { ensureLocalGitHubApp } from '../../local/github-app.ts'
+import { startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
+import { waitForHttp } from '../../local/wait.ts'
+import { standIns } from '../../local/addresses.ts'
+import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
+import { describeFigures, underLoad, type LoadTarget } from './load.ts'
+import { projectRoot } from '../../local/platform-specs.ts'
+
+const localDir = mkdtempSync(join(tmpdir(), 'vtta-swarm-'))
+const nodes = swarmNodes(localDir)
+const [fra, ams, lon] = nodes as [SwarmNode, SwarmNode, SwarmNode]
+const backendServices = ['images', 'releases', 'notifier']
+let up: SwarmUp
+let edge: Supervised
+let origin: OriginServer
+let ctx: RunbookContext
+let target: LoadTarget
+let secrets: ReturnType<typeof loadEdgeSecrets>['secrets']
+const figures: string[] = []
+
+/** Where each running task of a service is: node hostnames. */
+const taskNodes = (service: string) =>
+  docker(fra.dockerHost, [
+    'service',
+    'ps',
+    `vtta_${service}`,
+    '--filter',
+    'desired-state=running',
+    '--format',
+    '{{.Node}} {{.CurrentState}}',
+  ])
+    .split('\n')
+    .filter((l) => l.includes('Running'))
+    .map((l) => l.split(' ')[0]!)
+    .sort()
+
+const updateState = (service: string) =>
+  docker(fra.dockerHost, [
+    'service',
+    'inspect',
+    '--format',
+    '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}',
+    `vtta_${service}`,
+  ]).trim()
+
+/** The stack's containers running on a node, from its own engine. */
+const stackContainers = (node: SwarmNode) =>
+  docker(node.dockerHost, ['ps', '-q', '--filter', 'name=vtta_']).split('\n').filter(Boolean).length
+
+const runningImage = (service: string) =>
+  docker(fra.dockerHost, [
+    'service',
+    'inspect',
+    '--format',
+    '{{.Spec.TaskTemplate.ContainerSpec.Image}}',
+    `vtta_${service}`,
+  ]).trim()
+
+async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs / 1000} s`)
+    await new Promise((r) => setTimeout(r, 1_000))
+  }
+  return Date.now() - started
+}
+
+beforeAll(async () => {
+  await swarmDown(localDir)
+  up = await swarmUp(localDir, packageVersion(), () => {})
+  figures.push(
+    `image ghcr.io/vtta/backend:${up.version}: ${(up.build.sizeBytes / 1e6).toFixed(0)} MB, built in ${up.build.seconds.toFixed(1)} s; stack converged in ${(up.convergeMs / 1000).toFixed(0)} s`
+  )
+  const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: '#2563eb' } })
+    .jpeg()
+    .toBuffer()
+  origin = await startOriginServer(
+    { 'photo.jpg': { body: photo, contentType: 'image/jpeg' } },
+    { host: outside.imageOrigin.host.split(':')[0], port: Number(outside.imageOrigin.host.split(':')[1]) }
+  )
+  secrets = loadEdgeSecrets(up.swarmDir, { create: false }).secrets
+  edge = startProcess(
+    swarmEdgeSpec(up.swarmDir, nodes, secrets, {
+      PROBE_INTERVAL_MS: '1000',
+      PROBE_TIMEOUT_MS: '1500',
+      DOWN_AFTER: '2',
+      UP_AFTER: '3',
+      HEALTH_MEMO_MS: '1000',
+      UPSTREAM_TIMEOUT_MS: '4000',
+    })
+  )
+  await waitForHttp(`${edgeUrl}/status.json`, { timeoutMs: 60_000, what: 'the edge', abort: edge.exited })
+  ctx = {
+    dockerHost: fra.dockerHost,
+    cwd: join(up.swarmDir, 'checkout'),
+    env: {
+      ...deployEnv(up.version, up.images, ensureLocalGitHubApp(up.swarmDir, {})),
+      ADMIN_TOKEN: secrets.ADMIN_TOKEN,
+      EDGE: edgeUrl,
+    },
+  }
+  target = {
+    edge: edgeUrl,
+    github: outside.github.url,
+    discord: outside.discord.url,
+    imageUrl: (n) => origin.fileUrl('photo.jpg', `n=${n}`),
+    // A client near Amsterdam: steered to ams3, which the drain drill takes away.
+    headers: { 'x-client-geo': '52.37,4.90' },
+  }
+}, 600_000)
+
+afterAll(async () => {
+  console.log(['swarm drills:', ...figures.map((f) => `  ${f}`)].join('\n'))
+  try {
+    if (edge) await stopProcess(edge)
+    await origin?.close()
+  } finally {
+    await swarmDown(localDir)
+    rmSync(localDir, { recursive: true, force: true })
+  }
+}, 180_000)
+
+describe('the operator’s day on a real swarm', () => {
+  it('deploys three replicas, one per node, each in its datacenter, healthy as built', () => {
+    for (const service of backendServices) expect(taskNodes(service)).toEqual(['ams3', 'fra1', 'lon1'])
+    for (const node of nodes) expect(taskNodes(`web-${node.dc}`)).toEqual([node.dc])
+    for (const node of nodes) expect(taskNodes(`nats-${node.dc}`)).toEqual([node.dc])
+    // The Dockerfile's invariants, in a running container of every node.
+    for (const node of nodes) {
+      const id = docker(node.dockerHost, ['ps', '-q', '--filter', 'name=vtta_images']).trim()
+      expect(id).not.toBe('')
+      expect(docker(node.dockerHost, ['exec', id, 'id', '-u']).trim()).toBe('1000')
+      expect(
+        attempt('docker', ['exec', id, 'touch', '/app/written'], {
+          env: { ...process.env, DOCKER_HOST: node.dockerHost },
+        })
+      ).toBe(false)
+      expect(
+        attempt('docker', ['exec', id, 'touch', '/tmp/written'], {
+          env: { ...process.env, DOCKER_HOST: node.dockerHost },
+        })
+      ).toBe(true)
+      expect(docker(node.dockerHost, ['exec', id, 'ls', 'node_modules']).split('\n')).not.toContain('vitest')
+      expect(docker(node.dockerHost, ['inspect', '--format', '{{.State.Health.Status}}', id]).trim()).toBe(
+        'healthy'
+      )
+      expect(
+        docker(node.dockerHost, [
+          'inspect',
+          '--format',
+          '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Init}}',
+          id,
+        ]).trim()
+      ).toBe('true true')
+    }
+  })
+
+  it(
+    'drains Amsterdam the runbook’s way and brings it back: no request fails',
+    { timeout: 600_000 },
+    async () => {
+      const load = underLoad(target)
+      await new Promise((r) => setTimeout(r, 5_000))
+      const started = Date.now()
+      runRunbook('drain', ctx, { DC: ams.dc })
+      // The node gives up every task (the runbook's `docker node ps` shows them Shutdown)...
+      await until('ams3 runs no container', () => stackContainers(ams) === 0, 180_000)
+      expect(taskNodes('web-ams3')).toEqual([])
+      runRunbook('activate', ctx, { DC: ams.dc })
+      // ...and takes its own back, healthy, before the edge sends it traffic again.
+      await until(
+        'ams3 serves again',
+        () =>
+          backendServices.every((s) => taskNodes(s).includes('ams3')) &&
+          taskNodes('web-ams3').length === 1 &&
+          taskNodes('nats-ams3').length === 1,
+        300_000
+      )
+      await converge(fra.dockerHost, 240_000)
+      runRunbook('undrain', ctx, { DC: ams.dc })
+      const convergeMs = Date.now() - started
+      await new Promise((r) => setTimeout(r, 5_000))
+      const f = await load.stop()
+      figures.push(describeFigures('drain ams3 and back', f, convergeMs))
+      expect(f.failures).toEqual([])
+      expect(f.accepted.length).toBeGreaterThan(0)
+      expect(f.announcedOnce).toBe(f.accepted.length)
+      for (const service of backendServices) expect(taskNodes(service)).toEqual(['ams3', 'fra1', 'lon1'])
+    }
+  )
+
+  it(
+    'loses London’s node: the edge fails over, releases go on, nothing lands in the wrong datacenter',
+    { timeout: 600_000 },
+    async () => {
+      const load = underLoad(target)
+      await new Promise((r) => setTimeout(r, 5_000))
+      await stopEngine(lon, 'SIGKILL')
+      await until(
+        'lon1 seen down by the swarm',
+        () =>
+          docker(fra.dockerHost, ['node', 'inspect', '--format', '{{.Status.State}}', 'lon1']).trim() ===
+          'down',
+        120_000
+      )
+      await new Promise((r) => setTimeout(r, 20_000))
+      // Nothing of London's runs elsewhere; the spread services wait (max one per node) instead.
+      expect(taskNodes('web-lon1')).toEqual([])
+      expect(taskNodes('nats-lon1')).toEqual([])
+      for (const service of backendServices) expect(taskNodes(service)).toEqual(['ams3', 'fra1'])
+      const started = Date.now()
+      startEngine(lon)
+      await waitForEngines([lon])
+      await converge(fra.dockerHost, 300_000)
+      const convergeMs = Date.now() - started
+      await new Promise((r) => setTimeout(r, 5_000))
+      const f = await load.stop()
+      figures.push(describeFigures('lose lon1 and bring it back', f, convergeMs))
+      expect(f.failures).toEqual([])
+      expect(f.accepted.length).toBeGreaterThan(0)
+      expect(f.announcedOnce).toBe(f.accepted.length)
+      expect(f.announcedTwice).toBe(0)
+    }
+  )
+
+  it(
+    'rolls a new version (VTTA_VERSION bump) under load: no request fails',
+    { timeout: 900_000 },
+    async () => {
+      const builder = builderOf(up.swarmDir)
+      const next = `${up.version}-next`
+      push(builder, buildBackend(builder, next).image)
+      const load = underLoad(target)
+      await new Promise((r) => setTimeout(r, 5_000))
+      const started = Date.now()
+      runRunbook('deploy', ctx, { VTTA_VERSION: next })
+      const services = [...backendServices, ...nodes.map((n) => `web-${n.dc}`)]
+      await until(
+        'every service updated',
+        () => services.every((s) => updateState(s) === 'completed'),
+        600_000
+      )
+      const convergeMs = Date.now() - started
+      const f = await load.stop()
+      figures.push(describeFigures(`roll ${up.version} to ${next}`, f, convergeMs))
+      for (const s of services) expect(runningImage(s)).toMatch(new RegExp(`:${next}(@|$)`))
+      expect(f.failures).toEqual([])
+      expect(f.announcedOnce).toBe(f.accepted.length)
+      ctx.env!.VTTA_VERSION = next
+    }
+  )
+
+  it(
+    'rolls out a broken version: Swarm rolls back by itself and the old one keeps serving',
+    { timeout: 900_000 },
+    async () => {
+      const builder = builderOf(up.swarmDir)
+      const current = ctx.env!.VTTA_VERSION!
+      const broken = `${up.version}-broken`
+      push(builder, buildBrokenBackend(builder, `ghcr.io/vtta/backend:${current}`, broken))
+      const load = underLoad(target)
+      await new Promise((r) => setTimeout(r, 5_000))
+      const started = Date.now()
+      runRunbook('deploy', ctx, { VTTA_VERSION: broken })
+      await until('images rolled back', () => updateState('images') === 'rollback_completed', 600_000)
+      await until(
+        'every service rolled back',
+        () => [...backendServices, 'web-fra1'].every((s) => updateState(s) === 'rollback_completed'),
+        300_000
+      )
+      await converge(fra.dockerHost, 240_000)
+      const convergeMs = Date.now() - started
+      const f = await load.stop()
+      figures.push(describeFigures(`roll out a broken ${broken}, rolled back`, f, convergeMs))
+      for (const s of backendServices) expect(runningImage(s)).toMatch(new RegExp(`:${current}(@|$)`))
+      expect(f.failures).toEqual([])
+      expect(f.announcedOnce).toBe(f.accepted.length)
+    }
+  )
+
+  it(
+    'rotates the Discord webhook secret by the runbook: the next release is announced on the new one',
+    { timeout: 600_000 },
+    async () => {
+      const newUrl = swarmWebhook(standIns.discord.webhookUrl).replace(
+        '123456789012345678',
+        '323456789012345678'
+      )
+      const started = Date.now()
+      runRunbook('rotate-discord-webhook', ctx, { NEW_DISCORD_WEBHOOK_URL: newUrl })
+      await until('notifier rolled', () => updateState('notifier') === 'completed', 400_000)
+      const convergeMs = Date.now() - started
+      const load = underLoad(target, () => newUrl)
+      await new Promise((r) => setTimeout(r, 15_000))
+      const f = await load.stop()
+      figures.push(describeFigures('rotate discord_webhook_url to _v2', f, convergeMs))
+      expect(f.accepted.length).toBeGreaterThan(0)
+      expect(f.announcedOnce).toBe(f.accepted.length)
+      expect(
+        attempt('docker', ['secret', 'rm', 'discord_webhook_url_v1'], {
+          env: { ...process.env, DOCKER_HOST: fra.dockerHost },
+        })
+      ).toBe(true)
+    }
+  )
+
+  it('a service flooding its log stays under the log driver’s cap', { timeout: 300_000 }, async () => {
+    // The stack's own logging options (x-logging in stack.yml) on a service that writes as fast as it can.
+    const logging = (
+      parse(readFileSync(join(projectRoot, 'stack.yml'), 'utf8')) as {
+        'x-logging': { driver: string; options: Record<string, string> }
+      }
+    )['x-logging']
+    const capBytes =
+      Number.parseInt(logging.options['max-size']!, 10) * 1024 * 1024 * Number(logging.options['max-file'])
+    docker(fra.dockerHost, [
+      'service',
+      'create',
+      '--name',
+      'vtta_log-flood',
+      '--detach',
+      '--constraint',
+      'node.labels.dc == fra1',
+      '--log-driver',
+      logging.driver,
+      ...Object.entries(logging.options).flatMap(([k, v]) => ['--log-opt', `${k}=${v}`]),
+      '--no-healthcheck',
+      '--entrypoint',
+      'node',
+      `${outside.imageOrigin.host.split(':')[0]}:5000/vtta/backend:${ctx.env!.VTTA_VERSION}`,
+      '-e',
+      "const l='x'.repeat(4096)+'\\n';(function w(){while(process.stdout.write(l));process.stdout.once('drain',w)})()",
+    ])
+    const containers = join(fra.dir, 'data', 'containers')
+    /** The flooder's log files: their bytes on disk and how many (more than one: it rotated). */
+    const logFiles = () => {
+      const found = { bytes: 0, files: 0 }
+      for (const id of readdirSync(containers)) {
+        const dir = join(containers, id, 'local-logs')
+        const config = join(containers, id, 'config.v2.json')
+        try {
+          if (!readFileSync(config, 'utf8').includes('vtta_log-flood')) continue
+          for (const f of readdirSync(dir)) {
+            found.bytes += statSync(join(dir, f)).size
+            found.files++
+          }
+        } catch {
+          // not the flooder, or gone
+        }
+      }
+      return found
+    }
+    const started = Date.now()
+    let kept = { bytes: 0, files: 0 }
+    while (Date.now() - started < 60_000) {
+      await new Promise((r) => setTimeout(r, 5_000))
+      const now = logFiles()
+      if (now.bytes > kept.bytes) kept = now
+    }
+    docker(fra.dockerHost, ['service', 'rm', 'vtta_log-flood'])
+    figures.push(
+      `log flood: at most ${(kept.bytes / 1e6).toFixed(1)} MB in ${kept.files} files over 60 s of flooding, cap ${(capBytes / 1e6).toFixed(0)} MB`
+    )
+    // It wrote past max-size (rotated, so more than one file), yet the files stay under the cap.
+    expect(kept.files).toBeGreaterThan(1)
+    expect(kept.bytes).toBeLessThanOrEqual(capBytes)
+  })
+})
