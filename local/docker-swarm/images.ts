@@ -93,6 +93,13 @@ function importTree(builder: Builder, tree: string, name: string, changes: strin
   )
 }
 
+/**
+ * A root filesystem copied with every mode and owner: fs.cpSync drops a directory's sticky and
+ * world-writable bits, and /tmp at 0755 made the services' tmpfs /tmp unwritable (runc gives a tmpfs the
+ * mode of the directory it covers).
+ */
+const copyTree = (from: string, to: string) => run('cp', ['-a', from, to])
+
 export function makeBaseImages(swarmDir: string, builder: Builder): { node: string; nats: string } {
   const rootfs = debianRootfs()
   const nodeName = dockerfileBase()
@@ -102,7 +109,7 @@ export function makeBaseImages(swarmDir: string, builder: Builder): { node: stri
   // Node base: Debian + this Node + npm + the `node` user, as the official image.
   const nodeTree = join(swarmDir, 'tree-node')
   rmSync(nodeTree, { recursive: true, force: true })
-  cpSync(rootfs, nodeTree, { recursive: true, verbatimSymlinks: true })
+  copyTree(rootfs, nodeTree)
   cpSync(process.execPath, join(nodeTree, 'usr/local/bin/node'))
   // This machine's npm (the official image ships the npm of its Node release; any npm 10+ will do).
   const npmCli = process.env.npm_execpath ?? realpathSync(run('sh', ['-c', 'command -v npm']).trim())
@@ -129,7 +136,7 @@ export function makeBaseImages(swarmDir: string, builder: Builder): { node: stri
   const natsName = `nats:${natsVersion}-debian`
   const natsTree = join(swarmDir, 'tree-nats')
   rmSync(natsTree, { recursive: true, force: true })
-  cpSync(rootfs, natsTree, { recursive: true, verbatimSymlinks: true })
+  copyTree(rootfs, natsTree)
   cpSync(run('sh', ['-c', 'command -v nats-server']).trim(), join(natsTree, 'usr/local/bin/nats-server'))
   importTree(builder, natsTree, natsName, ['ENTRYPOINT ["nats-server"]', 'EXPOSE 4222 6222 8222'])
   rmSync(natsTree, { recursive: true, force: true })
@@ -242,7 +249,12 @@ export function startBuilderAndRegistry(swarmDir: string, builder: Builder): voi
   }
   const registryDir = join(swarmDir, 'registry')
   mkdirSync(join(registryDir, 'data'), { recursive: true })
-  if (!attempt('curl', ['-fsS', '-m', '2', `http://${registryHost}/v2/`])) {
+  const answering = attempt('curl', ['-fsS', '-m', '2', `http://${registryHost}/v2/`])
+  if (answering && !existsSync(join(registryDir, 'registry.pid')))
+    throw new Error(
+      `something already answers on ${registryHost} (left by an interrupted run? npm run swarm:down)`
+    )
+  if (!answering) {
     const config = join(registryDir, 'config.yml')
     writeFileSync(
       config,
