@@ -19,7 +19,7 @@ export const stackName = 'vtta'
 /** The operator's checkout the runbook's commands run in (they edit stack.yml there, never here). */
 export function makeCheckout(swarmDir: string): string {
   const dir = join(swarmDir, 'checkout')
-  if (existsSync(join(dir, 'stack.yml'))) return dir
+  // Fresh on every swarm:up: the repository's files are the truth (a drill's edits live until then).
   mkdirSync(dir, { recursive: true })
   cpSync(join(projectRoot, 'stack.yml'), join(dir, 'stack.yml'))
   cpSync(join(projectRoot, 'deploy'), join(dir, 'deploy'), { recursive: true })

@@ -6,7 +6,7 @@
 import { readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { projectRoot } from '../platform-specs.ts'
-import { removeBridge, removeEngineFiles, removeNode, stopEngine } from './engines.ts'
+import { leftoverEngineDirs, removeBridge, removeEngineFiles, removeNode, stopEngine } from './engines.ts'
 import { builderOf } from './images.ts'
 import { bridge, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
 import { attempt } from './command.ts'
@@ -22,6 +22,17 @@ function killPidFile(file: string): void {
 
 export async function swarmDown(localDir: string): Promise<void> {
   const swarmDir = swarmDirOf(localDir)
+  // Engines of an interrupted run in another LOCAL_DIR (the namespaces and bridge are the same): found by
+  // their command line, stopped, and their folders unmounted and removed.
+  for (const dir of leftoverEngineDirs().filter((d) => !d.startsWith(swarmDir + '/'))) {
+    await stopEngine({
+      dc: 'leftover',
+      dir,
+      socket: join(dir, 'docker.sock'),
+      dockerHost: `unix://${join(dir, 'docker.sock')}`,
+    })
+    removeEngineFiles(dir)
+  }
   for (const kind of ['github', 'discord']) killPidFile(join(swarmDir, `${kind}-stand-in.pid`))
   // Also those whose pid files went missing (an interrupted run): found by their command line.
   attempt('pkill', ['-f', `stand-ins/serve.ts (github|discord) ${bridge.address} `])
@@ -31,7 +42,7 @@ export async function swarmDown(localDir: string): Promise<void> {
   await stopEngine(builder)
   removeEngineFiles(builder.dir)
   killPidFile(join(swarmDir, 'registry', 'registry.pid'))
-  attempt('pkill', ['-f', `^docker-registry serve ${join(swarmDir, 'registry')}/`])
+  attempt('pkill', ['-f', '^docker-registry serve .*/docker-swarm/registry/config.yml'])
   removeBridge()
   removeEngineFiles(swarmDir)
   rmSync(swarmDir, { recursive: true, force: true })

@@ -5,7 +5,7 @@
  * Docker's rules) and their own data-root, exec-root and socket under .local/docker-swarm/nodes/<dc>/.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { attempt, docker, run } from './command.ts'
 import { bridge, registryHost, type SwarmNode } from './topology.ts'
@@ -152,18 +152,20 @@ export function formSwarm(
   for (const node of nodes) runbook(first, 'label-node', { DC: node.dc })
 }
 
+/** Cuts a node off the bridge (a datacenter lost to the others and to the edge), or heals it. */
+export const setLink = (node: SwarmNode, state: 'up' | 'down') =>
+  run('ip', ['link', 'set', node.hostLink, state])
+
 /** Everything a node left behind: its processes, mounts, files, namespace and link. */
 export async function removeNode(node: SwarmNode): Promise<void> {
   await stopEngine(node)
-  // Whatever still runs in the namespace (containerd shims, a container that outlived its engine).
+  // Whatever still runs in the namespace (containerd, its shims) and everything below them: each
+  // container has a network namespace of its own, so it is found as a shim's descendant, not by netns.
   if (existsSync(`/var/run/netns/${node.netns}`)) {
-    const pids = attempt('ip', ['netns', 'pids', node.netns]) ? run('ip', ['netns', 'pids', node.netns]) : ''
-    for (const pid of pids.split('\n').filter(Boolean))
-      try {
-        process.kill(Number(pid), 'SIGKILL')
-      } catch {
-        // gone already
-      }
+    const inNamespace = attempt('ip', ['netns', 'pids', node.netns])
+      ? run('ip', ['netns', 'pids', node.netns])
+      : ''
+    killTrees(inNamespace.split('\n').filter(Boolean).map(Number))
   }
   removeEngineFiles(node.dir)
   attempt('ip', ['netns', 'del', node.netns])
@@ -184,4 +186,46 @@ export function removeEngineFiles(dir: string): void {
     .sort((a, b) => b.length - a.length)
   for (const m of mounts) attempt('umount', ['-l', m])
   rmSync(dir, { recursive: true, force: true })
+}
+
+/** SIGKILLs these processes and all their descendants (children first found, then killed together). */
+function killTrees(roots: number[]): void {
+  const children = new Map<number, number[]>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      // "pid (comm) state ppid ...": comm may hold spaces, so split after its closing parenthesis.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const all = new Set<number>()
+  const queue = [...roots]
+  while (queue.length > 0) {
+    const pid = queue.pop()!
+    if (all.has(pid)) continue
+    all.add(pid)
+    queue.push(...(children.get(pid) ?? []))
+  }
+  for (const pid of all)
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // gone already
+    }
+}
+
+/** The folders of every swarm engine still running on this machine (`--pidfile=<dir>/docker.pid`). */
+export function leftoverEngineDirs(): string[] {
+  const found = spawnSync(
+    'pgrep',
+    ['-a', '-f', '^dockerd .*--pidfile=.*/docker-swarm/(nodes/[^/ ]+|builder)/docker.pid'],
+    {
+      encoding: 'utf8',
+    }
+  )
+  return [...found.stdout.matchAll(/--pidfile=(\S+)\/docker\.pid/g)].map((m) => m[1]!)
 }

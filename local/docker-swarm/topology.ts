@@ -51,7 +51,8 @@ export function swarmNodes(localDir: string, catalogue = productionCatalogue()):
       address: `10.98.0.${i + 2}`,
       netns: `vtta-${dc.id}`,
       hostLink: `vtta-${dc.id}`.slice(0, 13) + '-h',
-      gatewaySubnet: `172.31.${i + 2}.0/24`,
+      // Inside 10.98.0.0/16, which only this swarm uses (the bridge is 10.98.0.0/24).
+      gatewaySubnet: `10.98.${i + 2}.0/24`,
       dir,
       socket,
       dockerHost: `unix://${socket}`,
