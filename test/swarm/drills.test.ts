@@ -18,7 +18,7 @@ import { docker, attempt } from '../../local/docker-swarm/command.ts'
 import { runRunbook, type RunbookContext } from '../../local/docker-swarm/runbook.ts'
 import { converge, deployEnv, serviceStates, swarmWebhook } from '../../local/docker-swarm/deploy.ts'
 import { builderOf, buildBackend, buildBrokenBackend, push } from '../../local/docker-swarm/images.ts'
-import { startEngine, stopEngine, waitForEngines } from '../../local/docker-swarm/engines.ts'
+import { setLink } from '../../local/docker-swarm/engines.ts'
 import { edgeUrl, swarmEdgeSpec } from '../../local/docker-swarm/outside.ts'
 import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
 import { ensureLocalGitHubApp } from '../../local/github-app.ts'
@@ -216,9 +216,12 @@ describe('the operator’s day on a real swarm', () => {
     'loses London’s node: the edge fails over, releases go on, nothing lands in the wrong datacenter',
     { timeout: 600_000 },
     async () => {
-      const load = underLoad(target)
-      await new Promise((r) => setTimeout(r, 5_000))
-      await stopEngine(lon, 'SIGKILL')
+      // A client in London: served by lon1 until its node is cut off, then by the next datacenter.
+      const london = { ...target, headers: { 'x-client-geo': '51.51,-0.13' } }
+      const load = underLoad(london)
+      await new Promise((r) => setTimeout(r, 10_000))
+      const cut = Date.now()
+      setLink(lon, 'down')
       await until(
         'lon1 seen down by the swarm',
         () =>
@@ -228,18 +231,34 @@ describe('the operator’s day on a real swarm', () => {
       )
       await new Promise((r) => setTimeout(r, 20_000))
       // Nothing of London's runs elsewhere; the spread services wait (max one per node) instead.
-      expect(taskNodes('web-lon1')).toEqual([])
-      expect(taskNodes('nats-lon1')).toEqual([])
-      for (const service of backendServices) expect(taskNodes(service)).toEqual(['ams3', 'fra1'])
-      const started = Date.now()
-      startEngine(lon)
-      await waitForEngines([lon])
+      for (const service of ['web-lon1', 'nats-lon1'])
+        expect(taskNodes(service).filter((n) => n !== 'lon1')).toEqual([])
+      for (const service of backendServices)
+        expect(taskNodes(service).filter((n) => n !== 'lon1')).toEqual(['ams3', 'fra1'])
+      const healed = Date.now()
+      setLink(lon, 'up')
+      await until(
+        'lon1 serves again',
+        () =>
+          backendServices.every((s) => taskNodes(s).includes('lon1')) &&
+          taskNodes('web-lon1').length === 1 &&
+          taskNodes('nats-lon1').length === 1,
+        300_000
+      )
       await converge(fra.dockerHost, 300_000)
-      const convergeMs = Date.now() - started
-      await new Promise((r) => setTimeout(r, 5_000))
+      const convergeMs = Date.now() - healed
+      await new Promise((r) => setTimeout(r, 10_000))
       const f = await load.stop()
-      figures.push(describeFigures('lose lon1 and bring it back', f, convergeMs))
+      const before = f.answers.filter((a) => a.at < cut)
+      const during = f.answers.filter((a) => a.at > cut + 15_000 && a.at < healed)
+      figures.push(
+        describeFigures('cut lon1 off, heal it', f, convergeMs) +
+          `; before the cut ${before.filter((a) => a.dc === 'lon1').length}/${before.length} served by lon1, while cut ${during.filter((a) => a.dc !== 'lon1').length}/${during.length} by another datacenter`
+      )
       expect(f.failures).toEqual([])
+      expect(before.filter((a) => a.dc === 'lon1').length).toBeGreaterThan(0)
+      expect(during.length).toBeGreaterThan(0)
+      expect(during.every((a) => a.dc !== 'lon1')).toBe(true)
       expect(f.accepted.length).toBeGreaterThan(0)
       expect(f.announcedOnce).toBe(f.accepted.length)
       expect(f.announcedTwice).toBe(0)
@@ -352,40 +371,56 @@ describe('the operator’s day on a real swarm', () => {
       'node',
       `${outside.imageOrigin.host.split(':')[0]}:5000/vtta/backend:${ctx.env!.VTTA_VERSION}`,
       '-e',
-      "const l='x'.repeat(4096)+'\\n';(function w(){while(process.stdout.write(l));process.stdout.once('drain',w)})()",
+      "const c=require('crypto');(function w(){while(process.stdout.write(c.randomBytes(3072).toString('base64')+'\\n'));process.stdout.once('drain',w)})()",
     ])
     const containers = join(fra.dir, 'data', 'containers')
-    /** The flooder's log files: their bytes on disk and how many (more than one: it rotated). */
+    /** The flooder's log files and their sizes on disk (more than one: it rotated). */
     const logFiles = () => {
-      const found = { bytes: 0, files: 0 }
+      const sizes: number[] = []
       for (const id of readdirSync(containers)) {
         const dir = join(containers, id, 'local-logs')
-        const config = join(containers, id, 'config.v2.json')
         try {
-          if (!readFileSync(config, 'utf8').includes('vtta_log-flood')) continue
-          for (const f of readdirSync(dir)) {
-            found.bytes += statSync(join(dir, f)).size
-            found.files++
-          }
+          if (!readFileSync(join(containers, id, 'config.v2.json'), 'utf8').includes('vtta_log-flood'))
+            continue
+          for (const f of readdirSync(dir)) sizes.push(statSync(join(dir, f)).size)
         } catch {
           // not the flooder, or gone
         }
       }
-      return found
+      return { bytes: sizes.reduce((a, b) => a + b, 0), files: sizes.length, largest: Math.max(0, ...sizes) }
     }
     const started = Date.now()
-    let kept = { bytes: 0, files: 0 }
+    let kept = { bytes: 0, files: 0, largest: 0 }
+    let mostFiles = 0
     while (Date.now() - started < 60_000) {
       await new Promise((r) => setTimeout(r, 5_000))
       const now = logFiles()
       if (now.bytes > kept.bytes) kept = now
+      mostFiles = Math.max(mostFiles, now.files)
     }
     docker(fra.dockerHost, ['service', 'rm', 'vtta_log-flood'])
     figures.push(
       `log flood: at most ${(kept.bytes / 1e6).toFixed(1)} MB in ${kept.files} files over 60 s of flooding, cap ${(capBytes / 1e6).toFixed(0)} MB`
     )
-    // It wrote past max-size (rotated, so more than one file), yet the files stay under the cap.
+    // Random lines (the local driver compresses what it rotates): it wrote past max-size, so it rotated,
+    // yet no file outgrows max-size, there are never more than max-file, and the total stays under the cap.
+    const maxSize = Number.parseInt(logging.options['max-size']!, 10) * 1024 * 1024
     expect(kept.files).toBeGreaterThan(1)
+    expect(mostFiles).toBeLessThanOrEqual(Number(logging.options['max-file']))
+    expect(kept.largest).toBeLessThanOrEqual(maxSize)
     expect(kept.bytes).toBeLessThanOrEqual(capBytes)
+    // And the stack's services really run with those options (x-logging reached them through the deploy).
+    for (const service of ['images', 'web-fra1', 'nats-fra1'])
+      expect(
+        JSON.parse(
+          docker(fra.dockerHost, [
+            'service',
+            'inspect',
+            '--format',
+            '{{json .Spec.TaskTemplate.LogDriver}}',
+            `vtta_${service}`,
+          ])
+        )
+      ).toEqual({ Name: logging.driver, Options: logging.options })
   })
 })

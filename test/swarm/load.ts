@@ -11,7 +11,10 @@ import {
   releaseManifest,
 } from '../../local/stand-ins/github.ts'
 import { embedTitles, recordedCalls } from '../../local/stand-ins/discord.ts'
-import { failed, retried, steadyLoad } from '../support/steady-load.ts'
+import { retried, steadyLoad, type Answer } from '../support/steady-load.ts'
+
+/** An image request that did not answer 200 (a drill's load asks only for what must succeed). */
+const failed = (answers: Answer[]) => answers.filter((a) => a.status !== 200)
 
 export interface LoadTarget {
   edge: string
@@ -22,6 +25,8 @@ export interface LoadTarget {
 }
 
 export interface LoadFigures {
+  /** Every image answer, in order. */
+  answers: Answer[]
   served: number
   failed: number
   retried: number
@@ -108,6 +113,7 @@ export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
       await new Promise((r) => setTimeout(r, 2_000))
       counts = await announced()
       return {
+        answers,
         served: answers.length - failed(answers).length,
         failed: failed(answers).length + releaseFailures.length,
         retried: retried(answers).length + redelivered,
