@@ -3,12 +3,13 @@
  * the builder, the registry, the stand-ins, the namespaces, links and bridge, and
  * <LOCAL_DIR>/docker-swarm. Safe to run twice, or after a crash half-way through swarm:up.
  */
+import { spawnSync } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { projectRoot } from '../platform-specs.ts'
 import { leftoverEngineDirs, removeBridge, removeEngineFiles, removeNode, stopEngine } from './engines.ts'
 import { builderOf } from './images.ts'
-import { bridge, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
+import { bridge, edgePort, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
 import { attempt } from './command.ts'
 
 function killPidFile(file: string): void {
@@ -37,6 +38,16 @@ export async function swarmDown(localDir: string): Promise<void> {
   // Also those whose pid files went missing (an interrupted run): found by their command line.
   attempt('pkill', ['-f', `stand-ins/serve.ts (github|discord) ${bridge.address} `])
   killPidFile(join(swarmDir, 'edge.pid'))
+  // An edge that a drill or an interrupted swarm:edge started: its process group (wrangler, workerd).
+  const edges = spawnSync('pgrep', ['-f', `local/edge-dev\\.ts 127\\.0\\.0\\.1 ${edgePort} `], {
+    encoding: 'utf8',
+  })
+  for (const pid of edges.stdout.split('\n').filter(Boolean))
+    try {
+      process.kill(-Number(pid), 'SIGTERM')
+    } catch {
+      // gone already
+    }
   await Promise.all(swarmNodes(localDir).map((node) => removeNode(node)))
   const builder = builderOf(swarmDir)
   await stopEngine(builder)
