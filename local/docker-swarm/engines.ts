@@ -29,6 +29,22 @@ export function makeNetwork(nodes: SwarmNode[]): void {
   }
 }
 
+export type Engine = Pick<SwarmNode, 'dc' | 'dir' | 'socket' | 'dockerHost'>
+
+/**
+ * An engine of ours: no iptables or default bridge (this kernel has no netfilter for Docker's rules), its
+ * own data-root, exec-root, pidfile and socket under its folder, and the local registry over plain HTTP.
+ */
+export const dockerdArgs = (engine: Engine): string[] => [
+  '--iptables=false',
+  '--bridge=none',
+  `--data-root=${join(engine.dir, 'data')}`,
+  `--exec-root=${join(engine.dir, 'exec')}`,
+  `--pidfile=${join(engine.dir, 'docker.pid')}`,
+  `--host=${engine.dockerHost}`,
+  `--insecure-registry=${registryHost}`,
+]
+
 /**
  * Starts a node's engine. `ip netns exec` remounts /sys and dockerd then finds no devices cgroup, so
  * nsenter enters only the network namespace; unshare gives the engine its own hostname (Swarm's
@@ -38,17 +54,7 @@ export function startEngine(node: SwarmNode): void {
   if (engineUp(node)) return
   mkdirSync(node.dir, { recursive: true })
   const log = openSync(join(node.dir, 'dockerd.log'), 'a')
-  const dockerd = [
-    'dockerd',
-    '--iptables=false',
-    '--bridge=none',
-    `--data-root=${join(node.dir, 'data')}`,
-    `--exec-root=${join(node.dir, 'exec')}`,
-    `--pidfile=${join(node.dir, 'docker.pid')}`,
-    `--host=${node.dockerHost}`,
-    `--insecure-registry=${registryHost}`,
-    // The local log driver's caps from stack.yml apply per service; the daemon's own default stays.
-  ].join(' ')
+  const dockerd = ['dockerd', ...dockerdArgs(node)].join(' ')
   const child = spawn(
     'nsenter',
     [
@@ -67,8 +73,6 @@ export function startEngine(node: SwarmNode): void {
 export const engineUp = (node: Engine) =>
   existsSync(node.socket) &&
   attempt('docker', ['info'], { env: { ...process.env, DOCKER_HOST: node.dockerHost } })
-
-export type Engine = Pick<SwarmNode, 'dc' | 'dir' | 'socket' | 'dockerHost'>
 
 export async function waitForEngines(nodes: Engine[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs

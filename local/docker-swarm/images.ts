@@ -26,7 +26,7 @@ import {
 import { dirname, join } from 'node:path'
 import { attempt, docker, run } from './command.ts'
 import { bridge, registryHost } from './topology.ts'
-import type { Engine } from './engines.ts'
+import { dockerdArgs, type Engine } from './engines.ts'
 import { projectRoot } from '../platform-specs.ts'
 
 export type Builder = Engine
@@ -233,19 +233,7 @@ export function startBuilderAndRegistry(swarmDir: string, builder: Builder): voi
   mkdirSync(builder.dir, { recursive: true })
   if (!attempt('docker', ['info'], { env: { ...process.env, DOCKER_HOST: builder.dockerHost } })) {
     const log = openSync(join(builder.dir, 'dockerd.log'), 'a')
-    spawn(
-      'dockerd',
-      [
-        '--iptables=false',
-        '--bridge=none',
-        `--data-root=${join(builder.dir, 'data')}`,
-        `--exec-root=${join(builder.dir, 'exec')}`,
-        `--pidfile=${join(builder.dir, 'docker.pid')}`,
-        `--host=${builder.dockerHost}`,
-        `--insecure-registry=${registryHost}`,
-      ],
-      { detached: true, stdio: ['ignore', log, log] }
-    ).unref()
+    spawn('dockerd', dockerdArgs(builder), { detached: true, stdio: ['ignore', log, log] }).unref()
   }
   const registryDir = join(swarmDir, 'registry')
   mkdirSync(join(registryDir, 'data'), { recursive: true })
