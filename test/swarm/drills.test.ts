@@ -66,6 +66,12 @@ const updateState = (service: string) =>
     `vtta_${service}`,
   ]).trim()
 
+/** Every service of a datacenter runs a task in it again (after a drain or a cut). */
+const servesAgain = (dc: string) =>
+  backendServices.every((s) => taskNodes(s).includes(dc)) &&
+  taskNodes(`web-${dc}`).length === 1 &&
+  taskNodes(`nats-${dc}`).length === 1
+
 /** The stack's containers running on a node, from its own engine. */
 const stackContainers = (node: SwarmNode) =>
   docker(node.dockerHost, ['ps', '-q', '--filter', 'name=vtta_']).split('\n').filter(Boolean).length
@@ -191,14 +197,7 @@ describe('the operator’s day on a real swarm', () => {
       expect(taskNodes('web-ams3')).toEqual([])
       runRunbook('activate', ctx, { DC: ams.dc })
       // ...and takes its own back, healthy, before the edge sends it traffic again.
-      await until(
-        'ams3 serves again',
-        () =>
-          backendServices.every((s) => taskNodes(s).includes('ams3')) &&
-          taskNodes('web-ams3').length === 1 &&
-          taskNodes('nats-ams3').length === 1,
-        300_000
-      )
+      await until('ams3 serves again', () => servesAgain('ams3'), 300_000)
       await converge(fra.dockerHost, 240_000)
       runRunbook('undrain', ctx, { DC: ams.dc })
       const convergeMs = Date.now() - started
@@ -237,14 +236,7 @@ describe('the operator’s day on a real swarm', () => {
         expect(taskNodes(service).filter((n) => n !== 'lon1')).toEqual(['ams3', 'fra1'])
       const healed = Date.now()
       setLink(lon, 'up')
-      await until(
-        'lon1 serves again',
-        () =>
-          backendServices.every((s) => taskNodes(s).includes('lon1')) &&
-          taskNodes('web-lon1').length === 1 &&
-          taskNodes('nats-lon1').length === 1,
-        300_000
-      )
+      await until('lon1 serves again', () => servesAgain('lon1'), 300_000)
       await converge(fra.dockerHost, 300_000)
       const convergeMs = Date.now() - healed
       await new Promise((r) => setTimeout(r, 10_000))
