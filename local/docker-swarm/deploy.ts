@@ -157,7 +157,13 @@ export function serviceStates(dockerHost: string): ServiceState[] {
 export async function converge(dockerHost: string, timeoutMs = 240_000): Promise<number> {
   const started = Date.now()
   for (;;) {
-    const states = serviceStates(dockerHost)
+    // The managers answer an error while they have no leader (an election after a partition): not yet.
+    let states: ServiceState[] = []
+    try {
+      states = serviceStates(dockerHost)
+    } catch {
+      states = []
+    }
     const behind = states.filter((s) => s.running !== s.desired)
     if (states.length > 0 && behind.length === 0) return Date.now() - started
     if (Date.now() - started > timeoutMs)
