@@ -156,9 +156,14 @@ export function formSwarm(
   for (const node of nodes) runbook(first, 'label-node', { DC: node.dc })
 }
 
-/** Cuts a node off the bridge (a datacenter lost to the others and to the edge), or heals it. */
-export const setLink = (node: SwarmNode, state: 'up' | 'down') =>
-  run('ip', ['link', 'set', node.hostLink, state])
+/**
+ * A node that dies (a droplet that crashes): its engine and every process below it killed at once, its
+ * files kept. startEngine brings it back, and Swarm restarts its tasks.
+ */
+export function crashNode(node: SwarmNode): void {
+  const inNamespace = run('ip', ['netns', 'pids', node.netns])
+  killTrees(inNamespace.split('\n').filter(Boolean).map(Number))
+}
 
 /** Everything a node left behind: its processes, mounts, files, namespace and link. */
 export async function removeNode(node: SwarmNode): Promise<void> {

@@ -20,7 +20,7 @@ export interface LoadTarget {
   edge: string
   github: string
   discord: string
-  imageUrl: (n: number) => string
+  imageUrl: (unique: string) => string
   headers: Record<string, string>
 }
 
@@ -40,14 +40,20 @@ let nextRelease = 1
 /** Round robin over fixture modules: each repository's quota (500 versions) outlasts a whole run. */
 const fixtures = ['hello-world', 'test-module', 'vtta-core'] as const
 
+/**
+ * Image URLs unique across every drill of the run: a URL repeated from an earlier drill is an edge cache
+ * hit that still names the datacenter which served it then (a drill once saw lon1 "serve" while dead).
+ */
+let nextImage = 0
+const runNonce = Date.now().toString(36)
+
 export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
-  let unique = 0
   const images = steadyLoad({
     url: '',
     clients: 2,
     pauseMs: 100,
     maxMs: 900_000,
-    urlFor: () => `${target.edge}/img/width=96,format=webp/${target.imageUrl(unique++)}`,
+    urlFor: () => `${target.edge}/img/width=96,format=webp/${target.imageUrl(`${runNonce}-${nextImage++}`)}`,
     headers: target.headers,
   })
   const accepted: Array<{ version: string; title: string }> = []
