@@ -28,3 +28,7 @@ export const docker = (
   args: string[],
   opts: SpawnSyncOptions & { input?: string } = {}
 ) => run('docker', args, { ...opts, env: { ...process.env, ...opts.env, DOCKER_HOST: dockerHost } })
+
+/** The docker CLI against one engine, as a question: did it succeed? */
+export const dockerSucceeds = (dockerHost: string, args: string[]) =>
+  attempt('docker', args, { env: { ...process.env, DOCKER_HOST: dockerHost } })

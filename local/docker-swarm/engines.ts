@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { attempt, docker, run } from './command.ts'
+import { attempt, docker, dockerSucceeds, run } from './command.ts'
 import { bridge, registryHost, type SwarmNode } from './topology.ts'
 
 export function makeNetwork(nodes: SwarmNode[]): void {
@@ -70,9 +70,7 @@ export function startEngine(node: SwarmNode): void {
   child.unref()
 }
 
-export const engineUp = (node: Engine) =>
-  existsSync(node.socket) &&
-  attempt('docker', ['info'], { env: { ...process.env, DOCKER_HOST: node.dockerHost } })
+export const engineUp = (node: Engine) => existsSync(node.socket) && dockerSucceeds(node.dockerHost, ['info'])
 
 export async function waitForEngines(nodes: Engine[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -122,9 +120,7 @@ export async function stopEngine(node: Engine, signal: NodeJS.Signals = 'SIGTERM
  * machine routes each subnet back to its node: replies find their way without NAT.
  */
 export function makeGatewayBridge(node: SwarmNode): void {
-  const exists = attempt('docker', ['network', 'inspect', 'docker_gwbridge'], {
-    env: { ...process.env, DOCKER_HOST: node.dockerHost },
-  })
+  const exists = dockerSucceeds(node.dockerHost, ['network', 'inspect', 'docker_gwbridge'])
   if (!exists)
     docker(node.dockerHost, [
       'network',

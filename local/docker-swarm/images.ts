@@ -24,7 +24,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { attempt, docker, run } from './command.ts'
+import { attempt, docker, dockerSucceeds, run } from './command.ts'
 import { bridge, registryHost } from './topology.ts'
 import { dockerdArgs, type Engine } from './engines.ts'
 import { projectRoot } from '../platform-specs.ts'
@@ -143,11 +143,18 @@ export function makeBaseImages(swarmDir: string, builder: Builder): { node: stri
   return { node: nodeName, nats: natsName }
 }
 
-/** Debian's engine has BuildKit built in but no buildx; a CLI with buildx builds through it. */
-function buildCommand(): { command: string; args: string[] } {
-  if (attempt('docker', ['buildx', 'version']))
-    return { command: 'docker', args: ['buildx', 'build', '--load'] }
-  return { command: existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker', args: ['build'] }
+/**
+ * `docker build <args>` on the builder engine, through BuildKit. Debian's engine has BuildKit built in but
+ * no buildx; a CLI with buildx builds through it. The builder has no bridge: `--network host` gives a RUN
+ * step this machine's network.
+ */
+function build(builder: Builder, args: string[]): void {
+  const [command, ...buildArgs] = attempt('docker', ['buildx', 'version'])
+    ? ['docker', 'buildx', 'build', '--load']
+    : [existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker', 'build']
+  run(command!, [...buildArgs, ...args], {
+    env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
+  })
 }
 
 export interface Built {
@@ -156,13 +163,10 @@ export interface Built {
   sizeBytes: number
 }
 
-/** Builds the real Dockerfile; `network host` is the builder's (this machine's) network. */
+/** Builds the real Dockerfile. */
 export function buildBackend(builder: Builder, version: string): Built {
-  const { command, args } = buildCommand()
   const started = Date.now()
-  run(command, [...args, '--network', 'host', '-t', backendImage(version).production, projectRoot], {
-    env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
-  })
+  build(builder, ['--network', 'host', '-t', backendImage(version).production, projectRoot])
   const seconds = (Date.now() - started) / 1000
   const sizeBytes = Number(
     docker(builder.dockerHost, [
@@ -187,10 +191,7 @@ export function buildBrokenBackend(builder: Builder, from: string, version: stri
     join(dir, 'Dockerfile'),
     `FROM ${from}\nENTRYPOINT ["node", "-e", "setInterval(() => {}, 60000)"]\n`
   )
-  const { command, args } = buildCommand()
-  run(command, [...args, '-t', backendImage(version).production, dir], {
-    env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
-  })
+  build(builder, ['-t', backendImage(version).production, dir])
   return backendImage(version).production
 }
 
@@ -212,11 +213,7 @@ export function buildTunnelStandIn(builder: Builder): string {
     ].join('\n')
   )
   const image = 'vtta/tunnel-stand-in:1.0.0'
-  const { command, args } = buildCommand()
-  // The builder engine has no bridge: a RUN step uses this machine's network.
-  run(command, [...args, '--network', 'host', '-t', image, dir], {
-    env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
-  })
+  build(builder, ['--network', 'host', '-t', image, dir])
   return image
 }
 
@@ -231,7 +228,7 @@ export function push(builder: Builder, image: string): string {
 /** Starts the builder engine (this machine's network) and the registry (on the bridge), detached. */
 export function startBuilderAndRegistry(swarmDir: string, builder: Builder): void {
   mkdirSync(builder.dir, { recursive: true })
-  if (!attempt('docker', ['info'], { env: { ...process.env, DOCKER_HOST: builder.dockerHost } })) {
+  if (!dockerSucceeds(builder.dockerHost, ['info'])) {
     const log = openSync(join(builder.dir, 'dockerd.log'), 'a')
     spawn('dockerd', dockerdArgs(builder), { detached: true, stdio: ['ignore', log, log] }).unref()
   }

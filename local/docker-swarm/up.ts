@@ -26,8 +26,8 @@ import {
 import { converge, createSecrets, deploy, deployEnv, makeCheckout } from './deploy.ts'
 import { runRunbook } from './runbook.ts'
 import { startStandIns, writeSwarmState } from './outside.ts'
-import { outside, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
-import { waitForRegistry } from './registry.ts'
+import { outside, registryHost, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
+import { waitForHttp } from '../wait.ts'
 
 export interface SwarmUp {
   swarmDir: string
@@ -49,7 +49,7 @@ export async function swarmUp(localDir: string, version: string, log = console.l
   const builder = builderOf(swarmDir)
   startBuilderAndRegistry(swarmDir, builder)
   await waitForEngines([...nodes, builder])
-  await waitForRegistry()
+  await waitForHttp(`http://${registryHost}/v2/`, { timeoutMs: 20_000, what: 'the local registry' })
 
   const base = makeBaseImages(swarmDir, builder)
   log(`base images: ${base.node}, ${base.nats}`)

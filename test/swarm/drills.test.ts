@@ -14,7 +14,7 @@ import { parse } from 'yaml'
 import { swarmUp, packageVersion, type SwarmUp } from '../../local/docker-swarm/up.ts'
 import { swarmDown } from '../../local/docker-swarm/down.ts'
 import { swarmNodes, outside, type SwarmNode } from '../../local/docker-swarm/topology.ts'
-import { docker, attempt } from '../../local/docker-swarm/command.ts'
+import { docker, dockerSucceeds } from '../../local/docker-swarm/command.ts'
 import { runRunbook, type RunbookContext } from '../../local/docker-swarm/runbook.ts'
 import { converge, deployEnv, serviceStates, swarmWebhook } from '../../local/docker-swarm/deploy.ts'
 import { builderOf, buildBackend, buildBrokenBackend, push } from '../../local/docker-swarm/images.ts'
@@ -73,8 +73,7 @@ const servesAgain = (dc: string) =>
   taskNodes(`nats-${dc}`).length === 1
 
 /** The swarm's managers answer (they have a leader). */
-const managersAnswer = () =>
-  attempt('docker', ['node', 'ls'], { env: { ...process.env, DOCKER_HOST: fra.dockerHost } })
+const managersAnswer = () => dockerSucceeds(fra.dockerHost, ['node', 'ls'])
 
 /** The stack's containers running on a node, from its own engine. */
 const stackContainers = (node: SwarmNode) =>
@@ -172,16 +171,8 @@ describe('the operator’s day on a real swarm', () => {
       const id = docker(node.dockerHost, ['ps', '-q', '--filter', 'name=vtta_images']).trim()
       expect(id).not.toBe('')
       expect(docker(node.dockerHost, ['exec', id, 'id', '-u']).trim()).toBe('1000')
-      expect(
-        attempt('docker', ['exec', id, 'touch', '/app/written'], {
-          env: { ...process.env, DOCKER_HOST: node.dockerHost },
-        })
-      ).toBe(false)
-      expect(
-        attempt('docker', ['exec', id, 'touch', '/tmp/written'], {
-          env: { ...process.env, DOCKER_HOST: node.dockerHost },
-        })
-      ).toBe(true)
+      expect(dockerSucceeds(node.dockerHost, ['exec', id, 'touch', '/app/written'])).toBe(false)
+      expect(dockerSucceeds(node.dockerHost, ['exec', id, 'touch', '/tmp/written'])).toBe(true)
       expect(docker(node.dockerHost, ['exec', id, 'ls', 'node_modules']).split('\n')).not.toContain('vitest')
       expect(docker(node.dockerHost, ['inspect', '--format', '{{.State.Health.Status}}', id]).trim()).toBe(
         'healthy'
@@ -348,11 +339,7 @@ describe('the operator’s day on a real swarm', () => {
       figures.push(describeFigures('rotate discord_webhook_url to _v2', f, convergeMs))
       expect(f.accepted.length).toBeGreaterThan(0)
       expect(f.announcedOnce).toBe(f.accepted.length)
-      expect(
-        attempt('docker', ['secret', 'rm', 'discord_webhook_url_v1'], {
-          env: { ...process.env, DOCKER_HOST: fra.dockerHost },
-        })
-      ).toBe(true)
+      expect(dockerSucceeds(fra.dockerHost, ['secret', 'rm', 'discord_webhook_url_v1'])).toBe(true)
     }
   )
 
