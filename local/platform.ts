@@ -193,8 +193,10 @@ async function startControl(
     const match = /^\/datacenters\/([a-z][a-z0-9-]{1,15})\/(revive|restart\/([a-z-]{1,32}))$/.exec(
       req.url ?? ''
     )
-    if (req.method !== 'POST' || !match)
-      return reply(404, { error: { code: 'not_found', message: 'no such route' } })
+    if (req.method !== 'POST' || !match) {
+      reply(404, { error: { code: 'not_found', message: 'no such route' } })
+      return
+    }
     const [, dc, action, service] = match
     const work =
       action === 'revive'

@@ -1,6 +1,5 @@
 /** The image service's Prometheus metrics, next to the runtime's own in the same registry. */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { OriginCacheResult } from './origin-cache.ts'
 
 export interface ImageMetrics {
   /** `outcome` is `ok` or the error code. */

@@ -7,12 +7,6 @@
 import type { StatusDocument } from './status-document.ts'
 import { graticulePath, landPath } from './world-map.ts'
 
-const escapeHtml = (text: string) =>
-  text.replace(
-    /[&<>"']/g,
-    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!
-  )
-
 export const stateColours = {
   healthy: '#16a34a',
   degraded: '#d97706',
