@@ -14,6 +14,7 @@ import { Readable } from 'node:stream'
 import { Router, type Request, type Response } from 'express'
 import type { NatsConnection } from '@nats-io/nats-core'
 import type { Channel } from '#shared/releases.ts'
+import { matchesEtag } from '#shared/http/etag.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { servedVersion } from '../registry/channels.ts'
 import { isModuleId, isVersion } from '../registry/names.ts'
@@ -55,14 +56,6 @@ function validVersion(raw: unknown): string {
   return version
 }
 
-/** If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/ prefixes are ignored. */
-function notModified(req: Request, etag: string): boolean {
-  const header = req.get('if-none-match')
-  if (!header) return false
-  if (header.trim() === '*') return true
-  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
-}
-
 function sendBody(
   req: Request,
   res: Response,
@@ -73,7 +66,7 @@ function sendBody(
 ): void {
   res.setHeader('etag', etag)
   res.setHeader('cache-control', cacheControl)
-  if (notModified(req, etag)) {
+  if (matchesEtag(req.get('if-none-match'), etag)) {
     res.status(304).end()
     return
   }
@@ -195,7 +188,7 @@ export function modulesApi(nc: NatsConnection, log: Logger): Router {
       const etag = `"${entry.zip.sha256}"`
       res.setHeader('etag', etag)
       res.setHeader('cache-control', IMMUTABLE)
-      if (notModified(req, etag)) {
+      if (matchesEtag(req.get('if-none-match'), etag)) {
         res.status(304).end()
         return
       }

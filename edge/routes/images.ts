@@ -30,7 +30,8 @@ import { withFailover } from '../steering/failover.ts'
 import type { BridgeMessage } from '../nats/bridge.ts'
 import { parseImageUrl } from '../images/image-url.ts'
 import { verifyImagePath } from '../images/signature.ts'
-import { cacheControl, imageCacheKey, matchesEtag, strongEtag } from '../images/image-cache.ts'
+import { matchesEtag } from '#shared/http/etag.ts'
+import { cacheControl, imageCacheKey, strongEtag } from '../images/image-cache.ts'
 import { HotCache, freshFor, type HotEntry } from '../images/hot-cache.ts'
 
 export const images = new Hono<AppEnv>()

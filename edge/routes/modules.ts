@@ -11,7 +11,7 @@
 import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { proxyToDatacenter } from '../datacenter-http.ts'
-import { matchesEtag } from '../images/image-cache.ts'
+import { matchesEtag } from '#shared/http/etag.ts'
 
 export const modules = new Hono<AppEnv>()
 
