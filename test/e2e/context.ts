@@ -1,4 +1,5 @@
 /** What every end-to-end scenario gets: the running platform (filled in by platform.test.ts's beforeAll). */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { StateFile } from '../../local/state.ts'
 import type { Supervisor } from '../support/supervisor.ts'
 
@@ -20,7 +21,7 @@ export interface E2E {
 
 /** Polls `read` until `accept` holds; returns the time it took, or throws after `timeoutMs`. */
 export async function waitUntil<T>(
-  read: () => Promise<T>,
+  read: () => T | Promise<T>,
   accept: (value: T) => boolean,
   timeoutMs: number,
   what: string
@@ -30,7 +31,7 @@ export async function waitUntil<T>(
   while (Date.now() - started < timeoutMs) {
     last = await read()
     if (accept(last)) return Date.now() - started
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
   }
   throw new Error(`${what}: not within ${timeoutMs} ms (last: ${JSON.stringify(last)})`)
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
-import { errors, nkeyAuthenticator, wsconnect, type NatsConnection, type Status } from '@nats-io/nats-core'
+import { errors, nkeyAuthenticator, wsconnect, type NatsConnection } from '@nats-io/nats-core'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { createUser } from '@nats-io/nkeys'
 import { githubStreamConfig } from '#shared/releases.ts'
@@ -42,7 +42,7 @@ async function as(component: NatsComponent) {
   const nc = await connect({ servers: nats.url, ...natsAuth(component) })
   const violations: string[] = []
   void (async () => {
-    for await (const s of nc.status() as AsyncIterable<Status>)
+    for await (const s of nc.status())
       if (s.type === 'error' && s.error instanceof errors.PermissionViolationError)
         violations.push(`${s.error.operation} ${s.error.subject}${s.error.queue ? ` ${s.error.queue}` : ''}`)
   })()

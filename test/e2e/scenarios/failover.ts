@@ -31,7 +31,7 @@ async function loadNearAms(e2e: E2E): Promise<SteadyLoad> {
     maxMs: 120_000,
   })
   await waitUntil(
-    async () => load.answers.filter((a) => a.dc === 'ams').length,
+    () => load.answers.filter((a) => a.dc === 'ams').length,
     (n) => n >= 20,
     15_000,
     'load on ams'
@@ -42,7 +42,7 @@ async function loadNearAms(e2e: E2E): Promise<SteadyLoad> {
 /** Milliseconds from `t` until `count` requests started after `t` were answered by `dc`. */
 const servedBy = (load: SteadyLoad, dc: string, t: number, timeoutMs: number, count = 10) =>
   waitUntil(
-    async () => load.since(t).filter((a) => a.dc === dc).length,
+    () => load.since(t).filter((a) => a.dc === dc).length,
     (n) => n >= count,
     timeoutMs,
     `answers from ${dc}`

@@ -99,7 +99,7 @@ export function imageScenarios(e2e: E2E & { origin: { fileUrl(name: string, quer
       process.kill(-fraImages.pid, 'SIGKILL')
       try {
         await waitUntil(
-          async () => readState(e2e.localDir).processes.some((p) => p.pid === fraImages.pid),
+          () => readState(e2e.localDir).processes.some((p) => p.pid === fraImages.pid),
           (x) => !x,
           5_000,
           'images gone'

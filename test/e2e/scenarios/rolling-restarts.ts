@@ -60,9 +60,8 @@ export function rollingRestartScenarios(
             const { id } = releaseManifest(delivery.spec) as { id: string }
             await waitUntil(
               async () =>
-                (await (
-                  await fetch(`${e2e.edge}/modules/${id}/${version}/module.json`, { headers: nearFra })
-                ).status) === 200,
+                (await fetch(`${e2e.edge}/modules/${id}/${version}/module.json`, { headers: nearFra }))
+                  .status === 200,
               (ok) => ok,
               60_000,
               `hello-world ${version} packaged`
@@ -72,7 +71,7 @@ export function rollingRestartScenarios(
         })()
 
         await waitUntil(
-          async () => images.answers.length,
+          () => images.answers.length,
           (n) => n >= 10,
           20_000,
           'image load running'

@@ -185,7 +185,7 @@ export function securityScenarios(
 async function handledOutcome(e2e: E2E, deliveryId: string): Promise<string> {
   let outcome: string | undefined
   await waitUntil(
-    async () => {
+    () => {
       for (const file of readdirSync(join(e2e.localDir, 'logs')).filter((f) => /-releases\.log$/.test(f))) {
         for (const line of readFileSync(join(e2e.localDir, 'logs', file), 'utf8').split('\n')) {
           if (!line.includes(deliveryId) || !line.includes('delivery handled')) continue
