@@ -7,8 +7,8 @@ import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { healthSnapshot } from '../steering/health-view.ts'
-import { statusDocument } from '../status/status-document.ts'
-import { statusPage } from '../status/page.ts'
+import { statusDocument } from './status-document.ts'
+import { statusPage } from './page.ts'
 
 export const status = new Hono<AppEnv>()
 
