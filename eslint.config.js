@@ -19,7 +19,12 @@ export default tseslint.config(
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.json', './edge/tsconfig.json', './test/edge/tsconfig.json'],
+        project: [
+          './tsconfig.json',
+          './edge/tsconfig.json',
+          './test/edge/tsconfig.json',
+          './edge/status/browser/tsconfig.json',
+        ],
         tsconfigRootDir: import.meta.dirname,
       },
     },

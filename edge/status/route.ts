@@ -1,14 +1,16 @@
 /**
- * `/status` (the operator's page) and `/status.json` (the same, machine-readable). Public and
- * read-only: they show states and latencies, nothing secret. The viewer's location is honoured
- * from x-client-geo as everywhere else, so `/status?` shows where a given client would be served.
+ * `/status` (the operator's page), `/status/live` (its changing parts, which the page's script fetches
+ * to refresh itself) and `/status.json` (the same data, machine-readable). Public and read-only: they
+ * show states, latencies and counters, nothing secret. The viewer's location is honoured from
+ * x-client-geo as everywhere else, so the page shows where a given client would be served.
  */
 import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { healthSnapshot } from '../steering/health-view.ts'
 import { statusDocument } from './status-document.ts'
-import { statusPage } from './page.ts'
+import { liveParts, statusPage } from './page.tsx'
+import { worldMap } from './world-map.ts'
 
 export const status = new Hono<AppEnv>()
 
@@ -27,6 +29,11 @@ async function currentStatus(c: Context<AppEnv>) {
 status.get('/status.json', async (c) => c.json(await currentStatus(c), 200, noStore))
 
 status.get('/status', async (c) => {
-  const refreshMs = Math.max(1_000, Math.min(c.get('config').health.probeIntervalMs, 5_000))
-  return c.html(statusPage(await currentStatus(c), refreshMs), 200, noStore)
+  const { datacenters, health } = c.get('config')
+  const refreshMs = Math.max(1_000, Math.min(health.probeIntervalMs, 5_000))
+  return c.html(await statusPage(await currentStatus(c), worldMap(datacenters), refreshMs), 200, noStore)
 })
+
+status.get('/status/live', async (c) =>
+  c.html(await liveParts(await currentStatus(c), worldMap(c.get('config').datacenters)), 200, noStore)
+)

@@ -1,270 +1,232 @@
 /**
- * A small world map as inline SVG (no external assets): coarse coastlines in an equirectangular
- * projection, x = longitude, y = -latitude, so a datacenter is drawn at (lon, -lat).
+ * The status page's map: Natural Earth's land at 1:110m (world-atlas `land-110m.json`, 55 KB of
+ * TopoJSON in the Worker bundle) drawn with d3-geo in the Natural Earth projection, turned to the
+ * datacenters' middle meridian and fitted (`fitExtent`) to a box around every datacenter of the
+ * catalogue, so that three datacenters in Europe zoom to Europe and six on three continents span the
+ * world. The box is at least MIN_SPAN degrees wide and high: Frankfurt, Amsterdam and London alone
+ * would fill the map with the North Sea.
+ *
+ * Coordinates are SVG user units of a WIDTH x HEIGHT viewBox. The land is clipped to it
+ * (`clipExtent`), so the path holds only what shows: about 4 KB for Europe, 35 KB for the world.
+ * Projecting and clipping the land costs about 10-20 ms of CPU (measured in Node on the project's
+ * machine), so a map is made once per catalogue and isolate (the catalogue is the isolate's
+ * configuration) and kept; the viewer's point and route, which differ per request, are cheap.
  */
-type Outline = Array<[lon: number, lat: number]>
+import { geoGraticule10, geoNaturalEarth1, geoPath, type GeoPermissibleObjects } from 'd3-geo'
+import { feature } from 'topojson-client'
+import { z } from 'zod'
+import land110m from 'world-atlas/land-110m.json' with { type: 'json' }
 
-const outlines: Record<string, Outline> = {
-  northAmerica: [
-    [-168, 65],
-    [-162, 70],
-    [-140, 70],
-    [-125, 72],
-    [-95, 75],
-    [-80, 73],
-    [-62, 66],
-    [-55, 52],
-    [-66, 45],
-    [-70, 41],
-    [-76, 35],
-    [-81, 31],
-    [-80, 25],
-    [-82, 30],
-    [-90, 30],
-    [-97, 27],
-    [-97, 22],
-    [-90, 21],
-    [-87, 16],
-    [-83, 10],
-    [-78, 8],
-    [-80, 7],
-    [-86, 12],
-    [-92, 15],
-    [-105, 20],
-    [-110, 24],
-    [-115, 30],
-    [-118, 34],
-    [-124, 40],
-    [-124, 48],
-    [-130, 55],
-    [-140, 60],
-    [-152, 58],
-    [-165, 54],
-    [-160, 60],
-    [-168, 65],
-  ],
-  greenland: [
-    [-45, 60],
-    [-20, 70],
-    [-18, 78],
-    [-30, 83],
-    [-60, 82],
-    [-72, 78],
-    [-55, 70],
-    [-45, 60],
-  ],
-  southAmerica: [
-    [-78, 8],
-    [-72, 12],
-    [-62, 10],
-    [-52, 5],
-    [-35, -5],
-    [-38, -13],
-    [-48, -25],
-    [-58, -35],
-    [-65, -42],
-    [-68, -55],
-    [-74, -50],
-    [-72, -35],
-    [-71, -20],
-    [-76, -14],
-    [-81, -5],
-    [-78, 2],
-    [-78, 8],
-  ],
-  eurasia: [
-    [-10, 36],
-    [-9, 43],
-    [-2, 44],
-    [-5, 48],
-    [2, 51],
-    [8, 54],
-    [10, 57],
-    [5, 62],
-    [12, 66],
-    [18, 70],
-    [28, 71],
-    [40, 68],
-    [60, 70],
-    [70, 73],
-    [80, 73],
-    [100, 77],
-    [115, 74],
-    [130, 71],
-    [140, 72],
-    [160, 70],
-    [180, 68],
-    [180, 65],
-    [165, 60],
-    [160, 55],
-    [155, 50],
-    [142, 46],
-    [140, 42],
-    [135, 35],
-    [127, 35],
-    [122, 40],
-    [120, 37],
-    [122, 30],
-    [118, 24],
-    [110, 20],
-    [108, 16],
-    [109, 12],
-    [105, 9],
-    [100, 13],
-    [100, 7],
-    [104, 1],
-    [98, 8],
-    [95, 16],
-    [92, 22],
-    [88, 22],
-    [80, 15],
-    [77, 8],
-    [73, 15],
-    [72, 21],
-    [67, 24],
-    [57, 26],
-    [52, 28],
-    [48, 30],
-    [50, 26],
-    [56, 24],
-    [58, 21],
-    [55, 17],
-    [45, 13],
-    [43, 17],
-    [39, 22],
-    [35, 28],
-    [33, 31],
-    [35, 36],
-    [27, 37],
-    [26, 40],
-    [22, 37],
-    [20, 40],
-    [19, 42],
-    [13, 45],
-    [16, 41],
-    [18, 40],
-    [12, 42],
-    [8, 44],
-    [3, 43],
-    [0, 39],
-    [-2, 37],
-    [-6, 36],
-    [-10, 36],
-  ],
-  africa: [
-    [-17, 21],
-    [-10, 30],
-    [-6, 36],
-    [10, 37],
-    [11, 33],
-    [20, 31],
-    [30, 31],
-    [33, 31],
-    [35, 28],
-    [39, 22],
-    [43, 12],
-    [51, 12],
-    [45, 3],
-    [40, -3],
-    [39, -10],
-    [41, -15],
-    [35, -24],
-    [33, -28],
-    [27, -34],
-    [18, -35],
-    [16, -28],
-    [12, -18],
-    [13, -9],
-    [9, -1],
-    [9, 4],
-    [3, 6],
-    [-8, 4],
-    [-13, 8],
-    [-17, 14],
-    [-17, 21],
-  ],
-  britain: [
-    [-5, 50],
-    [1, 51],
-    [2, 53],
-    [-1, 55],
-    [-2, 58],
-    [-5, 58],
-    [-6, 56],
-    [-3, 54],
-    [-5, 52],
-    [-5, 50],
-  ],
-  ireland: [
-    [-10, 52],
-    [-6, 52],
-    [-6, 55],
-    [-8, 55],
-    [-10, 54],
-    [-10, 52],
-  ],
-  iceland: [
-    [-24, 64],
-    [-14, 64],
-    [-14, 66],
-    [-22, 66],
-    [-24, 64],
-  ],
-  japan: [
-    [130, 31],
-    [135, 34],
-    [140, 36],
-    [142, 40],
-    [141, 45],
-    [140, 41],
-    [136, 37],
-    [132, 35],
-    [130, 31],
-  ],
-  madagascar: [
-    [44, -25],
-    [47, -25],
-    [50, -15],
-    [49, -12],
-    [44, -16],
-    [44, -25],
-  ],
-  australia: [
-    [114, -22],
-    [114, -34],
-    [118, -35],
-    [130, -32],
-    [137, -35],
-    [140, -38],
-    [146, -39],
-    [150, -37],
-    [153, -28],
-    [153, -25],
-    [146, -19],
-    [142, -11],
-    [136, -12],
-    [131, -12],
-    [126, -14],
-    [122, -18],
-    [114, -22],
-  ],
-  newZealand: [
-    [166, -46],
-    [174, -41],
-    [178, -38],
-    [173, -35],
-    [172, -41],
-    [166, -46],
-  ],
+export const WIDTH = 960
+export const HEIGHT = 480
+/** Room around the outermost datacenters for their markers and labels. */
+const PADDING = 56
+/** The smallest box the map shows, in degrees of longitude and latitude. */
+const MIN_SPAN = { lon: 44, lat: 22 }
+/** Marker radius and label size, in user units (the SVG scales with the page). */
+export const MARKER_RADIUS = 7
+export const LABEL_SIZE = 15
+
+export interface Placed {
+  x: number
+  y: number
 }
 
-const path = (outline: Outline) => 'M' + outline.map(([lon, lat]) => `${lon} ${-lat}`).join(' L') + ' Z'
+export interface MapMarker extends Placed {
+  id: string
+  /** Where the datacenter's label goes: beside the marker, where it covers no other marker or label. */
+  label: Placed & { anchor: 'start' | 'middle' | 'end' }
+}
 
-/** The land as one SVG path `d` attribute. */
-export const landPath = Object.values(outlines).map(path).join(' ')
+export interface WorldMap {
+  width: number
+  height: number
+  /** SVG path data: the globe's outline (the sea), the 10° graticule, the land. */
+  sphere: string
+  graticule: string
+  land: string
+  /** One per datacenter, in catalogue order. */
+  markers: MapMarker[]
+  /** Where a point is drawn, or undefined when it falls outside the map. */
+  place(lon: number, lat: number): Placed | undefined
+  /** The great circle between two points, clipped to the map ('' when none of it shows). */
+  route(from: [lon: number, lat: number], to: [lon: number, lat: number]): string
+}
 
-/** Graticule lines every 30 degrees. */
-export const graticulePath = [
-  ...[-150, -120, -90, -60, -30, 0, 30, 60, 90, 120, 150].map((lon) => `M${lon} -90 V90`),
-  ...[-60, -30, 0, 30, 60].map((lat) => `M-180 ${-lat} H180`),
-].join(' ')
+interface Located {
+  id: string
+  lat: number
+  lon: number
+}
+
+// The one object of land-110m.json, checked once: a JSON import is typed loosely (strings, not the
+// literal types topojson-client wants).
+const pair = z.tuple([z.number(), z.number()])
+const arcIndexes = z.array(z.number())
+const landTopologySchema = z.object({
+  type: z.literal('Topology'),
+  transform: z.object({ scale: pair, translate: pair }),
+  arcs: z.array(z.array(z.array(z.number()))),
+  objects: z.object({
+    land: z.object({
+      type: z.literal('GeometryCollection'),
+      geometries: z.array(z.object({ type: z.literal('MultiPolygon'), arcs: z.array(z.array(arcIndexes)) })),
+    }),
+  }),
+})
+
+let landFeature: GeoPermissibleObjects | undefined
+function land(): GeoPermissibleObjects {
+  if (!landFeature) {
+    const topology = landTopologySchema.parse(land110m)
+    landFeature = feature(topology, topology.objects.land)
+  }
+  return landFeature
+}
+
+const maps = new Map<string, WorldMap>()
+/** More would mean catalogues changing under one isolate, which a deploy does not do. */
+const MAX_MAPS = 4
+
+/** The map for this catalogue, made on first use and kept. */
+export function worldMap(datacenters: readonly Located[]): WorldMap {
+  const key = JSON.stringify(datacenters.map(({ id, lat, lon }) => [id, lat, lon]))
+  let map = maps.get(key)
+  if (!map) {
+    map = drawMap(datacenters)
+    if (maps.size >= MAX_MAPS) maps.clear()
+    maps.set(key, map)
+  }
+  return map
+}
+
+function drawMap(datacenters: readonly Located[]): WorldMap {
+  const centre = centralMeridian(datacenters.map((dc) => dc.lon))
+  // Longitudes relative to the centre, in -180..180: the box cannot straddle the antimeridian.
+  const relative = datacenters.map((dc) => wrap(dc.lon - centre))
+  const lats = datacenters.map((dc) => dc.lat)
+  const [west, east] = widen(Math.min(...relative), Math.max(...relative), MIN_SPAN.lon, -180, 180)
+  const [south, north] = widen(Math.min(...lats), Math.max(...lats), MIN_SPAN.lat, -85, 85)
+  // The box's edges as points: fitted as a polygon, its sides would be great circles, not parallels.
+  const edge: Array<[number, number]> = []
+  for (let i = 0; i <= 8; i++) {
+    const lon = west + ((east - west) * i) / 8
+    const lat = south + ((north - south) * i) / 8
+    edge.push([centre + lon, south], [centre + lon, north], [centre + west, lat], [centre + east, lat])
+  }
+  const projection = geoNaturalEarth1()
+    .rotate([-centre, 0])
+    .fitExtent(
+      [
+        [PADDING, PADDING],
+        [WIDTH - PADDING, HEIGHT - PADDING],
+      ],
+      { type: 'MultiPoint', coordinates: edge }
+    )
+    .clipExtent([
+      [0, 0],
+      [WIDTH, HEIGHT],
+    ])
+  // Natural Earth's 1:110m land is dense already: drawn without adaptive resampling its path data
+  // comes out identical (at 0.1 unit) for half the CPU. The rest (the globe's outline, the graticule,
+  // great-circle routes) needs resampling to bend.
+  const resampling = projection.precision()
+  const landPath = geoPath(projection.precision(0)).digits(1)(land()) ?? ''
+  const path = geoPath(projection.precision(resampling)).digits(1)
+  // The Natural Earth projection places every point of the globe, so `projection()` always answers.
+  const project = (lon: number, lat: number): Placed => {
+    const [x, y] = projection([lon, lat]) ?? [NaN, NaN]
+    return { x: round(x), y: round(y) }
+  }
+  const place = (lon: number, lat: number): Placed | undefined => {
+    const { x, y } = project(lon, lat)
+    return x >= 0 && x <= WIDTH && y >= 0 && y <= HEIGHT ? { x, y } : undefined
+  }
+  // Inside the padding by construction: the box was fitted around these very points.
+  const points = datacenters.map((dc) => ({ id: dc.id, ...project(dc.lon, dc.lat) }))
+  return {
+    width: WIDTH,
+    height: HEIGHT,
+    sphere: path({ type: 'Sphere' }) ?? '',
+    graticule: path(geoGraticule10()) ?? '',
+    land: landPath,
+    markers: placeLabels(points),
+    place,
+    route: (from, to) => path({ type: 'LineString', coordinates: [from, to] }) ?? '',
+  }
+}
+
+/** The meridian in the middle of the datacenters: opposite the widest gap between their longitudes. */
+export function centralMeridian(lons: readonly number[]): number {
+  const sorted = [...lons].sort((a, b) => a - b)
+  if (sorted.length === 0) return 0
+  let gapEnd = sorted[0]!
+  let widest = sorted[0]! + 360 - sorted[sorted.length - 1]! // the gap across the antimeridian
+  for (let i = 1; i < sorted.length; i++) {
+    const gap = sorted[i]! - sorted[i - 1]!
+    if (gap > widest) [widest, gapEnd] = [gap, sorted[i]!]
+  }
+  // The datacenters span from the end of the widest gap eastwards, 360 - widest degrees.
+  return wrap(gapEnd + (360 - widest) / 2)
+}
+
+const wrap = (lon: number) => ((((lon + 180) % 360) + 360) % 360) - 180
+const round = (n: number) => Math.round(n * 10) / 10
+
+/** [low, high] widened about its middle to at least `span`, kept within [min, max]. */
+function widen(low: number, high: number, span: number, min: number, max: number): [number, number] {
+  const grow = Math.max(0, span - (high - low)) / 2
+  let [a, b] = [low - grow, high + grow]
+  if (a < min) [a, b] = [min, Math.min(max, b + min - a)]
+  if (b > max) [a, b] = [Math.max(min, a - (b - max)), max]
+  return [a, b]
+}
+
+interface Box {
+  left: number
+  top: number
+  right: number
+  bottom: number
+}
+
+const overlaps = (a: Box, b: Box) =>
+  a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom
+
+/**
+ * Each label beside its marker: right, left, above or below, the first that stays on the map and
+ * covers no marker and no label placed before it. Datacenters in neighbouring cities (Amsterdam,
+ * London, Frankfurt on a world map) would otherwise write over each other.
+ */
+function placeLabels(points: ReadonlyArray<{ id: string; x: number; y: number }>): MapMarker[] {
+  const r = MARKER_RADIUS
+  const taken: Box[] = points.map(({ x, y }) => ({ left: x - r, top: y - r, right: x + r, bottom: y + r }))
+  return points.map(({ id, x, y }) => {
+    // An estimate of the text's extent: about 0.6 em per character of a sans-serif id.
+    const width = id.length * LABEL_SIZE * 0.6
+    const ascent = LABEL_SIZE * 0.75
+    const gap = r + 4
+    const candidates: Array<MapMarker['label']> = [
+      { x: x + gap, y: y + ascent / 2, anchor: 'start' },
+      { x: x - gap, y: y + ascent / 2, anchor: 'end' },
+      { x, y: y - gap, anchor: 'middle' },
+      { x, y: y + gap + ascent, anchor: 'middle' },
+    ]
+    const boxOf = (c: MapMarker['label']): Box => {
+      const left = c.anchor === 'start' ? c.x : c.anchor === 'end' ? c.x - width : c.x - width / 2
+      return { left, right: left + width, top: c.y - ascent, bottom: c.y }
+    }
+    const fits = (c: MapMarker['label']) => {
+      const box = boxOf(c)
+      return (
+        box.left >= 0 &&
+        box.right <= WIDTH &&
+        box.top >= 0 &&
+        box.bottom <= HEIGHT &&
+        !taken.some((other) => overlaps(box, other))
+      )
+    }
+    const label = candidates.find(fits) ?? candidates[0]!
+    taken.push(boxOf(label))
+    return { id, x, y, label: { ...label, x: round(label.x), y: round(label.y) } }
+  })
+}

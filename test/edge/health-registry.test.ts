@@ -74,14 +74,4 @@ describe('GET /status.json', () => {
     for (const d of doc.datacenters) expect(['healthy', 'degraded', 'down', 'drained']).toContain(d.state)
     expect(doc.edge.requests).toBeGreaterThan(0)
   })
-
-  it('GET /status is an HTML page with the map and the same data', async () => {
-    const res = await exports.default.fetch(new Request('https://edge.test/status'))
-    expect(res.status).toBe(200)
-    expect(res.headers.get('content-type')).toMatch(/^text\/html/)
-    const html = await res.text()
-    expect(html).toContain('<svg id="map"')
-    expect(html).toContain('"id":"ams"')
-    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="https?:/) // no external assets
-  })
 })

@@ -1,0 +1,278 @@
+/**
+ * `/status`: the operator's page, rendered complete on the server with hono/jsx from the status
+ * document that `/status.json` serves, so it works without JavaScript: a map of the datacenters
+ * coloured by state with the viewer and the datacenter it is steered to, a table of every datacenter
+ * (state, since when, last probe, latency, the probe's error) and the recent state changes.
+ *
+ * The parts that change are marked `data-live` and have an id. `/status/live` renders the same parts
+ * alone, and the page's one script (browser/refresh.ts) fetches it every few seconds and swaps each
+ * part in by id: the server is the only renderer, so the page and its refresh cannot disagree, and
+ * escaping happens in one place (JSX escapes every text and attribute).
+ */
+import type { FC } from 'hono/jsx'
+import type { StatusDocument } from './status-document.ts'
+import { LABEL_SIZE, MARKER_RADIUS, type WorldMap } from './world-map.ts'
+import { refreshScript } from './browser/refresh.generated.ts'
+
+export const stateColours = {
+  healthy: '#16a34a',
+  degraded: '#d97706',
+  down: '#dc2626',
+  drained: '#6b7280',
+} as const
+
+type Datacenter = StatusDocument['datacenters'][number]
+
+/** The whole page, with its doctype. */
+export async function statusPage(doc: StatusDocument, map: WorldMap, refreshMs: number): Promise<string> {
+  return `<!doctype html>${await (<Page doc={doc} map={map} refreshMs={refreshMs} />)}`
+}
+
+/** The live parts alone (`/status/live`), each wrapped so that an HTML parser keeps it as it is. */
+export async function liveParts(doc: StatusDocument, map: WorldMap): Promise<string> {
+  const parts = (
+    <>
+      <Summary doc={doc} />
+      <Viewer doc={doc} />
+      <svg>
+        <MapLayers doc={doc} map={map} />
+      </svg>
+      <table>
+        <DatacenterRows doc={doc} />
+      </table>
+      <table>
+        <ChangeRows doc={doc} />
+      </table>
+      <Updated doc={doc} />
+    </>
+  )
+  return String(await parts)
+}
+
+const Page: FC<{ doc: StatusDocument; map: WorldMap; refreshMs: number }> = ({ doc, map, refreshMs }) => (
+  <html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <title>vtta.io status</title>
+      <style dangerouslySetInnerHTML={{ __html: css }} />
+    </head>
+    <body data-refresh-ms={String(refreshMs)}>
+      <header>
+        <h1>vtta.io status</h1>
+        <Summary doc={doc} />
+        <span class="legend muted">
+          {Object.entries(stateColours).map(([state, colour]) => (
+            <span>
+              <span style={{ color: colour }}>&#9679;</span> {state}
+            </span>
+          ))}
+        </span>
+      </header>
+      <Viewer doc={doc} />
+      <svg
+        id="map"
+        viewBox={`0 0 ${map.width} ${map.height}`}
+        role="img"
+        aria-label="Map of the datacenters and their states"
+      >
+        <path class="sea" d={map.sphere} />
+        <path class="grid" d={map.graticule} />
+        <path class="land" d={map.land} />
+        <MapLayers doc={doc} map={map} />
+      </svg>
+      <table>
+        <thead>
+          <tr>
+            <th>Datacenter</th>
+            <th>State</th>
+            <th>Since</th>
+            <th>Last probe</th>
+            <th>Latency</th>
+            <th>Note</th>
+          </tr>
+        </thead>
+        <DatacenterRows doc={doc} />
+      </table>
+      <h2>Recent changes</h2>
+      <table>
+        <ChangeRows doc={doc} />
+      </table>
+      <p class="muted">
+        Updated <Updated doc={doc} />; refreshes every {Math.round(refreshMs / 1000)} s with JavaScript
+        (reload the page without it). Data: <a href="/status.json">/status.json</a>.
+      </p>
+      <script dangerouslySetInnerHTML={{ __html: refreshScript }} />
+    </body>
+  </html>
+)
+
+const Summary: FC<{ doc: StatusDocument }> = ({ doc }) => {
+  const counts = new Map<string, number>()
+  for (const dc of doc.datacenters) counts.set(dc.state, (counts.get(dc.state) ?? 0) + 1)
+  return (
+    <span id="summary" data-live>
+      {[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}
+    </span>
+  )
+}
+
+const steeredTo = (doc: StatusDocument) => doc.datacenters.find((dc) => dc.id === doc.viewer.steeredTo)
+
+const Viewer: FC<{ doc: StatusDocument }> = ({ doc }) => {
+  const { lat, lon, country, fallback } = doc.viewer
+  const where =
+    lat !== undefined && lon !== undefined ? `${lat.toFixed(2)}, ${lon.toFixed(2)}` : 'unknown location'
+  const target = steeredTo(doc)
+  return (
+    <p id="viewer" class="muted" data-live>
+      You ({where}
+      {country ? `, ${country}` : ''}) are served by{' '}
+      {target ? `${target.name} (${target.id})` : 'no datacenter'}
+      {fallback ? ': no datacenter is healthy, using the nearest anyway' : '.'}
+    </p>
+  )
+}
+
+/** The viewer, the route to its datacenter, and a marker per datacenter. */
+const MapLayers: FC<{ doc: StatusDocument; map: WorldMap }> = ({ doc, map }) => {
+  const { lat, lon } = doc.viewer
+  const target = steeredTo(doc)
+  const viewer = lat !== undefined && lon !== undefined ? ([lon, lat] as [number, number]) : undefined
+  const you = viewer && map.place(...viewer)
+  const route = viewer && target ? map.route(viewer, [target.lon, target.lat]) : ''
+  const byId = new Map(doc.datacenters.map((dc) => [dc.id, dc]))
+  return (
+    <>
+      <g id="routes" data-live>
+        {route && <path class="route" d={route} />}
+        {you && <circle id="you" class="viewer" cx={you.x} cy={you.y} r={MARKER_RADIUS * 0.6} />}
+      </g>
+      <g id="markers" data-live>
+        {map.markers.map((marker) => {
+          const dc = byId.get(marker.id)
+          return dc && <Marker dc={dc} marker={marker} steered={dc.id === target?.id} />
+        })}
+      </g>
+    </>
+  )
+}
+
+const Marker: FC<{ dc: Datacenter; marker: WorldMap['markers'][number]; steered: boolean }> = ({
+  dc,
+  marker,
+  steered,
+}) => (
+  <g class="dc" data-dc={dc.id} data-state={dc.state}>
+    <circle
+      cx={marker.x}
+      cy={marker.y}
+      r={steered ? MARKER_RADIUS * 1.3 : MARKER_RADIUS}
+      fill={stateColours[dc.state]}
+    >
+      <title>{`${dc.name}: ${dc.state}`}</title>
+    </circle>
+    <text x={marker.label.x} y={marker.label.y} text-anchor={marker.label.anchor} font-size={LABEL_SIZE}>
+      {dc.id}
+    </text>
+  </g>
+)
+
+const DatacenterRows: FC<{ doc: StatusDocument }> = ({ doc }) => (
+  <tbody id="datacenters" data-live>
+    {doc.datacenters.map((dc) => {
+      const probe = dc.lastProbe
+      return (
+        <tr data-dc={dc.id} data-state={dc.state}>
+          <td>
+            {dc.name} <span class="muted">{dc.id}</span>
+          </td>
+          <td>
+            <span class="badge" style={{ background: stateColours[dc.state] }}>
+              {dc.state}
+            </span>
+          </td>
+          <td>
+            <Clock at={dc.since} now={doc.generatedAt} />
+          </td>
+          <td>
+            {probe ? (
+              <>
+                <Clock at={probe.at} now={doc.generatedAt} />
+                {probe.ok ? '' : ' (failed)'}
+              </>
+            ) : (
+              '-'
+            )}
+          </td>
+          <td>{probe?.latencyMs !== undefined ? `${probe.latencyMs} ms` : '-'}</td>
+          <td class="muted">{probe?.error ?? ''}</td>
+        </tr>
+      )
+    })}
+  </tbody>
+)
+
+/** The 15 most recent changes, newest first (the registry keeps them in that order). */
+const ChangeRows: FC<{ doc: StatusDocument }> = ({ doc }) => (
+  <tbody id="changes" data-live>
+    {doc.changes.length === 0 ? (
+      <tr>
+        <td class="muted">none yet</td>
+      </tr>
+    ) : (
+      doc.changes.slice(0, 15).map((change) => (
+        <tr>
+          <td>
+            <Clock at={change.at} now={doc.generatedAt} />
+          </td>
+          <td>{change.dc}</td>
+          <td>
+            {change.from} &rarr; <b style={{ color: stateColours[change.to] }}>{change.to}</b>
+          </td>
+          <td class="muted">{change.reason}</td>
+        </tr>
+      ))
+    )}
+  </tbody>
+)
+
+const Updated: FC<{ doc: StatusDocument }> = ({ doc }) => (
+  <span id="updated" data-live>
+    <Clock at={doc.generatedAt} now={doc.generatedAt} />
+  </span>
+)
+
+/**
+ * A time in UTC (the server does not know the reader's zone, and operators compare UTC logs): the
+ * time of day, with the date when it is not today's.
+ */
+const Clock: FC<{ at: number; now: number }> = ({ at, now }) => {
+  const iso = new Date(at).toISOString()
+  const sameDay = iso.slice(0, 10) === new Date(now).toISOString().slice(0, 10)
+  return <time datetime={iso}>{`${sameDay ? '' : `${iso.slice(0, 10)} `}${iso.slice(11, 19)} UTC`}</time>
+}
+
+const css = `
+  :root { color-scheme: light dark; font-family: system-ui, sans-serif; --land: #cbd5e1; --sea: #f8fafc; --space: #e2e8f0; --grid: #e2e8f0; }
+  @media (prefers-color-scheme: dark) { :root { --land: #334155; --sea: #0f172a; --space: #020617; --grid: #1e293b; } }
+  body { margin: 0 auto; max-width: 72rem; padding: 1rem; }
+  header { display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; }
+  h1 { margin: 0; font-size: 1.4rem; }
+  h2 { font-size: 1.1rem; margin: 1.5rem 0 0.25rem; }
+  #summary { font-weight: 600; }
+  svg { display: block; width: 100%; height: auto; background: var(--space); border-radius: 0.5rem; }
+  .sea { fill: var(--sea); }
+  .grid { stroke: var(--grid); fill: none; }
+  .land { fill: var(--land); stroke: var(--sea); stroke-width: 0.5; }
+  .dc circle { stroke: #fff; stroke-width: 2; }
+  .dc text { paint-order: stroke; stroke: var(--sea); stroke-width: 4; fill: currentColor; font-weight: 600; }
+  .route { stroke: #2563eb; stroke-width: 2; stroke-dasharray: 6 4; fill: none; }
+  .viewer { fill: #2563eb; stroke: #fff; stroke-width: 1.5; }
+  table { border-collapse: collapse; width: 100%; margin-top: 0.5rem; }
+  th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid var(--grid); }
+  .badge { display: inline-block; min-width: 5.5rem; padding: 0.05rem 0.5rem; border-radius: 1rem; color: #fff; text-align: center; }
+  .legend span { margin-right: 1rem; }
+  .muted { opacity: 0.7; }
+  body[data-stale] #updated::after { content: " (the last refresh failed)"; color: #dc2626; }
+`

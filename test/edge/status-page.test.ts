@@ -1,0 +1,224 @@
+/**
+ * The status page: rendered complete on the server (read here with workerd's HTMLRewriter, no script
+ * runs), escaped, and with a map of real land fitted to the catalogue, whether three datacenters in
+ * Europe or six on three continents. The page in a real browser, and its screenshots:
+ * test/e2e/status-page.test.ts.
+ */
+import { describe, expect, it } from 'vitest'
+import { exports } from 'cloudflare:workers'
+import type { ReachableDatacenter } from '#shared/catalogue.ts'
+import europe from '#shared/datacenters.json' with { type: 'json' }
+import production from '../../deploy/datacenters.production.json' with { type: 'json' }
+import sixContinents from '../fixtures/datacenters/six-continents.json' with { type: 'json' }
+import { statusDocument, type StatusDocument } from '../../edge/status/status-document.ts'
+import { liveParts, stateColours, statusPage } from '../../edge/status/page.tsx'
+import { centralMeridian, HEIGHT, MARKER_RADIUS, WIDTH, worldMap } from '../../edge/status/world-map.ts'
+
+type Attributes = Record<string, string | null>
+
+/** Every element matching `selector`: the attributes asked for, and its text. */
+async function select(html: string, selector: string, names: string[] = []) {
+  const found: Array<{ attrs: Attributes; text: string }> = []
+  await new HTMLRewriter()
+    .on(selector, {
+      element(el) {
+        found.push({ attrs: Object.fromEntries(names.map((n) => [n, el.getAttribute(n)])), text: '' })
+      },
+      text(chunk) {
+        found[found.length - 1]!.text += chunk.text
+      },
+    })
+    .transform(new Response(html))
+    .text()
+  return found
+}
+
+const get = (path: string, headers: Record<string, string> = {}) =>
+  exports.default.fetch(new Request(`https://edge.test${path}`, { headers }))
+
+const reachable = (catalogue: Array<{ id: string; name: string; lat: number; lon: number }>) =>
+  catalogue.map((dc): ReachableDatacenter => ({
+    ...dc,
+    endpoints: { web: `https://${dc.id}.test`, natsWs: `wss://${dc.id}.test` },
+  }))
+
+/** The page as the route renders it, for a catalogue of one's choosing and no probe yet. */
+async function pageFor(catalogue: ReachableDatacenter[], viewer = { lat: 51.51, lon: -0.13 }) {
+  return statusPage(statusDocument(catalogue, undefined, viewer), worldMap(catalogue), 5_000)
+}
+
+describe('GET /status without JavaScript', () => {
+  it('is one HTML page with no external asset and one inline script', async () => {
+    const res = await get('/status')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const html = await res.text()
+    expect(html).toMatch(/^<!doctype html><html lang="en">/)
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="https?:/)
+    const scripts = await select(html, 'script', ['src'])
+    expect(scripts.map((script) => script.attrs)).toEqual([{ src: null }])
+    expect(scripts[0]!.text).toContain('/status/live') // the bundled refresh module, inline
+  })
+
+  it('has a row and a marker per datacenter of the catalogue, each with its state', async () => {
+    const html = await (await get('/status', { 'x-client-geo': '52.37,4.90' })).text()
+    const rows = await select(html, 'tbody#datacenters > tr', ['data-dc', 'data-state'])
+    expect(rows.map((row) => row.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'nyc', 'syd'])
+    const badges = await select(html, 'tbody#datacenters .badge')
+    const markers = await select(html, '#markers g.dc', ['data-dc', 'data-state'])
+    const fills = await select(html, '#markers g.dc circle', ['fill'])
+    rows.forEach((row, i) => {
+      const state = row.attrs['data-state'] as keyof typeof stateColours
+      expect(Object.keys(stateColours)).toContain(state)
+      expect(badges[i]!.text).toBe(state)
+      expect(markers[i]!.attrs).toEqual(row.attrs)
+      expect(fills[i]!.attrs.fill).toBe(stateColours[state])
+    })
+    // The table's cells are the server's, not a script's: names, probe times, latencies.
+    expect(rows.map((row) => row.text)).toEqual(
+      expect.arrayContaining([expect.stringContaining('Amsterdam'), expect.stringContaining('Sydney')])
+    )
+    expect((await select(html, '#viewer'))[0]!.text).toContain('are served by Amsterdam (ams).')
+    expect(await select(html, '#you', ['cx'])).toHaveLength(1)
+  })
+
+  it('GET /status/live has exactly the parts of the page marked live, by id', async () => {
+    const page = await (await get('/status')).text()
+    const res = await get('/status/live')
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const live = await res.text()
+    const ids = async (html: string) => (await select(html, '[data-live]', ['id'])).map((p) => p.attrs.id)
+    expect(await ids(live)).toEqual(await ids(page))
+    expect(await ids(live)).toEqual([
+      'summary',
+      'viewer',
+      'routes',
+      'markers',
+      'datacenters',
+      'changes',
+      'updated',
+    ])
+    expect(await select(live, '#markers g.dc')).toHaveLength(5)
+    expect(live).not.toContain('class="land"') // the map's land stays put
+  })
+})
+
+describe('escaping', () => {
+  const hostile = '<script>alert(1)</script>"\'&'
+  const [fra, ams] = reachable(europe)
+  const doc: StatusDocument = {
+    ...statusDocument([{ ...fra!, name: hostile }, ams!], undefined, { lat: 50, lon: 8, country: hostile }),
+    changes: [{ dc: 'fra', at: Date.now(), from: 'healthy', to: 'down', reason: hostile }],
+  }
+  doc.datacenters[1]!.lastProbe = {
+    at: Date.now(),
+    ok: false,
+    latencyMs: 3,
+    error: `"><img src=x onerror=alert(2)>`,
+  }
+
+  it.each([
+    ['the page', () => statusPage(doc, worldMap([fra!, ams!]), 5_000)],
+    ['its live parts', () => liveParts(doc, worldMap([fra!, ams!]))],
+  ])('escapes names, countries, probe errors and reasons in %s', async (_, render) => {
+    const html = await render()
+    expect(html).not.toContain('<script>alert')
+    expect(html).not.toContain('<img')
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;')
+    expect(await select(html, 'img')).toEqual([])
+    expect((await select(html, 'script')).length).toBeLessThanOrEqual(1) // the page's own
+    // Each character escaped once, in the cells where it belongs.
+    const decoded = (await select(html, 'tbody#datacenters td')).map((td) => td.text).join('|')
+    expect(decoded).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;')
+  })
+})
+
+describe('the map', () => {
+  const catalogues = {
+    'three in Europe (shared/datacenters.json)': reachable(europe),
+    'three in Europe (production)': production,
+    'six on three continents': reachable(sixContinents),
+  }
+
+  it.each(Object.entries(catalogues))(
+    '%s: land from Natural Earth and a marker per datacenter inside the map',
+    async (_, catalogue) => {
+      const html = await pageFor(catalogue)
+      const [svg] = await select(html, 'svg#map', ['viewBox'])
+      expect(svg!.attrs.viewBox).toBe(`0 0 ${WIDTH} ${HEIGHT}`)
+      const [land] = await select(html, 'svg#map path.land', ['d'])
+      // Natural Earth's coastlines: many rings of many points, not a dozen straight-edged shapes.
+      const rings = land!.attrs.d!.match(/M/g) ?? []
+      const points = land!.attrs.d!.match(/L/g) ?? []
+      expect(rings.length).toBeGreaterThan(5)
+      expect(points.length).toBeGreaterThan(300)
+      const circles = await select(html, '#markers g.dc circle', ['cx', 'cy'])
+      const ids = await select(html, '#markers g.dc', ['data-dc'])
+      expect(ids.map((g) => g.attrs['data-dc'])).toEqual(catalogue.map((dc) => dc.id))
+      for (const { attrs } of circles) {
+        const [x, y] = [Number(attrs.cx), Number(attrs.cy)]
+        expect(x).toBeGreaterThanOrEqual(MARKER_RADIUS)
+        expect(x).toBeLessThanOrEqual(WIDTH - MARKER_RADIUS)
+        expect(y).toBeGreaterThanOrEqual(MARKER_RADIUS)
+        expect(y).toBeLessThanOrEqual(HEIGHT - MARKER_RADIUS)
+      }
+    }
+  )
+
+  const distance = (a: { x: number; y: number }, b: { x: number; y: number }) =>
+    Math.hypot(a.x - b.x, a.y - b.y)
+
+  it('zooms to Europe for three datacenters there, and spans the world for six', () => {
+    const three = worldMap(reachable(europe))
+    const six = worldMap(reachable(sixContinents))
+    const at = (map: typeof three, id: string) => map.markers.find((m) => m.id.startsWith(id))!
+    // Frankfurt to London: 640 km. Zoomed to Europe it is a good part of the map's width.
+    expect(distance(at(three, 'fra'), at(three, 'lon'))).toBeGreaterThan(WIDTH / 10)
+    expect(distance(at(six, 'fra'), at(six, 'lon'))).toBeLessThan(WIDTH / 20)
+    // West to east: San Francisco, New York, London, Singapore, across most of the map.
+    const xs = ['sfo', 'nyc', 'lon', 'sgp'].map((id) => at(six, id).x)
+    expect(xs).toEqual([...xs].sort((a, b) => a - b))
+    expect(xs[3]! - xs[0]!).toBeGreaterThan(WIDTH * 0.7)
+    // What shows is what the datacenters need: New York is off the European map, London on the world's.
+    expect(three.place(-74.01, 40.71)).toBeUndefined()
+    expect(six.place(-0.13, 51.51)).toBeDefined()
+    // The land path holds what shows: Europe's clipped land is much smaller than the world's.
+    expect(three.land.length).toBeLessThan(six.land.length / 3)
+  })
+
+  it('places every label near its marker, off the other markers and apart from the other labels', () => {
+    for (const catalogue of Object.values(catalogues)) {
+      const { markers } = worldMap(catalogue)
+      for (const m of markers) {
+        expect(distance(m, m.label)).toBeLessThan(MARKER_RADIUS * 5)
+        for (const other of markers)
+          if (other !== m) expect(distance(other, m.label)).toBeGreaterThan(MARKER_RADIUS)
+      }
+      const labels = markers.map((m) => m.label)
+      for (let i = 0; i < labels.length; i++)
+        for (let j = i + 1; j < labels.length; j++)
+          expect(
+            Math.abs(labels[i]!.x - labels[j]!.x) + Math.abs(labels[i]!.y - labels[j]!.y)
+          ).toBeGreaterThan(8)
+    }
+  })
+
+  it('centres the map on the datacenters, across the antimeridian when that is shorter', () => {
+    expect(centralMeridian([8.68, 4.9, -0.13])).toBeCloseTo(4.28, 1)
+    expect(centralMeridian(sixContinents.map((dc) => dc.lon))).toBeCloseTo(-9.3, 0)
+    // Tokyo and San Francisco: the middle of the Pacific, not of Europe.
+    expect(centralMeridian([139.69, -122.42])).toBeCloseTo(-171.4, 1)
+    expect(centralMeridian([151.21])).toBeCloseTo(151.21, 5)
+  })
+
+  it('shows a viewer far from every datacenter by the route towards its datacenter', async () => {
+    const catalogue = reachable(europe)
+    // Austin, Texas: where wrangler dev places a request that carries no location.
+    const html = await pageFor(catalogue, { lat: 30.27, lon: -97.74 })
+    expect(await select(html, '#you')).toEqual([]) // off the European map
+    const [route] = await select(html, '#routes path.route', ['d'])
+    expect(route!.attrs.d).toMatch(/^M/) // the great circle, clipped to the map
+  })
+})
