@@ -2,7 +2,8 @@
  * `/status`: the operator's page, rendered complete on the server with hono/jsx from the status
  * document that `/status.json` serves, so it works without JavaScript: a map of the datacenters
  * coloured by state with the viewer and the datacenter it is steered to, a table of every datacenter
- * (state, since when, last probe, latency, the probe's error) and the recent state changes.
+ * (state, since when, last probe, latency, requests this edge sent it, the probe's error), the recent
+ * state changes, and this edge's counters.
  *
  * The parts that change are marked `data-live` and have an id. `/status/live` renders the same parts
  * alone, and the page's one script (browser/refresh.ts) fetches it every few seconds and swaps each
@@ -42,6 +43,9 @@ export async function liveParts(doc: StatusDocument, map: WorldMap): Promise<str
       </table>
       <table>
         <ChangeRows doc={doc} />
+      </table>
+      <table>
+        <EdgeCounterRow doc={doc} />
       </table>
       <Updated doc={doc} />
     </>
@@ -89,6 +93,7 @@ const Page: FC<{ doc: StatusDocument; map: WorldMap; refreshMs: number }> = ({ d
             <th>Since</th>
             <th>Last probe</th>
             <th>Latency</th>
+            <th title="Requests this edge isolate sent there">Served here</th>
             <th>Note</th>
           </tr>
         </thead>
@@ -97,6 +102,23 @@ const Page: FC<{ doc: StatusDocument; map: WorldMap; refreshMs: number }> = ({ d
       <h2>Recent changes</h2>
       <table>
         <ChangeRows doc={doc} />
+      </table>
+      <h2>This edge</h2>
+      <p class="muted">
+        Counters of the edge isolate that answered this page; each isolate counts its own requests.
+      </p>
+      <table>
+        <thead>
+          <tr>
+            <th>Requests</th>
+            <th title="Answered from the edge cache">Cache hits</th>
+            <th title="Answered by another datacenter after the first choice failed">Failovers</th>
+            <th title="Steered while no datacenter was healthy">Fallbacks</th>
+            <th title="No datacenter could answer">Failures</th>
+            <th>Counting since</th>
+          </tr>
+        </thead>
+        <EdgeCounterRow doc={doc} />
       </table>
       <p class="muted">
         Updated <Updated doc={doc} />; refreshes every {Math.round(refreshMs / 1000)} s with JavaScript
@@ -206,6 +228,7 @@ const DatacenterRows: FC<{ doc: StatusDocument }> = ({ doc }) => (
             )}
           </td>
           <td>{probe?.latencyMs !== undefined ? `${probe.latencyMs} ms` : '-'}</td>
+          <td>{doc.edge.servedBy[dc.id] ?? 0}</td>
           <td class="muted">{probe?.error ?? ''}</td>
         </tr>
       )
@@ -234,6 +257,20 @@ const ChangeRows: FC<{ doc: StatusDocument }> = ({ doc }) => (
         </tr>
       ))
     )}
+  </tbody>
+)
+
+const EdgeCounterRow: FC<{ doc: StatusDocument }> = ({ doc }) => (
+  <tbody id="edge" data-live>
+    <tr>
+      <td>{doc.edge.requests}</td>
+      <td>{doc.edge.cacheHits}</td>
+      <td>{doc.edge.failovers}</td>
+      <td>{doc.edge.fallbacks}</td>
+      <td>{doc.edge.failures}</td>
+      {/* 0 when the counters were made at start-up, where workerd's clock reads 0 (the epoch). */}
+      <td>{doc.edge.since > 0 ? <Clock at={doc.edge.since} now={doc.generatedAt} /> : 'isolate start'}</td>
+    </tr>
   </tbody>
 )
 

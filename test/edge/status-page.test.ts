@@ -83,6 +83,23 @@ describe('GET /status without JavaScript', () => {
     expect(await select(html, '#you', ['cx'])).toHaveLength(1)
   })
 
+  it("shows this edge's counters, the ones /status.json carries", async () => {
+    const html = await (await get('/status')).text()
+    const [row] = await select(html, 'tbody#edge > tr')
+    const counts = (await select(html, 'tbody#edge td')).map((cell) => cell.text)
+    expect(row).toBeDefined()
+    // requests, cache hits, failovers, fallbacks, failures, counting since
+    expect(counts).toHaveLength(6)
+    expect(Number(counts[0])).toBeGreaterThan(0) // this request, at least
+    for (const n of counts.slice(1, 5)) expect(n).toMatch(/^\d+$/)
+    // A time, or 'isolate start' when the counters were made where workerd's clock reads 0.
+    expect(counts[5]).toMatch(/\d\d:\d\d:\d\d UTC$|^isolate start$/)
+    const headings = (await select(html, 'table th')).map((th) => th.text)
+    expect(headings).toEqual(
+      expect.arrayContaining(['Requests', 'Cache hits', 'Failovers', 'Fallbacks', 'Failures', 'Served here'])
+    )
+  })
+
   it('GET /status/live has exactly the parts of the page marked live, by id', async () => {
     const page = await (await get('/status')).text()
     const res = await get('/status/live')
@@ -98,6 +115,7 @@ describe('GET /status without JavaScript', () => {
       'markers',
       'datacenters',
       'changes',
+      'edge',
       'updated',
     ])
     expect(await select(live, '#markers g.dc')).toHaveLength(5)
