@@ -2,7 +2,7 @@
  * The status page: rendered complete on the server (read here with workerd's HTMLRewriter, no script
  * runs), escaped, and with a map of real land fitted to the catalogue, whether three datacenters in
  * Europe or six on three continents. The page in a real browser, and its screenshots:
- * test/e2e/status-page.test.ts.
+ * test/e2e/status-page-catalogues.test.ts.
  */
 import { describe, expect, it } from 'vitest'
 import { exports } from 'cloudflare:workers'

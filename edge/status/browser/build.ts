@@ -8,8 +8,9 @@
  * Why a generated module checked in, rather than wrangler's `[build]` command or a text-module rule:
  * it is an ordinary import, so `wrangler dev` (npm start), `wrangler deploy`, the edge tests (Vite in
  * workerd) and `tsc` all take the Worker as it is, with no build step of their own and nothing to
- * configure three times. The cost is remembering to rebuild: test/e2e/status-page.test.ts rebuilds
- * and fails when the checked-in module differs.
+ * configure three times. The cost is remembering to rebuild: test/e2e/status-page-catalogues.test.ts
+ * rebuilds in memory and fails when the checked-in module differs. (Not an edge test: those run in
+ * workerd, where esbuild does not.)
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'

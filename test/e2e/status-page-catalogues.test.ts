@@ -1,0 +1,200 @@
+/**
+ * The status page for the two shapes of catalogue, in Debian's headless Chromium: the production
+ * catalogue (three datacenters in Europe) and six on three continents (test/fixtures). Each runs the
+ * real Worker as `npm start` does (local/edge-dev.ts: wrangler dev, workerd), in front of small
+ * datacenter stand-ins that answer the health probe as healthy or degraded, or not at all.
+ *
+ * Without JavaScript the page is complete; with it, the page follows a drain on its own (the bundled
+ * refresh module). Screenshots for a person: test-output/status-{3,6}-datacenters.png. Also checked
+ * here, where esbuild runs: the browser bundle checked in is what its source builds to.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Datacenter } from '#shared/catalogue.ts'
+import production from '../../deploy/datacenters.production.json' with { type: 'json' }
+import sixContinents from '../fixtures/datacenters/six-continents.json' with { type: 'json' }
+import { edgeSpec } from '../../local/platform-specs.ts'
+import { localEnv } from '../../local/local-env.ts'
+import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
+import { startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
+import { freePort } from '../../local/free-port.ts'
+import { waitForHttp } from '../../local/wait.ts'
+import { refreshModuleIsCurrent } from '../../edge/status/browser/build.ts'
+import { screenshotDir } from './scenarios/status-page.ts'
+
+type Health = 'ok' | 'degraded' | 'unreachable'
+type State = 'healthy' | 'degraded' | 'down' | 'drained'
+
+/** One datacenter's web service, as far as the edge's probe sees it: GET /health. */
+async function datacenterStandIn(dc: string, status: Exclude<Health, 'unreachable'>): Promise<Server> {
+  const server = createServer((req, res) => {
+    const body = { dc, status, nats: { connected: true, jetstream: true }, services: {}, at: Date.now() }
+    res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(body))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return server
+}
+
+interface Edge {
+  url: string
+  admin: (dc: string, action: 'drain' | 'undrain') => Promise<void>
+  states: () => Promise<Record<string, State>>
+  stop: () => Promise<void>
+}
+
+async function startEdge(catalogue: Datacenter[], health: Record<string, Health>): Promise<Edge> {
+  const servers = new Map<string, Server>()
+  for (const dc of catalogue) {
+    const h = health[dc.id] ?? 'ok'
+    if (h !== 'unreachable') servers.set(dc.id, await datacenterStandIn(dc.id, h))
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vtta-status-page-'))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const { secrets } = loadEdgeSecrets(dir)
+  const spec = edgeSpec(catalogue, {
+    localDir: dir,
+    edgePort: port,
+    env: localEnv({}, url, secrets).values,
+    // Quick probes, so the states settle within a second or two.
+    tunables: { PROBE_INTERVAL_MS: '300', PROBE_TIMEOUT_MS: '200', DOWN_AFTER: '1', HEALTH_MEMO_MS: '200' },
+    endpoints: (i) => {
+      const server = servers.get(catalogue[i]!.id)
+      const web = server ? `http://127.0.0.1:${(server.address() as AddressInfo).port}` : 'http://127.0.0.1:9'
+      return { web, natsWs: 'ws://127.0.0.1:9' }
+    },
+  })
+  mkdirSync(join(dir, 'logs'), { recursive: true })
+  const proc: Supervised = startProcess(spec)
+  await waitForHttp(`${url}/status.json`, { timeoutMs: 60_000, what: 'the edge', abort: proc.exited })
+  return {
+    url,
+    async admin(dc, action) {
+      const res = await fetch(`${url}/admin/datacenters/${dc}/${action}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}` },
+      })
+      expect(res.status).toBe(200)
+    },
+    async states() {
+      const doc = (await (await fetch(`${url}/status.json`)).json()) as {
+        datacenters: Array<{ id: string; state: State }>
+      }
+      return Object.fromEntries(doc.datacenters.map((dc) => [dc.id, dc.state]))
+    },
+    async stop() {
+      await stopProcess(proc)
+      for (const server of servers.values()) server.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+const cases = [
+  {
+    name: 'three datacenters in Europe (deploy/datacenters.production.json)',
+    file: 'status-3-datacenters.png',
+    catalogue: production.map(({ id, name, lat, lon }) => ({ id, name, lat, lon })),
+    health: { lon1: 'degraded' } as Record<string, Health>,
+    viewer: '48.86,2.35', // Paris
+    servedBy: 'London (lon1)', // nearest; degraded still serves
+    drain: 'ams3',
+  },
+  {
+    name: 'six datacenters on three continents (test/fixtures/datacenters/six-continents.json)',
+    file: 'status-6-datacenters.png',
+    catalogue: sixContinents,
+    health: { nyc3: 'unreachable', lon1: 'degraded' } as Record<string, Health>,
+    viewer: '43.65,-79.38', // Toronto: New York is nearest, but down; then San Francisco
+    servedBy: 'San Francisco (sfo3)',
+    drain: 'sgp1',
+  },
+]
+
+it('the browser bundle checked in is what edge/status/browser/refresh.ts builds to', async () => {
+  // If not: npm run build:status
+  expect(await refreshModuleIsCurrent()).toBe(true)
+})
+
+describe.each(cases)('the status page for $name', (c) => {
+  let edge: Edge
+  let browser: Browser
+
+  beforeAll(async () => {
+    ;[edge, browser] = await Promise.all([
+      startEdge(c.catalogue, c.health),
+      chromium.launch({
+        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+        args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      }),
+    ])
+  }, 90_000)
+  afterAll(async () => {
+    await browser?.close()
+    await edge?.stop()
+  })
+
+  const open = async (javaScriptEnabled: boolean): Promise<Page> => {
+    const context = await browser.newContext({
+      javaScriptEnabled,
+      extraHTTPHeaders: { 'x-client-geo': c.viewer },
+      viewport: { width: 1280, height: 900 },
+    })
+    const page = await context.newPage()
+    await page.goto(`${edge.url}/status`)
+    return page
+  }
+  const marker = (page: Page, dc: string) => page.locator(`#markers g[data-dc="${dc}"]`)
+
+  it('the edge sees each datacenter as its stand-in answers the probe', async () => {
+    const expected = (id: string): State =>
+      (({ ok: 'healthy', degraded: 'degraded', unreachable: 'down' }) as const)[c.health[id] ?? 'ok']
+    await expect
+      .poll(edge.states, { timeout: 20_000, interval: 200 })
+      .toEqual(Object.fromEntries(c.catalogue.map((dc) => [dc.id, expected(dc.id)])))
+  })
+
+  it('is complete without JavaScript: every datacenter on the map and in the table, with its state', async () => {
+    const page = await open(false)
+    const states = await edge.states()
+    for (const dc of c.catalogue) {
+      expect(await marker(page, dc.id).getAttribute('data-state')).toBe(states[dc.id])
+      const row = page.locator(`#datacenters tr[data-dc="${dc.id}"]`)
+      expect(await row.locator('.badge').textContent()).toBe(states[dc.id])
+      expect(await row.textContent()).toContain(dc.name)
+      // Drawn inside the map, not clipped by it.
+      const box = (await marker(page, dc.id).locator('circle').boundingBox())!
+      const map = (await page.locator('#map').boundingBox())!
+      expect(box.x).toBeGreaterThanOrEqual(map.x)
+      expect(box.y).toBeGreaterThanOrEqual(map.y)
+      expect(box.x + box.width).toBeLessThanOrEqual(map.x + map.width)
+      expect(box.y + box.height).toBeLessThanOrEqual(map.y + map.height)
+    }
+    expect(await page.locator('#viewer').textContent()).toContain(`are served by ${c.servedBy}`)
+    expect(Number(await page.locator('#edge td').first().textContent())).toBeGreaterThan(0)
+    await page.context().close()
+  })
+
+  it('follows a drain by itself with JavaScript, and is photographed', { timeout: 60_000 }, async () => {
+    const page = await open(true)
+    expect(await marker(page, c.drain).getAttribute('data-state')).toBe('healthy')
+    await edge.admin(c.drain, 'drain')
+    await expect
+      .poll(() => marker(page, c.drain).getAttribute('data-state'), { timeout: 15_000, interval: 200 })
+      .toBe('drained')
+    expect(await page.locator(`#datacenters tr[data-dc="${c.drain}"] .badge`).textContent()).toBe('drained')
+    expect(await page.locator('#changes').textContent()).toContain(c.drain)
+    expect(await page.locator('body').getAttribute('data-stale')).toBeNull()
+    mkdirSync(screenshotDir, { recursive: true })
+    const file = join(screenshotDir, c.file)
+    await page.screenshot({ path: file, fullPage: true })
+    console.log(`screenshot: ${file}`)
+    await page.context().close()
+  })
+})
