@@ -1,0 +1,21 @@
+/**
+ * Graceful stop, the deploy files' part: Swarm sends SIGTERM (or the nats services' SIGUSR2) to PID 1, which
+ * must be an init that forwards it: tini in the image (the Dockerfile's ENTRYPOINT), or `init: true` on every
+ * node service of stack.yml. Each problem reads "signals: <service>: <detail>". (That the runtime handles
+ * SIGTERM and every service runs under it is the code's part, proven by the tests.)
+ */
+import { dockerCommand } from './dockerfile.ts'
+import { isNodeService, type Doc } from './stack.ts'
+
+export function initProblems(dockerfileText: string, doc: Doc): string[] {
+  const problems: string[] = []
+  const command = dockerCommand(dockerfileText)
+  const imageHasInit = /(^|\/)(tini|dumb-init)$/.test(command[0] ?? '')
+  if (!imageHasInit) {
+    for (const [name, svc] of Object.entries(doc.services ?? {})) {
+      if (isNodeService(name) && (svc as Doc).init !== true)
+        problems.push(`signals: ${name}: the image has no tini, so the service needs init: true`)
+    }
+  }
+  return problems
+}
