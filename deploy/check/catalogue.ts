@@ -8,7 +8,8 @@ import { parseReachableCatalogue } from '#shared/catalogue.ts'
 import { jetStreamLimitsFor, natsAuthConfig } from '../../local/nats-auth/auth-config.ts'
 import { natsIdentities, type NatsIdentity } from '../../local/nats-auth/credentials.ts'
 import { productionRouteHost, productionServerStores } from '../../local/nats-auth/command.ts'
-import { listOf, natsDatacenters, type Doc } from './stack.ts'
+import { natsDatacenters } from './stack.ts'
+import type { Stack } from './stack-file.ts'
 
 export const catalogueFile = 'deploy/datacenters.production.json'
 
@@ -44,7 +45,7 @@ export function catalogueProblems(data: unknown): string[] {
   try {
     entries = parseReachableCatalogue(data, catalogueFile)
   } catch (error) {
-    return [`catalogue: ${(error as Error).message}`]
+    return [`catalogue: ${error instanceof Error ? error.message : String(error)}`]
   }
   for (const dc of entries) {
     const urls = [
@@ -63,15 +64,21 @@ export function catalogueProblems(data: unknown): string[] {
 }
 
 /** The ids of a catalogue, also of one that does not validate (whatever entries carry a string id). */
-export const catalogueIds = (data: unknown): string[] =>
-  listOf(data).flatMap((entry) => (typeof entry?.id === 'string' ? [entry.id as string] : []))
+export const catalogueIds = (data: unknown): string[] => {
+  const entries: unknown[] = Array.isArray(data) ? data : []
+  return entries.flatMap((entry) =>
+    typeof entry === 'object' && entry !== null && 'id' in entry && typeof entry.id === 'string'
+      ? [entry.id]
+      : []
+  )
+}
 
 /** One set of datacenters: the nats-<dc> services, the routes of nats.conf and the production catalogue. */
-export function datacenterProblems(doc: Doc, productionCatalogue: unknown): string[] {
+export function datacenterProblems(stack: Stack, productionCatalogue: unknown): string[] {
   const problems: string[] = []
   const fail = (invariant: string, detail: string) => problems.push(`stack: ${invariant}: ${detail}`)
   const sets: Array<[string, string[]]> = [
-    ['stack.yml nats services', natsDatacenters(doc)],
+    ['stack.yml nats services', natsDatacenters(stack)],
     ['the routes of npm run nats-auth', routedDatacenters(productionCatalogue)],
     [catalogueFile, catalogueIds(productionCatalogue)],
   ]

@@ -8,11 +8,12 @@ import { dockerfileProblems } from './dockerfile.ts'
 import { dockerignoreProblems } from './dockerignore.ts'
 import { natsConfProblems } from './nats-conf.ts'
 import { initProblems } from './signals.ts'
-import { stackProblems, type Doc } from './stack.ts'
+import { stackProblems } from './stack.ts'
+import type { Stack } from './stack-file.ts'
 
 export interface DeployFiles {
-  /** stack.yml, parsed and interpolated (loadStack). */
-  stack: Doc
+  /** stack.yml, parsed, interpolated and validated (loadStack). */
+  stack: Stack
   natsConf: string
   /** deploy/datacenters.production.json, parsed JSON (validated by the checks). */
   catalogue: unknown

@@ -5,15 +5,16 @@
  * SIGTERM and every service runs under it is the code's part, proven by the tests.)
  */
 import { dockerCommand } from './dockerfile.ts'
-import { isNodeService, type Doc } from './stack.ts'
+import { isNodeService } from './stack.ts'
+import type { Stack } from './stack-file.ts'
 
-export function initProblems(dockerfileText: string, doc: Doc): string[] {
+export function initProblems(dockerfileText: string, stack: Stack): string[] {
   const problems: string[] = []
   const command = dockerCommand(dockerfileText)
   const imageHasInit = /(^|\/)(tini|dumb-init)$/.test(command[0] ?? '')
   if (!imageHasInit) {
-    for (const [name, svc] of Object.entries(doc.services ?? {})) {
-      if (isNodeService(name) && (svc as Doc).init !== true)
+    for (const [name, svc] of Object.entries(stack.services)) {
+      if (isNodeService(name) && svc.init !== true)
         problems.push(`signals: ${name}: the image has no tini, so the service needs init: true`)
     }
   }

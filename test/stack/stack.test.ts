@@ -13,9 +13,16 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { serviceNames } from '#shared/services.ts'
-import { parseReachableCatalogue } from '#shared/catalogue.ts'
+import { parseCatalogue, parseReachableCatalogue, type Datacenter } from '#shared/catalogue.ts'
 import { deployProblems } from '../../deploy/check/index.ts'
-import { loadStack, natsDatacenters, type Doc } from '../../deploy/check/stack.ts'
+import { natsDatacenters } from '../../deploy/check/stack.ts'
+import {
+  loadStack,
+  StackFileError,
+  validateStack,
+  type Service,
+  type Stack,
+} from '../../deploy/check/stack-file.ts'
 import { catalogueFile, catalogueIds, routedDatacenters } from '../../deploy/check/catalogue.ts'
 import { dockerCommand, dockerfileProblems } from '../../deploy/check/dockerfile.ts'
 import { dockerignoreProblems } from '../../deploy/check/dockerignore.ts'
@@ -39,16 +46,13 @@ const hasDockerCli = (() => {
 const stackText = readRepoFile('stack.yml')
 const stack = loadStack(stackText, deployEnv)
 const natsConf = readRepoFile('deploy/nats.conf')
-const catalogue: unknown = JSON.parse(readRepoFile(catalogueFile))
+const catalogue: Datacenter[] = parseCatalogue(JSON.parse(readRepoFile(catalogueFile)), catalogueFile)
 const dockerfile = readRepoFile('Dockerfile')
 const dockerignore = existsSync(root + '.dockerignore') ? readRepoFile('.dockerignore') : undefined
 
-/** A deep copy that shares nothing (YAML aliases become shared objects), so a mutation breaks one service only. */
-const copyOf = (doc: Doc): Doc => JSON.parse(JSON.stringify(doc)) as Doc
-
 /** Every problem of the deploy files, with the stack, nats.conf and the catalogue given. */
-const stackProblems = (doc: Doc, conf: string, productionCatalogue: unknown): string[] =>
-  deployProblems({ stack: doc, natsConf: conf, catalogue: productionCatalogue, dockerfile, dockerignore })
+const stackProblems = (broken: Stack, conf: string, productionCatalogue: unknown): string[] =>
+  deployProblems({ stack: broken, natsConf: conf, catalogue: productionCatalogue, dockerfile, dockerignore })
 
 /**
  * Graceful stop end to end: Swarm sends SIGTERM (or the nats services' SIGUSR2) to PID 1; PID 1 must be an init
@@ -62,7 +66,7 @@ const stackProblems = (doc: Doc, conf: string, productionCatalogue: unknown): st
  */
 function signalProblems(
   dockerfileText: string,
-  doc: Doc,
+  doc: Stack,
   readSource: (path: string) => string | undefined
 ): string[] {
   const problems: string[] = initProblems(dockerfileText, doc)
@@ -126,6 +130,27 @@ describe('stack.yml', () => {
     expect(() => loadStack(stackText, { VTTA_VERSION: '0.1.0' })).toThrow(/GITHUB_APP_ID/)
   })
 
+  it('names each field of the wrong kind, as docker would refuse it', () => {
+    const wrong = stackText
+      .replace(/^(\s+replicas:) 3$/m, '$1 three')
+      .replace(/^(\s+init:) true$/m, '$1 maybe')
+    expect(wrong).not.toBe(stackText)
+    expect(() => loadStack(wrong, deployEnv)).toThrow(StackFileError)
+    expect(() => loadStack(wrong, deployEnv)).toThrow(/services\.images\.deploy\.replicas: /)
+    expect(() => loadStack(wrong, deployEnv)).toThrow(/services\.images\.init: /)
+  })
+
+  it('reads an interpolated count or flag as docker does, cast to its type', () => {
+    const interpolated = stackText
+      .replace(/^(\s+replicas:) 3$/m, '$1 ${REPLICAS:-3}')
+      .replace(/^(\s+init:) true$/m, '$1 ${INIT:-true}')
+    expect(interpolated).not.toBe(stackText)
+    const resolved = loadStack(interpolated, deployEnv)
+    expect(resolved.services.images?.deploy?.replicas).toBe(3)
+    expect(resolved.services.images?.init).toBe(true)
+    expect(stackProblems(resolved, natsConf, catalogue)).toEqual([])
+  })
+
   it.runIf(hasDockerCli)(
     'is accepted by docker stack config, and the resolved stack keeps the invariants',
     () => {
@@ -135,9 +160,9 @@ describe('stack.yml', () => {
         encoding: 'utf8',
         timeout: 30_000,
       })
-      const doc = parse(resolved) as Doc
-      expect(doc.services['web-fra1'].image).toMatch(/:0\.1\.0$/)
-      expect(doc.services['web-fra1'].environment.NATS_URL).toBe('nats://nats-{{.Node.Hostname}}:4222')
+      const doc = validateStack(parse(resolved))
+      expect(doc.services['web-fra1']?.image).toMatch(/:0\.1\.0$/)
+      expect(doc.services['web-fra1']?.environment?.NATS_URL).toBe('nats://nats-{{.Node.Hostname}}:4222')
       // Docker's own reading of anchors and merges agrees with this file's.
       expect(stackProblems(doc, natsConf, catalogue)).toEqual([])
     }
@@ -176,143 +201,154 @@ describe('Dockerfile and .dockerignore', () => {
 // The checkers can fail
 
 /** What a mutation may break: a copy of the stack, and of deploy/nats.conf and the production catalogue. */
-type Files = { conf: string; catalogue: any }
-type Mutation = { description: string; mutate: (doc: Doc, files: Files) => void; expected: RegExp }
+type Files = { conf: string; catalogue: Array<Partial<Datacenter>> }
+type Mutation = { description: string; mutate: (stack: Stack, files: Files) => void; expected: RegExp }
+
+/** What a mutation edits; one whose target is no longer in the real file fails instead of testing nothing. */
+function present<T>(value: T | null | undefined): T {
+  if (value === undefined || value === null) throw new Error('the mutated field is not in the real file')
+  return value
+}
+const svc = (stack: Stack, name: string): Service => present(stack.services[name])
+const deployOf = (stack: Stack, name: string) => present(svc(stack, name).deploy)
+const updateOf = (stack: Stack, name: string) => present(deployOf(stack, name).update_config)
+const envOf = (stack: Stack, name: string) => present(svc(stack, name).environment)
+const secretsOf = (stack: Stack, name: string) => present(svc(stack, name).secrets)
+const isVolume = (v: NonNullable<Service['volumes']>[number]) => typeof v === 'object' && v.type === 'volume'
 
 const mutations: Mutation[] = [
   {
     description: 'web has no logging',
-    mutate: (d) => delete d.services['web-fra1'].logging,
+    mutate: (d) => delete svc(d, 'web-fra1').logging,
     expected: /^web-fra1: logging: missing/,
   },
   {
     description: 'images logs without max-file',
-    mutate: (d) => delete d.services.images.logging.options['max-file'],
+    mutate: (d) => delete present(svc(d, 'images').logging?.options)['max-file'],
     expected: /^images: logging: max-file/,
   },
   {
     description: 'releases has no healthcheck',
-    mutate: (d) => delete d.services.releases.healthcheck,
+    mutate: (d) => delete svc(d, 'releases').healthcheck,
     expected: /^releases: healthcheck:/,
   },
   {
     description: 'notifier pauses on a failed update',
-    mutate: (d) => (d.services.notifier.deploy.update_config.failure_action = 'pause'),
+    mutate: (d) => (updateOf(d, 'notifier').failure_action = 'pause'),
     expected: /^notifier: update_config: failure_action/,
   },
   {
     description: 'web updates stop-first',
-    mutate: (d) => (d.services['web-fra1'].deploy.update_config.order = 'stop-first'),
+    mutate: (d) => (updateOf(d, 'web-fra1').order = 'stop-first'),
     expected: /^web-fra1: update_config: order must be start-first/,
   },
   {
     description: 'images updates start-first',
-    mutate: (d) => (d.services.images.deploy.update_config.order = 'start-first'),
+    mutate: (d) => (updateOf(d, 'images').order = 'start-first'),
     expected: /^images: update_config: order must be stop-first/,
   },
   {
     description: 'web-ams3 keeps max_replicas_per_node with start-first',
-    mutate: (d) => (d.services['web-ams3'].deploy.placement.max_replicas_per_node = 1),
+    mutate: (d) => (present(deployOf(d, 'web-ams3').placement).max_replicas_per_node = 1),
     expected: /^web-ams3: update_config: start-first leaves/,
   },
   {
     description: 'images updates two at a time',
-    mutate: (d) => (d.services.images.deploy.update_config.parallelism = 2),
+    mutate: (d) => (updateOf(d, 'images').parallelism = 2),
     expected: /^images: update_config: parallelism/,
   },
   {
     description: 'web has no explicit monitor',
-    mutate: (d) => delete d.services['web-fra1'].deploy.update_config.monitor,
+    mutate: (d) => delete updateOf(d, 'web-fra1').monitor,
     expected: /^web-fra1: update_config: monitor/,
   },
   {
     description: 'releases has no rollback_config',
-    mutate: (d) => delete d.services.releases.deploy.rollback_config,
+    mutate: (d) => delete deployOf(d, 'releases').rollback_config,
     expected: /^releases: rollback_config: missing/,
   },
   {
     description: 'notifier has no restart_policy',
-    mutate: (d) => delete d.services.notifier.deploy.restart_policy,
+    mutate: (d) => delete deployOf(d, 'notifier').restart_policy,
     expected: /^notifier: restart_policy: missing/,
   },
   {
     description: 'images has no reservations',
-    mutate: (d) => delete d.services.images.deploy.resources.reservations,
+    mutate: (d) => delete present(deployOf(d, 'images').resources).reservations,
     expected: /^images: resources: reservations/,
   },
   {
     description: 'web is writable',
-    mutate: (d) => delete d.services['web-fra1'].read_only,
+    mutate: (d) => delete svc(d, 'web-fra1').read_only,
     expected: /^web-fra1: read_only:/,
   },
   {
     description: 'nats-ams3 has no tmpfs',
-    mutate: (d) => (d.services['nats-ams3'].volumes = []),
+    mutate: (d) => (svc(d, 'nats-ams3').volumes = []),
     expected: /^nats-ams3: tmpfs:/,
   },
   {
     description: 'images runs latest',
-    mutate: (d) => (d.services.images.image = 'ghcr.io/vtta/backend:latest'),
+    mutate: (d) => (svc(d, 'images').image = 'ghcr.io/vtta/backend:latest'),
     expected: /^images: image: .*latest/,
   },
   {
     description: 'images has no tag',
-    mutate: (d) => (d.services.images.image = 'ghcr.io/vtta/backend'),
+    mutate: (d) => (svc(d, 'images').image = 'ghcr.io/vtta/backend'),
     expected: /^images: image:/,
   },
   {
     description: 'images may run twice on one node',
-    mutate: (d) => delete d.services.images.deploy.placement.max_replicas_per_node,
+    mutate: (d) => delete present(deployOf(d, 'images').placement).max_replicas_per_node,
     expected: /^images: placement: max_replicas_per_node/,
   },
   {
     description: 'nats-lon1 may run in any datacenter',
-    mutate: (d) => (d.services['nats-lon1'].deploy.placement.constraints = ['node.labels.nats == true']),
+    mutate: (d) => (present(deployOf(d, 'nats-lon1').placement).constraints = ['node.labels.nats == true']),
     expected: /^nats-lon1: placement: .*node\.labels\.dc == lon1/,
   },
   {
     description: 'notifier references an undeclared secret',
-    mutate: (d) => d.services.notifier.secrets.push({ source: 'admin_token', target: 'admin_token' }),
+    mutate: (d) => secretsOf(d, 'notifier').push({ source: 'admin_token', target: 'admin_token' }),
     expected: /^notifier: secrets: admin_token/,
   },
   {
     description: 'a *_FILE variable points at no mounted secret',
-    mutate: (d) => (d.services.images.environment.ADMIN_TOKEN_FILE = '/run/secrets/admin_token'),
+    mutate: (d) => (envOf(d, 'images').ADMIN_TOKEN_FILE = '/run/secrets/admin_token'),
     expected: /^images: secrets: ADMIN_TOKEN_FILE/,
   },
   {
     description: 'images publishes its internal port (metrics)',
     mutate: (d) =>
-      (d.services.images.ports = [{ target: 9090, published: 9090, protocol: 'tcp', mode: 'host' }]),
+      (svc(d, 'images').ports = [{ target: 9090, published: 9090, protocol: 'tcp', mode: 'host' }]),
     expected: /^images: ports: the internal port 9090 \(health, metrics\) must never be published/,
   },
   {
     description: 'releases probes readiness on the public port',
-    mutate: (d) =>
-      (d.services.releases.healthcheck = {
-        ...d.services.releases.healthcheck,
-        test: d.services.releases.healthcheck.test.map((t: string) => t.replace(':9090/', ':8080/')),
-      }),
+    mutate: (d) => {
+      const health = present(svc(d, 'releases').healthcheck)
+      health.test = [health.test ?? []].flat().map((t) => t.replace(':9090/', ':8080/'))
+    },
     expected: /^releases: healthcheck: must probe \/readyz on the internal port 9090/,
   },
   {
     description: 'notifier serves metrics on its public port',
-    mutate: (d) => (d.services.notifier.environment.INTERNAL_HTTP_PORT = '8080'),
+    mutate: (d) => (envOf(d, 'notifier').INTERNAL_HTTP_PORT = '8080'),
     expected: /^notifier: environment: INTERNAL_HTTP_PORT must be set, apart from HTTP_PORT/,
   },
   {
     description: 'the overlay is not encrypted',
-    mutate: (d) => delete d.networks.backend.driver_opts,
+    mutate: (d) => delete present(d.networks.backend).driver_opts,
     expected: /^stack: networks: backend must be encrypted/,
   },
   {
     description: 'web-fra1 publishes its port',
-    mutate: (d) => (d.services['web-fra1'].ports = [{ target: 8080, published: 8080, mode: 'host' }]),
+    mutate: (d) => (svc(d, 'web-fra1').ports = [{ target: 8080, published: 8080, mode: 'host' }]),
     expected: /^stack: ports: web-fra1 publishes a port: nothing is published/,
   },
   {
     description: 'nats-ams3 publishes its WebSocket port again',
-    mutate: (d) => (d.services['nats-ams3'].ports = [{ target: 8443, published: 443, mode: 'host' }]),
+    mutate: (d) => (svc(d, 'nats-ams3').ports = [{ target: 8443, published: 443, mode: 'host' }]),
     expected: /^stack: ports: nats-ams3 publishes a port/,
   },
   {
@@ -322,27 +358,27 @@ const mutations: Mutation[] = [
   },
   {
     description: 'the tunnel token is an argument',
-    mutate: (d) => (d.services['cloudflared-fra1'].command = ['tunnel', 'run', '--token', 'eyJh']),
+    mutate: (d) => (svc(d, 'cloudflared-fra1').command = ['tunnel', 'run', '--token', 'eyJh']),
     expected: /^cloudflared-fra1: secrets: the tunnel token must be a mounted Docker secret/,
   },
   {
     description: "a datacenter's web runs elsewhere",
-    mutate: (d) => (d.services['web-ams3'].deploy.placement.constraints = ['node.labels.role == app']),
+    mutate: (d) => (present(deployOf(d, 'web-ams3').placement).constraints = ['node.labels.role == app']),
     expected: /^web-ams3: placement: needs the constraint node\.labels\.dc == ams3/,
   },
   {
     description: 'nats-fra1 stops with SIGTERM',
-    mutate: (d) => delete d.services['nats-fra1'].stop_signal,
+    mutate: (d) => delete svc(d, 'nats-fra1').stop_signal,
     expected: /^nats-fra1: stop_signal:/,
   },
   {
     description: 'nats-ams3 is killed before its lame-duck period ends',
-    mutate: (d) => (d.services['nats-ams3'].stop_grace_period = '30s'),
+    mutate: (d) => (svc(d, 'nats-ams3').stop_grace_period = '30s'),
     expected: /^nats-ams3: stop_grace_period: .*lame_duck_duration/,
   },
   {
     description: 'releases talks to a fixed datacenter',
-    mutate: (d) => (d.services.releases.environment.NATS_URL = 'nats://nats-fra1:4222'),
+    mutate: (d) => (envOf(d, 'releases').NATS_URL = 'nats://nats-fra1:4222'),
     expected: /^releases: environment: NATS_URL on a node in ams3/,
   },
   {
@@ -375,16 +411,16 @@ const mutations: Mutation[] = [
   {
     description: "nats-ams3 mounts another datacenter's users",
     mutate: (d) =>
-      (d.services['nats-ams3'].secrets = d.services['nats-ams3'].secrets.map((r: Doc) =>
-        r.target === '/etc/nats/auth.conf' ? { ...r, source: 'nats_auth_fra1' } : r
+      (svc(d, 'nats-ams3').secrets = secretsOf(d, 'nats-ams3').map((r) =>
+        typeof r === 'object' && r.target === '/etc/nats/auth.conf' ? { ...r, source: 'nats_auth_fra1' } : r
       )),
     expected: /^nats-ams3: secrets: must mount its own nats_auth_ams3 at \/etc\/nats\/auth\.conf/,
   },
   {
     description: "web connects to NATS with the images service's seed",
     mutate: (d) =>
-      (d.services['web-fra1'].secrets = d.services['web-fra1'].secrets.map((r: Doc) =>
-        r.target === 'nats_seed' ? { ...r, source: 'nats_seed_images' } : r
+      (svc(d, 'web-fra1').secrets = secretsOf(d, 'web-fra1').map((r) =>
+        typeof r === 'object' && r.target === 'nats_seed' ? { ...r, source: 'nats_seed_images' } : r
       )),
     expected: /^web-fra1: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_web/,
   },
@@ -410,27 +446,27 @@ const mutations: Mutation[] = [
   },
   {
     description: 'a nats server has no catalogue entry (still on the old id)',
-    mutate: (_d, f) => (f.catalogue[0].id = 'fra'),
+    mutate: (_d, f) => (present(f.catalogue[0]).id = 'fra'),
     expected: /^stack: datacenters: fra1 is in stack\.yml nats services but not in deploy\/datacenters/,
   },
   {
     description: 'a catalogue entry misses a field',
-    mutate: (_d, f) => delete f.catalogue[1].lat,
+    mutate: (_d, f) => delete present(f.catalogue[1]).lat,
     expected: /^catalogue: deploy\/datacenters\.production\.json: \[1\]\.lat:/,
   },
   {
     description: 'a catalogue entry has no endpoints',
-    mutate: (_d, f) => delete f.catalogue[2].endpoints,
+    mutate: (_d, f) => delete present(f.catalogue[2]).endpoints,
     expected: /^catalogue: .*\[2\]\.endpoints: required/,
   },
   {
     description: 'a catalogue entry points at a plain-HTTP local address',
-    mutate: (_d, f) => (f.catalogue[0].endpoints.web = 'http://127.0.1.1:8080'),
+    mutate: (_d, f) => (present(present(f.catalogue[0]).endpoints).web = 'http://127.0.1.1:8080'),
     expected: /^catalogue: fra1: endpoints\.web must be https:/,
   },
   {
     description: "a catalogue entry points at another datacenter's NATS",
-    mutate: (_d, f) => (f.catalogue[1].endpoints.natsWs = 'wss://nats-fra1.vtta.io'),
+    mutate: (_d, f) => (present(present(f.catalogue[1]).endpoints).natsWs = 'wss://nats-fra1.vtta.io'),
     expected: /^catalogue: ams3: endpoints\.natsWs .* must name the datacenter ams3/,
   },
   // Secrets, volumes, the WebSocket listener, health-gated updates.
@@ -441,20 +477,21 @@ const mutations: Mutation[] = [
   },
   {
     description: 'a secret has no version in its name',
-    mutate: (d) => (d.secrets.discord_webhook_url.name = 'discord_webhook_url'),
+    mutate: (d) => (present(d.secrets.discord_webhook_url).name = 'discord_webhook_url'),
     expected: /^stack: secrets: discord_webhook_url needs a versioned name/,
   },
   {
     description: 'nats-ams3 keeps JetStream on the container layer',
     mutate: (d) =>
-      (d.services['nats-ams3'].volumes = d.services['nats-ams3'].volumes.filter(
-        (v: Doc) => v.type !== 'volume'
-      )),
+      (svc(d, 'nats-ams3').volumes = present(svc(d, 'nats-ams3').volumes).filter((v) => !isVolume(v))),
     expected: /^nats-ams3: volumes: JetStream needs a persistent volume at its store_dir \(\/data\)/,
   },
   {
     description: "nats-lon1 uses another datacenter's volume",
-    mutate: (d) => (d.services['nats-lon1'].volumes[0].source = 'nats-fra1-data'),
+    mutate: (d) => {
+      const volume = present(svc(d, 'nats-lon1').volumes).find(isVolume)
+      if (typeof volume === 'object') volume.source = 'nats-fra1-data'
+    },
     expected: /^nats-lon1: volumes: the JetStream volume must be nats-lon1-data/,
   },
   {
@@ -469,7 +506,7 @@ const mutations: Mutation[] = [
   },
   {
     description: 'nats-fra1 is tagged with another datacenter',
-    mutate: (d) => (d.services['nats-fra1'].environment.DC_TAG = 'dc:ams3'),
+    mutate: (d) => (envOf(d, 'nats-fra1').DC_TAG = 'dc:ams3'),
     expected: /^nats-fra1: environment: DC_TAG must be dc:fra1/,
   },
   {
@@ -485,28 +522,28 @@ const mutations: Mutation[] = [
   {
     description: 'nats-ams3 does not mount the WebSocket key',
     mutate: (d) =>
-      (d.services['nats-ams3'].secrets = d.services['nats-ams3'].secrets.filter(
-        (ref: Doc) => ref.source !== 'nats_ws_tls_key'
+      (svc(d, 'nats-ams3').secrets = secretsOf(d, 'nats-ams3').filter(
+        (ref) => typeof ref !== 'object' || ref.source !== 'nats_ws_tls_key'
       )),
     expected: /^nats-ams3: secrets: nats\.conf websocket key_file needs the secret nats_ws_tls_key/,
   },
   {
     description: "web's update moves on before its first health verdict",
-    mutate: (d) => (d.services['web-fra1'].deploy.update_config.monitor = '15s'),
+    mutate: (d) => (updateOf(d, 'web-fra1').monitor = '15s'),
     expected:
       /^web-fra1: update_config: monitor \(15s\) must cover the healthcheck's start_period \+ interval/,
   },
   {
     description: 'nats-lon1 runs latest',
-    mutate: (d) => (d.services['nats-lon1'].image = 'nats:latest'),
+    mutate: (d) => (svc(d, 'nats-lon1').image = 'nats:latest'),
     expected: /^nats-lon1: image: .*latest/,
   },
 ]
 
 describe('the stack invariant checker', () => {
   it.each(mutations)('reports it when $description', ({ mutate, expected }) => {
-    const broken = copyOf(stack)
-    const files: Files = { conf: natsConf, catalogue: JSON.parse(JSON.stringify(catalogue)) }
+    const broken = structuredClone(stack)
+    const files: Files = { conf: natsConf, catalogue: structuredClone(catalogue) }
     mutate(broken, files)
     // The mutation must have changed something (a regex that no longer matches would test nothing).
     expect([broken, files.conf, files.catalogue]).not.toEqual([stack, natsConf, catalogue])
@@ -514,7 +551,7 @@ describe('the stack invariant checker', () => {
   })
 
   it('names every invariant a service without any of them breaks', () => {
-    const broken = copyOf(stack)
+    const broken = structuredClone(stack)
     broken.services.newcomer = {
       image: 'ghcr.io/vtta/backend:0.1.0',
       command: ['backend/newcomer/service.ts'],
@@ -612,14 +649,14 @@ describe('the Dockerfile checker', () => {
 describe('the signal-handling checker', () => {
   it('accepts tini in the image instead of init: true', () => {
     const withTini = dockerfile.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["/usr/bin/tini", "--", "node"]')
-    const noInit = copyOf(stack)
-    for (const name of Object.keys(noInit.services)) delete noInit.services[name].init
+    const noInit = structuredClone(stack)
+    for (const service of Object.values(noInit.services)) delete service.init
     expect(signalProblems(withTini, noInit, readSourceFile)).toEqual([])
   })
 
   it('reports a node service without an init when the image has none', () => {
-    const noInit = copyOf(stack)
-    delete noInit.services.images.init
+    const noInit = structuredClone(stack)
+    delete svc(noInit, 'images').init
     expect(signalProblems(dockerfile, noInit, readSourceFile)).toEqual([
       'signals: images: the image has no tini, so the service needs init: true',
     ])
