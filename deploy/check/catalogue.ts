@@ -8,7 +8,7 @@ import { parseReachableCatalogue } from '#shared/catalogue.ts'
 import { jetStreamLimitsFor, natsAuthConfig } from '../../local/nats-auth/auth-config.ts'
 import { natsIdentities, type NatsIdentity } from '../../local/nats-auth/credentials.ts'
 import { productionRouteHost, productionServerStores } from '../../local/nats-auth/command.ts'
-import { natsDatacenters } from './stack.ts'
+import { natsDatacenters } from './service.ts'
 import type { Stack } from './stack-file.ts'
 
 export const catalogueFile = 'deploy/datacenters.production.json'

@@ -5,7 +5,7 @@
  * SIGTERM and every service runs under it is the code's part, proven by the tests.)
  */
 import { dockerCommand } from './dockerfile.ts'
-import { isNodeService } from './stack.ts'
+import { isNodeService } from './service.ts'
 import type { Stack } from './stack-file.ts'
 
 export function initProblems(dockerfileText: string, stack: Stack): string[] {

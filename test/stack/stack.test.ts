@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { serviceNames } from '#shared/services.ts'
 import { parseCatalogue, parseReachableCatalogue, type Datacenter } from '#shared/catalogue.ts'
 import { deployProblems } from '../../deploy/check/index.ts'
-import { natsDatacenters } from '../../deploy/check/stack.ts'
+import { natsDatacenters } from '../../deploy/check/service.ts'
 import {
   loadStack,
   StackFileError,
