@@ -8,10 +8,11 @@ import { parseReachableCatalogue } from '#shared/catalogue.ts'
 import { jetStreamLimitsFor, natsAuthConfig } from '../../local/nats-auth/auth-config.ts'
 import { natsIdentities, type NatsIdentity } from '../../local/nats-auth/credentials.ts'
 import { productionRouteHost, productionServerStores } from '../../local/nats-auth/command.ts'
+import { deployFiles } from './files.ts'
 import { natsDatacenters } from './service.ts'
 import type { Stack } from './stack-file.ts'
 
-export const catalogueFile = 'deploy/datacenters.production.json'
+export const catalogueFile = deployFiles.catalogue
 
 /**
  * The datacenters the servers route to: the `ROUTES` of the auth.conf files `npm run nats-auth`
@@ -36,7 +37,7 @@ export const routedDatacenters = (productionCatalogue: unknown): string[] => {
 }
 
 /**
- * Problems of the production catalogue ("catalogue: ..."): it must validate as the edge reads it (every entry
+ * Problems of the production catalogue ("deploy/datacenters.production.json: ..."): it must validate as the edge reads it (every entry
  * with endpoints) and point at public TLS endpoints named after the datacenter.
  */
 export function catalogueProblems(data: unknown): string[] {
@@ -45,7 +46,8 @@ export function catalogueProblems(data: unknown): string[] {
   try {
     entries = parseReachableCatalogue(data, catalogueFile)
   } catch (error) {
-    return [`catalogue: ${error instanceof Error ? error.message : String(error)}`]
+    // The catalogue's own errors start with the file (parseCatalogue's `source`).
+    return [error instanceof Error ? error.message : `${catalogueFile}: ${String(error)}`]
   }
   for (const dc of entries) {
     const urls = [
@@ -55,9 +57,13 @@ export function catalogueProblems(data: unknown): string[] {
     for (const [key, url, protocol] of urls) {
       const parsed = new URL(url)
       if (parsed.protocol !== protocol)
-        problems.push(`catalogue: ${dc.id}: endpoints.${key} must be ${protocol}// in production, not ${url}`)
+        problems.push(
+          `${catalogueFile}: ${dc.id}: endpoints.${key} must be ${protocol}// in production, not ${url}`
+        )
       if (!new RegExp(`(^|[.-])${dc.id}([.-]|$)`).test(parsed.hostname))
-        problems.push(`catalogue: ${dc.id}: endpoints.${key} (${url}) must name the datacenter ${dc.id}`)
+        problems.push(
+          `${catalogueFile}: ${dc.id}: endpoints.${key} (${url}) must name the datacenter ${dc.id}`
+        )
     }
   }
   return problems
@@ -73,19 +79,22 @@ export const catalogueIds = (data: unknown): string[] => {
   )
 }
 
-/** One set of datacenters: the nats-<dc> services, the routes of nats.conf and the production catalogue. */
+/**
+ * One set of datacenters: the nats-<dc> services, the routes of nats.conf and the production catalogue. Each
+ * problem names the file that lacks the datacenter (the routes come from the catalogue).
+ */
 export function datacenterProblems(stack: Stack, productionCatalogue: unknown): string[] {
   const problems: string[] = []
-  const fail = (invariant: string, detail: string) => problems.push(`stack: ${invariant}: ${detail}`)
-  const sets: Array<[string, string[]]> = [
-    ['stack.yml nats services', natsDatacenters(stack)],
-    ['the routes of npm run nats-auth', routedDatacenters(productionCatalogue)],
-    [catalogueFile, catalogueIds(productionCatalogue)],
+  const sets: Array<[where: string, file: string, ids: string[]]> = [
+    ['stack.yml nats services', deployFiles.stack, natsDatacenters(stack)],
+    ['the routes of npm run nats-auth', catalogueFile, routedDatacenters(productionCatalogue)],
+    [catalogueFile, catalogueFile, catalogueIds(productionCatalogue)],
   ]
-  for (const [where, ids] of sets) {
-    for (const [otherWhere, otherIds] of sets) {
+  for (const [where, , ids] of sets) {
+    for (const [otherWhere, otherFile, otherIds] of sets) {
       for (const id of ids) {
-        if (!otherIds.includes(id)) fail('datacenters', `${id} is in ${where} but not in ${otherWhere}`)
+        if (!otherIds.includes(id))
+          problems.push(`${otherFile}: datacenters: ${id} is in ${where} but not in ${otherWhere}`)
       }
     }
   }

@@ -4,6 +4,7 @@
  * edge's WebSocket listener has TLS, JetStream keeps one replica per datacenter. Also the small reader the
  * stack's checks use to compare stack.yml with it (lame duck, store_dir, the WebSocket certificate).
  */
+import { deployFiles } from './files.ts'
 
 /** A top-level setting of nats.conf (`key: value`, `key = value` or `key value`), quotes removed. */
 export function natsSetting(conf: string, key: string): string | undefined {
@@ -24,48 +25,47 @@ export function natsBlock(conf: string, name: string): string | undefined {
   return undefined
 }
 
-/** Problems of nats.conf, each "stack: nats.conf: <detail>". */
+/** Problems of nats.conf, each "deploy/nats.conf: <detail>". */
 export function natsConfProblems(conf: string): string[] {
   const problems: string[] = []
-  const fail = (invariant: string, detail: string) => problems.push(`stack: ${invariant}: ${detail}`)
+  const fail = (detail: string) => problems.push(`${deployFiles.natsConf}: ${detail}`)
 
   // Every listener authenticates: accounts and users come from auth.conf, routes present the route
   // password, and the unauthenticated monitoring port listens inside the container only.
   if (!/^\s*include\s+"?auth\.conf"?\s*$/m.test(conf.replace(/#.*$/gm, '')))
-    fail('nats.conf', 'must include auth.conf (accounts, users, route credentials)')
+    fail('must include auth.conf (accounts, users, route credentials)')
   const cluster = natsBlock(conf, 'cluster') ?? ''
   if (
     !/^\s*routes\s*[:=]?\s*\$ROUTES\s*$/m.test(cluster) ||
     natsBlock(cluster, 'authorization') === undefined
   )
-    fail('nats.conf', 'cluster routes must authenticate (authorization, routes: $ROUTES from auth.conf)')
+    fail('cluster routes must authenticate (authorization, routes: $ROUTES from auth.conf)')
   if (!/^127\.0\.0\.1:/.test(natsSetting(conf, 'http') ?? ''))
-    fail('nats.conf', 'the monitoring port (http) must listen on 127.0.0.1: it has no authentication')
+    fail('the monitoring port (http) must listen on 127.0.0.1: it has no authentication')
   if (/no_auth_user/.test(conf.replace(/#.*$/gm, '')))
-    fail('nats.conf', 'no_auth_user lets clients in without credentials')
-  if (!/^\s*unique_tag\s*[:=]?\s*"dc:"/m.test(conf)) fail('nats.conf', 'jetstream needs unique_tag: "dc:"')
+    fail('no_auth_user lets clients in without credentials')
+  if (!/^\s*unique_tag\s*[:=]?\s*"dc:"/m.test(conf)) fail('jetstream needs unique_tag: "dc:"')
   if (!natsSetting(natsBlock(conf, 'jetstream') ?? '', 'store_dir'))
-    fail('nats.conf', 'jetstream needs a store_dir (on the persistent volume)')
+    fail('jetstream needs a store_dir (on the persistent volume)')
   // The edge's WebSocket listener crosses the internet: TLS, never no_tls.
   const websocket = natsBlock(conf, 'websocket')
-  if (websocket === undefined) fail('nats.conf', 'no websocket listener (the edge connects over wss://)')
+  if (websocket === undefined) fail('no websocket listener (the edge connects over wss://)')
   else {
     if (!natsSetting(websocket, 'listen') && !natsSetting(websocket, 'port'))
-      fail('nats.conf', 'the websocket listener needs listen (or port)')
+      fail('the websocket listener needs listen (or port)')
     const tls = natsBlock(websocket, 'tls')
     if (tls === undefined || /^\s*no_tls\s*[:=]?\s*true/m.test(websocket))
-      fail('nats.conf', 'the websocket listener needs tls { cert_file, key_file }')
+      fail('the websocket listener needs tls { cert_file, key_file }')
     else {
       for (const key of ['cert_file', 'key_file']) {
         if (!/^\/run\/secrets\/./.test(natsSetting(tls, key) ?? ''))
-          fail('nats.conf', `websocket tls ${key} must be a Docker secret (/run/secrets/...)`)
+          fail(`websocket tls ${key} must be a Docker secret (/run/secrets/...)`)
       }
     }
   }
-  if (!/^\s*server_tags\s*[:=]?\s*\[\s*\$DC_TAG\s*\]/m.test(conf))
-    fail('nats.conf', 'server_tags must be [$DC_TAG]')
+  if (!/^\s*server_tags\s*[:=]?\s*\[\s*\$DC_TAG\s*\]/m.test(conf)) fail('server_tags must be [$DC_TAG]')
   for (const key of ['ping_interval', 'ping_max', 'lame_duck_duration']) {
-    if (natsSetting(conf, key) === undefined) fail('nats.conf', `${key} is not set`)
+    if (natsSetting(conf, key) === undefined) fail(`${key} is not set`)
   }
   return problems
 }

@@ -1,11 +1,12 @@
 /**
- * The invariants of one service of stack.yml, each problem "<service>: <invariant>: <detail>". Every service
+ * The invariants of one service of stack.yml, each problem "stack.yml: <service>: <invariant>: <detail>". Every service
  * keeps the common ones (bounded logs, a health check that gates rolling updates, update, rollback and
  * restart policies, resources, a read-only root, a pinned image, placement, declared secrets, configs and
  * networks); then those of its kind: a nats-<dc> server, a cloudflared-<dc> tunnel, or a node service (web-<dc>
  * and the backend services spread over the datacenters).
  */
 import { durationMs } from './duration.ts'
+import { deployFiles } from './files.ts'
 import { natsBlock, natsSetting } from './nats-conf.ts'
 import type { FileReference, Service, Stack } from './stack-file.ts'
 
@@ -379,10 +380,11 @@ const everyService = [
   references,
 ]
 
-/** Problems of one service, each "<service>: <invariant>: <detail>". */
+/** Problems of one service, each "stack.yml: <service>: <invariant>: <detail>". */
 export function serviceProblems(name: string, svc: Service, stack: Stack, natsConf: string): string[] {
   const problems: string[] = []
-  const fail = (invariant: string, detail: string) => problems.push(`${name}: ${invariant}: ${detail}`)
+  const fail = (invariant: string, detail: string) =>
+    problems.push(`${deployFiles.stack}: ${name}: ${invariant}: ${detail}`)
   const check: ServiceCheck = { name, svc, stack, natsConf, fail }
   for (const invariants of everyService) invariants(check)
   if (isNats(name)) natsServer(check)

@@ -1,16 +1,18 @@
 /**
  * stack.yml as a whole: every backend service present, each datacenter with its web service and its tunnel,
- * nothing published, an encrypted overlay, secrets external and versioned ("stack: <invariant>: <detail>").
+ * nothing published, an encrypted overlay, secrets external and versioned ("stack.yml: <invariant>: <detail>").
  * Then the invariants of EVERY service (service.ts), so a service added later that forgets one is reported.
  */
 import { serviceNames } from '#shared/services.ts'
 import { natsDatacenters, serviceProblems } from './service.ts'
+import { deployFiles } from './files.ts'
 import type { Stack } from './stack-file.ts'
 
-/** Every problem of the stack: stack-wide ones ("stack: ...") and those of every service. */
+/** Every problem of the stack: stack-wide ones and those of every service, each starting with stack.yml. */
 export function stackProblems(stack: Stack, conf: string): string[] {
   const problems: string[] = []
-  const fail = (invariant: string, detail: string) => problems.push(`stack: ${invariant}: ${detail}`)
+  const fail = (invariant: string, detail: string) =>
+    problems.push(`${deployFiles.stack}: ${invariant}: ${detail}`)
   const services = stack.services
 
   for (const service of serviceNames) {

@@ -2,9 +2,9 @@
  * The production deployment: stack.yml (with deploy/nats.conf and the production catalogue
  * deploy/datacenters.production.json), the Dockerfile and .dockerignore. (wrangler.toml: wrangler.test.ts.)
  *
- * The checks themselves live in deploy/check/ (`npm run check:deploy`); they return a list of problems
- * ("<service>: <invariant>: <detail>"), run over EVERY service of the parsed stack, so a service added later
- * that forgets one fails here. The negative tests break a copy of the real files and show that each check
+ * The checks themselves live in deploy/check/ (`npm run check:deploy`); they return a list of problems, each
+ * starting with the file to fix ("stack.yml: <service>: <invariant>: <detail>"), run over EVERY service of the
+ * parsed stack, so a service added later that forgets one fails here. The negative tests break a copy of the real files and show that each check
  * reports it, naming the cause.
  */
 import { describe, it, expect } from 'vitest'
@@ -101,7 +101,9 @@ describe('stack.yml', () => {
   })
 
   it.each(services)('%s keeps every service invariant', (name) => {
-    expect(stackProblems(stack, natsConf, catalogue).filter((p) => p.startsWith(`${name}: `))).toEqual([])
+    expect(
+      stackProblems(stack, natsConf, catalogue).filter((p) => p.startsWith(`stack.yml: ${name}: `))
+    ).toEqual([])
   })
 
   it('runs every backend service, and per datacenter one nats server, one web and one tunnel', () => {
@@ -220,108 +222,109 @@ const mutations: Mutation[] = [
   {
     description: 'web has no logging',
     mutate: (d) => delete svc(d, 'web-fra1').logging,
-    expected: /^web-fra1: logging: missing/,
+    expected: /^stack\.yml: web-fra1: logging: missing/,
   },
   {
     description: 'images logs without max-file',
     mutate: (d) => delete present(svc(d, 'images').logging?.options)['max-file'],
-    expected: /^images: logging: max-file/,
+    expected: /^stack\.yml: images: logging: max-file/,
   },
   {
     description: 'releases has no healthcheck',
     mutate: (d) => delete svc(d, 'releases').healthcheck,
-    expected: /^releases: healthcheck:/,
+    expected: /^stack\.yml: releases: healthcheck:/,
   },
   {
     description: 'notifier pauses on a failed update',
     mutate: (d) => (updateOf(d, 'notifier').failure_action = 'pause'),
-    expected: /^notifier: update_config: failure_action/,
+    expected: /^stack\.yml: notifier: update_config: failure_action/,
   },
   {
     description: 'web updates stop-first',
     mutate: (d) => (updateOf(d, 'web-fra1').order = 'stop-first'),
-    expected: /^web-fra1: update_config: order must be start-first/,
+    expected: /^stack\.yml: web-fra1: update_config: order must be start-first/,
   },
   {
     description: 'images updates start-first',
     mutate: (d) => (updateOf(d, 'images').order = 'start-first'),
-    expected: /^images: update_config: order must be stop-first/,
+    expected: /^stack\.yml: images: update_config: order must be stop-first/,
   },
   {
     description: 'web-ams3 keeps max_replicas_per_node with start-first',
     mutate: (d) => (present(deployOf(d, 'web-ams3').placement).max_replicas_per_node = 1),
-    expected: /^web-ams3: update_config: start-first leaves/,
+    expected: /^stack\.yml: web-ams3: update_config: start-first leaves/,
   },
   {
     description: 'images updates two at a time',
     mutate: (d) => (updateOf(d, 'images').parallelism = 2),
-    expected: /^images: update_config: parallelism/,
+    expected: /^stack\.yml: images: update_config: parallelism/,
   },
   {
     description: 'web has no explicit monitor',
     mutate: (d) => delete updateOf(d, 'web-fra1').monitor,
-    expected: /^web-fra1: update_config: monitor/,
+    expected: /^stack\.yml: web-fra1: update_config: monitor/,
   },
   {
     description: 'releases has no rollback_config',
     mutate: (d) => delete deployOf(d, 'releases').rollback_config,
-    expected: /^releases: rollback_config: missing/,
+    expected: /^stack\.yml: releases: rollback_config: missing/,
   },
   {
     description: 'notifier has no restart_policy',
     mutate: (d) => delete deployOf(d, 'notifier').restart_policy,
-    expected: /^notifier: restart_policy: missing/,
+    expected: /^stack\.yml: notifier: restart_policy: missing/,
   },
   {
     description: 'images has no reservations',
     mutate: (d) => delete present(deployOf(d, 'images').resources).reservations,
-    expected: /^images: resources: reservations/,
+    expected: /^stack\.yml: images: resources: reservations/,
   },
   {
     description: 'web is writable',
     mutate: (d) => delete svc(d, 'web-fra1').read_only,
-    expected: /^web-fra1: read_only:/,
+    expected: /^stack\.yml: web-fra1: read_only:/,
   },
   {
     description: 'nats-ams3 has no tmpfs',
     mutate: (d) => (svc(d, 'nats-ams3').volumes = []),
-    expected: /^nats-ams3: tmpfs:/,
+    expected: /^stack\.yml: nats-ams3: tmpfs:/,
   },
   {
     description: 'images runs latest',
     mutate: (d) => (svc(d, 'images').image = 'ghcr.io/vtta/backend:latest'),
-    expected: /^images: image: .*latest/,
+    expected: /^stack\.yml: images: image: .*latest/,
   },
   {
     description: 'images has no tag',
     mutate: (d) => (svc(d, 'images').image = 'ghcr.io/vtta/backend'),
-    expected: /^images: image:/,
+    expected: /^stack\.yml: images: image:/,
   },
   {
     description: 'images may run twice on one node',
     mutate: (d) => delete present(deployOf(d, 'images').placement).max_replicas_per_node,
-    expected: /^images: placement: max_replicas_per_node/,
+    expected: /^stack\.yml: images: placement: max_replicas_per_node/,
   },
   {
     description: 'nats-lon1 may run in any datacenter',
     mutate: (d) => (present(deployOf(d, 'nats-lon1').placement).constraints = ['node.labels.nats == true']),
-    expected: /^nats-lon1: placement: .*node\.labels\.dc == lon1/,
+    expected: /^stack\.yml: nats-lon1: placement: .*node\.labels\.dc == lon1/,
   },
   {
     description: 'notifier references an undeclared secret',
     mutate: (d) => secretsOf(d, 'notifier').push({ source: 'admin_token', target: 'admin_token' }),
-    expected: /^notifier: secrets: admin_token/,
+    expected: /^stack\.yml: notifier: secrets: admin_token/,
   },
   {
     description: 'a *_FILE variable points at no mounted secret',
     mutate: (d) => (envOf(d, 'images').ADMIN_TOKEN_FILE = '/run/secrets/admin_token'),
-    expected: /^images: secrets: ADMIN_TOKEN_FILE/,
+    expected: /^stack\.yml: images: secrets: ADMIN_TOKEN_FILE/,
   },
   {
     description: 'images publishes its internal port (metrics)',
     mutate: (d) =>
       (svc(d, 'images').ports = [{ target: 9090, published: 9090, protocol: 'tcp', mode: 'host' }]),
-    expected: /^images: ports: the internal port 9090 \(health, metrics\) must never be published/,
+    expected:
+      /^stack\.yml: images: ports: the internal port 9090 \(health, metrics\) must never be published/,
   },
   {
     description: 'releases probes readiness on the public port',
@@ -329,62 +332,62 @@ const mutations: Mutation[] = [
       const health = present(svc(d, 'releases').healthcheck)
       health.test = [health.test ?? []].flat().map((t) => t.replace(':9090/', ':8080/'))
     },
-    expected: /^releases: healthcheck: must probe \/readyz on the internal port 9090/,
+    expected: /^stack\.yml: releases: healthcheck: must probe \/readyz on the internal port 9090/,
   },
   {
     description: 'notifier serves metrics on its public port',
     mutate: (d) => (envOf(d, 'notifier').INTERNAL_HTTP_PORT = '8080'),
-    expected: /^notifier: environment: INTERNAL_HTTP_PORT must be set, apart from HTTP_PORT/,
+    expected: /^stack\.yml: notifier: environment: INTERNAL_HTTP_PORT must be set, apart from HTTP_PORT/,
   },
   {
     description: 'the overlay is not encrypted',
     mutate: (d) => delete present(d.networks.backend).driver_opts,
-    expected: /^stack: networks: backend must be encrypted/,
+    expected: /^stack\.yml: networks: backend must be encrypted/,
   },
   {
     description: 'web-fra1 publishes its port',
     mutate: (d) => (svc(d, 'web-fra1').ports = [{ target: 8080, published: 8080, mode: 'host' }]),
-    expected: /^stack: ports: web-fra1 publishes a port: nothing is published/,
+    expected: /^stack\.yml: ports: web-fra1 publishes a port: nothing is published/,
   },
   {
     description: 'nats-ams3 publishes its WebSocket port again',
     mutate: (d) => (svc(d, 'nats-ams3').ports = [{ target: 8443, published: 443, mode: 'host' }]),
-    expected: /^stack: ports: nats-ams3 publishes a port/,
+    expected: /^stack\.yml: ports: nats-ams3 publishes a port/,
   },
   {
     description: 'a datacenter has no tunnel',
     mutate: (d) => delete d.services['cloudflared-lon1'],
-    expected: /^stack: services: cloudflared-lon1 is missing/,
+    expected: /^stack\.yml: services: cloudflared-lon1 is missing/,
   },
   {
     description: 'the tunnel token is an argument',
     mutate: (d) => (svc(d, 'cloudflared-fra1').command = ['tunnel', 'run', '--token', 'eyJh']),
-    expected: /^cloudflared-fra1: secrets: the tunnel token must be a mounted Docker secret/,
+    expected: /^stack\.yml: cloudflared-fra1: secrets: the tunnel token must be a mounted Docker secret/,
   },
   {
     description: "a datacenter's web runs elsewhere",
     mutate: (d) => (present(deployOf(d, 'web-ams3').placement).constraints = ['node.labels.role == app']),
-    expected: /^web-ams3: placement: needs the constraint node\.labels\.dc == ams3/,
+    expected: /^stack\.yml: web-ams3: placement: needs the constraint node\.labels\.dc == ams3/,
   },
   {
     description: 'nats-fra1 stops with SIGTERM',
     mutate: (d) => delete svc(d, 'nats-fra1').stop_signal,
-    expected: /^nats-fra1: stop_signal:/,
+    expected: /^stack\.yml: nats-fra1: stop_signal:/,
   },
   {
     description: 'nats-ams3 is killed before its lame-duck period ends',
     mutate: (d) => (svc(d, 'nats-ams3').stop_grace_period = '30s'),
-    expected: /^nats-ams3: stop_grace_period: .*lame_duck_duration/,
+    expected: /^stack\.yml: nats-ams3: stop_grace_period: .*lame_duck_duration/,
   },
   {
     description: 'releases talks to a fixed datacenter',
     mutate: (d) => (envOf(d, 'releases').NATS_URL = 'nats://nats-fra1:4222'),
-    expected: /^releases: environment: NATS_URL on a node in ams3/,
+    expected: /^stack\.yml: releases: environment: NATS_URL on a node in ams3/,
   },
   {
     description: 'a backend service is missing',
     mutate: (d) => delete d.services.notifier,
-    expected: /^stack: services: backend service notifier is missing/,
+    expected: /^stack\.yml: services: backend service notifier is missing/,
   },
   {
     description: 'a new service forgets everything',
@@ -393,7 +396,7 @@ const mutations: Mutation[] = [
         image: 'ghcr.io/vtta/backend:0.1.0',
         command: ['backend/newcomer/service.ts'],
       }),
-    expected: /^newcomer: logging: missing/,
+    expected: /^stack\.yml: newcomer: logging: missing/,
   },
   // The datacenters: stack.yml, nats.conf and the production catalogue name the same set.
   {
@@ -406,7 +409,8 @@ const mutations: Mutation[] = [
         lon: -74.01,
         endpoints: { web: 'https://dc-nyc3.vtta.io', natsWs: 'wss://nats-nyc3.vtta.io' },
       }),
-    expected: /^stack: datacenters: nyc3 is in deploy\/datacenters\.production\.json but not in stack\.yml/,
+    expected:
+      /^stack\.yml: datacenters: nyc3 is in deploy\/datacenters\.production\.json but not in stack\.yml/,
   },
   {
     description: "nats-ams3 mounts another datacenter's users",
@@ -414,7 +418,7 @@ const mutations: Mutation[] = [
       (svc(d, 'nats-ams3').secrets = secretsOf(d, 'nats-ams3').map((r) =>
         typeof r === 'object' && r.target === '/etc/nats/auth.conf' ? { ...r, source: 'nats_auth_fra1' } : r
       )),
-    expected: /^nats-ams3: secrets: must mount its own nats_auth_ams3 at \/etc\/nats\/auth\.conf/,
+    expected: /^stack\.yml: nats-ams3: secrets: must mount its own nats_auth_ams3 at \/etc\/nats\/auth\.conf/,
   },
   {
     description: "web connects to NATS with the images service's seed",
@@ -422,69 +426,73 @@ const mutations: Mutation[] = [
       (svc(d, 'web-fra1').secrets = secretsOf(d, 'web-fra1').map((r) =>
         typeof r === 'object' && r.target === 'nats_seed' ? { ...r, source: 'nats_seed_images' } : r
       )),
-    expected: /^web-fra1: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_web/,
+    expected:
+      /^stack\.yml: web-fra1: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_web/,
   },
   {
     description: 'nats.conf forgets its users',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^include auth\.conf$/m, '')),
-    expected: /^stack: nats\.conf: must include auth\.conf/,
+    expected: /^deploy\/nats\.conf: must include auth\.conf/,
   },
   {
     description: 'the cluster accepts routes without credentials',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*authorization \{ user: route.*$/m, '')),
-    expected: /^stack: nats\.conf: cluster routes must authenticate/,
+    expected: /^deploy\/nats\.conf: cluster routes must authenticate/,
   },
   {
     description: 'the monitoring port listens on every interface',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^http: 127\.0\.0\.1:8222$/m, 'http: 0.0.0.0:8222')),
-    expected: /^stack: nats\.conf: the monitoring port \(http\) must listen on 127\.0\.0\.1/,
+    expected: /^deploy\/nats\.conf: the monitoring port \(http\) must listen on 127\.0\.0\.1/,
   },
   {
     description: 'WebSocket clients get in without credentials',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^websocket \{$/m, '$&\n  no_auth_user: anyone')),
-    expected: /^stack: nats\.conf: no_auth_user lets clients in without credentials/,
+    expected: /^deploy\/nats\.conf: no_auth_user lets clients in without credentials/,
   },
   {
     description: 'a nats server has no catalogue entry (still on the old id)',
     mutate: (_d, f) => (present(f.catalogue[0]).id = 'fra'),
-    expected: /^stack: datacenters: fra1 is in stack\.yml nats services but not in deploy\/datacenters/,
+    expected:
+      /^deploy\/datacenters\.production\.json: datacenters: fra1 is in stack\.yml nats services but not in deploy\/datacenters/,
   },
   {
     description: 'a catalogue entry misses a field',
     mutate: (_d, f) => delete present(f.catalogue[1]).lat,
-    expected: /^catalogue: deploy\/datacenters\.production\.json: \[1\]\.lat:/,
+    expected: /^deploy\/datacenters\.production\.json: \[1\]\.lat:/,
   },
   {
     description: 'a catalogue entry has no endpoints',
     mutate: (_d, f) => delete present(f.catalogue[2]).endpoints,
-    expected: /^catalogue: .*\[2\]\.endpoints: required/,
+    expected: /^deploy\/datacenters\.production\.json: \[2\]\.endpoints: required/,
   },
   {
     description: 'a catalogue entry points at a plain-HTTP local address',
     mutate: (_d, f) => (present(present(f.catalogue[0]).endpoints).web = 'http://127.0.1.1:8080'),
-    expected: /^catalogue: fra1: endpoints\.web must be https:/,
+    expected: /^deploy\/datacenters\.production\.json: fra1: endpoints\.web must be https:/,
   },
   {
     description: "a catalogue entry points at another datacenter's NATS",
     mutate: (_d, f) => (present(present(f.catalogue[1]).endpoints).natsWs = 'wss://nats-fra1.vtta.io'),
-    expected: /^catalogue: ams3: endpoints\.natsWs .* must name the datacenter ams3/,
+    expected:
+      /^deploy\/datacenters\.production\.json: ams3: endpoints\.natsWs .* must name the datacenter ams3/,
   },
   // Secrets, volumes, the WebSocket listener, health-gated updates.
   {
     description: 'a secret is read from a file of the repository',
     mutate: (d) => (d.secrets.discord_webhook_url = { file: './discord_webhook_url.txt' }),
-    expected: /^stack: secrets: discord_webhook_url must be external/,
+    expected: /^stack\.yml: secrets: discord_webhook_url must be external/,
   },
   {
     description: 'a secret has no version in its name',
     mutate: (d) => (present(d.secrets.discord_webhook_url).name = 'discord_webhook_url'),
-    expected: /^stack: secrets: discord_webhook_url needs a versioned name/,
+    expected: /^stack\.yml: secrets: discord_webhook_url needs a versioned name/,
   },
   {
     description: 'nats-ams3 keeps JetStream on the container layer',
     mutate: (d) =>
       (svc(d, 'nats-ams3').volumes = present(svc(d, 'nats-ams3').volumes).filter((v) => !isVolume(v))),
-    expected: /^nats-ams3: volumes: JetStream needs a persistent volume at its store_dir \(\/data\)/,
+    expected:
+      /^stack\.yml: nats-ams3: volumes: JetStream needs a persistent volume at its store_dir \(\/data\)/,
   },
   {
     description: "nats-lon1 uses another datacenter's volume",
@@ -492,32 +500,32 @@ const mutations: Mutation[] = [
       const volume = present(svc(d, 'nats-lon1').volumes).find(isVolume)
       if (typeof volume === 'object') volume.source = 'nats-fra1-data'
     },
-    expected: /^nats-lon1: volumes: the JetStream volume must be nats-lon1-data/,
+    expected: /^stack\.yml: nats-lon1: volumes: the JetStream volume must be nats-lon1-data/,
   },
   {
     description: 'a nats volume is not declared',
     mutate: (d) => delete d.volumes['nats-fra1-data'],
-    expected: /^nats-fra1: volumes: nats-fra1-data is not declared/,
+    expected: /^stack\.yml: nats-fra1: volumes: nats-fra1-data is not declared/,
   },
   {
     description: 'JetStream has no unique_tag',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*unique_tag:.*$/m, '')),
-    expected: /^stack: nats\.conf: jetstream needs unique_tag/,
+    expected: /^deploy\/nats\.conf: jetstream needs unique_tag/,
   },
   {
     description: 'nats-fra1 is tagged with another datacenter',
     mutate: (d) => (envOf(d, 'nats-fra1').DC_TAG = 'dc:ams3'),
-    expected: /^nats-fra1: environment: DC_TAG must be dc:fra1/,
+    expected: /^stack\.yml: nats-fra1: environment: DC_TAG must be dc:fra1/,
   },
   {
     description: 'the WebSocket listener has no TLS',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^\s*tls \{[^}]*\}\n/m, '  no_tls: true\n')),
-    expected: /^stack: nats\.conf: the websocket listener needs tls/,
+    expected: /^deploy\/nats\.conf: the websocket listener needs tls/,
   },
   {
     description: 'there is no WebSocket listener',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^websocket \{[\s\S]*$/m, '')),
-    expected: /^stack: nats\.conf: no websocket listener/,
+    expected: /^deploy\/nats\.conf: no websocket listener/,
   },
   {
     description: 'nats-ams3 does not mount the WebSocket key',
@@ -525,18 +533,19 @@ const mutations: Mutation[] = [
       (svc(d, 'nats-ams3').secrets = secretsOf(d, 'nats-ams3').filter(
         (ref) => typeof ref !== 'object' || ref.source !== 'nats_ws_tls_key'
       )),
-    expected: /^nats-ams3: secrets: nats\.conf websocket key_file needs the secret nats_ws_tls_key/,
+    expected:
+      /^stack\.yml: nats-ams3: secrets: nats\.conf websocket key_file needs the secret nats_ws_tls_key/,
   },
   {
     description: "web's update moves on before its first health verdict",
     mutate: (d) => (updateOf(d, 'web-fra1').monitor = '15s'),
     expected:
-      /^web-fra1: update_config: monitor \(15s\) must cover the healthcheck's start_period \+ interval/,
+      /^stack\.yml: web-fra1: update_config: monitor \(15s\) must cover the healthcheck's start_period \+ interval/,
   },
   {
     description: 'nats-lon1 runs latest',
     mutate: (d) => (svc(d, 'nats-lon1').image = 'nats:latest'),
-    expected: /^nats-lon1: image: .*latest/,
+    expected: /^stack\.yml: nats-lon1: image: .*latest/,
   },
 ]
 
@@ -558,8 +567,8 @@ describe('the stack invariant checker', () => {
     }
     const invariants = new Set(
       stackProblems(broken, natsConf, catalogue)
-        .filter((p) => p.startsWith('newcomer: '))
-        .map((p) => p.split(': ')[1])
+        .filter((p) => p.startsWith('stack.yml: newcomer: '))
+        .map((p) => p.split(': ')[2])
     )
     expect([...invariants].sort()).toEqual(
       [
@@ -575,6 +584,7 @@ describe('the stack invariant checker', () => {
         'restart_policy',
         'rollback_config',
         'secrets',
+        'signals',
         'stop_grace_period',
         'tmpfs',
         'update_config',
@@ -585,7 +595,7 @@ describe('the stack invariant checker', () => {
   it('reports a lame-duck period that the nats grace period does not cover', () => {
     const longerLameDuck = natsConf.replace(/^(\s*lame_duck_duration:).*$/m, '$1 "90s"')
     expect(stackProblems(stack, longerLameDuck, catalogue)).toContainEqual(
-      expect.stringMatching(/^nats-fra1: stop_grace_period:/)
+      expect.stringMatching(/^stack\.yml: nats-fra1: stop_grace_period:/)
     )
   })
 })
@@ -658,7 +668,7 @@ describe('the signal-handling checker', () => {
     const noInit = structuredClone(stack)
     delete svc(noInit, 'images').init
     expect(signalProblems(dockerfile, noInit, readSourceFile)).toEqual([
-      'signals: images: the image has no tini, so the service needs init: true',
+      'stack.yml: images: signals: the image has no tini, so the service needs init: true',
     ])
   })
 
