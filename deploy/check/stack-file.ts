@@ -186,8 +186,14 @@ export type Stack = z.output<typeof stackSchema>
 export type Service = z.output<typeof serviceSchema>
 export type FileReference = z.output<typeof fileReference>
 
+/** Fields of the wrong kind, one line each ("services.images.deploy.replicas: expected a number"). */
 export class StackFileError extends Error {
   override name = 'StackFileError'
+  readonly issues: string[]
+  constructor(issues: string[]) {
+    super(issues.join('; '))
+    this.issues = issues
+  }
 }
 
 /**
@@ -202,6 +208,7 @@ export function loadStack(text: string, env: Record<string, string | undefined>)
 /** Validates a parsed and interpolated compose file (also `docker stack config`'s output). */
 export function validateStack(data: unknown): Stack {
   const result = stackSchema.safeParse(data)
-  if (!result.success) throw new StackFileError(describeIssues(result.error))
+  if (!result.success)
+    throw new StackFileError(result.error.issues.map((issue) => describeIssues(new z.ZodError([issue]))))
   return result.data
 }

@@ -7,14 +7,17 @@
  * parsed stack, so a service added later that forgets one fails here. The negative tests break a copy of the real files and show that each check
  * reports it, naming the cause.
  */
-import { describe, it, expect } from 'vitest'
+import { afterAll, describe, it, expect } from 'vitest'
 import { parse } from 'yaml'
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { serviceNames } from '#shared/services.ts'
 import { parseCatalogue, parseReachableCatalogue, type Datacenter } from '#shared/catalogue.ts'
-import { deployProblems } from '../../deploy/check/index.ts'
+import { deployProblems, readDeployFiles } from '../../deploy/check/index.ts'
+import { deployFiles } from '../../deploy/check/files.ts'
 import { natsDatacenters } from '../../deploy/check/service.ts'
 import {
   loadStack,
@@ -716,5 +719,84 @@ describe('the .dockerignore checker', () => {
     const edited = edit(dockerignore ?? '')
     expect(edited).not.toBe(dockerignore)
     expect(dockerignoreProblems(edited)).toContainEqual(expect.stringMatching(expected))
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// The operator's command
+
+describe('npm run check:deploy', () => {
+  /** The real command, as an operator runs it in the deploy shell; its exit status and what it printed. */
+  const checkDeploy = (args: string[], env: Record<string, string>) => {
+    const run = spawnSync('npm', ['run', '--silent', 'check:deploy', '--', ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr }
+  }
+
+  /** A copy of the deploy files only: what the command reads, nothing else of the checkout. */
+  const copy = mkdtempSync(join(tmpdir(), 'check-deploy-'))
+  afterAll(() => rmSync(copy, { recursive: true, force: true }))
+  for (const file of Object.values(deployFiles))
+    cpSync(join(root, file), join(copy, file), { recursive: true })
+
+  it('passes on the tree, in one line', () => {
+    const { status, stdout } = checkDeploy([], deployEnv)
+    expect(status).toBe(0)
+    expect(stdout).toMatch(
+      /^check:deploy: no problems in stack\.yml, deploy\/nats\.conf, .*\(12 services over fra1, ams3, lon1; VTTA_VERSION 0\.1\.0\)\n$/
+    )
+  })
+
+  it('fails on a mutated copy, each problem naming its file', () => {
+    const edit = (file: string, from: RegExp, to: string) => {
+      const text = readFileSync(join(copy, file), 'utf8')
+      expect(text).toMatch(from)
+      writeFileSync(join(copy, file), text.replace(from, to))
+    }
+    edit('Dockerfile', /^USER node$/m, 'USER root')
+    edit('deploy/nats.conf', /^http: 127\.0\.0\.1:8222$/m, 'http: 0.0.0.0:8222')
+    const { status, stdout } = checkDeploy([copy], deployEnv)
+    expect(status).toBe(1)
+    expect(stdout.trimEnd().split('\n')).toEqual([
+      'deploy/nats.conf: the monitoring port (http) must listen on 127.0.0.1: it has no authentication',
+      'Dockerfile: USER: the runtime stage must run as a non-root user',
+      'check:deploy: 2 problems in deploy/nats.conf, Dockerfile; fix them before docker stack deploy',
+    ])
+  })
+
+  it('checks the stack as the deploy shell will resolve it: no VTTA_VERSION, no deploy', () => {
+    const { status, stdout } = checkDeploy([], { GITHUB_APP_ID: '123456', VTTA_VERSION: '' })
+    expect(status).toBe(1)
+    expect(stdout).toMatch(/^stack\.yml: required variable VTTA_VERSION is missing a value: set VTTA_VERSION/)
+  })
+
+  it('names the file of whatever does not read, and checks the rest', () => {
+    const broken = mkdtempSync(join(tmpdir(), 'check-deploy-'))
+    try {
+      writeFileSync(join(broken, 'stack.yml'), stackText.replace(/^(\s+replicas:) 3$/m, '$1 three'))
+      writeFileSync(join(broken, 'Dockerfile'), dockerfile)
+      writeFileSync(join(broken, '.dockerignore'), dockerignore ?? '')
+      const { files, problems } = readDeployFiles(broken, deployEnv)
+      expect(problems).toEqual([
+        'stack.yml: services.images.deploy.replicas: expected a number',
+        'stack.yml: services.releases.deploy.replicas: expected a number',
+        'stack.yml: services.notifier.deploy.replicas: expected a number',
+        'deploy/datacenters.production.json: missing',
+        'deploy/nats.conf: missing',
+      ])
+      expect(deployProblems(files)).toEqual([])
+    } finally {
+      rmSync(broken, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses anything but a checkout directory', () => {
+    const { status, stderr } = checkDeploy(['--fix'], deployEnv)
+    expect(status).toBe(2)
+    expect(stderr).toMatch(/^check:deploy: --fix is not a checkout directory\nusage: npm run check:deploy/)
   })
 })
