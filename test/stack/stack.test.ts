@@ -4,8 +4,8 @@
  *
  * The checks themselves live in deploy/check/ (`npm run check:deploy`); they return a list of problems, each
  * starting with the file to fix ("stack.yml: <service>: <invariant>: <detail>"), run over EVERY service of the
- * parsed stack, so a service added later that forgets one fails here. The negative tests break a copy of the real files and show that each check
- * reports it, naming the cause.
+ * parsed stack, so a service added later that forgets one fails here. The tables of mutations break a copy of
+ * the real files and show that the checks report each break, naming the cause; the last tests run the command.
  */
 import { afterAll, describe, it, expect } from 'vitest'
 import { parse } from 'yaml'
@@ -53,8 +53,8 @@ const catalogue: Datacenter[] = parseCatalogue(JSON.parse(readRepoFile(catalogue
 const dockerfile = readRepoFile('Dockerfile')
 const dockerignore = existsSync(root + '.dockerignore') ? readRepoFile('.dockerignore') : undefined
 
-/** Every problem of the deploy files, with the stack, nats.conf and the catalogue given. */
-const stackProblems = (broken: Stack, conf: string, productionCatalogue: unknown): string[] =>
+/** Every problem of the deploy files, with this stack, nats.conf and catalogue (the real Dockerfile). */
+const problemsWith = (broken: Stack, conf: string, productionCatalogue: unknown): string[] =>
   deployProblems({ stack: broken, natsConf: conf, catalogue: productionCatalogue, dockerfile, dockerignore })
 
 /**
@@ -97,15 +97,15 @@ const readSourceFile = (path: string): string | undefined =>
 // The real files
 
 describe('stack.yml', () => {
-  const services = Object.keys(stack.services ?? {})
+  const services = Object.keys(stack.services)
 
   it('has no problems at all', () => {
-    expect(stackProblems(stack, natsConf, catalogue)).toEqual([])
+    expect(problemsWith(stack, natsConf, catalogue)).toEqual([])
   })
 
   it.each(services)('%s keeps every service invariant', (name) => {
     expect(
-      stackProblems(stack, natsConf, catalogue).filter((p) => p.startsWith(`stack.yml: ${name}: `))
+      problemsWith(stack, natsConf, catalogue).filter((p) => p.startsWith(`stack.yml: ${name}: `))
     ).toEqual([])
   })
 
@@ -153,7 +153,7 @@ describe('stack.yml', () => {
     const resolved = loadStack(interpolated, deployEnv)
     expect(resolved.services.images?.deploy?.replicas).toBe(3)
     expect(resolved.services.images?.init).toBe(true)
-    expect(stackProblems(resolved, natsConf, catalogue)).toEqual([])
+    expect(problemsWith(resolved, natsConf, catalogue)).toEqual([])
   })
 
   it.runIf(hasDockerCli)(
@@ -169,7 +169,7 @@ describe('stack.yml', () => {
       expect(doc.services['web-fra1']?.image).toMatch(/:0\.1\.0$/)
       expect(doc.services['web-fra1']?.environment?.NATS_URL).toBe('nats://nats-{{.Node.Hostname}}:4222')
       // Docker's own reading of anchors and merges agrees with this file's.
-      expect(stackProblems(doc, natsConf, catalogue)).toEqual([])
+      expect(problemsWith(doc, natsConf, catalogue)).toEqual([])
     }
   )
 
@@ -559,7 +559,7 @@ describe('the stack invariant checker', () => {
     mutate(broken, files)
     // The mutation must have changed something (a regex that no longer matches would test nothing).
     expect([broken, files.conf, files.catalogue]).not.toEqual([stack, natsConf, catalogue])
-    expect(stackProblems(broken, files.conf, files.catalogue)).toContainEqual(expect.stringMatching(expected))
+    expect(problemsWith(broken, files.conf, files.catalogue)).toContainEqual(expect.stringMatching(expected))
   })
 
   it('names every invariant a service without any of them breaks', () => {
@@ -569,7 +569,7 @@ describe('the stack invariant checker', () => {
       command: ['backend/newcomer/service.ts'],
     }
     const invariants = new Set(
-      stackProblems(broken, natsConf, catalogue)
+      problemsWith(broken, natsConf, catalogue)
         .filter((p) => p.startsWith('stack.yml: newcomer: '))
         .map((p) => p.split(': ')[2])
     )
@@ -597,7 +597,7 @@ describe('the stack invariant checker', () => {
 
   it('reports a lame-duck period that the nats grace period does not cover', () => {
     const longerLameDuck = natsConf.replace(/^(\s*lame_duck_duration:).*$/m, '$1 "90s"')
-    expect(stackProblems(stack, longerLameDuck, catalogue)).toContainEqual(
+    expect(problemsWith(stack, longerLameDuck, catalogue)).toContainEqual(
       expect.stringMatching(/^stack\.yml: nats-fra1: stop_grace_period:/)
     )
   })
@@ -619,6 +619,11 @@ describe('the Dockerfile checker', () => {
       description: 'an untagged base image',
       edit: (t) => t.replace(/^FROM node:\S+ AS deps$/m, 'FROM node AS deps'),
       expected: /FROM: node must be pinned/,
+    },
+    {
+      description: 'an untagged base image from a registry with a port',
+      edit: (t) => t.replace(/^FROM node:\S+ AS runtime$/m, 'FROM registry.internal:5000/node AS runtime'),
+      expected: /FROM: registry\.internal:5000\/node must be pinned/,
     },
     {
       description: 'npm ci with dev dependencies',
@@ -656,6 +661,19 @@ describe('the Dockerfile checker', () => {
     const edited = edit(dockerfile)
     expect(edited).not.toBe(dockerfile)
     expect(dockerfileProblems(edited)).toContainEqual(expect.stringMatching(expected))
+  })
+
+  it('reads a comment inside a continuation, flags and a registry with a port as BuildKit does', () => {
+    const edited = dockerfile
+      .replace(/^( +)npm ci --omit=dev/m, '$1npm ci \\\n$1# production dependencies only\n$1--omit=dev')
+      .replace(
+        /^FROM node:(\S+) AS runtime$/m,
+        'FROM --platform=$$BUILDPLATFORM registry.internal:5000/node:$1 AS runtime'
+      )
+    expect(edited).toMatch(/^ +# production dependencies only\n +--omit=dev/m)
+    expect(edited).toMatch(/^FROM --platform=\$BUILDPLATFORM registry\.internal:5000\/node:24\./m)
+    expect(dockerfileProblems(edited)).toEqual([])
+    expect(dockerCommand(edited)).toEqual(['node', 'backend/web/service.ts'])
   })
 })
 
