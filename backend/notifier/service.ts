@@ -3,6 +3,8 @@
  * datacenter) and announces each packaged release on Discord exactly once (announce.ts). Rejections
  * never go to that public channel: each is logged, and posted (exactly once) to the operator's own
  * webhook when DISCORD_OPERATOR_WEBHOOK_URL is set. Without a webhook it acknowledges and counts.
+ * This file is the wiring (config, bucket, webhooks, consumer); each event is handled in
+ * handle-release-event.ts.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
@@ -11,8 +13,6 @@ import { z } from 'zod'
 import {
   deadLetterStreamConfig,
   notifierBucket,
-  packagedEventSchema,
-  rejectedEventSchema,
   releaseEventsStream,
   releaseEventsStreamConfig,
   streamMaxBytes,
@@ -20,14 +20,10 @@ import {
 import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { JsonKv } from '../registry/kv-store.ts'
-import { versionToken } from '../registry/names.ts'
 import { startDurableConsumer } from '../runtime/durable-consumer.ts'
-import { decodeMessage } from '../runtime/messages.ts'
 import { ensureStream, withStartupRetries } from '../runtime/jetstream-setup.ts'
-import { PermanentFailure } from '../runtime/work-queue.ts'
-import { announceOnce } from './announce.ts'
 import { DiscordWebhook } from './discord.ts'
-import { announcementMessage, rejectionMessage } from './embed.ts'
+import { handleReleaseEvent, type NotifierDeps } from './handle-release-event.ts'
 import { createNotifierMetrics } from './metrics.ts'
 
 const configSchema = baseConfigSchema.extend({
@@ -45,8 +41,6 @@ const configSchema = baseConfigSchema.extend({
   /** A 429 asking to wait longer than this retries the message later instead of holding it. */
   MAX_INLINE_RATE_LIMIT_WAIT_MS: intVar(30_000, 0),
 })
-
-const token = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100) || '_'
 
 await runService({
   name: 'notifier',
@@ -82,11 +76,19 @@ await runService({
         'DISCORD_WEBHOOK_URL is empty: release announcements are disabled (events are acknowledged and counted)'
       )
     if (!operatorWebhook) log.info('DISCORD_OPERATOR_WEBHOOK_URL is empty: rejected releases are only logged')
-    const options = {
-      owner: `${config.DC}/${process.pid}/${nuid.next()}`,
-      leaseMs: config.DISCORD_TIMEOUT_MS + 5_000,
-      maxInlineWaitMs: config.MAX_INLINE_RATE_LIMIT_WAIT_MS,
-      inlineRetries: 3,
+    const deps: NotifierDeps = {
+      kv,
+      webhook,
+      operatorWebhook,
+      announceRejections: config.ANNOUNCE_REJECTIONS === 'true',
+      options: {
+        owner: `${config.DC}/${process.pid}/${nuid.next()}`,
+        leaseMs: config.DISCORD_TIMEOUT_MS + 5_000,
+        maxInlineWaitMs: config.MAX_INLINE_RATE_LIMIT_WAIT_MS,
+        inlineRetries: 3,
+      },
+      metrics: m,
+      log,
     }
 
     const queue = await startDurableConsumer({
@@ -102,64 +104,7 @@ await runService({
       maxDeliver: config.MAX_DELIVER,
       log,
       inFlight,
-      async handle(item) {
-        const { msg } = item
-        const kind =
-          msg.subject === releaseEventsStream.packaged
-            ? 'packaged'
-            : msg.subject === releaseEventsStream.rejected
-              ? 'rejected'
-              : null
-        if (!kind) throw new PermanentFailure(`unexpected subject ${msg.subject}`)
-        let key: string
-        let message: unknown
-        let target = webhook
-        if (kind === 'packaged') {
-          const event = decodeMessage(msg, packagedEventSchema)
-          if (!event.ok) throw new PermanentFailure(`malformed packaged event: ${event.message}`)
-          const e = event.value
-          key = `announce.${e.moduleId}.${versionToken(e.version)}.${e.channel}`
-          message = announcementMessage(e)
-        } else {
-          const event = decodeMessage(msg, rejectedEventSchema)
-          if (!event.ok) throw new PermanentFailure(`malformed rejected event: ${event.message}`)
-          const e = event.value
-          // The operator's record, whatever happens to the notice (the registry keeps the reason too).
-          log.warn(
-            {
-              code: e.code,
-              reason: e.reason,
-              repository: e.repository,
-              releaseId: e.releaseId,
-              moduleId: e.moduleId,
-              version: e.version,
-            },
-            'release rejected'
-          )
-          if (config.ANNOUNCE_REJECTIONS === 'false') {
-            m.announcements.inc({ kind, outcome: 'disabled' })
-            return
-          }
-          target = operatorWebhook
-          key = `notice.${e.repositoryId ?? '_'}.${e.releaseId ?? '_'}.${e.version ? versionToken(e.version) : '_'}.${e.code}.${e.delivery ? token(e.delivery) : `seq${msg.seq}`}`
-          message = rejectionMessage(e)
-        }
-        if (!target) {
-          m.announcements.inc({ kind, outcome: 'disabled' })
-          return
-        }
-        try {
-          const outcome = await announceOnce(kv, key, message, target, item, options, m)
-          m.announcements.inc({ kind, outcome })
-          log.info({ kind, key, outcome }, outcome === 'sent' ? 'announced on Discord' : 'already announced')
-        } catch (err) {
-          if (err instanceof PermanentFailure) {
-            m.announcements.inc({ kind, outcome: 'failed' })
-            log.error({ kind, key, err: err.message }, 'announcement failed permanently')
-          }
-          throw err
-        }
-      },
+      handle: (item) => handleReleaseEvent(deps, item),
     })
     return {
       async stop() {
