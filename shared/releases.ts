@@ -11,6 +11,7 @@
  */
 import { z } from 'zod'
 import type { StreamConfig } from '@nats-io/jetstream'
+import { subjects } from './subjects.ts'
 
 const SECOND_NS = 1_000_000_000
 const HOUR_NS = 3600 * SECOND_NS
@@ -92,9 +93,9 @@ export function githubStreamConfig(replicas: number, maxBytes: number = streamMa
 
 export const releaseEventsStream = {
   name: 'RELEASES',
-  subjects: ['releases.>'],
-  packaged: 'releases.packaged',
-  rejected: 'releases.rejected',
+  subjects: [subjects.releaseEvents],
+  packaged: subjects.releasePackaged,
+  rejected: subjects.releaseRejected,
 } as const
 
 export function releaseEventsStreamConfig(

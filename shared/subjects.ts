@@ -10,6 +10,11 @@ export const subjects = {
   heartbeats: (dc: string) => `heartbeat.${dc}.*`,
   /** Image transforms for `dc` (image issue). */
   imageTransform: (dc: string) => `images.${dc}.transform`,
+  /** Release events (stream RELEASES), published by the release service once per outcome. */
+  releasePackaged: 'releases.packaged',
+  releaseRejected: 'releases.rejected',
+  /** Every release event: the RELEASES stream's subjects, and what the notifier's consumer takes. */
+  releaseEvents: 'releases.>',
 } as const
 
 /** Queue groups: one per service, so each request is handled once per datacenter. */

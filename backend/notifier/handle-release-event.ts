@@ -8,7 +8,8 @@
  * PermanentFailure. The announcement's key names what it announces, so redeliveries and the
  * notifiers of other datacenters find the same claim.
  */
-import { packagedEventSchema, rejectedEventSchema, releaseEventsStream } from '#shared/releases.ts'
+import { packagedEventSchema, rejectedEventSchema } from '#shared/releases.ts'
+import { subjects } from '#shared/subjects.ts'
 import { versionToken } from '../registry/names.ts'
 import type { JsonKv } from '../registry/kv-store.ts'
 import type { Logger } from '../runtime/logger.ts'
@@ -38,9 +39,9 @@ export async function handleReleaseEvent(deps: NotifierDeps, item: WorkItem): Pr
   const { kv, webhook, operatorWebhook, options, metrics: m, log } = deps
   const { msg } = item
   const kind =
-    msg.subject === releaseEventsStream.packaged
+    msg.subject === subjects.releasePackaged
       ? 'packaged'
-      : msg.subject === releaseEventsStream.rejected
+      : msg.subject === subjects.releaseRejected
         ? 'rejected'
         : null
   if (!kind) throw new PermanentFailure(`unexpected subject ${msg.subject}`)

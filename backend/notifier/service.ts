@@ -17,6 +17,7 @@ import {
   releaseEventsStreamConfig,
   streamMaxBytes,
 } from '#shared/releases.ts'
+import { subjects } from '#shared/subjects.ts'
 import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { JsonKv } from '../registry/kv-store.ts'
@@ -98,7 +99,7 @@ await runService({
       registry: metrics.registry,
       stream: releaseEventsStream.name,
       consumer,
-      filterSubject: 'releases.>',
+      filterSubject: subjects.releaseEvents,
       concurrency: config.NOTIFIER_CONCURRENCY,
       ackWaitMs: config.ACK_WAIT_MS,
       maxDeliver: config.MAX_DELIVER,
