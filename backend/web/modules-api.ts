@@ -15,6 +15,7 @@ import { Router, type Request, type Response } from 'express'
 import type { NatsConnection } from '@nats-io/nats-core'
 import type { Channel } from '#shared/releases.ts'
 import { matchesEtag } from '#shared/http/etag.ts'
+import { HttpError, httpErrors } from '../runtime/http-errors.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { servedVersion } from '../registry/channels.ts'
 import { isModuleId, isVersion } from '../registry/names.ts'
@@ -24,35 +25,19 @@ import type { ModuleRecord, VersionEntry } from '../registry/records.ts'
 const IMMUTABLE = 'public, max-age=31536000, immutable'
 const SHORT = 'public, max-age=60, s-maxage=60'
 
-class HttpError extends Error {
-  readonly status: number
-  readonly code: string
-  constructor(status: number, code: string, message: string) {
-    super(message)
-    this.status = status
-    this.code = code
-  }
-}
-
-const moduleNotFound = (id: string) => new HttpError(404, 'module_not_found', `no module "${id}"`)
+const moduleNotFound = (id: string) => new HttpError('module_not_found', `no module "${id}"`)
 const versionNotFound = (id: string, version: string) =>
-  new HttpError(404, 'version_not_found', `module "${id}" has no version ${version}`)
+  new HttpError('version_not_found', `module "${id}" has no version ${version}`)
 
 function validId(raw: unknown): string {
   const id = String(raw)
-  if (!isModuleId(id))
-    throw new HttpError(
-      400,
-      'invalid_module_id',
-      'a module id is lower-case letters, digits, "-" and "_", at most 100 characters'
-    )
+  if (!isModuleId(id)) throw new HttpError('invalid_module_id')
   return id
 }
 
 function validVersion(raw: unknown): string {
   const version = String(raw)
-  if (!isVersion(version))
-    throw new HttpError(400, 'invalid_version', 'a version starts with a digit, at most 64 characters')
+  if (!isVersion(version)) throw new HttpError('invalid_version')
   return version
 }
 
@@ -127,9 +112,10 @@ export function modulesApi(nc: NatsConnection, log: Logger): Router {
           return
         }
         log.error({ err, path: req.path }, 'module registry unavailable')
-        res.setHeader('retry-after', '5')
-        res.status(503).json({
-          error: { code: 'registry_unavailable', message: 'the module registry cannot be read right now' },
+        const unavailable = httpErrors.registry_unavailable
+        res.setHeader('retry-after', String(unavailable.retryAfterSeconds))
+        res.status(unavailable.status).json({
+          error: { code: 'registry_unavailable', message: unavailable.message },
         })
       })
     }
@@ -158,7 +144,7 @@ export function modulesApi(nc: NatsConnection, log: Logger): Router {
       const record = await moduleRecord(id)
       const version = servedVersion(record, channel)
       const entry = record.versions.find((v) => v.version === version)
-      if (!entry) throw new HttpError(404, 'version_not_found', `module "${id}" has no ${channel} release`)
+      if (!entry) throw new HttpError('version_not_found', `module "${id}" has no ${channel} release`)
       await sendManifest(req, res, id, entry, SHORT)
     })
 

@@ -15,6 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { RequestHandler } from 'express'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { z } from 'zod'
+import { httpErrors } from '../runtime/http-errors.ts'
 
 /** Configuration of the proof (the web service's ORIGIN_CLIENT_ID / ORIGIN_CLIENT_SECRET[_FILE]). */
 export const originProofConfig = {
@@ -88,13 +89,9 @@ export function requireOriginProof(expected: {
     const idOk = timingSafeEqual(digest(givenId), id)
     const secretOk = timingSafeEqual(digest(givenSecret), secret)
     const refuse = () => {
+      const refused = httpErrors.origin_proof_required
       res.setHeader('cache-control', 'no-store')
-      res.status(403).json({
-        error: {
-          code: 'origin_proof_required',
-          message: 'this endpoint answers only the vtta.io edge (Access service token required)',
-        },
-      })
+      res.status(refused.status).json({ error: { code: 'origin_proof_required', message: refused.message } })
     }
     if (!(idOk && secretOk)) return refuse()
     verifyAssertion(req.get('cf-access-jwt-assertion')).then((ok) => (ok ? next() : refuse()), next)
