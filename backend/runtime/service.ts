@@ -9,7 +9,7 @@
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Express } from 'express'
+import type { Express, Router } from 'express'
 import type { z } from 'zod'
 import type { NatsConnection } from '@nats-io/nats-core'
 import type { ServiceName } from '#shared/services.ts'
@@ -17,7 +17,7 @@ import type { ServiceState } from '#shared/schemas.ts'
 import { ConfigError, loadConfig, type BaseConfig } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { createMetrics, type RuntimeMetrics } from './metrics.ts'
-import { createHttpApp, createInternalApp, finishHttpApp } from './http.ts'
+import { createHttpApp, createInternalApp } from './http.ts'
 import { connectNats, type NatsHandle } from './nats.ts'
 import { startHeartbeat } from './heartbeat.ts'
 import { InFlight } from './in-flight.ts'
@@ -27,7 +27,8 @@ export interface ServiceContext<C extends BaseConfig> {
   log: Logger
   nc: NatsConnection
   nats: NatsHandle
-  http: Express
+  /** The public port's routes; paths none of them takes, and every error, end in runtime/http.ts. */
+  http: Router
   metrics: RuntimeMetrics
   inFlight: InFlight
 }
@@ -72,13 +73,21 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   let state: ServiceState = 'starting'
   let nats: NatsHandle | undefined
 
-  const internal = createInternalApp(metrics, async () => {
-    if (state !== 'ready') return state
-    if (!nats?.connected()) return 'nats_disconnected'
-    if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
-    return null
+  const internal = createInternalApp(
+    metrics,
+    async () => {
+      if (state !== 'ready') return state
+      if (!nats?.connected()) return 'nats_disconnected'
+      if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
+      return null
+    },
+    log
+  )
+  const { app: http, routes } = createHttpApp(metrics, {
+    stopping: () => state === 'stopping',
+    inFlight,
+    log,
   })
-  const http = createHttpApp(metrics, { stopping: () => state === 'stopping', inFlight })
   const listen = (app: Express, port: number, host: string): Promise<Server> =>
     new Promise((resolve, reject) => {
       const s = app.listen(port, host, () => resolve(s)).once('error', reject)
@@ -100,8 +109,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     log,
     metrics
   )
-  const running = await definition.start({ config, log, nc: nats.nc, nats, http, metrics, inFlight })
-  finishHttpApp(http, log)
+  const running = await definition.start({ config, log, nc: nats.nc, nats, http: routes, metrics, inFlight })
   state = 'ready'
   const heartbeat = startHeartbeat(
     nats.nc,

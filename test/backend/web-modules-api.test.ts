@@ -38,7 +38,10 @@ const get = (path: string, headers: Record<string, string> = {}) => p.api(path, 
 const json = async (res: Response): Promise<any> => res.json()
 
 /** A GET with the path sent exactly as written (fetch would normalise `..`). */
-function rawGet(base: string, path: string): Promise<{ status: number; body: string; contentType: string }> {
+function rawGet(
+  base: string,
+  path: string
+): Promise<{ status: number; body: string; contentType: string; cacheControl: string | undefined }> {
   const url = new URL(base)
   return new Promise((resolve, reject) => {
     request(
@@ -47,7 +50,12 @@ function rawGet(base: string, path: string): Promise<{ status: number; body: str
         let body = ''
         res.on('data', (c: Buffer) => (body += c.toString()))
         res.on('end', () =>
-          resolve({ status: res.statusCode!, body, contentType: String(res.headers['content-type']) })
+          resolve({
+            status: res.statusCode!,
+            body,
+            contentType: String(res.headers['content-type']),
+            cacheControl: res.headers['cache-control'],
+          })
         )
       }
     )
@@ -215,13 +223,14 @@ describe('module API', () => {
     ['/modules/item%00piles/module.json', 400, 'invalid_module_id'],
     ['/api/modules/%E0%A4%A', 400, 'bad_request'],
     ['/modules/item-piles/1.0.0/module.zip%00', 404, 'not_found'],
-  ])('hostile or unknown: %s → %i %s', async (label, status, code) => {
+  ])('hostile or unknown: %s → %i %s, never cached', async (label, status, code) => {
     const path = label
       .replace('aaa…(5000 characters)', 'a'.repeat(5000))
       .replace('111…(200 digits)', '1'.repeat(200))
     const res = await rawGet(p.web!.url, path)
     expect(res.status).toBe(status)
     expect(res.contentType).toMatch(/^application\/json/)
+    expect(res.cacheControl).toBe('no-store')
     expect(JSON.parse(res.body)).toMatchObject({ error: { code, message: expect.any(String) } })
   })
 

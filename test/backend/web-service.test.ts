@@ -111,11 +111,28 @@ describe('web service', () => {
     }
   )
 
-  it('answers unknown routes with a JSON 404', async () => {
+  it('answers unknown routes with a JSON 404, never cached', async () => {
     const res = await fromEdge(`/wp-admin/../../etc/passwd`)
     expect(res.status).toBe(404)
+    expect(res.headers.get('cache-control')).toBe('no-store')
     expect(await res.json()).toMatchObject({ error: { code: 'not_found' } })
   })
+
+  it.each(['/', '/health', '/api/modules'])(
+    'takes no body: a POST of malformed or 1 MB JSON to %s is 404 not_found, and it keeps serving',
+    async (path) => {
+      for (const body of ['{"a":', JSON.stringify({ a: 'x'.repeat(1_000_000) })]) {
+        const res = await fromEdge(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        })
+        expect(res.status).toBe(404)
+        expect(await res.json()).toMatchObject({ error: { code: 'not_found' } })
+      }
+      expect((await fromEdge(path)).status).toBe(200)
+    }
+  )
 
   it('refuses an oversized request head and keeps serving', async () => {
     const res = await fromEdge(`/`, { headers: { 'x-junk': 'x'.repeat(40_000) } })
@@ -154,8 +171,11 @@ describe('health and metrics live on the internal port only', () => {
     )
     expect((await fetch(`${web.internalUrl}/healthz`)).status).toBe(200)
     expect((await fetch(`${web.internalUrl}/readyz`)).status).toBe(200)
-    for (const path of ['/', '/health', '/api/modules'])
-      expect((await fetch(`${web.internalUrl}${path}`)).status).toBe(404)
+    for (const path of ['/', '/health', '/api/modules']) {
+      const res = await fetch(`${web.internalUrl}${path}`)
+      expect(res.status).toBe(404)
+      expect(await res.json()).toMatchObject({ error: { code: 'not_found' } })
+    }
   })
 })
 
@@ -176,6 +196,7 @@ describe('origin proof: the web service answers only the edge (finding M3)', () 
     for (const path of ['/', '/health', '/api/modules', '/modules/item-piles/module.json', '/nope']) {
       const res = await fetch(`${web.url}${path}`, { headers })
       expect(res.status, path).toBe(403)
+      expect(res.headers.get('cache-control'), path).toBe('no-store')
       expect(await res.json()).toMatchObject({ error: { code: 'origin_proof_required' } })
     }
   })
