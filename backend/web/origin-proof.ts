@@ -15,7 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { RequestHandler } from 'express'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { z } from 'zod'
-import { httpErrors } from '../runtime/http-errors.ts'
+import { HttpError } from '../runtime/http-errors.ts'
 
 /** Configuration of the proof (the web service's ORIGIN_CLIENT_ID / ORIGIN_CLIENT_SECRET[_FILE]). */
 export const originProofConfig = {
@@ -82,17 +82,13 @@ export function requireOriginProof(expected: {
       return false
     }
   }
-  return (req, res, next) => {
+  return (req, _res, next) => {
     const givenId = req.get('cf-access-client-id') ?? ''
     const givenSecret = req.get('cf-access-client-secret') ?? ''
     // Both compared, always: the time taken does not say which one was wrong.
     const idOk = timingSafeEqual(digest(givenId), id)
     const secretOk = timingSafeEqual(digest(givenSecret), secret)
-    const refuse = () => {
-      const refused = httpErrors.origin_proof_required
-      res.setHeader('cache-control', 'no-store')
-      res.status(refused.status).json({ error: { code: 'origin_proof_required', message: refused.message } })
-    }
+    const refuse = () => next(new HttpError('origin_proof_required'))
     if (!(idOk && secretOk)) return refuse()
     verifyAssertion(req.get('cf-access-jwt-assertion')).then((ok) => (ok ? next() : refuse()), next)
   }

@@ -50,6 +50,17 @@ describe('service runtime', () => {
       const health = await fetch(`${svc.url}/health`, { headers: originProofHeaders() })
       expect(health.status).toBe(503)
       expect(await health.json()).toMatchObject({ status: 'down', nats: { connected: false } })
+      // The registry lives in NATS: 503 registry_unavailable, retry soon, the cause in the log only.
+      const modules = await fetch(`${svc.url}/api/modules`, { headers: originProofHeaders() })
+      expect(modules.status).toBe(503)
+      expect(modules.headers.get('retry-after')).toBe('5')
+      expect(modules.headers.get('cache-control')).toBe('no-store')
+      expect(await modules.json()).toEqual({
+        error: { code: 'registry_unavailable', message: 'the module registry cannot be read right now' },
+      })
+      expect(await svc.logs()).toContainEqual(
+        expect.objectContaining({ level: 'error', code: 'registry_unavailable', path: '/api/modules' })
+      )
 
       await nats.restart()
       await expect
