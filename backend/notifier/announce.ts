@@ -13,6 +13,7 @@
  * notifier died in the few milliseconds before recording `sent`), never a lost announcement.
  * Everywhere else: exactly once — concurrent notifiers serialise on the claim, and `sent` is final.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import type { JsonKv } from '../registry/kv-store.ts'
 import { PermanentFailure, RetryLater, type WorkItem } from '../runtime/work-queue.ts'
@@ -38,8 +39,6 @@ export interface AnnounceOptions {
   /** Immediate retries of a 5xx or network failure before the message is retried later. */
   inlineRetries: number
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Waits `ms`, keeping the message alive. */
 async function waitFor(ms: number, item: WorkItem): Promise<void> {

@@ -5,6 +5,7 @@
  * a commit only ever points at complete data.
  */
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { ObjectInfo } from '@nats-io/obj'
 import type { RejectionCode } from '#shared/releases.ts'
 import type { RegistryStorage } from './buckets.ts'
@@ -32,8 +33,8 @@ export type CommitResult =
 
 const MAX_CAS_ATTEMPTS = 25
 
-const pause = (attempt: number) =>
-  new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** attempt) * Math.random()))
+/** Backoff with full jitter between compare-and-set attempts. */
+const pause = (attempt: number) => sleep(Math.min(200, 5 * 2 ** attempt) * Math.random())
 
 export class RegistryWriter {
   readonly storage: RegistryStorage

@@ -2,6 +2,7 @@
  * Creating streams and durable consumers idempotently at start-up: three services of each kind
  * may race to create them, and a changed definition is applied as an update.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   AckPolicy,
   DeliverPolicy,
@@ -24,7 +25,7 @@ export async function withStartupRetries<T>(what: string, log: Logger, work: () 
     } catch (err) {
       if (Date.now() > deadline) throw err
       log.warn({ err: (err as Error).message, attempt }, `${what}: retrying`)
-      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)))
+      await sleep(Math.min(2_000, 100 * 2 ** attempt))
     }
   }
 }

@@ -8,6 +8,7 @@
  *                             delivery (max_deliver) → dead letter, then term
  * A dead letter that cannot be written leaves the message to be redelivered rather than lost.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Logger } from './logger.ts'
@@ -148,7 +149,7 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
       } catch (err) {
         if (stopped) break
         o.log.warn({ err: (err as Error).message, consumer: o.consumer }, 'pull failed; retrying')
-        await new Promise((r) => setTimeout(r, 500))
+        await sleep(500)
         continue
       }
       if (!msg) continue

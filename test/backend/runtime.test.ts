@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService } from '../support/backend-service.ts'
@@ -76,9 +77,9 @@ describe('service runtime', () => {
   it('on SIGTERM finishes in-flight work, refuses new connections, and exits 0', async () => {
     const svc = await startService('web', { DC: 'lon', NATS_URL: nats.url }, { entry: slowService })
     const inFlight = fetch(`${svc.url}/slow?ms=1500`)
-    await new Promise((r) => setTimeout(r, 300))
+    await sleep(300)
     process.kill(svc.proc.pid, 'SIGTERM')
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     await expect(fetch(`${svc.url}/slow?ms=1`)).rejects.toThrow()
     // The internal listener stays up while draining: health checks see it stopping, not gone.
     expect(await (await fetch(`${svc.internalUrl}/readyz`)).json()).toEqual({
@@ -101,7 +102,7 @@ describe('service runtime', () => {
       { entry: slowService }
     )
     const inFlight = fetch(`${svc.url}/slow?ms=5000`).catch(() => 'connection cut')
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     const started = Date.now()
     process.kill(svc.proc.pid, 'SIGTERM')
     expect(await svc.proc.exited).toBe('exited with code 1')

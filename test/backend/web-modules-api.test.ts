@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
@@ -30,7 +31,7 @@ async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Pro
   const deadline = Date.now() + timeoutMs
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`not true after ${timeoutMs} ms: ${condition}`)
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
   }
 }
 

@@ -2,6 +2,7 @@
  * The notifier as a process against a real nats-server and the Discord stand-in: exactly one
  * announcement per release, Discord's rate limits and errors, dead letters, disabled announcements.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
@@ -254,7 +255,7 @@ describe('notifier', () => {
         /webhook disabled/
       )
       // One call in all: the first; nothing retried, nothing called for the second.
-      await new Promise((r) => setTimeout(r, 1_500))
+      await sleep(1_500)
       expect(callsFor(a.version)).toHaveLength(1)
       expect(callsFor(b.version)).toHaveLength(0)
       expect(await (await fetch(`${notifier.internalUrl}/metrics`)).text()).toMatch(
