@@ -119,7 +119,7 @@ export class DeadLetters {
           )
         })().catch((e: unknown) =>
           this.#log.error(
-            { err: (e as Error).message, seq: sequence },
+            { err: e instanceof Error ? e.message : String(e), seq: sequence },
             'could not dead-letter after max deliveries'
           )
         )

@@ -24,7 +24,7 @@ export async function withStartupRetries<T>(what: string, log: Logger, work: () 
       return await work()
     } catch (err) {
       if (Date.now() > deadline) throw err
-      log.warn({ err: (err as Error).message, attempt }, `${what}: retrying`)
+      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, `${what}: retrying`)
       await sleep(Math.min(2_000, 100 * 2 ** attempt))
     }
   }

@@ -100,7 +100,7 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
       msg.ack()
       o.metrics.results.inc({ ...labels, result: 'ack' })
     } catch (err) {
-      const reason = (err as Error).message || String(err)
+      const reason = err instanceof Error && err.message ? err.message : String(err)
       if (err instanceof PermanentFailure || item.lastDelivery) {
         const why =
           err instanceof PermanentFailure
@@ -120,7 +120,7 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
           o.metrics.results.inc({ ...labels, result: 'dead_letter' })
         } catch (dlqErr) {
           o.log.error(
-            { err: (dlqErr as Error).message, seq: msg.seq },
+            { err: dlqErr instanceof Error ? dlqErr.message : String(dlqErr), seq: msg.seq },
             'dead letter failed; leaving the message for redelivery'
           )
           msg.nak(o.ackWaitMs)
@@ -148,7 +148,10 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
         msg = await consumer.next({ expires: PULL_EXPIRES_MS })
       } catch (err) {
         if (stopped) break
-        o.log.warn({ err: (err as Error).message, consumer: o.consumer }, 'pull failed; retrying')
+        o.log.warn(
+          { err: err instanceof Error ? err.message : String(err), consumer: o.consumer },
+          'pull failed; retrying'
+        )
         await sleep(500)
         continue
       }
