@@ -58,7 +58,7 @@ export class DiscordWebhook {
         signal: AbortSignal.timeout(this.#timeoutMs),
       })
     } catch (err) {
-      return { kind: 'retry', status: null, message: String((err as Error).cause ?? (err as Error).message) }
+      return { kind: 'retry', status: null, message: noAnswer(err, this.#timeoutMs) }
     }
     const text = await res.text().catch(() => '')
     let body: z.infer<typeof errorBodySchema> = {}
@@ -98,3 +98,22 @@ export class DiscordWebhook {
     return result
   }
 }
+
+/**
+ * Why a call got no answer, in words for the log and the dead letter. fetch rejects with "fetch
+ * failed" and the reason (refused, DNS, TLS) as its cause; Node's connection to several addresses
+ * fails with an AggregateError whose message may be empty but whose errors say why; the timeout
+ * signal rejects with a TimeoutError.
+ */
+function noAnswer(err: unknown, timeoutMs: number): string {
+  if (!(err instanceof Error)) return String(err)
+  if (err.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`
+  const cause: unknown = err.cause
+  if (cause instanceof AggregateError)
+    return `${err.message}: ${cause.errors.map((e: unknown) => reasonOf(e)).join('; ')}`
+  if (cause !== undefined) return `${err.message}: ${reasonOf(cause)}`
+  return err.message
+}
+
+const reasonOf = (e: unknown): string =>
+  e instanceof Error ? e.message || ('code' in e && typeof e.code === 'string' ? e.code : e.name) : String(e)
