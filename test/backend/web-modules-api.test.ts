@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
 import { startPipeline, type Pipeline } from '../support/release-pipeline.ts'
@@ -30,13 +31,18 @@ afterAll(async () => {
 async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not true after ${timeoutMs} ms: ${condition}`)
+    if (Date.now() > deadline) throw new Error(`not true after ${timeoutMs} ms: ${condition.toString()}`)
     await sleep(50)
   }
 }
 
 const get = (path: string, headers: Record<string, string> = {}) => p.api(path, { headers })
-const json = async (res: Response): Promise<any> => res.json()
+const json = (res: Response): Promise<unknown> => res.json()
+/** The `version` of a manifest or release answer. */
+const versionOf = async (res: Response) => z.object({ version: z.string() }).parse(await res.json()).version
+// Matchers typed as what they stand for, not `any`.
+const anyString: unknown = expect.any(String)
+const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern)
 
 /** A GET with the path sent exactly as written (fetch would normalise `..`). */
 function rawGet(
@@ -112,7 +118,7 @@ describe('module API', () => {
     const manifest = await get('/modules/item-piles/1.0.0/module.json')
     expect(manifest.status).toBe(200)
     expect(manifest.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
-    expect((await json(manifest)).version).toBe('1.0.0')
+    expect(await versionOf(manifest)).toBe('1.0.0')
 
     const zip = await get('/modules/item-piles/1.0.0/module.zip')
     expect(zip.status).toBe(200)
@@ -132,7 +138,7 @@ describe('module API', () => {
   })
 
   it('serves the beta channel: the newest of the latest beta and the latest stable', async () => {
-    expect((await json(await get('/modules/item-piles/beta/module.json'))).version).toBe('2.0.0-beta.1')
+    expect(await versionOf(await get('/modules/item-piles/beta/module.json'))).toBe('2.0.0-beta.1')
   })
 
   it('lists modules and versions', async () => {
@@ -147,16 +153,17 @@ describe('module API', () => {
           repository: 'fantasycalendar/FoundryVTT-ItemPiles',
           latest: { stable: '1.1.0', beta: '2.0.0-beta.1' },
           manifestUrl: `${p.edge.url}/modules/item-piles/module.json`,
-          updatedAt: expect.any(String),
+          updatedAt: anyString,
         },
       ],
     })
-    const one = await json(await get('/api/modules/item-piles'))
-    expect(one.versions.map((v: { version: string }) => v.version)).toEqual([
-      '1.0.0',
-      '1.1.0',
-      '2.0.0-beta.1',
-    ])
+    const one = z
+      .object({
+        betaManifestUrl: z.string().nullable(),
+        versions: z.array(z.looseObject({ version: z.string() })),
+      })
+      .parse(await json(await get('/api/modules/item-piles')))
+    expect(one.versions.map((v) => v.version)).toEqual(['1.0.0', '1.1.0', '2.0.0-beta.1'])
     expect(one.betaManifestUrl).toBe(`${p.edge.url}/modules/item-piles/beta/module.json`)
     expect(one.versions[0]).toMatchObject({
       channel: 'stable',
@@ -184,9 +191,9 @@ describe('module API', () => {
       status: 'rejected',
       rejection: {
         code: 'version_not_newer',
-        reason: expect.stringMatching(/0\.5\.0 is not newer than 1\.1\.0/),
+        reason: matching(/0\.5\.0 is not newer than 1\.1\.0/),
         tag: 'v0.5.0',
-        rejectedAt: expect.any(String),
+        rejectedAt: anyString,
       },
     })
     expect((await get('/modules/item-piles/0.5.0/module.json')).status).toBe(404)
@@ -232,7 +239,7 @@ describe('module API', () => {
     expect(res.status).toBe(status)
     expect(res.contentType).toMatch(/^application\/json/)
     expect(res.cacheControl).toBe('no-store')
-    expect(JSON.parse(res.body)).toMatchObject({ error: { code, message: expect.any(String) } })
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code, message: anyString } })
   })
 
   it('is still healthy after all that', async () => {

@@ -299,12 +299,12 @@ describe("origin proof in production: Access's signed assertion as well (ORIGIN_
   })
 
   it.each([
-    ['no assertion', async () => undefined],
+    ['no assertion', () => Promise.resolve(undefined)],
     ['another audience', async () => sign({ aud: 'cd'.repeat(32) })],
     ['another issuer', async () => sign({ iss: 'https://evil.cloudflareaccess.com' })],
     ['an expired one', async () => sign({ exp: '-1m' })],
     ['one signed by another key', async () => signWithOtherKey()],
-    ['garbage', async () => 'not.a.jwt'],
+    ['garbage', () => Promise.resolve('not.a.jwt')],
   ])('refuses the pair with %s: 403', async (_case, make) => {
     expect(await withAssertion(await make())).toBe(403)
   })

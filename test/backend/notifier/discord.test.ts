@@ -21,6 +21,8 @@ afterAll(async () => {
 })
 
 const webhookPath = '/api/webhooks/123456789012345678/token'
+/** A matcher typed as what it stands for, not `any`. */
+const refused: unknown = expect.stringMatching(/^fetch failed: .*ECONNREFUSED/)
 
 describe('a Discord webhook that does not answer', () => {
   it('refused: a retry naming the refusal', async () => {
@@ -29,7 +31,7 @@ describe('a Discord webhook that does not answer', () => {
     expect(result).toEqual({
       kind: 'retry',
       status: null,
-      message: expect.stringMatching(/^fetch failed: .*ECONNREFUSED/) as string,
+      message: refused,
     })
   })
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import {
   announcementMessage,
   discordLimits,
@@ -12,9 +13,26 @@ import {
 import { embedLimitViolation } from '../../../local/stand-ins/discord.ts'
 import type { PackagedEvent, RejectedEvent } from '#shared/releases.ts'
 
-const limits = JSON.parse(
-  readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'discord', 'limits.json'), 'utf8')
-)
+/** Discord's documented limits, as the fixture records them (the fields these tests use). */
+const limits = z
+  .object({
+    content_max_chars: z.number(),
+    embeds_total_chars_max: z.number(),
+    embed: z.object({
+      title: z.number(),
+      description: z.number(),
+      fields_max: z.number(),
+      field_name: z.number(),
+      field_value: z.number(),
+      footer_text: z.number(),
+      author_name: z.number(),
+    }),
+  })
+  .parse(
+    JSON.parse(
+      readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'discord', 'limits.json'), 'utf8')
+    )
+  )
 
 const event = (over: Partial<PackagedEvent> = {}): PackagedEvent => ({
   moduleId: 'item-piles',

@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
@@ -86,12 +87,23 @@ function packaged(version: string, over: Partial<PackagedEvent> = {}): PackagedE
 const publish = (e: PackagedEvent, msgID = packagedMsgId(e)) =>
   js.publish(releaseEventsStream.packaged, JSON.stringify(e), { msgID })
 
+/** The first embed of a message sent to the stand-in, if it has one. */
+const firstEmbed = (body: unknown) =>
+  z
+    .object({
+      embeds: z.array(
+        z.object({
+          title: z.string().optional(),
+          fields: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
+        })
+      ),
+    })
+    .safeParse(body).data?.embeds[0]
+
 const callsFor = (version: string) =>
   discord
     .calls()
-    .filter((c) =>
-      (c.body as any)?.embeds?.[0]?.fields?.some((f: any) => f.name === 'Version' && f.value === version)
-    )
+    .filter((c) => firstEmbed(c.body)?.fields?.some((f) => f.name === 'Version' && f.value === version))
 
 async function deadLetters(): Promise<Array<{ reason: string; body: string }>> {
   const info = await jsm.streams.info(deadLetterStream.name)
@@ -166,9 +178,7 @@ describe('notifier', () => {
     }
     await js.publish(releaseEventsStream.rejected, JSON.stringify(rejected), { msgID: 'rejected-4242' })
     const notices = () =>
-      discord
-        .calls()
-        .filter((c) => (c.body as any).embeds[0].title === 'Release not published: item-piles 9.0.0')
+      discord.calls().filter((c) => firstEmbed(c.body)?.title === 'Release not published: item-piles 9.0.0')
     await poll(() => notices().length).toBe(1)
     expect(notices()[0]!.webhookId).toBe(OPERATOR_WEBHOOK_ID)
     expect(
