@@ -70,7 +70,14 @@ export function resolveSecretFiles(
     try {
       resolved[name] = readFileSync(path, 'utf8').trim()
     } catch (error) {
-      throw new ConfigError(`${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`)
+      // The errno code (ENOENT, EACCES) says it best; the message repeats the path.
+      const why =
+        error instanceof Error
+          ? 'code' in error && typeof error.code === 'string'
+            ? error.code
+            : error.message
+          : String(error)
+      throw new ConfigError(`${key}: cannot read ${path} (${why})`)
     }
   }
   return resolved

@@ -71,13 +71,13 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   const metrics = createMetrics({ service: definition.name, dc: config.DC })
   const inFlight = new InFlight()
   let state: ServiceState = 'starting'
-  let nats: NatsHandle | undefined
 
   const internal = createInternalApp(
     metrics,
     async () => {
       if (state !== 'ready') return state
-      if (!nats?.connected()) return 'nats_disconnected'
+      // `nats` is declared below, and set before state first becomes 'ready'.
+      if (!nats.connected()) return 'nats_disconnected'
       if (!(await nats.jetstreamReady())) return 'jetstream_unavailable'
       return null
     },
@@ -99,7 +99,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   const port = (server.address() as AddressInfo).port
   const internalPort = (internalServer.address() as AddressInfo).port
 
-  nats = await connectNats(
+  const nats = await connectNats(
     {
       servers: config.NATS_URL,
       name: `${definition.name}@${config.DC}`,
@@ -146,7 +146,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
       // keep-alive connections, which would otherwise hold the server open until they time out.
       server.closeAllConnections()
       heartbeat.stop()
-      await nats!.nc.drain()
+      await nats.nc.drain()
       await httpClosed
       log.info('stopped')
       process.exit(0)

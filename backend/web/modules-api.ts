@@ -179,7 +179,7 @@ export function modulesApi(nc: NatsConnection, log: Logger): Router {
     }
     void object.error.then((err) => err && log.error({ err, object: entry.zip.object }, 'zip stream failed'))
     await new Promise<void>((resolve) => {
-      const stream = Readable.fromWeb(object.data as import('node:stream/web').ReadableStream<Uint8Array>)
+      const stream = Readable.fromWeb(object.data)
       stream.once('error', (err) => {
         log.error({ err, object: entry.zip.object }, 'zip stream failed')
         res.destroy(err)
