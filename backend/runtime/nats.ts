@@ -60,6 +60,24 @@ export async function connectNats(
         case 'ldm':
           log.warn({ server: status.server }, 'nats server entering lame duck mode')
           break
+        case 'staleConnection':
+          // The server stopped answering pings; the client drops the connection and reconnects.
+          log.warn('nats connection stale (pings unanswered); reconnecting')
+          break
+        case 'slowConsumer':
+          log.warn(
+            { subject: status.sub.getSubject(), pending: status.pending },
+            'nats slow consumer: messages are piling up'
+          )
+          break
+        // Steps on the way to the states above (attempts, pings, the server list, a requested
+        // reconnect), and the close that nc.closed() below reports.
+        case 'reconnecting':
+        case 'ping':
+        case 'update':
+        case 'forceReconnect':
+        case 'close':
+          break
       }
     }
   })()
