@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from './env.ts'
 import type { EdgeConfig } from './config.ts'
-import { ApiError } from './errors.ts'
+import { ApiError } from './http/errors.ts'
 
 export type Credential = 'admin' | 'purge'
 

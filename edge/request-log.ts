@@ -6,7 +6,7 @@
  */
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from './env.ts'
-import { count } from './edge-counters.ts'
+import { count } from './http/counters.ts'
 
 const MAX_PATH = 200
 

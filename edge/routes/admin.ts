@@ -5,7 +5,7 @@
  */
 import { Hono } from 'hono'
 import type { AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { requireAdmin, requireBearer } from '../admin-auth.ts'
 import { HEALTH_REGISTRY_NAME, replaceSnapshot } from '../steering/health-view.ts'
 import { stateOf } from '../steering/health-state.ts'

@@ -6,7 +6,7 @@ import { Hono } from 'hono'
 import { pingReplySchema, type PingRequest } from '#shared/schemas.ts'
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError } from '../http/errors.ts'
 
 export const health = new Hono<AppEnv>()
 

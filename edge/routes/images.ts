@@ -25,7 +25,7 @@ import {
 } from '#shared/images.ts'
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { withFailover } from '../steering/failover.ts'
 import type { BridgeMessage } from '../nats/bridge.ts'
 import { parseImageUrl } from '../images/image-url.ts'

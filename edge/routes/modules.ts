@@ -10,7 +10,7 @@
  */
 import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
-import { proxyToDatacenter } from '../datacenter-http.ts'
+import { proxyToDatacenter } from '../http/datacenter.ts'
 import { matchesEtag } from '#shared/http/etag.ts'
 
 export const modules = new Hono<AppEnv>()

@@ -9,7 +9,7 @@
 import { Hono } from 'hono'
 import { deliveryMsgId, githubDeliverySubject, githubHeaders } from '#shared/releases.ts'
 import type { AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { withFailover } from '../steering/failover.ts'
 import { deliveryHeaders, readCapped, signatureValid } from '../webhooks/github-delivery.ts'
 

@@ -11,7 +11,7 @@ import {
 } from '../steering/health-state.ts'
 import { steer } from '../steering/nearest.ts'
 import { availability } from '../steering/health-view.ts'
-import { edgeCounters } from '../edge-counters.ts'
+import { edgeCounters } from '../http/counters.ts'
 
 export interface StatusDocument {
   generatedAt: number

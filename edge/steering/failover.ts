@@ -11,7 +11,7 @@ import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { steer } from './nearest.ts'
 import { availability, healthSnapshot, reportFailure } from './health-view.ts'
-import { count, countServed } from '../edge-counters.ts'
+import { count, countServed } from '../http/counters.ts'
 
 export type Attempt<T> =
   | { ok: true; value: T }

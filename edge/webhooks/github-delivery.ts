@@ -4,7 +4,7 @@
  * @octokit/webhooks-methods' WebCrypto build, a constant-time compare).
  */
 import { verify } from '@octokit/webhooks-methods'
-import type { ErrorCode } from '../errors.ts'
+import type { ErrorCode } from '../http/errors.ts'
 
 /** GitHub sends at most 25 MB; what we queue must fit a NATS message (8 MiB max_payload), so less. */
 export const MAX_DELIVERY_BYTES = 8 * 1024 * 1024 - 64 * 1024

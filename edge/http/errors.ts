@@ -4,8 +4,8 @@
  */
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { AppEnv } from './env.ts'
-import { EdgeConfigError } from './config.ts'
+import type { AppEnv } from '../env.ts'
+import { EdgeConfigError } from '../config.ts'
 
 export type ErrorCode =
   | 'not_found'

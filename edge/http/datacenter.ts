@@ -7,9 +7,9 @@
  */
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { AppEnv } from './env.ts'
+import type { AppEnv } from '../env.ts'
 import { ApiError } from './errors.ts'
-import { withFailover } from './steering/failover.ts'
+import { withFailover } from '../steering/failover.ts'
 
 /** Request headers that describe this hop, not the request, and are not forwarded. */
 const HOP_BY_HOP = [
