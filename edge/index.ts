@@ -1,6 +1,8 @@
 /**
- * The edge: the route table of the platform. Each route family lives in routes/; this file only
- * wires middleware and routes together.
+ * The edge: the route table of the platform. Each route family lives in its own folder with its
+ * helpers, its routes in `<family>/route.ts` (home/, health/, admin/, images/, webhooks/, modules/,
+ * status/); HTTP pieces they share are in http/, steering and health in steering/, the NATS bridge
+ * in nats/. This file only wires middleware and routes together.
  */
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
@@ -9,13 +11,13 @@ import { edgeConfig } from './config.ts'
 import { notFound, onError } from './http/errors.ts'
 import { count } from './http/counters.ts'
 import { requestLog } from './request-log.ts'
-import { home } from './routes/home.ts'
-import { health } from './routes/health.ts'
-import { admin } from './routes/admin.ts'
+import { home } from './home/route.ts'
+import { health } from './health/route.ts'
+import { admin } from './admin/route.ts'
 import { status } from './status/route.ts'
-import { images } from './routes/images.ts'
-import { webhooks } from './routes/webhooks.ts'
-import { modules } from './routes/modules.ts'
+import { images } from './images/route.ts'
+import { webhooks } from './webhooks/route.ts'
+import { modules } from './modules/route.ts'
 import { scheduled } from './scheduled.ts'
 
 export { NatsBridge } from './nats/bridge.ts'

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { exports } from 'cloudflare:workers'
-import { exactLength } from '../../edge/routes/modules.ts'
-import { imageCacheKey } from '../../edge/images/image-cache.ts'
+import { exactLength } from '../../edge/modules/route.ts'
+import { imageCacheKey } from '../../edge/images/cache.ts'
 import { parseImageOptions, type ResolvedImageOptions } from '#shared/images.ts'
 import { seededModule } from './seeded-module.ts'
 

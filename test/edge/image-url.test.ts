@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseImageUrl } from '../../edge/images/image-url.ts'
+import { parseImageUrl } from '../../edge/images/url.ts'
 import { signImagePath, verifyImagePath } from '../../edge/images/signature.ts'
 
 const parse = (path: string) => parseImageUrl(new URL(`https://edge.test${path}`))

@@ -28,11 +28,11 @@ import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { withFailover } from '../steering/failover.ts'
 import type { BridgeMessage } from '../nats/bridge.ts'
-import { parseImageUrl } from '../images/image-url.ts'
-import { verifyImagePath } from '../images/signature.ts'
+import { parseImageUrl } from './url.ts'
+import { verifyImagePath } from './signature.ts'
 import { matchesEtag } from '#shared/http/etag.ts'
-import { cacheControl, imageCacheKey, strongEtag } from '../images/image-cache.ts'
-import { HotCache, freshFor, type HotEntry } from '../images/hot-cache.ts'
+import { cacheControl, imageCacheKey, strongEtag } from './cache.ts'
+import { HotCache, freshFor, type HotEntry } from './hot-cache.ts'
 
 export const images = new Hono<AppEnv>()
 

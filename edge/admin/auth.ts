@@ -4,9 +4,9 @@
  * the cache purge, so a leak of the release service's secret cannot drain a datacenter.
  */
 import type { MiddlewareHandler } from 'hono'
-import type { AppEnv } from './env.ts'
-import type { EdgeConfig } from './config.ts'
-import { ApiError } from './http/errors.ts'
+import type { AppEnv } from '../env.ts'
+import type { EdgeConfig } from '../config.ts'
+import { ApiError } from '../http/errors.ts'
 
 export type Credential = 'admin' | 'purge'
 

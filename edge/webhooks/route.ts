@@ -11,7 +11,7 @@ import { deliveryMsgId, githubDeliverySubject, githubHeaders } from '#shared/rel
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { withFailover } from '../steering/failover.ts'
-import { deliveryHeaders, readCapped, signatureValid } from '../webhooks/github-delivery.ts'
+import { deliveryHeaders, readCapped, signatureValid } from './github-delivery.ts'
 
 export const webhooks = new Hono<AppEnv>()
 

@@ -6,7 +6,7 @@
 import { Hono } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
-import { requireAdmin, requireBearer } from '../admin-auth.ts'
+import { requireAdmin, requireBearer } from './auth.ts'
 import { HEALTH_REGISTRY_NAME, replaceSnapshot } from '../steering/health-view.ts'
 import { stateOf } from '../steering/health-state.ts'
 
