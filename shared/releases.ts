@@ -48,20 +48,8 @@ export const githubStream = {
   releaseSubjects: 'github.release.>',
 } as const
 
-const MAX_ACTION_LENGTH = 32
-
-/**
- * `github.release.<action>`, the action lower-cased and reduced to [a-z_] (GitHub's actions are
- * `published`, `released`, …; anything else becomes a harmless token, never a wildcard or a dot).
- */
-export function githubDeliverySubject(action: string): string {
-  const token =
-    String(action)
-      .toLowerCase()
-      .replace(/[^a-z_]/g, '_')
-      .slice(0, MAX_ACTION_LENGTH) || 'unknown'
-  return `github.release.${token}`
-}
+/** `github.release.<action>`, defined with every other subject in subjects.ts. */
+export const githubDeliverySubject = subjects.githubRelease
 
 /**
  * The GITHUB stream: R`replicas`, file storage, deduplication on Nats-Msg-Id (sha256 of the body) for

@@ -2,6 +2,18 @@
  * NATS subject names, in one place for the edge and the backend.
  * Request/reply subjects are scoped by datacenter because the edge has already chosen one.
  */
+
+/**
+ * A GitHub action as one subject token: lower-cased and reduced to [a-z_], at most 32 characters
+ * (GitHub's actions are `published`, `released`, …; anything else becomes a harmless token, never a
+ * wildcard or a dot).
+ */
+const actionToken = (action: string) =>
+  action
+    .toLowerCase()
+    .replace(/[^a-z_]/g, '_')
+    .slice(0, 32) || 'unknown'
+
 export const subjects = {
   /** Request/reply liveness round trip, answered by the web service of `dc`. */
   ping: (dc: string) => `ping.${dc}`,
@@ -15,6 +27,8 @@ export const subjects = {
   releaseRejected: 'releases.rejected',
   /** Every release event: the RELEASES stream's subjects, and what the notifier's consumer takes. */
   releaseEvents: 'releases.>',
+  /** A GitHub `release` delivery, stored by the edge in the GITHUB stream. */
+  githubRelease: (action: string) => `github.release.${actionToken(action)}`,
 } as const
 
 /** Queue groups: one per service, so each request is handled once per datacenter. */

@@ -7,7 +7,8 @@
  * Other events: 204. Wrong or missing signature: 401, before the body is parsed.
  */
 import { Hono } from 'hono'
-import { deliveryMsgId, githubDeliverySubject, githubHeaders } from '#shared/releases.ts'
+import { deliveryMsgId, githubHeaders } from '#shared/releases.ts'
+import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { withFailover } from '../steering/failover.ts'
@@ -50,7 +51,7 @@ webhooks.post('/webhooks/github', async (c) => {
   if (typeof action !== 'string')
     throw new ApiError(400, 'payload_invalid', 'a release event needs an `action`')
 
-  const subject = githubDeliverySubject(action)
+  const subject = subjects.githubRelease(action)
   const natsHeaders: Record<string, string> = {
     [githubHeaders.event]: headers.event,
     [githubHeaders.delivery]: headers.delivery,
