@@ -9,7 +9,7 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from './errors.ts'
-import { withFailover } from '../steering/failover.ts'
+import { describeFailures, withFailover } from '../steering/failover.ts'
 
 /** Request headers that describe this hop, not the request, and are not forwarded. */
 const HOP_BY_HOP = [
@@ -49,24 +49,22 @@ export async function proxyToDatacenter(
         signal: AbortSignal.timeout(timeoutMs),
       })
     } catch (error) {
-      const timedOut = (error as Error).name === 'TimeoutError'
-      return {
-        ok: false,
-        reason: timedOut ? `no answer within ${timeoutMs} ms` : `unreachable: ${String(error)}`,
-      }
+      return error instanceof Error && error.name === 'TimeoutError'
+        ? { ok: false, code: 'timeout', message: `no answer within ${timeoutMs} ms` }
+        : { ok: false, code: 'unreachable', message: String(error) }
     }
     if (res.status >= 500) {
       await res.body?.cancel()
-      return { ok: false, reason: `HTTP ${res.status}` }
+      return { ok: false, code: 'upstream_5xx', message: `HTTP ${res.status}` }
     }
     return { ok: true, value: res }
   })
   if (!outcome.ok) {
-    const timedOut = outcome.reasons.every((r) => r.includes('no answer within'))
+    const timedOut = outcome.failures.every((f) => f.code === 'timeout')
     throw new ApiError(
       timedOut ? 504 : 502,
       timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
-      `no datacenter could answer (${outcome.reasons.join('; ')})`
+      `no datacenter could answer (${describeFailures(outcome.failures)})`
     )
   }
   const upstream = outcome.value

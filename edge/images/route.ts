@@ -20,13 +20,14 @@ import {
   imageRequestHeaders,
   negotiateFormat,
   parseImageOptions,
+  type ImageErrorCode,
   type ResolvedImageOptions,
   type TransformRequest,
 } from '#shared/images.ts'
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
-import { withFailover } from '../steering/failover.ts'
+import { describeFailures, withFailover } from '../steering/failover.ts'
 import type { BridgeMessage } from '../nats/bridge.ts'
 import { parseImageUrl } from './url.ts'
 import { verifyImagePath } from './signature.ts'
@@ -50,7 +51,7 @@ const toHotEntry = (res: { status: number; headers: Headers }, body: Uint8Array)
 })
 
 /** Image-service errors worth caching briefly: they come from the source, not from us. */
-const cacheableErrors = new Set([
+const cacheableErrors = new Set<ImageErrorCode>([
   'source_host_not_allowed',
   'source_address_blocked',
   'source_not_found',
@@ -70,7 +71,9 @@ interface Transformed {
   status: number
   contentType: string
   bytes: Uint8Array
-  errorCode?: string
+  /** The image service's error, when it answered one (the body is then that JSON error). */
+  errorCode?: ImageErrorCode
+  errorMessage?: string
 }
 
 function assemble(messages: BridgeMessage[]): Transformed {
@@ -92,6 +95,7 @@ function assemble(messages: BridgeMessage[]): Transformed {
     contentType: 'application/json',
     bytes,
     errorCode: error.success ? error.data.error.code : 'internal',
+    errorMessage: error.success ? error.data.error.message : 'unreadable error body',
   }
 }
 
@@ -214,23 +218,23 @@ async function lookUpOrTransform(
       )
       // A timeout is this request's cost (a slow source, a heavy transform), not a dead datacenter.
       if (!reply.ok)
-        return { ok: false, reason: `${reply.code}: ${reply.message}`, healthy: reply.code === 'timeout' }
+        return { ok: false, code: reply.code, message: reply.message, healthy: reply.code === 'timeout' }
       const result = assemble(reply.messages)
       // Busy is the service shedding load, deadline_exceeded its answer to our own deadline: try
       // another datacenter without blaming this one.
       if (result.errorCode === 'busy' || result.errorCode === 'deadline_exceeded')
-        return { ok: false, reason: result.errorCode, healthy: true }
+        return { ok: false, code: result.errorCode, message: result.errorMessage ?? '', healthy: true }
       return { ok: true, value: result }
     },
     { maxAttempts: 2 }
   )
   if (!outcome.ok) {
     // The service's deadline_exceeded is the same time-out, seen from its side of the race.
-    const timedOut = outcome.reasons.some((r) => r.includes('timeout') || r.includes('deadline_exceeded'))
+    const timedOut = outcome.failures.some((f) => f.code === 'timeout' || f.code === 'deadline_exceeded')
     throw new ApiError(
       timedOut ? 504 : 502,
       timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
-      `no datacenter could transform the image (${outcome.reasons.join('; ')})`
+      `no datacenter could transform the image (${describeFailures(outcome.failures)})`
     )
   }
   const result = outcome.value
@@ -239,7 +243,7 @@ async function lookUpOrTransform(
   const etag = await strongEtag(result.bytes)
   const headers = headersFor(result, etag, vary, outcome.dc.id)
   const entry = toHotEntry({ status: result.status, headers }, result.bytes)
-  if (result.status === 200 || cacheableErrors.has(result.errorCode ?? '')) {
+  if (result.status === 200 || (result.errorCode !== undefined && cacheableErrors.has(result.errorCode))) {
     hot.set(key.url, entry)
     c.executionCtx.waitUntil(
       cache.put(key, new Response(result.bytes, { status: result.status as ContentfulStatusCode, headers }))

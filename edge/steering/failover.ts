@@ -4,14 +4,32 @@
  * the next one. Every failure is reported to the health state. Headers say what happened:
  *   x-failover-from: <dc>           the first choice failed and another datacenter answered
  *   x-steering-fallback: no-healthy-datacenter   nothing was healthy; the nearest was used anyway
+ *
+ * Each failed attempt carries a code, never only a sentence: the NatsBridge's own codes pass through
+ * as they are (results are values across the Durable Object call), and so do the HTTP proxy's.
  */
 import type { Context } from 'hono'
 import type { ReachableDatacenter } from '#shared/catalogue.ts'
+import type { ImageErrorCode } from '#shared/images.ts'
 import type { AppEnv } from '../env.ts'
+import type { BridgeFailure } from '../nats/bridge.ts'
 import { clientLocation } from '../client-location.ts'
 import { steer } from './nearest.ts'
 import { availability, healthSnapshot, reportFailure } from './health-view.ts'
 import { count, countServed } from '../http/counters.ts'
+
+/** Why one datacenter could not answer. */
+export type AttemptFailure =
+  /** The NatsBridge's codes (nats/bridge.ts): `unreachable`, `no_responders`, `timeout`, … */
+  | BridgeFailure
+  /** The HTTP proxy's (http/datacenter.ts): `unreachable` and `timeout` as above, or a 5xx answer. */
+  | 'upstream_5xx'
+  /** The image service's answers that send a request elsewhere without blaming the datacenter. */
+  | Extract<ImageErrorCode, 'busy' | 'deadline_exceeded'>
+  /** The route's own time budget was spent before this datacenter could be asked. */
+  | 'out_of_time'
+  /** The attempt threw: a Durable Object call failed, or a reply could not be read. */
+  | 'exception'
 
 export type Attempt<T> =
   | { ok: true; value: T }
@@ -19,11 +37,26 @@ export type Attempt<T> =
    * The datacenter failed; another may succeed. `healthy: true` when it is not the datacenter's
    * fault (it is busy), so the failure is not reported against its health.
    */
-  | { ok: false; reason: string; healthy?: boolean }
+  | { ok: false; code: AttemptFailure; message: string; healthy?: boolean }
+
+/** One failed attempt, as the outcome lists it. */
+export interface FailedAttempt {
+  dc: string
+  code: AttemptFailure
+  message: string
+}
 
 export type FailoverOutcome<T> =
   | { ok: true; value: T; dc: ReachableDatacenter; tried: string[] }
-  | { ok: false; tried: string[]; reasons: string[] }
+  | { ok: false; tried: string[]; failures: FailedAttempt[] }
+
+/** `<code>: <message>`, for the health record. */
+const describeFailure = (f: { code: AttemptFailure; message: string }) =>
+  f.message ? `${f.code}: ${f.message}` : f.code
+
+/** `<dc>: <code>: <message>` for each attempt, for error messages. */
+export const describeFailures = (failures: readonly FailedAttempt[]): string =>
+  failures.map((f) => `${f.dc}: ${describeFailure(f)}`).join('; ')
 
 export async function withFailover<T>(
   c: Context<AppEnv>,
@@ -42,14 +75,14 @@ export async function withFailover<T>(
     c.header('x-steering-fallback', 'no-healthy-datacenter')
   }
   const tried: string[] = []
-  const reasons: string[] = []
+  const failures: FailedAttempt[] = []
   for (const dc of ranked.slice(0, opts.maxAttempts ?? 2)) {
     tried.push(dc.id)
     let result: Attempt<T>
     try {
       result = await attempt(dc)
     } catch (error) {
-      result = { ok: false, reason: String(error) }
+      result = { ok: false, code: 'exception', message: String(error) }
     }
     if (result.ok) {
       countServed(dc.id)
@@ -59,8 +92,8 @@ export async function withFailover<T>(
       }
       return { ok: true, value: result.value, dc, tried }
     }
-    reasons.push(`${dc.id}: ${result.reason}`)
-    if (!result.healthy) reportFailure(c, dc.id, result.reason)
+    failures.push({ dc: dc.id, code: result.code, message: result.message })
+    if (!result.healthy) reportFailure(c, dc.id, describeFailure(result))
   }
   count('failures')
   console.error(
@@ -69,8 +102,8 @@ export async function withFailover<T>(
       requestId: c.get('requestId'),
       msg: 'no datacenter could answer',
       tried,
-      reasons,
+      failures,
     })
   )
-  return { ok: false, tried, reasons }
+  return { ok: false, tried, failures }
 }

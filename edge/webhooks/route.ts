@@ -11,7 +11,7 @@ import { deliveryMsgId, githubHeaders } from '#shared/releases.ts'
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
-import { withFailover } from '../steering/failover.ts'
+import { describeFailures, withFailover } from '../steering/failover.ts'
 import { deliveryHeaders, readCapped, signatureValid } from './github-delivery.ts'
 
 export const webhooks = new Hono<AppEnv>()
@@ -64,7 +64,8 @@ webhooks.post('/webhooks/github', async (c) => {
     c,
     async (dc) => {
       const remaining = BUDGET_MS - (Date.now() - started)
-      if (remaining < 200) return { ok: false, reason: 'out of time', healthy: true }
+      if (remaining < 200)
+        return { ok: false, code: 'out_of_time', message: `${BUDGET_MS} ms spent`, healthy: true }
       const ack = await c.env.NATS_BRIDGE.getByName(dc.id).publish({
         dc: dc.id,
         subject,
@@ -75,7 +76,7 @@ webhooks.post('/webhooks/github', async (c) => {
         // same election. So the first reachable datacenter gets the whole budget.
         timeoutMs: remaining,
       })
-      return ack.ok ? { ok: true, value: ack } : { ok: false, reason: `${ack.code}: ${ack.message}` }
+      return ack.ok ? { ok: true, value: ack } : { ok: false, code: ack.code, message: ack.message }
     },
     { maxAttempts: c.get('config').datacenters.length }
   )
@@ -84,7 +85,7 @@ webhooks.post('/webhooks/github', async (c) => {
     throw new ApiError(
       503,
       'queue_unavailable',
-      `the delivery could not be stored (${outcome.reasons.join('; ')})`
+      `the delivery could not be stored (${describeFailures(outcome.failures)})`
     )
   }
   console.log(
