@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'queue_unavailable'
   | 'invalid_url'
   | 'signature_invalid'
+  | 'url_signature_invalid'
   | 'source_scheme_not_allowed'
   | 'admin_disabled'
   | 'nats_no_responders'

@@ -135,7 +135,7 @@ images.get('/img/*', async (c) => {
   if (config.imageSigningKey && !(await verifyImagePath(config.imageSigningKey, url.signed, url.signature)))
     throw new ApiError(
       403,
-      'signature_invalid',
+      'url_signature_invalid',
       'this image URL must carry a valid signature (/img/s:<signature>/...)'
     )
   const optionResult = parseImageOptions(url.options)

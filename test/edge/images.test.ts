@@ -55,7 +55,7 @@ describe('signed image URLs', () => {
   ])('refuses %s with 403 when a signing key is set', async (_case, path) => {
     const res = await call(path)
     expect(res.status).toBe(403)
-    expect((await errorOf(res)).code).toBe('signature_invalid')
+    expect((await errorOf(res)).code).toBe('url_signature_invalid')
   })
 
   it('lets a correctly signed URL through to the datacenters', async () => {
