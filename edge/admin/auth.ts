@@ -30,7 +30,6 @@ export function requireBearer(accepted: readonly Credential[] = []): MiddlewareH
     const expected = credentials.map((cr) => tokenOf(config, cr)).filter((t) => t !== undefined)
     if (expected.length === 0)
       throw new ApiError(
-        503,
         'admin_disabled',
         `the operator API is disabled: ${credentials.map((cr) => `${cr.toUpperCase()}_TOKEN`).join(' or ')} is not set`
       )
@@ -44,7 +43,7 @@ export function requireBearer(accepted: readonly Credential[] = []): MiddlewareH
     }
     if (!ok) {
       c.header('www-authenticate', 'Bearer realm="vtta operator"')
-      throw new ApiError(401, 'unauthorized', 'a valid bearer token is required')
+      throw new ApiError('unauthorized', 'a valid bearer token is required')
     }
     await next()
   }

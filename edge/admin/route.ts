@@ -25,8 +25,7 @@ admin.use('/admin/*', (c, next) =>
 for (const action of ['drain', 'undrain'] as const) {
   admin.post(`/admin/datacenters/:dc/${action}`, async (c) => {
     const id = c.req.param('dc')
-    if (!c.get('config').byId.has(id))
-      throw new ApiError(404, 'unknown_datacenter', `unknown datacenter ${id}`)
+    if (!c.get('config').byId.has(id)) throw new ApiError('unknown_datacenter', `unknown datacenter ${id}`)
     const snapshot = await c.env.HEALTH.getByName(HEALTH_REGISTRY_NAME).setDrained(id, action === 'drain')
     replaceSnapshot(snapshot)
     console.log(
@@ -46,10 +45,10 @@ admin.post('/admin/cache/purge', async (c) => {
   const body = (await c.req.json().catch(() => null)) as { paths?: unknown } | null
   const paths = body?.paths
   if (!Array.isArray(paths) || paths.length === 0 || paths.length > 100)
-    throw new ApiError(400, 'bad_request', 'expected {"paths": [...]} with 1 to 100 paths')
+    throw new ApiError('bad_request', 'expected {"paths": [...]} with 1 to 100 paths')
   const bad = paths.find((p) => typeof p !== 'string' || !PURGEABLE.test(p))
   if (bad !== undefined)
-    throw new ApiError(400, 'bad_request', `not a purgeable path: ${JSON.stringify(bad).slice(0, 200)}`)
+    throw new ApiError('bad_request', `not a purgeable path: ${JSON.stringify(bad).slice(0, 200)}`)
   const origin = new URL(c.req.url).origin
   const purged = await Promise.all(
     (paths as string[]).map((p) => caches.default.delete(new Request(`${origin}${p}`)))

@@ -17,7 +17,7 @@ health.get('/health', (c) => {
 
 health.get('/health/:dc', async (c) => {
   const id = c.req.param('dc')
-  if (!c.get('config').byId.has(id)) throw new ApiError(404, 'unknown_datacenter', `unknown datacenter ${id}`)
+  if (!c.get('config').byId.has(id)) throw new ApiError('unknown_datacenter', `unknown datacenter ${id}`)
   const started = Date.now()
   const ping: PingRequest = { from: 'edge', sentAt: started }
   const reply = await c.env.NATS_BRIDGE.getByName(id).request({
@@ -28,9 +28,9 @@ health.get('/health/:dc', async (c) => {
   })
   if (!reply.ok) {
     if (reply.code === 'no_responders')
-      throw new ApiError(503, 'nats_no_responders', `no web service answers in ${id}`)
-    if (reply.code === 'timeout') throw new ApiError(504, 'nats_timeout', `${id} did not answer in time`)
-    throw new ApiError(502, 'datacenter_unreachable', reply.message)
+      throw new ApiError('nats_no_responders', `no web service answers in ${id}`)
+    if (reply.code === 'timeout') throw new ApiError('nats_timeout', `${id} did not answer in time`)
+    throw new ApiError('datacenter_unreachable', reply.message)
   }
   const pong = pingReplySchema.parse(JSON.parse(new TextDecoder().decode(reply.data)))
   c.header('x-datacenter', pong.dc)

@@ -62,7 +62,6 @@ export async function proxyToDatacenter(
   if (!outcome.ok) {
     const timedOut = outcome.failures.every((f) => f.code === 'timeout')
     throw new ApiError(
-      timedOut ? 504 : 502,
       timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
       `no datacenter could answer (${describeFailures(outcome.failures)})`
     )

@@ -78,7 +78,7 @@ interface Transformed {
 
 function assemble(messages: BridgeMessage[]): Transformed {
   const first = messages[0]
-  if (!first) throw new ApiError(502, 'datacenter_unreachable', 'the image service sent an empty reply')
+  if (!first) throw new ApiError('datacenter_unreachable', 'the image service sent an empty reply')
   const total = messages.reduce((n, m) => n + m.data.length, 0)
   const bytes = new Uint8Array(total)
   let offset = 0
@@ -130,17 +130,16 @@ function respond(c: Context<AppEnv>, entry: HotEntry, xCache: 'HIT' | 'MISS'): R
 images.get('/img/*', async (c) => {
   const config = c.get('config')
   const parsed = parseImageUrl(new URL(c.req.url))
-  if (!parsed.ok) throw new ApiError(400, parsed.code, parsed.message)
+  if (!parsed.ok) throw new ApiError(parsed.code, parsed.message)
   const { url } = parsed
   if (config.imageSigningKey && !(await verifyImagePath(config.imageSigningKey, url.signed, url.signature)))
     throw new ApiError(
-      403,
       'url_signature_invalid',
       'this image URL must carry a valid signature (/img/s:<signature>/...)'
     )
   const optionResult = parseImageOptions(url.options)
   if (!optionResult.ok)
-    throw new ApiError(400, 'invalid_option', `${optionResult.option}: ${optionResult.message}`)
+    throw new ApiError('invalid_option', `${optionResult.option}: ${optionResult.message}`)
   const auto = optionResult.options.format === 'auto'
   const options: ResolvedImageOptions = {
     ...optionResult.options,
@@ -176,7 +175,6 @@ async function checkRateLimit(c: Context<AppEnv>): Promise<void> {
   if (success) return
   c.header('retry-after', String(RATE_LIMIT_PERIOD_S))
   throw new ApiError(
-    429,
     'rate_limited',
     `too many image transforms from this address; try again within ${RATE_LIMIT_PERIOD_S} s`
   )
@@ -232,14 +230,13 @@ async function lookUpOrTransform(
     // The service's deadline_exceeded is the same time-out, seen from its side of the race.
     const timedOut = outcome.failures.some((f) => f.code === 'timeout' || f.code === 'deadline_exceeded')
     throw new ApiError(
-      timedOut ? 504 : 502,
       timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
       `no datacenter could transform the image (${describeFailures(outcome.failures)})`
     )
   }
   const result = outcome.value
   if (result.status !== 200 && !result.errorCode)
-    throw new ApiError(502, 'datacenter_unreachable', 'malformed reply')
+    throw new ApiError('datacenter_unreachable', 'malformed reply')
   const etag = await strongEtag(result.bytes)
   const headers = headersFor(result, etag, vary, outcome.dc.id)
   const entry = toHotEntry({ status: result.status, headers }, result.bytes)

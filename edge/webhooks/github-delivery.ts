@@ -16,7 +16,11 @@ export interface DeliveryHeaders {
   hookId: string | undefined
 }
 
-export type DeliveryProblem = { status: 401 | 413; code: ErrorCode; message: string }
+/** Why a delivery is refused before its signature is checked; the status is the code's (http/errors.ts). */
+export interface DeliveryProblem {
+  code: Extract<ErrorCode, 'signature_missing' | 'headers_invalid' | 'payload_too_large'>
+  message: string
+}
 
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,64}$/
@@ -28,21 +32,19 @@ export function deliveryHeaders(headers: Headers): DeliveryHeaders | DeliveryPro
   const signature = headers.get('x-hub-signature-256') ?? ''
   if (!SIGNATURE.test(signature))
     return {
-      status: 401,
       code: 'signature_missing',
       message: 'X-Hub-Signature-256 must be sha256=<64 hex digits>',
     }
   if (!EVENT.test(event))
-    return { status: 401, code: 'headers_invalid', message: 'X-GitHub-Event is missing or malformed' }
+    return { code: 'headers_invalid', message: 'X-GitHub-Event is missing or malformed' }
   if (!DELIVERY_ID.test(delivery))
-    return { status: 401, code: 'headers_invalid', message: 'X-GitHub-Delivery is missing or malformed' }
+    return { code: 'headers_invalid', message: 'X-GitHub-Delivery is missing or malformed' }
   return { event, delivery, signature, hookId: headers.get('x-github-hook-id') ?? undefined }
 }
 
 /** The body as bytes, refusing (without reading it all) anything over the cap. */
 export async function readCapped(request: Request): Promise<Uint8Array | DeliveryProblem> {
   const tooLarge: DeliveryProblem = {
-    status: 413,
     code: 'payload_too_large',
     message: `deliveries over ${MAX_DELIVERY_BYTES} bytes are refused`,
   }

@@ -22,13 +22,13 @@ const BUDGET_MS = 8_000
 webhooks.post('/webhooks/github', async (c) => {
   const started = Date.now()
   const secret = c.get('config').githubWebhookSecret
-  if (!secret) throw new ApiError(503, 'webhook_disabled', 'GITHUB_WEBHOOK_SECRET is not configured')
+  if (!secret) throw new ApiError('webhook_disabled', 'GITHUB_WEBHOOK_SECRET is not configured')
   const headers = deliveryHeaders(c.req.raw.headers)
-  if ('status' in headers) throw new ApiError(headers.status, headers.code, headers.message)
+  if ('code' in headers) throw new ApiError(headers.code, headers.message)
   const body = await readCapped(c.req.raw)
-  if ('status' in body) throw new ApiError(body.status, body.code, body.message)
+  if ('code' in body) throw new ApiError(body.code, body.message)
   if (!(await signatureValid(secret, body, headers.signature)))
-    throw new ApiError(401, 'signature_invalid', 'X-Hub-Signature-256 does not match the body')
+    throw new ApiError('signature_invalid', 'X-Hub-Signature-256 does not match the body')
 
   if (headers.event === 'ping') return c.json({ ok: true, event: 'ping', delivery: headers.delivery })
   if (headers.event !== 'release') return c.body(null, 204)
@@ -42,14 +42,13 @@ webhooks.post('/webhooks/github', async (c) => {
       typeof payload.release !== 'object' ||
       payload.release === null
     )
-      throw new ApiError(400, 'payload_invalid', 'a release event needs a `release` object')
+      throw new ApiError('payload_invalid', 'a release event needs a `release` object')
     action = payload.action
   } catch (error) {
     if (error instanceof ApiError) throw error
-    throw new ApiError(400, 'payload_invalid', 'the body is not JSON')
+    throw new ApiError('payload_invalid', 'the body is not JSON')
   }
-  if (typeof action !== 'string')
-    throw new ApiError(400, 'payload_invalid', 'a release event needs an `action`')
+  if (typeof action !== 'string') throw new ApiError('payload_invalid', 'a release event needs an `action`')
 
   const subject = subjects.githubRelease(action)
   const natsHeaders: Record<string, string> = {
@@ -83,7 +82,6 @@ webhooks.post('/webhooks/github', async (c) => {
   if (!outcome.ok) {
     c.header('retry-after', '30')
     throw new ApiError(
-      503,
       'queue_unavailable',
       `the delivery could not be stored (${describeFailures(outcome.failures)})`
     )
