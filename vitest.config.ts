@@ -21,6 +21,7 @@ export default defineConfig({
                 NATS_EDGE_SEED: inject('natsEdgeSeed'),
                 IMAGE_ORIGIN: inject('imageOrigin'),
                 IMAGE_SERVICE: inject('imageService'),
+                SILENT_WEB: inject('silentWeb'),
                 ALLOW_GEO_OVERRIDE: 'true',
                 // At least 43 characters, as the edge requires (32 random bytes).
                 ADMIN_TOKEN: 'test-admin-token-0123456789abcdefghijklmnopqrstuvwxyz',

@@ -1,15 +1,17 @@
 /**
  * GET/HEAD requests proxied to a datacenter's web service, with failover: a refused or reset
- * connection, a timeout or a 5xx moves the request to the next datacenter. The datacenter's own
- * `x-datacenter` header passes through. Every request carries the edge's proof (the Access service
- * token); a client's own CF-Access-* headers are dropped, never forwarded. A HEAD goes upstream as a HEAD unless the caller asks for
- * the GET (`method: 'GET'`): routes that cache must only ever store what a GET produced.
+ * connection (`unreachable`), no answer within UPSTREAM_TIMEOUT_MS (`timeout`) or a 5xx
+ * (`upstream_5xx`) moves the request to the next datacenter; when none answers, the answer is
+ * steering/failover.ts's (504 if any timed out, else 502). The datacenter's own `x-datacenter`
+ * header passes through. Every request carries the edge's proof (the Access service token); a
+ * client's own CF-Access-* headers are dropped, never forwarded. A HEAD goes upstream as a HEAD
+ * unless the caller asks for the GET (`method: 'GET'`): routes that cache must only ever store what
+ * a GET produced.
  */
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { AppEnv } from '../env.ts'
-import { ApiError } from './errors.ts'
-import { describeFailures, withFailover } from '../steering/failover.ts'
+import { failoverError, withFailover } from '../steering/failover.ts'
 
 /** Request headers that describe this hop, not the request, and are not forwarded. */
 const HOP_BY_HOP = [
@@ -59,13 +61,7 @@ export async function proxyToDatacenter(
     }
     return { ok: true, value: res }
   })
-  if (!outcome.ok) {
-    const timedOut = outcome.failures.every((f) => f.code === 'timeout')
-    throw new ApiError(
-      timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
-      `no datacenter could answer (${describeFailures(outcome.failures)})`
-    )
-  }
+  if (!outcome.ok) throw failoverError(c, outcome.failures, 'answer')
   const upstream = outcome.value
   // Through the context, so the headers this request already set (request id, failover) are kept.
   upstream.headers.forEach((value, name) => c.header(name, value, { append: true }))

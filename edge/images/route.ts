@@ -27,7 +27,7 @@ import {
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
-import { describeFailures, withFailover } from '../steering/failover.ts'
+import { failoverError, withFailover } from '../steering/failover.ts'
 import type { BridgeMessage } from '../nats/bridge.ts'
 import { parseImageUrl } from './url.ts'
 import { verifyImagePath } from './signature.ts'
@@ -226,14 +226,7 @@ async function lookUpOrTransform(
     },
     { maxAttempts: 2 }
   )
-  if (!outcome.ok) {
-    // The service's deadline_exceeded is the same time-out, seen from its side of the race.
-    const timedOut = outcome.failures.some((f) => f.code === 'timeout' || f.code === 'deadline_exceeded')
-    throw new ApiError(
-      timedOut ? 'datacenter_timeout' : 'datacenter_unreachable',
-      `no datacenter could transform the image (${describeFailures(outcome.failures)})`
-    )
-  }
+  if (!outcome.ok) throw failoverError(c, outcome.failures, 'transform the image')
   const result = outcome.value
   if (result.status !== 200 && !result.errorCode)
     throw new ApiError('datacenter_unreachable', 'malformed reply')

@@ -7,6 +7,15 @@
  *
  * Each failed attempt carries a code, never only a sentence: the NatsBridge's own codes pass through
  * as they are (results are values across the Durable Object call), and so do the HTTP proxy's.
+ *
+ * When no datacenter could answer, `failoverError` is the one answer, for every route:
+ *   504 datacenter_timeout      at least one datacenter was reached but ran out of time (`timeout`,
+ *                               the image service's `deadline_exceeded`, `out_of_time`)
+ *   502 datacenter_unreachable  every attempt failed outright (unreachable, no responders, 5xx, busy)
+ * A time-out wins over the others because it is the one failure that may be the request's own cost
+ * (a slow source, a heavy transform) and the one a client can act on; that the next datacenter was
+ * also down tells it nothing more. A route that stores rather than answers (a webhook delivery)
+ * answers 503 queue_unavailable with Retry-After instead: the sender should send it again.
  */
 import type { Context } from 'hono'
 import type { ReachableDatacenter } from '#shared/catalogue.ts'
@@ -17,6 +26,7 @@ import { clientLocation } from '../client-location.ts'
 import { steer } from './nearest.ts'
 import { availability, healthSnapshot, reportFailure } from './health-view.ts'
 import { count, countServed } from '../http/counters.ts'
+import { ApiError } from '../http/errors.ts'
 
 /** Why one datacenter could not answer. */
 export type AttemptFailure =
@@ -50,12 +60,47 @@ export type FailoverOutcome<T> =
   | { ok: true; value: T; dc: ReachableDatacenter; tried: string[] }
   | { ok: false; tried: string[]; failures: FailedAttempt[] }
 
+/** Whether a failure means "reached, but out of time": any of them makes the answer a 504. */
+const ranOutOfTime = {
+  unknown_datacenter: false,
+  unreachable: false,
+  no_responders: false,
+  timeout: true,
+  upstream_5xx: false,
+  busy: false,
+  deadline_exceeded: true,
+  out_of_time: true,
+  exception: false,
+} as const satisfies Record<AttemptFailure, boolean>
+
+/** Seconds a sender is asked to wait before sending a write again that no datacenter could store. */
+const STORE_RETRY_AFTER_S = 30
+
+/**
+ * The error to throw when no datacenter could answer, by the rule in this file's header. `what`
+ * completes "no datacenter could …" (e.g. "transform the image"); every attempt is listed after it.
+ */
+export function failoverError(
+  c: Context<AppEnv>,
+  failures: readonly FailedAttempt[],
+  what: string,
+  kind: 'answer' | 'store' = 'answer'
+): ApiError {
+  const message = `no datacenter could ${what} (${describeFailures(failures)})`
+  if (kind === 'store') {
+    c.header('retry-after', String(STORE_RETRY_AFTER_S))
+    return new ApiError('queue_unavailable', message)
+  }
+  const timedOut = failures.some((f) => ranOutOfTime[f.code])
+  return new ApiError(timedOut ? 'datacenter_timeout' : 'datacenter_unreachable', message)
+}
+
 /** `<code>: <message>`, for the health record. */
 const describeFailure = (f: { code: AttemptFailure; message: string }) =>
   f.message ? `${f.code}: ${f.message}` : f.code
 
 /** `<dc>: <code>: <message>` for each attempt, for error messages. */
-export const describeFailures = (failures: readonly FailedAttempt[]): string =>
+const describeFailures = (failures: readonly FailedAttempt[]): string =>
   failures.map((f) => `${f.dc}: ${describeFailure(f)}`).join('; ')
 
 export async function withFailover<T>(

@@ -11,7 +11,7 @@ import { deliveryMsgId, githubHeaders } from '#shared/releases.ts'
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
-import { describeFailures, withFailover } from '../steering/failover.ts'
+import { failoverError, withFailover } from '../steering/failover.ts'
 import { deliveryHeaders, readCapped, signatureValid } from './github-delivery.ts'
 
 export const webhooks = new Hono<AppEnv>()
@@ -79,13 +79,7 @@ webhooks.post('/webhooks/github', async (c) => {
     },
     { maxAttempts: c.get('config').datacenters.length }
   )
-  if (!outcome.ok) {
-    c.header('retry-after', '30')
-    throw new ApiError(
-      'queue_unavailable',
-      `the delivery could not be stored (${describeFailures(outcome.failures)})`
-    )
-  }
+  if (!outcome.ok) throw failoverError(c, outcome.failures, 'store the delivery', 'store')
   console.log(
     JSON.stringify({
       level: 'info',

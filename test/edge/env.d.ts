@@ -8,6 +8,8 @@ declare namespace Cloudflare {
     /** Test-only: the origin and the HTTP address of the `syd` image service (see global-setup.ts). */
     IMAGE_ORIGIN: string
     IMAGE_SERVICE: string
+    /** Test-only: a web endpoint that accepts every request and never answers (see global-setup.ts). */
+    SILENT_WEB: string
   }
   interface GlobalProps {
     mainModule: typeof import('../../edge/index.ts')

@@ -3,9 +3,12 @@
  * and the real web service of three datacenters, each answering `ping.<dc>` and serving `/`.
  * A fourth datacenter, `nyc`, has NATS but no web service, to prove "no responders". A fifth, `syd`
  * (far from the others, so only requests from near Sydney go there first), has a web service and the
- * real image service, fetching from a local origin server.
+ * real image service, fetching from a local origin server. A silent web endpoint accepts every request
+ * and never answers, for time-outs.
  */
 import { readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { connect } from '@nats-io/transport-node'
@@ -30,6 +33,8 @@ declare module 'vitest' {
     imageOrigin: string
     /** The `syd` image service's internal HTTP address (`/metrics`). */
     imageService: string
+    /** `http://127.0.0.1:<port>`: accepts every request and never answers it. */
+    silentWeb: string
   }
 }
 
@@ -46,6 +51,9 @@ export default async function setup(project: TestProject) {
       contentType: 'image/png',
     },
   })
+  // Requests are held until the client gives up or the server closes.
+  const silent = createServer(() => {})
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   const sydney = { DC: 'syd', NATS_URL: nats.url }
   const [sydWeb, sydImages] = await Promise.all([
     startService('web', { ...sydney, DC_NAME: 'Sydney' }),
@@ -74,6 +82,7 @@ export default async function setup(project: TestProject) {
   project.provide('natsEdgeSeed', testNatsCredentials().seed('edge'))
   project.provide('imageOrigin', origin.url)
   project.provide('imageService', sydImages.internalUrl)
+  project.provide('silentWeb', `http://127.0.0.1:${(silent.address() as AddressInfo).port}`)
 
   // The stream the edge publishes deliveries to (the release service creates it on the platform).
   const nc = await connect({ servers: nats.url, ...natsAuth() })
@@ -83,6 +92,8 @@ export default async function setup(project: TestProject) {
   return async () => {
     await Promise.all([...webs, sydWeb, sydImages].map((w) => w.stop()))
     await origin.close()
+    silent.closeAllConnections()
+    await new Promise((resolve) => silent.close(resolve))
     await nats.dispose()
   }
 }
