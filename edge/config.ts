@@ -86,7 +86,11 @@ export class EdgeConfigError extends Error {
   override name = 'EdgeConfigError'
 }
 
-type ConfigVars = Pick<Bindings, 'DATACENTERS'> & Partial<Record<keyof z.input<typeof varsSchema>, string>>
+/** What the edge reads; every name must be a binding (wrangler.toml's, or a secret in env.ts). */
+type ConfigVars = Pick<Bindings, 'DATACENTERS' | keyof z.input<typeof varsSchema>>
+
+/** The names of the variables and secrets the edge reads, DATACENTERS aside. */
+export const configVarNames = varsSchema.keyof().options
 
 /** By bindings object: the Worker's and each Durable Object's are different objects, each stable. */
 const byEnv = new WeakMap<object, EdgeConfig>()

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, expectTypeOf, it } from 'vitest'
 import { env, exports } from 'cloudflare:workers'
 import { runInDurableObject } from 'cloudflare:test'
 import { pingReplySchema } from '#shared/schemas.ts'
@@ -14,6 +14,11 @@ const ping = (dc: string) => ({
 const decode = (data: Uint8Array) => pingReplySchema.parse(JSON.parse(new TextDecoder().decode(data)))
 
 describe('NatsBridge: a Durable Object holding a datacenter NATS connection over WebSocket', () => {
+  it('is bound with its own type (edge/env.generated.d.ts resolves the class, not `any`)', () => {
+    expectTypeOf(env.NATS_BRIDGE).toEqualTypeOf<DurableObjectNamespace<NatsBridge>>()
+    expect(env.NATS_BRIDGE.getByName('fra')).toBeDefined()
+  })
+
   it.each(['fra', 'ams', 'lon'])('round-trips ping.%s to that datacenter web service', async (dc) => {
     const reply = await env.NATS_BRIDGE.getByName(dc).request(ping(dc))
     expect(reply.ok).toBe(true)
