@@ -118,7 +118,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
   try {
     datacenters = parseReachableCatalogue(data, 'DATACENTERS')
   } catch (error) {
-    throw new EdgeConfigError((error as Error).message)
+    throw new EdgeConfigError(error instanceof Error ? error.message : String(error))
   }
   const vars = varsSchema.safeParse(env)
   if (!vars.success) throw new EdgeConfigError(describeIssues(vars.error))

@@ -3,7 +3,8 @@
  * a datacenter, purge cached registry paths. A drained datacenter takes no new traffic at once (this isolate replaces its health memo; others follow within
  * HEALTH_MEMO_MS), while requests already in flight there finish.
  */
-import { Hono } from 'hono'
+import { Hono, type MiddlewareHandler } from 'hono'
+import { z } from 'zod'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { requireAdmin, requireBearer } from './auth.ts'
@@ -16,11 +17,16 @@ export const admin = new Hono<AppEnv>()
 const PURGEABLE = /^\/(modules\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}|api\/modules(\/[A-Za-z0-9._-]+)?)$/
 
 const requirePurger = requireBearer(['purge'])
-admin.use('/admin/*', (c, next) =>
+/** Every operator route needs the admin token; the purge also takes the purge token. */
+const requireOperator: MiddlewareHandler<AppEnv> = (c, next) =>
   c.req.method === 'POST' && c.req.path === '/admin/cache/purge'
     ? requirePurger(c, next)
     : requireAdmin(c, next)
-)
+admin.use('/admin/*', requireOperator)
+
+const isPurgeable = (path: unknown): path is string => typeof path === 'string' && PURGEABLE.test(path)
+
+const purgeBodySchema = z.object({ paths: z.array(z.unknown()).min(1).max(100) })
 
 for (const action of ['drain', 'undrain'] as const) {
   admin.post(`/admin/datacenters/:dc/${action}`, async (c) => {
@@ -42,16 +48,13 @@ for (const action of ['drain', 'undrain'] as const) {
  * purge API as well (see docs/operations.md).
  */
 admin.post('/admin/cache/purge', async (c) => {
-  const body = (await c.req.json().catch(() => null)) as { paths?: unknown } | null
-  const paths = body?.paths
-  if (!Array.isArray(paths) || paths.length === 0 || paths.length > 100)
-    throw new ApiError('bad_request', 'expected {"paths": [...]} with 1 to 100 paths')
-  const bad = paths.find((p) => typeof p !== 'string' || !PURGEABLE.test(p))
+  const body = purgeBodySchema.safeParse(await c.req.json<unknown>().catch(() => null))
+  if (!body.success) throw new ApiError('bad_request', 'expected {"paths": [...]} with 1 to 100 paths')
+  const bad = body.data.paths.find((p) => !isPurgeable(p))
   if (bad !== undefined)
     throw new ApiError('bad_request', `not a purgeable path: ${JSON.stringify(bad).slice(0, 200)}`)
+  const paths = body.data.paths.filter(isPurgeable)
   const origin = new URL(c.req.url).origin
-  const purged = await Promise.all(
-    (paths as string[]).map((p) => caches.default.delete(new Request(`${origin}${p}`)))
-  )
-  return c.json({ purged: (paths as string[]).filter((_, i) => purged[i]) })
+  const purged = await Promise.all(paths.map((p) => caches.default.delete(new Request(`${origin}${p}`))))
+  return c.json({ purged: paths.filter((_, i) => purged[i]) })
 })

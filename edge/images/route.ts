@@ -13,7 +13,6 @@
  * a sign that the datacenter is down: hostile requests must not be able to take datacenters down.
  */
 import { Hono, type Context } from 'hono'
-import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import {
   imageErrorBodySchema,
   imageReplyHeaders,
@@ -235,9 +234,7 @@ async function lookUpOrTransform(
   const entry = toHotEntry({ status: result.status, headers }, result.bytes)
   if (result.status === 200 || (result.errorCode !== undefined && cacheableErrors.has(result.errorCode))) {
     hot.set(key.url, entry)
-    c.executionCtx.waitUntil(
-      cache.put(key, new Response(result.bytes, { status: result.status as ContentfulStatusCode, headers }))
-    )
+    c.executionCtx.waitUntil(cache.put(key, new Response(result.bytes, { status: result.status, headers })))
   }
   return { entry, xCache: 'MISS' }
 }

@@ -38,12 +38,15 @@ function withEdgeHeaders(c: Context<AppEnv>, res: Response, xCache: 'HIT' | 'MIS
  * The body, checked on its way into the cache: the stream errors (so `cache.put` rejects and
  * nothing is stored) as soon as it runs past `expected` bytes, or when it ends short of it.
  */
-export function exactLength(body: ReadableStream<Uint8Array>, expected: number): ReadableStream<Uint8Array> {
+export function exactLength(body: ReadableStream<unknown>, expected: number): ReadableStream<Uint8Array> {
   let seen = 0
   const mismatch = () => new Error(`body length ${seen} does not match content-length ${expected}`)
   return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
+    new TransformStream<unknown, Uint8Array>({
       transform(chunk, controller) {
+        // A fetched body's chunks are bytes; anything else cannot be what was declared.
+        if (!(chunk instanceof Uint8Array))
+          return controller.error(new TypeError('a body chunk is not bytes'))
         seen += chunk.byteLength
         if (seen > expected) controller.error(mismatch())
         else controller.enqueue(chunk)
@@ -71,7 +74,7 @@ function store(
   c: Context<AppEnv>,
   key: Request,
   res: Response,
-  body: ReadableStream<Uint8Array>,
+  body: ReadableStream<unknown>,
   length: number
 ) {
   c.executionCtx.waitUntil(

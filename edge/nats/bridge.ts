@@ -189,7 +189,7 @@ export class NatsBridge extends DurableObject<Bindings> {
         last = classify(error)
         if (last.code === 'unreachable' && conn.nc.isClosed()) break
       }
-      await new Promise((r) => setTimeout(r, Math.min(250 * attempts, 1_000)))
+      await scheduler.wait(Math.min(250 * attempts, 1_000))
     }
     return { ok: false, ...last, attempts }
   }
@@ -212,7 +212,7 @@ function classify(error: unknown): { code: BridgeFailure; message: string } {
     error instanceof errors.NoRespondersError ||
     (error instanceof errors.RequestError && error.isNoResponders()) ||
     // The JetStream client's name for a 503 while a stream has no leader (an election).
-    (error as Error).name === 'JetStreamNotEnabled'
+    (error instanceof Error && error.name === 'JetStreamNotEnabled')
   )
     return { code: 'no_responders', message: 'no responders' }
   if (error instanceof errors.TimeoutError) return { code: 'timeout', message: 'request timed out' }

@@ -26,11 +26,8 @@ export async function probe(
     if (doc.data.status === 'down') return done({ ok: false, error: describeDown(doc.data.nats) })
     return done({ ok: true, degraded: doc.data.status === 'degraded' })
   } catch (error) {
-    const name = (error as Error).name
-    return done({
-      ok: false,
-      error: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String(error),
-    })
+    const timedOut = error instanceof Error && error.name === 'TimeoutError'
+    return done({ ok: false, error: timedOut ? `no answer within ${timeoutMs} ms` : String(error) })
   }
 }
 

@@ -53,10 +53,13 @@ export async function readCapped(request: Request): Promise<Uint8Array | Deliver
   if (!request.body) return new Uint8Array()
   const chunks: Uint8Array[] = []
   let size = 0
-  const reader = request.body.getReader()
+  const reader = bytesReader(request.body)
   for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
+    const read = await reader.read()
+    if (read.done) break
+    const value = read.value
+    // A request body's chunks are always bytes in the Workers runtime.
+    if (!(value instanceof Uint8Array)) throw new TypeError('a request body chunk is not bytes')
     size += value.length
     if (size > MAX_DELIVERY_BYTES) {
       await reader.cancel()
@@ -72,6 +75,8 @@ export async function readCapped(request: Request): Promise<Uint8Array | Deliver
   }
   return body
 }
+
+const bytesReader = (body: ReadableStream<unknown>) => body.getReader()
 
 export async function signatureValid(secret: string, body: Uint8Array, signature: string): Promise<boolean> {
   if (body.length === 0) return false
