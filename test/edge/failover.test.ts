@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { env } from 'cloudflare:workers'
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
+import { errorOf } from './responses.ts'
 
 const catalogue = JSON.parse(env.DATACENTERS) as Array<{ id: string; endpoints: { web: string } }>
 
@@ -25,9 +26,6 @@ async function fromBoston(datacenters: unknown[], vars: Record<string, string> =
   await waitOnExecutionContext(ctx)
   return res
 }
-
-const errorOf = async (res: Response) =>
-  ((await res.json()) as { error: { code: string; message: string } }).error
 
 describe('failover on the request path', () => {
   // "bos" sits near Boston on a closed port, so nothing has seen it fail yet.

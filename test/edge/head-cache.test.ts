@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { exports } from 'cloudflare:workers'
 import { exactLength } from '../../edge/modules/route.ts'
 import { imageCacheKey } from '../../edge/images/cache.ts'
-import { parseImageOptions, type ResolvedImageOptions } from '#shared/images.ts'
+import { parseImageOptions } from '#shared/images.ts'
 import { seededModule } from './seeded-module.ts'
 
 const fra = { 'x-client-geo': '50.11,8.68' }
@@ -112,7 +112,7 @@ describe('HEAD on the image proxy', () => {
   const path = `/img/width=100,format=webp/${source}`
   const parsed = parseImageOptions('width=100,format=webp')
   if (!parsed.ok) throw new Error('bad test options')
-  const key = imageCacheKey({ ...parsed.options, format: 'webp' } as ResolvedImageOptions, source)
+  const key = imageCacheKey({ ...parsed.options, format: 'webp' }, source)
 
   it('a HEAD miss that no datacenter can transform caches nothing', async () => {
     const head = await edge(path, 'HEAD')

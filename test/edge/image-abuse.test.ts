@@ -8,11 +8,10 @@ import { describe, expect, it } from 'vitest'
 import { env } from 'cloudflare:workers'
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
+import { errorOf } from './responses.ts'
 
 const nearSydney = { 'x-client-geo': '-33.87,151.21' }
 const icon = `${env.IMAGE_ORIGIN}/files/icon.png`
-const errorOf = async (res: Response) =>
-  ((await res.json()) as { error: { code: string; message: string } }).error
 
 /** A request through the Worker with a few vars changed (a new config, same bindings). */
 async function call(path: string, headers: Record<string, string>, vars: Record<string, string> = {}) {
@@ -82,14 +81,11 @@ describe('image-service time-outs and the deadline', () => {
       )
       const error = await errorOf(res)
       // syd was tried first every time: its time-out did not count against it.
-      expect({ status: res.status, ...error }).toMatchObject({
-        status: 504,
-        code: 'datacenter_timeout',
-        // The edge's time-out, or the service's deadline_exceeded if it answered just before.
-        message: expect.stringMatching(
-          /^no datacenter could transform the image \(syd: (timeout|deadline_exceeded)/
-        ),
-      })
+      expect({ status: res.status, code: error.code }).toEqual({ status: 504, code: 'datacenter_timeout' })
+      // The edge's time-out, or the service's deadline_exceeded if it answered just before.
+      expect(error.message).toMatch(
+        /^no datacenter could transform the image \(syd: (timeout|deadline_exceeded)/
+      )
     }
     const ok = await call(`/img/width=24,format=webp/${icon}?after-timeouts`, nearSydney)
     expect(ok.status).toBe(200)
@@ -106,7 +102,7 @@ describe('per-client rate limit on image misses', () => {
   it('answers 429 with Retry-After past the limit (20 a minute in tests), and still serves hits', async () => {
     // The limiter's windows are aligned to the minute: start early in one.
     const intoMinute = Date.now() % 60_000
-    if (intoMinute > 50_000) await new Promise((resolve) => setTimeout(resolve, 60_500 - intoMinute))
+    if (intoMinute > 50_000) await scheduler.wait(60_500 - intoMinute)
     const ip = { 'cf-connecting-ip': '203.0.113.9' }
     const cached = `/img/width=16,format=webp/${icon}?rate-limit-hit`
     expect((await call(cached, { ...nearSydney, 'cf-connecting-ip': '203.0.113.10' })).status).toBe(200)

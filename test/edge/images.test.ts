@@ -3,11 +3,10 @@ import { env, exports } from 'cloudflare:workers'
 import { createExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
 import { signImagePath } from '../../edge/images/signature.ts'
+import { errorOf } from './responses.ts'
 
 const get = (path: string, init?: RequestInit) =>
   exports.default.fetch(new Request(`https://edge.test${path}`, init))
-const errorOf = async (res: Response) =>
-  ((await res.json()) as { error: { code: string; message: string } }).error
 
 describe('GET /img: bad input is refused at the edge, before any datacenter is asked', () => {
   it.each([

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { env } from 'cloudflare:workers'
 import { createExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
+import { errorOf } from './responses.ts'
 
 const fra = { 'x-client-geo': '50.11,8.68' }
 const call = (
@@ -18,8 +19,6 @@ const call = (
     { ...env, ...vars },
     createExecutionContext()
   )
-const errorOf = async (res: Response) =>
-  ((await res.json()) as { error: { code: string; message: string } }).error
 
 describe('the edge proves itself to the datacenters', () => {
   it('is served with its proof', async () => {

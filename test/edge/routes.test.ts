@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { env, exports } from 'cloudflare:workers'
 import { createExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
+import { errorOf } from './responses.ts'
 
 const fetchEdge = (path: string, init?: RequestInit) =>
   exports.default.fetch(new Request(`https://edge.test${path}`, init))
@@ -19,19 +20,19 @@ describe('route table', () => {
   it('answers an oversized, hostile path with a JSON 404, not a crash', async () => {
     const res = await fetchEdge(`/${'%2e%2e/'.repeat(2_000)}etc/passwd?${'x'.repeat(8_000)}`)
     expect(res.status).toBe(404)
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found')
+    expect((await errorOf(res)).code).toBe('not_found')
   })
 
   it('answers a known path with the wrong method as not found, not a crash', async () => {
     const res = await fetchEdge('/health', { method: 'DELETE' })
     expect(res.status).toBe(404)
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found')
+    expect((await errorOf(res)).code).toBe('not_found')
   })
 
   it('routes POST /webhooks/github (an unsigned call is refused, not lost in a 404)', async () => {
     const res = await fetchEdge('/webhooks/github', { method: 'POST', body: '{}' })
     expect(res.status).toBe(401)
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('signature_missing')
+    expect((await errorOf(res)).code).toBe('signature_missing')
   })
 
   it.each(['/modules/ddb-importer/module.json', '/api/modules', '/api/modules/ddb-importer'])(
@@ -95,8 +96,8 @@ describe('configuration', () => {
   ])('a DATACENTERS var with %s answers 500 config_invalid naming the field', async (_case, value, named) => {
     const res = await call(value)
     expect(res.status).toBe(500)
-    const body = (await res.json()) as { error: { code: string; message: string } }
-    expect(body.error.code).toBe('config_invalid')
-    expect(body.error.message).toContain(named)
+    const error = await errorOf(res)
+    expect(error.code).toBe('config_invalid')
+    expect(error.message).toContain(named)
   })
 })

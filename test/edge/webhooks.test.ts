@@ -3,6 +3,7 @@ import { env, exports } from 'cloudflare:workers'
 import { createExecutionContext } from 'cloudflare:test'
 import { sign } from '@octokit/webhooks-methods'
 import worker from '../../edge/index.ts'
+import { errorOf, withoutHeader } from './responses.ts'
 
 const deliveries = JSON.parse(env.GITHUB_DELIVERIES) as Record<
   string,
@@ -20,8 +21,7 @@ const post = (headers: Record<string, string>, body: BodyInit | null) =>
   )
 const deliver = (name: string) => {
   const d = deliveries[name]!
-  const { 'Content-Length': _length, ...headers } = d.headers
-  return post(headers, d.body)
+  return post(withoutHeader(d.headers, 'content-length'), d.body)
 }
 const signed = async (body: string, extra: Record<string, string> = {}) =>
   post(
@@ -34,8 +34,6 @@ const signed = async (body: string, extra: Record<string, string> = {}) =>
     },
     body
   )
-const errorOf = async (res: Response) =>
-  ((await res.json()) as { error: { code: string; message: string } }).error
 
 describe('POST /webhooks/github with the real (signed) fixture deliveries', () => {
   it('has the fixtures', () => {
@@ -66,7 +64,7 @@ describe('POST /webhooks/github with the real (signed) fixture deliveries', () =
   it('stores a replay of the same signed body under a new X-GitHub-Delivery only once', async () => {
     // The delivery id is not signed: whoever holds one signed delivery can vary it at will.
     const d = deliveries['release-published']!
-    const { 'Content-Length': _length, ...headers } = d.headers
+    const headers = withoutHeader(d.headers, 'content-length')
     const replay = await post({ ...headers, 'X-GitHub-Delivery': crypto.randomUUID() }, d.body)
     expect(replay.status).toBe(202)
     expect(await replay.json()).toMatchObject({ stored: true, duplicate: true })
@@ -210,7 +208,7 @@ describe('POST /webhooks/github when no datacenter can store it', () => {
       }))
     )
     const d = deliveries['release-published']!
-    const { 'Content-Length': _l, ...headers } = d.headers
+    const headers = withoutHeader(d.headers, 'content-length')
     const res = await worker.fetch(
       new Request('https://edge.test/webhooks/github', { method: 'POST', headers, body: d.body }),
       { ...env, DATACENTERS: dead },
