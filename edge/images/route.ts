@@ -30,7 +30,7 @@ import { failoverError, withFailover } from '../steering/failover.ts'
 import type { BridgeMessage } from '../nats/bridge.ts'
 import { parseImageUrl } from './url.ts'
 import { verifyImagePath } from './signature.ts'
-import { matchesEtag } from '#shared/http/etag.ts'
+import { cachedAnswer, type CacheStatus } from '../http/cache-headers.ts'
 import { cacheControl, imageCacheKey, strongEtag } from './cache.ts'
 import { HotCache, freshFor, type HotEntry } from './hot-cache.ts'
 
@@ -40,7 +40,7 @@ export const images = new Hono<AppEnv>()
 const hot = new HotCache(16 * 1024 * 1024, 2 * 1024 * 1024)
 
 /** Lookups in flight in this isolate, by cache key (see the route). */
-const lookups = new Map<string, Promise<{ entry: HotEntry; xCache: 'HIT' | 'MISS' }>>()
+const lookups = new Map<string, Promise<{ entry: HotEntry; xCache: CacheStatus }>>()
 
 const toHotEntry = (res: { status: number; headers: Headers }, body: Uint8Array): HotEntry => ({
   status: res.status,
@@ -113,18 +113,8 @@ function headersFor(result: Transformed, etag: string, vary: boolean, dc: string
   return headers
 }
 
-function respond(c: Context<AppEnv>, entry: HotEntry, xCache: 'HIT' | 'MISS'): Response {
-  const headers = new Headers(entry.headers)
-  headers.delete('cf-cache-status')
-  headers.set('x-cache', xCache)
-  headers.set('x-request-id', c.get('requestId'))
-  if (matchesEtag(c.req.header('if-none-match'), headers.get('etag'))) {
-    headers.delete('content-type')
-    headers.delete('content-length')
-    return new Response(null, { status: 304, headers })
-  }
-  return new Response(entry.body, { status: entry.status, headers })
-}
+const respond = (c: Context<AppEnv>, entry: HotEntry, xCache: CacheStatus) =>
+  cachedAnswer(c, { status: entry.status, headers: entry.headers, body: entry.body }, xCache)
 
 images.get('/img/*', async (c) => {
   const config = c.get('config')
@@ -185,7 +175,7 @@ async function lookUpOrTransform(
   key: Request,
   request: TransformRequest,
   vary: boolean
-): Promise<{ entry: HotEntry; xCache: 'HIT' | 'MISS' }> {
+): Promise<{ entry: HotEntry; xCache: CacheStatus }> {
   const cache = caches.default
   const hit = await cache.match(key)
   if (hit) {

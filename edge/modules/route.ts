@@ -11,7 +11,7 @@
 import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { proxyToDatacenter } from '../http/datacenter.ts'
-import { matchesEtag } from '#shared/http/etag.ts'
+import { cachedAnswer, type CacheStatus } from '../http/cache-headers.ts'
 
 export const modules = new Hono<AppEnv>()
 
@@ -21,17 +21,11 @@ const cacheKey = (c: Context<AppEnv>) => {
   return new Request(`${url.origin}${url.pathname}`)
 }
 
-function withEdgeHeaders(c: Context<AppEnv>, res: Response, xCache: 'HIT' | 'MISS'): Response {
+/** The edge's answer (http/cache-headers.ts), readable from any origin. */
+function withEdgeHeaders(c: Context<AppEnv>, res: Response, xCache: CacheStatus): Promise<Response> {
   const headers = new Headers(res.headers)
-  headers.delete('cf-cache-status')
-  headers.set('x-cache', xCache)
-  headers.set('x-request-id', c.get('requestId'))
   headers.set('access-control-allow-origin', '*')
-  if (res.status === 200 && matchesEtag(c.req.header('if-none-match'), headers.get('etag'))) {
-    headers.delete('content-length')
-    return new Response(null, { status: 304, headers })
-  }
-  return new Response(res.body, { status: res.status, headers })
+  return cachedAnswer(c, { status: res.status, headers, body: res.body }, xCache)
 }
 
 /**
