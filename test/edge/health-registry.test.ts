@@ -66,11 +66,11 @@ describe('GET /status.json', () => {
     )
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
-    const doc = (await res.json()) as {
+    const doc = await res.json<{
       viewer: { lat: number; lon: number; steeredTo: string; fallback: boolean }
       datacenters: Array<{ id: string; state: string; lat: number }>
       edge: { requests: number }
-    }
+    }>()
     expect(doc.viewer).toMatchObject({ lat: 51.51, lon: -0.13, steeredTo: 'lon', fallback: false })
     expect(doc.datacenters.map((d) => d.id)).toEqual(['fra', 'ams', 'lon', 'nyc', 'syd'])
     for (const d of doc.datacenters) expect(['healthy', 'degraded', 'down', 'drained']).toContain(d.state)
