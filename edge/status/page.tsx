@@ -269,7 +269,9 @@ const EdgeCounterRow: FC<{ doc: StatusDocument }> = ({ doc }) => (
       <td>{doc.edge.fallbacks}</td>
       <td>{doc.edge.failures}</td>
       {/* 0 when the counters were made at start-up, where workerd's clock reads 0 (the epoch). */}
-      <td>{doc.edge.since > 0 ? <Clock at={doc.edge.since} now={doc.generatedAt} /> : 'isolate start'}</td>
+      <td>
+        <Clock at={doc.edge.since} now={doc.generatedAt} />
+      </td>
     </tr>
   </tbody>
 )

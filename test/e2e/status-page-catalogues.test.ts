@@ -178,6 +178,8 @@ describe.each(cases)('the status page for $name', (c) => {
     }
     expect(await page.locator('#viewer').textContent()).toContain(`are served by ${c.servedBy}`)
     expect(Number(await page.locator('#edge td').first().textContent())).toBeGreaterThan(0)
+    // Counting since the isolate's first request: workerd's clock reads the epoch at module load.
+    expect(await page.locator('#edge td').last().textContent()).toMatch(/^\d\d:\d\d:\d\d UTC$/)
     await page.context().close()
   })
 
