@@ -9,7 +9,7 @@ import type { LocalGitHubApp } from './github-app.ts'
 import { connectOperatorNats } from './operator-nats.ts'
 import { enrollRepository } from './registry-commands.ts'
 import type { StateFile } from './state.ts'
-import { fixtureModules } from './stand-ins/github.ts'
+import { fixtureModules } from './stand-ins/github/index.ts'
 
 export function operatorGitHubApp(apiUrl: string, app: LocalGitHubApp): GitHubApp {
   return new GitHubApp({

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { generateAppPrivateKey, STAND_IN_APP_ID } from './stand-ins/github.ts'
+import { generateAppPrivateKey, STAND_IN_APP_ID } from './stand-ins/github/index.ts'
 
 export interface LocalGitHubApp {
   GITHUB_APP_ID: string

@@ -4,7 +4,7 @@
  * The edge's tokens default to the ones generated under `.local/secrets/` (local/edge-secrets.ts).
  */
 import { standIns } from './addresses.ts'
-import { GITHUB_TEST_SECRET } from './stand-ins/github.ts'
+import { GITHUB_TEST_SECRET } from './stand-ins/github/index.ts'
 import type { EdgeSecrets } from './edge-secrets.ts'
 
 export const secretNames = [

@@ -18,7 +18,7 @@ import {
   registerRelease,
   releaseDelivery,
   type FixtureName,
-} from './stand-ins/github.ts'
+} from './stand-ins/github/index.ts'
 
 function fail(message: string): never {
   console.error(`release:demo: ${message}`)

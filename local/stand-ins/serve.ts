@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { startDiscordStandIn } from './discord.ts'
-import { startGitHubStandIn } from './github.ts'
+import { startGitHubStandIn } from './github/index.ts'
 
 const [kind, host, port] = process.argv.slice(2)
 const appKeyFile = process.env.GITHUB_APP_PRIVATE_KEY_FILE

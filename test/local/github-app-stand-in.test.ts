@@ -11,7 +11,7 @@ import {
   installationIdFor,
   startGitHubStandIn,
   type GitHubStandIn,
-} from '../../local/stand-ins/github.ts'
+} from '../../local/stand-ins/github/index.ts'
 import { GitHubApp } from '../../backend/releases/github-api.ts'
 
 let gh: GitHubStandIn

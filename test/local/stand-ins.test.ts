@@ -13,7 +13,7 @@ import {
   releaseDelivery,
   startGitHubStandIn,
   type GitHubStandIn,
-} from '../../local/stand-ins/github.ts'
+} from '../../local/stand-ins/github/index.ts'
 import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures')

@@ -32,7 +32,7 @@ import {
   startGitHubStandIn,
   type Delivery,
   type GitHubStandIn,
-} from '../../local/stand-ins/github.ts'
+} from '../../local/stand-ins/github/index.ts'
 import { openRegistryStorage } from '../../backend/registry/buckets.ts'
 import { RegistryWriter } from '../../backend/registry/writer.ts'
 import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'

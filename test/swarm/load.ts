@@ -9,7 +9,7 @@ import {
   registerRelease,
   releaseDelivery,
   releaseManifest,
-} from '../../local/stand-ins/github.ts'
+} from '../../local/stand-ins/github/index.ts'
 import { embedTitles, recordedCalls } from '../../local/stand-ins/discord.ts'
 import { retried, steadyLoad, type Answer } from '../support/steady-load.ts'
 

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { generateAppPrivateKey } from '../../../local/stand-ins/github.ts'
+import { generateAppPrivateKey } from '../../../local/stand-ins/github/index.ts'
 import { testNatsCredentials } from '../../support/nats-credentials.ts'
 
 const service = join(import.meta.dirname, '..', '..', '..', 'backend', 'releases', 'service.ts')

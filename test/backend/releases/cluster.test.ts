@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNatsCluster, type TestNatsCluster } from '../../support/nats-cluster.ts'
 import { startPipeline, type Pipeline } from '../../support/release-pipeline.ts'
-import type { Delivery } from '../../../local/stand-ins/github.ts'
+import type { Delivery } from '../../../local/stand-ins/github/index.ts'
 import { githubStream } from '#shared/releases.ts'
 
 let cluster: TestNatsCluster

@@ -20,7 +20,7 @@ import {
   type FakeEdge,
 } from '../../support/release-pipeline.ts'
 import { freePort } from '../../../local/free-port.ts'
-import { startGitHubStandIn, type GitHubStandIn } from '../../../local/stand-ins/github.ts'
+import { startGitHubStandIn, type GitHubStandIn } from '../../../local/stand-ins/github/index.ts'
 import { deadLetterHeaders, deadLetterStream } from '#shared/releases.ts'
 import { natsAuth } from '../../support/nats-credentials.ts'
 

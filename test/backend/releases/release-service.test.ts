@@ -12,7 +12,7 @@ import type { TestService } from '../../support/backend-service.ts'
 import { killProcess } from '../../../local/processes.ts'
 import { isNewerVersion } from '../../../backend/registry/foundry-version.ts'
 import { deadLetterHeaders, deadLetterStream, type RejectionCode } from '#shared/releases.ts'
-import { zipObjectPath, type Delivery, type FixtureName } from '../../../local/stand-ins/github.ts'
+import { zipObjectPath, type Delivery, type FixtureName } from '../../../local/stand-ins/github/index.ts'
 
 let nats: TestNatsServer
 let p: Pipeline

@@ -14,7 +14,7 @@ import {
   type ZipEntry,
   type ZipLimits,
 } from '../../../backend/releases/zip.ts'
-import { releaseSpecSchema, releaseZip } from '../../../local/stand-ins/github.ts'
+import { releaseSpecSchema, releaseZip } from '../../../local/stand-ins/github/index.ts'
 
 const limits: ZipLimits = {
   maxEntries: 100,

@@ -15,7 +15,7 @@ import {
   releaseManifest,
   zipObjectPath,
   type FixtureName,
-} from '../../../local/stand-ins/github.ts'
+} from '../../../local/stand-ins/github/index.ts'
 import { embedTitles, recordedCalls } from '../../../local/stand-ins/discord.ts'
 import { releaseDemo, swarm } from '../../support/supervisor.ts'
 import { readState } from '../../../local/state.ts'

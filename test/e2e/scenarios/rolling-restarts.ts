@@ -11,7 +11,7 @@ import {
   registerRelease,
   releaseDelivery,
   releaseManifest,
-} from '../../../local/stand-ins/github.ts'
+} from '../../../local/stand-ins/github/index.ts'
 import { failed, retried, steadyLoad } from '../../support/steady-load.ts'
 import { embedTitles, recordedCalls } from '../../../local/stand-ins/discord.ts'
 import { swarm } from '../../support/supervisor.ts'

@@ -17,7 +17,7 @@ import {
   registerRelease,
   releaseDelivery,
   releaseManifest,
-} from '../../../local/stand-ins/github.ts'
+} from '../../../local/stand-ins/github/index.ts'
 import { embedTitles, recordedCalls } from '../../../local/stand-ins/discord.ts'
 import { loadEdgeSecrets } from '../../../local/edge-secrets.ts'
 import { datacenterState, waitUntil, type E2E } from '../context.ts'
