@@ -7,10 +7,10 @@
  * process (`respondNext`) or another (`POST /_control/respond`, `GET /_control/calls`).
  */
 import { readFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { readBody, Router, sendJson, serveHttp } from './http.ts'
 
 const fixturesDir = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'discord')
 const fixture = (name: string) =>
@@ -141,7 +141,6 @@ export async function startDiscordStandIn(
 ): Promise<DiscordStandIn> {
   const recorded: WebhookCall[] = []
   const script: ScriptedResponse[] = []
-  let url = ''
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const rateLimit = {
@@ -155,8 +154,7 @@ export async function startDiscordStandIn(
       res.writeHead(status, { ...rateLimit, ...headers })
       return void res.end()
     }
-    res.writeHead(status, { 'content-type': 'application/json', ...rateLimit, ...headers })
-    res.end(JSON.stringify(body))
+    sendJson(res, status, body, { 'content-type': 'application/json', ...rateLimit, ...headers })
   }
 
   const scripted = (res: ServerResponse, r: Exclude<ScriptedResponse, number> | number): number => {
@@ -192,106 +190,106 @@ export async function startDiscordStandIn(
     return status
   }
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const u = new URL(req.url ?? '/', 'http://stand-in')
-    const chunks: Buffer[] = []
-    for await (const c of req) chunks.push(c as Buffer)
-    const raw = Buffer.concat(chunks).toString('utf8')
-
-    if (req.method === 'POST' && u.pathname === '/_control/respond') {
-      const parsed = z
-        .strictObject({ responses: z.array(scriptedResponseSchema) })
-        .safeParse(JSON.parse(raw || '{}'))
-      if (!parsed.success) return send(res, 400, { message: parsed.error.message })
-      script.push(...parsed.data.responses)
-      return send(res, 204, undefined)
-    }
-    if (req.method === 'POST' && u.pathname === '/_control/reset') {
-      recorded.length = 0
-      script.length = 0
-      return send(res, 204, undefined)
-    }
-    if (req.method === 'GET' && u.pathname === '/_control/calls') return send(res, 200, recorded)
-
-    const m = u.pathname.match(/^\/api(?:\/v\d+)?\/webhooks\/(\d+)\/([\w-]+)$/)
-    if (!m || req.method !== 'POST') return send(res, 404, { message: '404: Not Found', code: 0 })
-    const wait = ['true', '1', 'True'].includes(u.searchParams.get('wait') ?? '')
-    let body: unknown = null
-    try {
-      body = JSON.parse(raw)
-    } catch {
-      // recorded as null; answered below
-    }
-    const call: WebhookCall = {
-      webhookId: m[1]!,
-      token: m[2]!,
-      wait,
-      body,
-      contentType: String(req.headers['content-type'] ?? ''),
-      userAgent: String(req.headers['user-agent'] ?? ''),
-      status: 0,
-      at: Date.now(),
-    }
-    recorded.push(call)
-    const next = script.shift()
-    if (next !== undefined) {
-      const delay = typeof next === 'number' ? 0 : (next.delayMs ?? 0)
-      if (delay) await new Promise((r) => setTimeout(r, delay))
-      call.status = scripted(res, next)
-      return
-    }
-    if (!call.contentType.startsWith('application/json') || body === null) {
-      call.status = 400
-      return send(res, 400, { code: 50035, errors: {}, message: 'Invalid Form Body' })
-    }
-    const violation = embedLimitViolation(body)
-    if (violation) {
-      call.status = 400
-      return send(res, 400, errorAtPath(violation.path, violation.message))
-    }
-    call.status = wait ? 200 : 204
-    if (!wait) return send(res, 204, undefined)
-    const b = body as Record<string, any>
-    send(res, 200, {
-      id: nextSnowflake(),
-      type: 0,
-      content: b.content ?? '',
-      channel_id: '100000000000000001',
-      author: {
-        bot: true,
-        id: call.webhookId,
-        username: b.username ?? 'Stand-in Webhook',
-        avatar: null,
-        discriminator: '0000',
-      },
-      attachments: [],
-      embeds: (b.embeds ?? []).map((e: object) => ({ type: 'rich', ...e })),
-      mentions: [],
-      mention_roles: [],
-      pinned: false,
-      mention_everyone: false,
-      tts: false,
-      timestamp: new Date().toISOString(),
-      edited_timestamp: null,
-      flags: 0,
-      components: [],
-      webhook_id: call.webhookId,
-    })
-  }
-
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) send(res, 500, { message: (err as Error).message, code: 0 })
-      else res.destroy()
-    })
+  /** `raw`: the request body, read before any route (every call is recorded with it). */
+  const router = new Router<{ raw: string }>(() => ({ raw: '' }))
+  router.use(async (x, next) => {
+    x.state.raw = (await readBody(x.req)).toString('utf8')
+    return next()
   })
-  server.on('clientError', (_err, socket) => socket.destroy())
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve())
+
+  router.post('/_control/respond', ({ res, state }) => {
+    const parsed = z
+      .strictObject({ responses: z.array(scriptedResponseSchema) })
+      .safeParse(JSON.parse(state.raw || '{}'))
+    if (!parsed.success) return send(res, 400, { message: parsed.error.message })
+    script.push(...parsed.data.responses)
+    return send(res, 204, undefined)
   })
-  const address = server.address() as AddressInfo
-  url = `http://${address.address}:${address.port}`
+  router.post('/_control/reset', ({ res }) => {
+    recorded.length = 0
+    script.length = 0
+    return send(res, 204, undefined)
+  })
+  router.get('/_control/calls', ({ res }) => send(res, 200, recorded))
+
+  router.post(
+    '/api{/v:version(\\d+)}?/webhooks/:id(\\d+)/:token([\\w\\-]+)',
+    async ({ req, res, url, params, state }) => {
+      const wait = ['true', '1', 'True'].includes(url.searchParams.get('wait') ?? '')
+      let body: unknown = null
+      try {
+        body = JSON.parse(state.raw)
+      } catch {
+        // recorded as null; answered below
+      }
+      const call: WebhookCall = {
+        webhookId: params.id!,
+        token: params.token!,
+        wait,
+        body,
+        contentType: String(req.headers['content-type'] ?? ''),
+        userAgent: String(req.headers['user-agent'] ?? ''),
+        status: 0,
+        at: Date.now(),
+      }
+      recorded.push(call)
+      const next = script.shift()
+      if (next !== undefined) {
+        const delay = typeof next === 'number' ? 0 : (next.delayMs ?? 0)
+        if (delay) await new Promise((r) => setTimeout(r, delay))
+        call.status = scripted(res, next)
+        return
+      }
+      if (!call.contentType.startsWith('application/json') || body === null) {
+        call.status = 400
+        return send(res, 400, { code: 50035, errors: {}, message: 'Invalid Form Body' })
+      }
+      const violation = embedLimitViolation(body)
+      if (violation) {
+        call.status = 400
+        return send(res, 400, errorAtPath(violation.path, violation.message))
+      }
+      call.status = wait ? 200 : 204
+      if (!wait) return send(res, 204, undefined)
+      const b = body as Record<string, any>
+      send(res, 200, {
+        id: nextSnowflake(),
+        type: 0,
+        content: b.content ?? '',
+        channel_id: '100000000000000001',
+        author: {
+          bot: true,
+          id: call.webhookId,
+          username: b.username ?? 'Stand-in Webhook',
+          avatar: null,
+          discriminator: '0000',
+        },
+        attachments: [],
+        embeds: (b.embeds ?? []).map((e: object) => ({ type: 'rich', ...e })),
+        mentions: [],
+        mention_roles: [],
+        pinned: false,
+        mention_everyone: false,
+        tts: false,
+        timestamp: new Date().toISOString(),
+        edited_timestamp: null,
+        flags: 0,
+        components: [],
+        webhook_id: call.webhookId,
+      })
+    }
+  )
+
+  const http = await serveHttp(
+    (req, res) =>
+      router.handle(req, res, ({ res }) => send(res, 404, { message: '404: Not Found', code: 0 })),
+    {
+      ...opts,
+      onError: (res, error) =>
+        send(res, 500, { message: error instanceof Error ? error.message : String(error), code: 0 }),
+    }
+  )
+  const url = http.url
 
   return {
     url,
@@ -302,10 +300,6 @@ export async function startDiscordStandIn(
       recorded.length = 0
       script.length = 0
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
+    stop: http.close,
   }
 }

@@ -1,6 +1,7 @@
 /**
- * A local image origin on 127.0.0.1 (free port) for the image service's tests and benchmark. It counts
- * every request, so a test can assert "fetched once", and has routes for the hostile cases:
+ * A local image origin on 127.0.0.1 (free port) for the image service's tests and benchmark, on the
+ * stand-ins' HTTP server (local/stand-ins/http.ts). It counts every request, so a test can assert
+ * "fetched once", and has routes for the hostile cases (any method):
  *
  *   /files/<name>             the file added under that name (query ignored), with its Content-Type
  *   /slow/<ms>/files/<name>   the same file after a delay
@@ -10,8 +11,8 @@
  *   /trickle                  a JPEG start, then one byte a second, forever
  *   /big[?declare=1]          a 40 MB "PNG" (signature, then zeros), streamed; with Content-Length if declared
  */
-import { createServer, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { ServerResponse } from 'node:http'
+import { Router, serveHttp } from '../../local/stand-ins/http.ts'
 
 export interface OriginFile {
   body: Buffer
@@ -82,64 +83,64 @@ export async function startOriginServer(
     return record
   }
 
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://origin')
-    const path = url.pathname
+  const router = new Router(() => ({}))
+  router.use(({ url }, next) => {
     total++
-    hits.set(path, (hits.get(path) ?? 0) + 1)
-    let m: RegExpExecArray | null
-    if ((m = /^\/files\/(.+)$/.exec(path))) return serveFile(res, decodeURIComponent(m[1]!))
-    if ((m = /^\/slow\/(\d+)\/files\/(.+)$/.exec(path))) {
-      const name = decodeURIComponent(m[2]!)
-      return void setTimeout(() => serveFile(res, name), Number(m[1]))
-    }
-    if (path === '/redirect')
-      return void res.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end()
-    if ((m = /^\/chain\/(\d+)\/(.+)$/.exec(path))) {
-      const n = Number(m[1])
-      return void res.writeHead(302, { location: n > 1 ? `/chain/${n - 1}/${m[2]}` : `/${m[2]}` }).end()
-    }
-    if ((m = /^\/status\/(\d{3})$/.exec(path))) return void res.writeHead(Number(m[1])).end()
-    if (path === '/trickle') {
-      res.writeHead(200, { 'content-type': 'image/jpeg' })
-      const jpegStart = [0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]
-      const record = (streams.trickle = track(res))
-      const timer = setInterval(() => {
-        res.write(Buffer.from([jpegStart[record.bytesWritten % jpegStart.length]!]))
-        record.bytesWritten++
-      }, 1000)
-      res.once('close', () => clearInterval(timer))
-      return
-    }
-    if (path === '/big') {
-      const headers: Record<string, string | number> = { 'content-type': 'image/png' }
-      if (url.searchParams.has('declare')) headers['content-length'] = BIG_BYTES
-      res.writeHead(200, headers)
-      const zeros = Buffer.alloc(64 * 1024)
-      const first = Buffer.alloc(64 * 1024)
-      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(first)
-      const record = (streams.big = track(res))
-      const pump = () => {
-        while (record.bytesWritten < BIG_BYTES) {
-          const chunk = record.bytesWritten === 0 ? first : zeros
-          record.bytesWritten += chunk.length
-          if (!res.write(chunk)) return void res.once('drain', pump)
-        }
-        res.end()
-      }
-      pump()
-      return
-    }
-    res.writeHead(404).end()
+    hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1)
+    return next()
   })
-  server.on('connection', () => connections++)
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  const url = `http://${opts.host ?? '127.0.0.1'}:${port}`
+  router.all('/files/:name(.+)', ({ res, params }) => serveFile(res, decodeURIComponent(params.name!)))
+  router.all('/slow/:ms(\\d+)/files/:name(.+)', ({ res, params }) => {
+    const name = decodeURIComponent(params.name!)
+    setTimeout(() => serveFile(res, name), Number(params.ms))
+  })
+  router.all('/redirect', ({ res, url }) => {
+    res.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end()
+  })
+  router.all('/chain/:n(\\d+)/:rest(.+)', ({ res, params }) => {
+    const n = Number(params.n)
+    res.writeHead(302, { location: n > 1 ? `/chain/${n - 1}/${params.rest}` : `/${params.rest}` }).end()
+  })
+  router.all('/status/:code(\\d{3})', ({ res, params }) => void res.writeHead(Number(params.code)).end())
+  router.all('/trickle', ({ res }) => {
+    res.writeHead(200, { 'content-type': 'image/jpeg' })
+    const jpegStart = [0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]
+    const record = (streams.trickle = track(res))
+    const timer = setInterval(() => {
+      res.write(Buffer.from([jpegStart[record.bytesWritten % jpegStart.length]!]))
+      record.bytesWritten++
+    }, 1000)
+    res.once('close', () => clearInterval(timer))
+  })
+  router.all('/big', ({ res, url }) => {
+    const headers: Record<string, string | number> = { 'content-type': 'image/png' }
+    if (url.searchParams.has('declare')) headers['content-length'] = BIG_BYTES
+    res.writeHead(200, headers)
+    const zeros = Buffer.alloc(64 * 1024)
+    const first = Buffer.alloc(64 * 1024)
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(first)
+    const record = (streams.big = track(res))
+    const pump = () => {
+      while (record.bytesWritten < BIG_BYTES) {
+        const chunk = record.bytesWritten === 0 ? first : zeros
+        record.bytesWritten += chunk.length
+        if (!res.write(chunk)) return void res.once('drain', pump)
+      }
+      res.end()
+    }
+    pump()
+  })
+
+  const http = await serveHttp(
+    (req, res) => router.handle(req, res, ({ res }) => void res.writeHead(404).end()),
+    opts
+  )
+  http.server.on('connection', () => connections++)
+  const { url, port } = http
 
   return {
     url,
-    origin: `${opts.host ?? '127.0.0.1'}:${port}`,
+    origin: `${http.host}:${port}`,
     port,
     add(name, file) {
       store.set(name, file)
@@ -149,10 +150,6 @@ export async function startOriginServer(
     hits: (path) => (path === undefined ? total : (hits.get(path) ?? 0)),
     connections: () => connections,
     streams,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
+    close: http.close,
   }
 }

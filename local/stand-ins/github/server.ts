@@ -15,8 +15,7 @@
  * process); the octokit example release the delivery fixtures name (Codertocat/Hello-World
  * #17372790, tag 0.0.1) is there from the start.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { ServerResponse } from 'node:http'
 import { z } from 'zod'
 import {
   appAuthority,
@@ -37,6 +36,7 @@ import {
   undecodableJwt,
   type Repository,
 } from './payloads.ts'
+import { readJson, Router, sendJson, serveHttp, type Exchange } from '../http.ts'
 import { HOUR_MS, rateLimits, type RateLimitWindow } from './rate-limit.ts'
 import {
   manifestAssetId,
@@ -108,20 +108,15 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
     publishedAt: '2019-05-15T15:20:53Z',
   })
 
-  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
-    res.end(JSON.stringify(body))
-  }
-
   /** The repository as this caller may see it: an installation token sees only its own. */
   const visible = (a: Auth, repo: Repository | undefined) =>
     repo && (a.kind !== 'installation' || a.installationId === repo.installationId) ? repo : undefined
   const byName = (owner: string, name: string) =>
     [...repositories.values()].find((r) => r.owner === owner && r.repo === name)
 
-  const findRelease = (repo: Repository | undefined, id: string) => {
+  const findRelease = (repo: Repository, id: string) => {
     const spec = releases.get(Number(id))
-    return repo && spec && spec.repositoryId === repo.id ? spec : undefined
+    return spec && spec.repositoryId === repo.id ? spec : undefined
   }
   const findAsset = (assetId: number) => {
     const spec = releases.get(Math.floor(assetId / 10))
@@ -147,163 +142,170 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
     if (!res.destroyed) res.end(bytes.subarray(half))
   }
 
-  const readJson = async (req: IncomingMessage) => {
-    const chunks: Buffer[] = []
-    for await (const c of req) chunks.push(c as Buffer)
-    return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as unknown
-  }
+  /** `auth`: who is calling; `rate`: the rate-limit headers of the API answer (once counted). */
+  const router = new Router<{ auth: Auth; rate: Record<string, string> }>(() => ({
+    auth: { kind: 'none' },
+    rate: {},
+  }))
+  const ok = (x: Exchange<{ rate: Record<string, string> }>, body: unknown) =>
+    sendJson(x.res, 200, body, x.state.rate)
+  const missing = (x: Exchange<{ rate: Record<string, string> }>) =>
+    sendJson(x.res, 404, notFound, x.state.rate)
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://stand-in').pathname
-    const auth = path.startsWith('/_')
-      ? ({ kind: 'none' } as Auth)
-      : await authority.authOf(req.headers.authorization)
-    log.push({ method: req.method ?? 'GET', path, at: Date.now(), auth: authLabel(auth) })
-    let m: RegExpMatchArray | null
-    if (req.method === 'POST' && path === '/_control/releases') {
-      try {
-        const spec = addRelease((await readJson(req)) as ReleaseSpecInput)
-        return json(res, 201, { releaseId: spec.releaseId })
-      } catch (err) {
-        return json(res, 400, { message: (err as Error).message })
-      }
+  // Every request is logged with its caller; the control and download routes take no credentials.
+  router.use(async (x, next) => {
+    const path = x.url.pathname
+    if (!path.startsWith('/_')) x.state.auth = await authority.authOf(x.req.headers.authorization)
+    log.push({ method: x.req.method ?? 'GET', path, at: Date.now(), auth: authLabel(x.state.auth) })
+    return next()
+  })
+
+  router.post('/_control/releases', async ({ req, res }) => {
+    try {
+      const spec = addRelease((await readJson(req)) as ReleaseSpecInput)
+      sendJson(res, 201, { releaseId: spec.releaseId })
+    } catch (err) {
+      sendJson(res, 400, { message: (err as Error).message })
     }
-    if (req.method === 'DELETE' && (m = path.match(/^\/_control\/releases\/(\d+)$/))) {
-      releases.delete(Number(m[1]))
-      return json(res, 200, { deleted: Number(m[1]) })
-    }
-    if (req.method === 'POST' && path === '/_control/rate-limit') {
-      const o = z
-        .object({
-          seconds: z.number().min(0).max(3600),
-          status: z.union([z.literal(403), z.literal(429)]).default(403),
-          retryAfter: z.number().int().min(0).optional(),
+  })
+  router.delete('/_control/releases/:id(\\d+)', ({ res, params }) => {
+    releases.delete(Number(params.id))
+    sendJson(res, 200, { deleted: Number(params.id) })
+  })
+  router.post('/_control/rate-limit', async ({ req, res }) => {
+    const o = z
+      .object({
+        seconds: z.number().min(0).max(3600),
+        status: z.union([z.literal(403), z.literal(429)]).default(403),
+        retryAfter: z.number().int().min(0).optional(),
+      })
+      .safeParse(await readJson(req).catch(() => null))
+    if (!o.success) return sendJson(res, 400, { message: o.error.message })
+    limits.limitFor(o.data)
+    sendJson(res, 200, o.data)
+  })
+  router.get('/_control/requests', ({ res }) => sendJson(res, 200, log))
+
+  // Storage, where asset downloads are redirected to.
+  router.get('/_objects/:id(\\d+)', async ({ res, params }) => {
+    const found = findAsset(Number(params.id))
+    if (!found) return sendJson(res, 404, notFound)
+    await serveBytes(res, found.spec, found.kind)
+  })
+  router.get('/:owner/:repo/releases/download/:tag/:name', ({ res, params: p }) => {
+    const spec = [...releases.values()].find(
+      (s) => s.owner === p.owner && s.repo === p.repo && s.tag === decodeURIComponent(p.tag!)
+    )
+    const kind = p.name === 'module.json' ? 'manifest' : p.name === 'module.zip' ? 'zip' : null
+    if (!spec || !kind || (kind === 'manifest' && !spec.manifestAsset)) return sendJson(res, 404, notFound)
+    const id = kind === 'manifest' ? manifestAssetId(spec.releaseId) : zipAssetId(spec.releaseId)
+    res.writeHead(302, { location: `${url}/_objects/${id}` }).end()
+  })
+
+  // The REST API from here on.
+  router.use((x, next) =>
+    x.state.auth.kind === 'invalid'
+      ? sendJson(x.res, 401, {
+          message: x.state.auth.message,
+          documentation_url: 'https://docs.github.com/rest',
         })
-        .safeParse(await readJson(req).catch(() => null))
-      if (!o.success) return json(res, 400, { message: o.error.message })
-      limits.limitFor(o.data)
-      return json(res, 200, o.data)
-    }
-    if (req.method === 'GET' && path === '/_control/requests') return json(res, 200, log)
-    if ((m = path.match(/^\/_objects\/(\d+)$/)) && req.method === 'GET') {
-      const found = findAsset(Number(m[1]))
-      if (!found) return json(res, 404, notFound)
-      return serveBytes(res, found.spec, found.kind)
-    }
-    if (
-      (m = path.match(/^\/([^/]+)\/([^/]+)\/releases\/download\/([^/]+)\/([^/]+)$/)) &&
-      req.method === 'GET'
-    ) {
-      const spec = [...releases.values()].find(
-        (s) => s.owner === m![1] && s.repo === m![2] && s.tag === decodeURIComponent(m![3]!)
-      )
-      const kind = m[4] === 'module.json' ? 'manifest' : m[4] === 'module.zip' ? 'zip' : null
-      if (!spec || !kind || (kind === 'manifest' && !spec.manifestAsset)) return json(res, 404, notFound)
-      const id = kind === 'manifest' ? manifestAssetId(spec.releaseId) : zipAssetId(spec.releaseId)
-      res.writeHead(302, { location: `${url}/_objects/${id}` })
-      return void res.end()
-    }
-
-    // The REST API from here on.
-    if (auth.kind === 'invalid')
-      return json(res, 401, { message: auth.message, documentation_url: 'https://docs.github.com/rest' })
-    if (req.method === 'POST' && (m = path.match(/^\/app\/installations\/(\d+)\/access_tokens$/))) {
-      if (auth.kind !== 'app') return json(res, 401, undecodableJwt)
-      const installationId = Number(m[1])
-      if (![...repositories.values()].some((r) => r.installationId === installationId))
-        return json(res, 404, notFound)
-      const { token, expiresAt } = authority.issueToken(installationId)
-      return json(res, 201, {
-        token,
-        expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        permissions: { contents: 'read', metadata: 'read' },
-        repository_selection: 'selected',
-      })
-    }
-    if (req.method !== 'GET') return json(res, 404, notFound)
-    const installationOf = (r: Repository | undefined) =>
-      auth.kind !== 'app'
-        ? json(res, 401, undecodableJwt)
-        : r
-          ? json(res, 200, installationJson(app.id, r))
-          : json(res, 404, notFound)
-    if ((m = path.match(/^\/repos\/([^/]+)\/([^/]+)\/installation$/)))
-      return installationOf(byName(m[1]!, m[2]!))
-    if ((m = path.match(/^\/repositories\/(\d+)\/installation$/)))
-      return installationOf(repositories.get(Number(m[1])))
-    if (auth.kind === 'app')
-      return json(res, 403, {
-        message: 'Resource not accessible by integration',
-        documentation_url: 'https://docs.github.com/rest',
-      })
-
-    const headers = limits.headersFor(auth)
-    const l = limits.current()
-    if (l) {
-      return json(
-        res,
-        l.status,
-        { message: 'API rate limit exceeded', documentation_url: 'https://docs.github.com/rest/rate-limit' },
-        {
-          ...headers,
-          'x-ratelimit-remaining': '0',
-          'x-ratelimit-reset': String(Math.ceil(l.until / 1000)),
-          ...(l.retryAfter !== undefined ? { 'retry-after': String(l.retryAfter) } : {}),
-        }
-      )
-    }
-    const ok = (body: unknown) => json(res, 200, body, headers)
-    const missing = () => json(res, 404, notFound, headers)
-    // A repository by id or by name; then what is below it.
-    let repo: Repository | undefined
-    let rest: string
-    if ((m = path.match(/^\/repositories\/(\d+)(\/.*)?$/))) {
-      repo = visible(auth, repositories.get(Number(m[1])))
-      rest = m[2] ?? ''
-    } else if ((m = path.match(/^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/))) {
-      repo = visible(auth, byName(m[1]!, m[2]!))
-      rest = m[3] ?? ''
-    } else return missing()
-    if (!repo) return missing()
-    if (rest === '') return ok(repositoryJson(url, repo))
-    if ((m = rest.match(/^\/releases\/(\d+)$/))) {
-      const spec = findRelease(repo, m[1]!)
-      return spec ? ok(releaseJson(url, spec, assetSizes(spec))) : missing()
-    }
-    if ((m = rest.match(/^\/releases\/(\d+)\/assets$/))) {
-      const spec = findRelease(repo, m[1]!)
-      return spec ? ok(releaseJson(url, spec, assetSizes(spec)).assets) : missing()
-    }
-    if ((m = rest.match(/^\/releases\/assets\/(\d+)$/))) {
-      const found = findAsset(Number(m[1]))
-      if (!found || found.spec.repositoryId !== repo.id) return missing()
-      // As GitHub: the API form redirects to storage when asked for the bytes.
-      if ((req.headers.accept ?? '').includes('application/octet-stream')) {
-        res.writeHead(302, { ...headers, location: `${url}/_objects/${m[1]}` })
-        return void res.end()
-      }
-      const asset = releaseJson(url, found.spec, assetSizes(found.spec)).assets.find(
-        (a: { id: number }) => a.id === Number(m![1])
-      )
-      return ok(asset)
-    }
-    return missing()
-  }
-
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) json(res, 500, { message: (err as Error).message })
-      else res.destroy()
+      : next()
+  )
+  router.post('/app/installations/:id(\\d+)/access_tokens', ({ res, params, state }) => {
+    if (state.auth.kind !== 'app') return sendJson(res, 401, undecodableJwt)
+    const installationId = Number(params.id)
+    if (![...repositories.values()].some((r) => r.installationId === installationId))
+      return sendJson(res, 404, notFound)
+    const { token, expiresAt } = authority.issueToken(installationId)
+    sendJson(res, 201, {
+      token,
+      expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      permissions: { contents: 'read', metadata: 'read' },
+      repository_selection: 'selected',
     })
   })
-  // A client killed mid-download must not take the stand-in down.
-  server.on('clientError', (_err, socket) => socket.destroy())
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve())
+  router.use((x, next) => (x.req.method === 'GET' ? next() : sendJson(x.res, 404, notFound)))
+  // An installation is looked up with the App JWT only.
+  const installationOf = ({ res, state }: Exchange<{ auth: Auth }>, r: Repository | undefined) =>
+    state.auth.kind !== 'app'
+      ? sendJson(res, 401, undecodableJwt)
+      : r
+        ? sendJson(res, 200, installationJson(app.id, r))
+        : sendJson(res, 404, notFound)
+  router.get('/repos/:owner/:repo/installation', (x) =>
+    installationOf(x, byName(x.params.owner!, x.params.repo!))
+  )
+  router.get('/repositories/:id(\\d+)/installation', (x) =>
+    installationOf(x, repositories.get(Number(x.params.id)))
+  )
+  router.use((x, next) =>
+    x.state.auth.kind === 'app'
+      ? sendJson(x.res, 403, {
+          message: 'Resource not accessible by integration',
+          documentation_url: 'https://docs.github.com/rest',
+        })
+      : next()
+  )
+  router.use((x, next) => {
+    x.state.rate = limits.headersFor(x.state.auth)
+    const l = limits.current()
+    if (!l) return next()
+    return sendJson(
+      x.res,
+      l.status,
+      { message: 'API rate limit exceeded', documentation_url: 'https://docs.github.com/rest/rate-limit' },
+      {
+        ...x.state.rate,
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(Math.ceil(l.until / 1000)),
+        ...(l.retryAfter !== undefined ? { 'retry-after': String(l.retryAfter) } : {}),
+      }
+    )
   })
-  const address = server.address() as AddressInfo
-  url = `http://${address.address}:${address.port}`
+
+  // A repository by id or by name, then what is below it.
+  const repositoryRoutes: Array<[string, (p: Record<string, string>) => Repository | undefined]> = [
+    ['/repositories/:id(\\d+)', (p) => repositories.get(Number(p.id))],
+    ['/repos/:owner/:repo', (p) => byName(p.owner!, p.repo!)],
+  ]
+  for (const [prefix, find] of repositoryRoutes) {
+    const repoOf = (x: Exchange<{ auth: Auth }>) => visible(x.state.auth, find(x.params))
+    router.get(prefix, (x) => {
+      const repo = repoOf(x)
+      return repo ? ok(x, repositoryJson(url, repo)) : missing(x)
+    })
+    router.get(`${prefix}/releases/:release(\\d+)`, (x) => {
+      const repo = repoOf(x)
+      const spec = repo && findRelease(repo, x.params.release!)
+      return spec ? ok(x, releaseJson(url, spec, assetSizes(spec))) : missing(x)
+    })
+    router.get(`${prefix}/releases/:release(\\d+)/assets`, (x) => {
+      const repo = repoOf(x)
+      const spec = repo && findRelease(repo, x.params.release!)
+      return spec ? ok(x, releaseJson(url, spec, assetSizes(spec)).assets) : missing(x)
+    })
+    router.get(`${prefix}/releases/assets/:asset(\\d+)`, (x) => {
+      const repo = repoOf(x)
+      const assetId = Number(x.params.asset)
+      const found = findAsset(assetId)
+      if (!repo || !found || found.spec.repositoryId !== repo.id) return missing(x)
+      // As GitHub: the API form redirects to storage when asked for the bytes.
+      if ((x.req.headers.accept ?? '').includes('application/octet-stream'))
+        return void x.res.writeHead(302, { ...x.state.rate, location: `${url}/_objects/${assetId}` }).end()
+      ok(
+        x,
+        releaseJson(url, found.spec, assetSizes(found.spec)).assets.find(
+          (a: { id: number }) => a.id === assetId
+        )
+      )
+    })
+  }
+
+  const http = await serveHttp((req, res) => router.handle(req, res, missing), {
+    host: opts.host,
+    port: opts.port,
+  })
+  url = http.url
 
   return {
     url,
@@ -318,10 +320,6 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
       return d
     },
     requests: () => [...log],
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
+    stop: http.close,
   }
 }
