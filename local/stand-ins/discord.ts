@@ -13,8 +13,13 @@ import { z } from 'zod'
 import { readBody, Router, sendJson, serveHttp } from './http.ts'
 
 const fixturesDir = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'discord')
-const fixture = (name: string) =>
-  JSON.parse(readFileSync(join(fixturesDir, name), 'utf8')) as Record<string, any>
+const fixture = <T>(name: string, schema: z.ZodType<T>): T =>
+  schema.parse(JSON.parse(readFileSync(join(fixturesDir, name), 'utf8')))
+/** A saved answer of Discord's: its body, and for the 429 examples its headers. */
+const answerSchema = z.looseObject({
+  body: z.record(z.string(), z.unknown()),
+  headers: z.record(z.string(), z.string()).default({}),
+})
 
 export const scriptedResponseSchema = z.union([
   z.number().int().min(200).max(599),
@@ -63,23 +68,39 @@ export interface DiscordStandIn {
   stop(): Promise<void>
 }
 
-const limits = fixture('limits.json') as {
-  content_max_chars: number
-  embeds_per_message_max: number
-  embed: Record<
-    'title' | 'description' | 'fields_max' | 'field_name' | 'field_value' | 'footer_text' | 'author_name',
-    number
-  >
-  embeds_total_chars_max: number
-}
+const limits = fixture(
+  'limits.json',
+  z.looseObject({
+    content_max_chars: z.number(),
+    embeds_per_message_max: z.number(),
+    embed: z.record(
+      z.enum([
+        'title',
+        'description',
+        'fields_max',
+        'field_name',
+        'field_value',
+        'footer_text',
+        'author_name',
+      ]),
+      z.number()
+    ),
+    embeds_total_chars_max: z.number(),
+  })
+)
+
+/** Any JSON value read as an object (its fields may be anything) or a list: what the limits look at. */
+const fieldsOf = (value: unknown) => z.record(z.string(), z.unknown()).catch({}).parse(value)
+const listOf = (value: unknown) => z.array(z.unknown()).catch([]).parse(value)
 
 /** Discord's documented limits; the first violation as a 50035 error path, or null. */
-export function embedLimitViolation(body: any): { path: string[]; message: string } | null {
+export function embedLimitViolation(message: unknown): { path: string[]; message: string } | null {
   const len = (s: unknown) => (typeof s === 'string' ? s.trim().length : 0)
-  if (typeof body !== 'object' || body === null) return { path: [], message: 'Must be an object' }
+  if (typeof message !== 'object' || message === null) return { path: [], message: 'Must be an object' }
+  const body = fieldsOf(message)
   if (len(body.content) > limits.content_max_chars)
     return { path: ['content'], message: `Must be ${limits.content_max_chars} or fewer in length.` }
-  const embeds: any[] = Array.isArray(body.embeds) ? body.embeds : []
+  const embeds = listOf(body.embeds).map(fieldsOf)
   if (!body.content && embeds.length === 0) return { path: [], message: 'Cannot send an empty message' }
   if (embeds.length > limits.embeds_per_message_max)
     return { path: ['embeds'], message: `Must be ${limits.embeds_per_message_max} or fewer in length.` }
@@ -89,12 +110,14 @@ export function embedLimitViolation(body: any): { path: string[]; message: strin
       len(value) > max
         ? { path: ['embeds', String(i), ...path], message: `Must be ${max} or fewer in length.` }
         : null
-    const fields: any[] = Array.isArray(e.fields) ? e.fields : []
+    const fields = listOf(e.fields).map(fieldsOf)
+    const footerText = fieldsOf(e.footer).text
+    const authorName = fieldsOf(e.author).name
     const problem =
       check(e.title, limits.embed.title, 'title') ??
       check(e.description, limits.embed.description, 'description') ??
-      check(e.footer?.text, limits.embed.footer_text, 'footer', 'text') ??
-      check(e.author?.name, limits.embed.author_name, 'author', 'name') ??
+      check(footerText, limits.embed.footer_text, 'footer', 'text') ??
+      check(authorName, limits.embed.author_name, 'author', 'name') ??
       (fields.length > limits.embed.fields_max
         ? {
             path: ['embeds', String(i), 'fields'],
@@ -113,9 +136,9 @@ export function embedLimitViolation(body: any): { path: string[]; message: strin
     total +=
       len(e.title) +
       len(e.description) +
-      len(e.footer?.text) +
-      len(e.author?.name) +
-      fields.reduce((n: number, f: any) => n + len(f.name) + len(f.value), 0)
+      len(footerText) +
+      len(authorName) +
+      fields.reduce((n, f) => n + len(f.name) + len(f.value), 0)
   }
   if (total > limits.embeds_total_chars_max)
     return {
@@ -125,10 +148,19 @@ export function embedLimitViolation(body: any): { path: string[]; message: strin
   return null
 }
 
+/** Discord's nested error object: `{ embeds: { 0: { title: { _errors: [...] } } } }`. */
+interface ErrorTree {
+  [key: string]: ErrorTree | Array<{ code: string; message: string }>
+}
+
 function errorAtPath(path: string[], message: string) {
-  const errors: Record<string, any> = {}
+  const errors: ErrorTree = {}
   let node = errors
-  for (const key of path) node = node[key] = {}
+  for (const key of path) {
+    const child: ErrorTree = {}
+    node[key] = child
+    node = child
+  }
   node._errors = [{ code: 'BASE_TYPE_MAX_LENGTH', message }]
   return { code: 50035, errors, message: 'Invalid Form Body' }
 }
@@ -161,11 +193,10 @@ export async function startDiscordStandIn(
     const answer = typeof r === 'number' ? { status: r } : r
     const status = answer.status
     if (status === 429) {
-      const example = fixture(`response-429-${answer.scope ?? 'user'}.http.json`)
+      const example = fixture(`response-429-${answer.scope ?? 'user'}.http.json`, answerSchema)
       const retryAfter = answer.retryAfter ?? 0.25
       const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(example.headers as Record<string, string>))
-        headers[k.toLowerCase()] = v
+      for (const [k, v] of Object.entries(example.headers)) headers[k.toLowerCase()] = v
       headers['retry-after'] = String(Math.ceil(retryAfter))
       if ('x-ratelimit-reset-after' in headers) headers['x-ratelimit-reset-after'] = retryAfter.toFixed(3)
       if ('x-ratelimit-reset' in headers)
@@ -177,9 +208,9 @@ export async function startDiscordStandIn(
       return status
     }
     const bodies: Record<number, unknown> = {
-      400: fixture('response-400-invalid-form-body.json').body,
-      401: fixture('response-401-invalid-webhook-token.json').body,
-      404: fixture('response-404-unknown-webhook.json').body,
+      400: fixture('response-400-invalid-form-body.json', answerSchema).body,
+      401: fixture('response-401-invalid-webhook-token.json', answerSchema).body,
+      404: fixture('response-404-unknown-webhook.json', answerSchema).body,
     }
     send(
       res,
@@ -251,7 +282,7 @@ export async function startDiscordStandIn(
       }
       call.status = wait ? 200 : 204
       if (!wait) return send(res, 204, undefined)
-      const b = body as Record<string, any>
+      const b = fieldsOf(body)
       send(res, 200, {
         id: nextSnowflake(),
         type: 0,
@@ -265,7 +296,7 @@ export async function startDiscordStandIn(
           discriminator: '0000',
         },
         attachments: [],
-        embeds: (b.embeds ?? []).map((e: object) => ({ type: 'rich', ...e })),
+        embeds: listOf(b.embeds).map((e) => ({ type: 'rich', ...fieldsOf(e) })),
         mentions: [],
         mention_roles: [],
         pinned: false,
@@ -300,6 +331,6 @@ export async function startDiscordStandIn(
       recorded.length = 0
       script.length = 0
     },
-    stop: http.close,
+    stop: () => http.close(),
   }
 }

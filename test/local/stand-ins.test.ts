@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { strFromU8, unzipSync } from 'fflate'
 import { verify } from '@octokit/webhooks-methods'
+import { z } from 'zod'
 import {
   GITHUB_TEST_SECRET,
   registerRelease,
@@ -18,7 +19,25 @@ import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures')
 const deliveries = join(fixtures, 'github', 'deliveries')
-const discordFixture = (name: string) => JSON.parse(readFileSync(join(fixtures, 'discord', name), 'utf8'))
+const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'))
+/** A saved answer of Discord's: its body (and headers, for the 429 examples). */
+const discordFixture = (name: string) =>
+  z.object({ body: z.record(z.string(), z.unknown()) }).parse(readJson(join(fixtures, 'discord', name)))
+/** The headers of a saved delivery, as GitHub spelled them. */
+const deliveryHeaders = (name: string) =>
+  z.record(z.string(), z.string()).parse(readJson(join(deliveries, name, 'headers.json')))
+/** A delivery payload's parts whose keys the stand-in's must match. */
+const payloadSchema = z.looseObject({
+  release: z.looseObject({ assets: z.array(z.looseObject({})) }),
+  repository: z.looseObject({}),
+})
+const assetSchema = z.looseObject({
+  id: z.number(),
+  name: z.string(),
+  url: z.string(),
+  size: z.number(),
+  browser_download_url: z.string(),
+})
 
 let gh: GitHubStandIn
 let discord: DiscordStandIn
@@ -38,25 +57,19 @@ describe('GitHub stand-in', () => {
     expect(cases.length).toBe(10)
     for (const c of cases) {
       const body = readFileSync(join(deliveries, c.name, 'body.json'), 'utf8')
-      const headers = JSON.parse(readFileSync(join(deliveries, c.name, 'headers.json'), 'utf8'))
-      expect(await verify(GITHUB_TEST_SECRET, body, headers['X-Hub-Signature-256'])).toBe(
-        c.name !== 'release-published-tampered'
-      )
+      const signature = deliveryHeaders(c.name)['X-Hub-Signature-256']!
+      expect(await verify(GITHUB_TEST_SECRET, body, signature)).toBe(c.name !== 'release-published-tampered')
     }
   })
 
   it('builds and signs a release delivery shaped like the real fixture', async () => {
     const d = await releaseDelivery('item-piles', { gitHubUrl: gh.url, version: '3.1.0' })
-    const real = JSON.parse(
-      readFileSync(join(deliveries, 'release-published-with-assets', 'body.json'), 'utf8')
-    )
-    const realHeaders = JSON.parse(
-      readFileSync(join(deliveries, 'release-published', 'headers.json'), 'utf8')
-    )
-    const payload = JSON.parse(d.body)
+    const real = payloadSchema.parse(readJson(join(deliveries, 'release-published-with-assets', 'body.json')))
+    const realHeaders = deliveryHeaders('release-published')
+    const payload = payloadSchema.parse(JSON.parse(d.body))
     expect(keysOf(payload)).toEqual(keysOf(real))
     expect(keysOf(payload.release)).toEqual(keysOf(real.release))
-    expect(keysOf(payload.release.assets[0])).toEqual(keysOf(real.release.assets[0]))
+    expect(keysOf(payload.release.assets[0]!)).toEqual(keysOf(real.release.assets[0]!))
     expect(keysOf(payload.repository)).toEqual(keysOf(real.repository))
     expect(keysOf(d.headers)).toEqual(keysOf(realHeaders))
     expect(payload).toMatchObject({
@@ -72,24 +85,28 @@ describe('GitHub stand-in', () => {
 
   it('serves the release, its assets and their bytes as GitHub does (redirects included)', async () => {
     const d = await gh.delivery('lib-wrapper', { version: '1.13.6', notes: 'hello' })
-    const release = (await (
+    const release: unknown = await (
       await fetch(`${gh.url}/repos/ruipin/fvtt-lib-wrapper/releases/${d.spec.releaseId}`)
-    ).json()) as any
-    expect(release).toEqual(JSON.parse(d.body).release)
-    const assets = (await (
-      await fetch(`${gh.url}/repos/ruipin/fvtt-lib-wrapper/releases/${d.spec.releaseId}/assets`)
-    ).json()) as any[]
-    expect(assets.map((a) => a.name)).toEqual(['module.json', 'module.zip'])
+    ).json()
+    expect(release).toEqual(payloadSchema.parse(JSON.parse(d.body)).release)
+    const [manifest, zipAsset] = z
+      .tuple([assetSchema, assetSchema])
+      .parse(
+        await (
+          await fetch(`${gh.url}/repos/ruipin/fvtt-lib-wrapper/releases/${d.spec.releaseId}/assets`)
+        ).json()
+      )
+    expect([manifest.name, zipAsset.name]).toEqual(['module.json', 'module.zip'])
 
-    const api = await fetch(assets[1].url, {
+    const api = await fetch(zipAsset.url, {
       headers: { accept: 'application/octet-stream' },
       redirect: 'manual',
     })
     expect(api.status).toBe(302)
     const zip = new Uint8Array(
-      await (await fetch(assets[1].url, { headers: { accept: 'application/octet-stream' } })).arrayBuffer()
+      await (await fetch(zipAsset.url, { headers: { accept: 'application/octet-stream' } })).arrayBuffer()
     )
-    expect(zip.length).toBe(assets[1].size)
+    expect(zip.length).toBe(zipAsset.size)
     const files = unzipSync(zip)
     expect(JSON.parse(strFromU8(files['module.json']!))).toMatchObject({
       id: 'lib-wrapper',
@@ -97,22 +114,25 @@ describe('GitHub stand-in', () => {
     })
     expect(strFromU8(files['src/index.js']!)).toContain("export const version = '1.13.6'")
 
-    const browser = await fetch(assets[0].browser_download_url)
-    expect(((await browser.json()) as any).version).toBe('1.13.6')
-    const meta = (await (await fetch(assets[0].url)).json()) as any
-    expect(meta).toMatchObject({ id: assets[0].id, name: 'module.json', state: 'uploaded' })
+    const browser = await fetch(manifest.browser_download_url)
+    expect(await browser.json()).toMatchObject({ version: '1.13.6' })
+    const meta: unknown = await (await fetch(manifest.url)).json()
+    expect(meta).toMatchObject({ id: manifest.id, name: 'module.json', state: 'uploaded' })
   })
 
   it("answers unknown releases with GitHub's 404 body", async () => {
     const res = await fetch(`${gh.url}/repos/nobody/nothing/releases/1`)
     expect(res.status).toBe(404)
-    expect(await res.json()).toMatchObject({ message: 'Not Found', documentation_url: expect.any(String) })
+    expect(await res.json()).toMatchObject({
+      message: 'Not Found',
+      documentation_url: 'https://docs.github.com/rest',
+    })
   })
 
   it('has the octokit example release the delivery fixtures name', async () => {
-    const release = (await (
+    const release: unknown = await (
       await fetch(`${gh.url}/repos/Codertocat/Hello-World/releases/17372790`)
-    ).json()) as any
+    ).json()
     expect(release).toMatchObject({ id: 17372790, tag_name: '0.0.1' })
   })
 
@@ -138,14 +158,14 @@ describe('Discord stand-in', () => {
   it('answers ?wait=true with a message object, and 204 without', async () => {
     const res = await execute({ content: 'hello', embeds: [{ title: 't' }] })
     expect(res.status).toBe(200)
-    const message = (await res.json()) as any
+    const message = z.looseObject({ id: z.string() }).parse(await res.json())
+    expect(message.id).toMatch(/^\d+$/)
     expect(message).toMatchObject({
-      id: expect.stringMatching(/^\d+$/),
       content: 'hello',
       webhook_id: '123456789012345678',
       type: 0,
+      embeds: [{ type: 'rich', title: 't' }],
     })
-    expect(message.embeds[0]).toMatchObject({ type: 'rich', title: 't' })
     expect((await execute({ content: 'x' }, false)).status).toBe(204)
     expect(
       discord
@@ -205,8 +225,8 @@ describe('Discord stand-in', () => {
     expect(scripted.status).toBe(204)
     const limited = await execute({ content: 'x' })
     expect(limited.status).toBe(429)
-    expect(((await limited.json()) as any).global).toBe(true)
-    const calls = (await (await fetch(`${discord.url}/_control/calls`)).json()) as any[]
+    expect(await limited.json()).toMatchObject({ global: true })
+    const calls = z.array(z.unknown()).parse(await (await fetch(`${discord.url}/_control/calls`)).json())
     expect(calls.at(-1)).toMatchObject({ status: 429, body: { content: 'x' } })
     expect(
       (await fetch(`${discord.url}/_control/respond`, { method: 'POST', body: '{"responses":[42]}' })).status

@@ -150,6 +150,6 @@ export async function startOriginServer(
     hits: (path) => (path === undefined ? total : (hits.get(path) ?? 0)),
     connections: () => connections,
     streams,
-    close: http.close,
+    close: () => http.close(),
   }
 }

@@ -14,7 +14,9 @@ export function postDelivery(
   delivery: Pick<Delivery, 'headers' | 'body'>,
   init: { headers?: Record<string, string>; signal?: AbortSignal } = {}
 ): Promise<Response> {
-  const { 'Content-Length': _length, ...headers } = delivery.headers
+  const headers = Object.fromEntries(
+    Object.entries(delivery.headers).filter(([name]) => name.toLowerCase() !== 'content-length')
+  )
   return fetch(`${edgeUrl}/webhooks/github`, {
     method: 'POST',
     headers: { ...headers, ...init.headers },

@@ -7,7 +7,13 @@ import { createHmac, randomUUID } from 'node:crypto'
 import { sign } from '@octokit/webhooks-methods'
 import { installationIdFor, STAND_IN_APP_ID } from './app.ts'
 import { assetSizes } from './assets.ts'
-import { fixtureModules, fixtureNames, GITHUB_TEST_SECRET, template, type FixtureName } from './fixtures.ts'
+import {
+  fixtureModules,
+  fixtureNames,
+  GITHUB_TEST_SECRET,
+  exampleDelivery,
+  type FixtureName,
+} from './fixtures.ts'
 import { releaseJson } from './payloads.ts'
 import { releaseIdFor, releaseSpecSchema, type ReleaseSpec, type ReleaseSpecInput } from './spec.ts'
 
@@ -22,9 +28,16 @@ export interface DeliveryOptions extends Partial<Omit<ReleaseSpecInput, 'fixture
   installationId?: number
   /** The App the delivery comes from (X-GitHub-Hook-Installation-Target-ID). */
   appId?: number
-  /** Last word on the payload, e.g. to drop `release` for a bad-input test. */
+  /**
+   * Last word on the payload, e.g. to drop `release` for a bad-input test; what it returns (a
+   * payload or a string), if anything, is sent instead.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test forges any shape here, on purpose
   mutate?: (payload: Record<string, any>) => unknown
 }
+
+/** The `release` webhook payload: octokit's example with this release, repository and installation. */
+export type DeliveryPayload = ReturnType<typeof deliveryPayload>
 
 export interface Delivery {
   spec: ReleaseSpec
@@ -61,29 +74,7 @@ export async function releaseDelivery(fixture: FixtureName, opts: DeliveryOption
     slowOnce: opts.slowOnce,
     publishedAt: opts.publishedAt ?? new Date().toISOString(),
   })
-  const t = template()
-  const action = opts.action ?? (spec.prerelease ? 'prereleased' : 'published')
-  const payload: Record<string, any> = {
-    ...t,
-    action,
-    release: releaseJson(opts.gitHubUrl, spec, assetSizes(spec)),
-    repository: {
-      ...t.repository,
-      id: spec.repositoryId,
-      node_id: Buffer.from(`Repository${spec.repositoryId}`).toString('base64'),
-      name: spec.repo,
-      full_name: `${spec.owner}/${spec.repo}`,
-      html_url: `https://github.com/${spec.owner}/${spec.repo}`,
-      url: `https://api.github.com/repos/${spec.owner}/${spec.repo}`,
-    },
-    // As in GitHub App deliveries (octokit's release/deleted example carries the same shape).
-    installation: {
-      id: opts.installationId ?? installationIdFor(spec.owner),
-      node_id: Buffer.from(
-        `023:IntegrationInstallation${opts.installationId ?? installationIdFor(spec.owner)}`
-      ).toString('base64'),
-    },
-  }
+  const payload = deliveryPayload(spec, opts)
   const finalPayload = opts.mutate ? (opts.mutate(payload) ?? payload) : payload
   const body = typeof finalPayload === 'string' ? finalPayload : JSON.stringify(finalPayload)
   const deliveryId = opts.deliveryId ?? randomUUID()
@@ -103,6 +94,30 @@ export async function releaseDelivery(fixture: FixtureName, opts: DeliveryOption
       'X-Hub-Signature': `sha1=${createHmac('sha1', secret).update(body).digest('hex')}`,
       'X-Hub-Signature-256': await sign(secret, body),
       'Content-Length': String(Buffer.byteLength(body)),
+    },
+  }
+}
+
+function deliveryPayload(spec: ReleaseSpec, opts: DeliveryOptions) {
+  const t = exampleDelivery()
+  const installationId = opts.installationId ?? installationIdFor(spec.owner)
+  return {
+    ...t,
+    action: opts.action ?? (spec.prerelease ? 'prereleased' : 'published'),
+    release: releaseJson(opts.gitHubUrl, spec, assetSizes(spec)),
+    repository: {
+      ...t.repository,
+      id: spec.repositoryId,
+      node_id: Buffer.from(`Repository${spec.repositoryId}`).toString('base64'),
+      name: spec.repo,
+      full_name: `${spec.owner}/${spec.repo}`,
+      html_url: `https://github.com/${spec.owner}/${spec.repo}`,
+      url: `https://api.github.com/repos/${spec.owner}/${spec.repo}`,
+    },
+    // As in GitHub App deliveries (octokit's release/deleted example carries the same shape).
+    installation: {
+      id: installationId,
+      node_id: Buffer.from(`023:IntegrationInstallation${installationId}`).toString('base64'),
     },
   }
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { z } from 'zod'
 
 const fixturesDir = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures')
 export const readFixture = (path: string) => readFileSync(join(fixturesDir, path), 'utf8')
@@ -66,10 +67,18 @@ export const fixtureModules = {
 export type FixtureName = keyof typeof fixtureModules
 export const fixtureNames = Object.keys(fixtureModules) as FixtureName[]
 
-let templateText: string | undefined
+/** The parts of the octokit example delivery the payloads build on; the rest is carried as is. */
+const exampleDeliverySchema = z.looseObject({
+  release: z.looseObject({ author: z.looseObject({}), created_at: z.string(), published_at: z.string() }),
+  repository: z.looseObject({ owner: z.looseObject({}) }),
+})
+export type ExampleDelivery = z.infer<typeof exampleDeliverySchema>
+
+let example: ExampleDelivery | undefined
 /** A fresh copy of the octokit example delivery the payloads are derived from. */
-export const template = () =>
-  JSON.parse((templateText ??= readFixture('github/deliveries/release-published/body.json'))) as Record<
-    string,
-    any
-  >
+export const exampleDelivery = (): ExampleDelivery =>
+  structuredClone(
+    (example ??= exampleDeliverySchema.parse(
+      JSON.parse(readFixture('github/deliveries/release-published/body.json'))
+    ))
+  )

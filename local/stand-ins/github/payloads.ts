@@ -3,7 +3,7 @@
  * octokit example delivery (so every field GitHub sends is there): a release and its assets, a
  * repository, an App installation, and the error bodies.
  */
-import { template } from './fixtures.ts'
+import { exampleDelivery } from './fixtures.ts'
 import { manifestAssetId, zipAssetId, type ReleaseSpec } from './spec.ts'
 
 /** A repository the stand-in knows, and the App installation that covers it. */
@@ -33,7 +33,7 @@ function assetJson(base: string, spec: ReleaseSpec, kind: 'manifest' | 'zip', si
     node_id: Buffer.from(`ReleaseAsset${id}`).toString('base64'),
     name,
     label: '',
-    uploader: template().release.author,
+    uploader: exampleDelivery().release.author,
     content_type: kind === 'manifest' ? 'application/json' : 'application/zip',
     state: 'uploaded',
     size,
@@ -48,7 +48,7 @@ function assetJson(base: string, spec: ReleaseSpec, kind: 'manifest' | 'zip', si
 export function releaseJson(gitHubUrl: string, spec: ReleaseSpec, sizes?: { manifest: number; zip: number }) {
   const base = (spec.assetBaseUrl ?? gitHubUrl).replace(/\/+$/, '')
   const api = gitHubUrl.replace(/\/+$/, '')
-  const t = template().release
+  const t = exampleDelivery().release
   const assets = [
     ...(spec.manifestAsset ? [assetJson(base, spec, 'manifest', sizes?.manifest ?? 0)] : []),
     assetJson(base, spec, 'zip', sizes?.zip ?? 0),
@@ -76,12 +76,12 @@ export function releaseJson(gitHubUrl: string, spec: ReleaseSpec, sizes?: { mani
 
 /** The repository object of the REST API (`apiUrl`: the stand-in's base URL). */
 export const repositoryJson = (apiUrl: string, r: Repository) => ({
-  ...template().repository,
+  ...exampleDelivery().repository,
   id: r.id,
   node_id: Buffer.from(`Repository${r.id}`).toString('base64'),
   name: r.repo,
   full_name: `${r.owner}/${r.repo}`,
-  owner: { ...template().repository.owner, login: r.owner },
+  owner: { ...exampleDelivery().repository.owner, login: r.owner },
   private: false,
   html_url: `https://github.com/${r.owner}/${r.repo}`,
   url: `${apiUrl}/repos/${r.owner}/${r.repo}`,

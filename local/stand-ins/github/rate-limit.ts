@@ -39,11 +39,11 @@ export function rateLimits() {
   return {
     headersFor,
     /** Every API answer is rate-limited for `seconds` from now. */
-    limitFor(o: RateLimitWindow) {
+    limitFor: (o: RateLimitWindow) => {
       limited = { until: Date.now() + o.seconds * 1000, status: o.status ?? 403, retryAfter: o.retryAfter }
     },
     /** The rate-limited window in force now, if any. */
-    current() {
+    current: () => {
       if (limited && limited.until <= Date.now()) limited = null
       return limited
     },

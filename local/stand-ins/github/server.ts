@@ -294,9 +294,7 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
         return void x.res.writeHead(302, { ...x.state.rate, location: `${url}/_objects/${assetId}` }).end()
       ok(
         x,
-        releaseJson(url, found.spec, assetSizes(found.spec)).assets.find(
-          (a: { id: number }) => a.id === assetId
-        )
+        releaseJson(url, found.spec, assetSizes(found.spec)).assets.find((a) => a.id === assetId)
       )
     })
   }
@@ -320,6 +318,6 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
       return d
     },
     requests: () => [...log],
-    stop: http.close,
+    stop: () => http.close(),
   }
 }

@@ -5,6 +5,7 @@
  * module.json differing only in case, none at all).
  */
 import { zipSync, type Zippable } from 'fflate'
+import { z } from 'zod'
 import { releaseManifest, type ReleaseSpec } from './spec.ts'
 import { declareSize } from './zip-bytes.ts'
 
@@ -13,10 +14,11 @@ const ZIP_MTIME = new Date('2024-01-01T00:00:00Z')
 /** The release's zip, built with fflate from the manifest and a small script per esmodule. */
 export function releaseZip(spec: ReleaseSpec): Uint8Array {
   const manifest = releaseManifest(spec, true)
-  const id = String(manifest.id ?? manifest.name ?? spec.fixture)
-  const scripts = (
-    Array.isArray(manifest.esmodules) ? (manifest.esmodules as string[]) : ['scripts/module.js']
-  ).map((p) => p.replace(/^\.\//, ''))
+  const id = [manifest.id, manifest.name].find((v): v is string => typeof v === 'string') ?? spec.fixture
+  const esmodules = z.array(z.string()).safeParse(manifest.esmodules)
+  const scripts = (esmodules.success ? esmodules.data : ['scripts/module.js']).map((p) =>
+    p.replace(/^\.\//, '')
+  )
   const files: Record<string, Uint8Array> = {}
   if (spec.zip !== 'no-manifest') files['module.json'] = Buffer.from(JSON.stringify(manifest, null, 2))
   for (const script of scripts)
