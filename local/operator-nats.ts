@@ -11,6 +11,7 @@ import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
 import { natsUserAuth } from '#shared/nats-permissions.ts'
 import type { StateFile } from './state.ts'
+import { errnoCode, errorMessage } from './error-message.ts'
 
 export async function connectOperatorNats(state: StateFile, localDir: string): Promise<NatsConnection> {
   const nats = state.processes.find((p) => p.service === 'nats')
@@ -21,7 +22,7 @@ export async function connectOperatorNats(state: StateFile, localDir: string): P
     seed = readFileSync(seedFile, 'utf8').trim()
   } catch (error) {
     throw new Error(
-      `the operator's NATS seed ${seedFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`
+      `the operator's NATS seed ${seedFile} cannot be read (${errnoCode(error) ?? errorMessage(error)})`
     )
   }
   return connect({

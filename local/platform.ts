@@ -24,6 +24,7 @@ import {
   standInSpecs,
   type DatacenterSpecs,
 } from './platform-specs.ts'
+import { errorMessage } from './error-message.ts'
 
 export { projectRoot, localServices } from './platform-specs.ts'
 
@@ -204,9 +205,9 @@ async function startControl(
         : ops.restart(dc!, service!).then((t) => ({ dc, service, ...t }))
     work.then(
       (body) => reply(200, body),
-      (error: Error) =>
-        reply(error.message.startsWith('unknown') ? 404 : 500, {
-          error: { code: `${action!.split('/')[0]}_failed`, message: error.message },
+      (error: unknown) =>
+        reply(errorMessage(error).startsWith('unknown') ? 404 : 500, {
+          error: { code: `${action!.split('/')[0]}_failed`, message: errorMessage(error) },
         })
     )
   })

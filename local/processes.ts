@@ -3,6 +3,7 @@
  * spawned (wrangler starts workerd), and its output goes to a bounded log file.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { BoundedLogFile } from './log-file.ts'
 import { liveProcessesInGroup } from './process-table.ts'
 
@@ -74,14 +75,10 @@ export async function stopProcess(proc: Supervised, graceMs = 10_000): Promise<v
     }
   }
   signalGroup('SIGTERM')
-  const timedOut = await Promise.race([
-    proc.exited.then(() => false),
-    new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
-  ])
+  const timedOut = await Promise.race([proc.exited.then(() => false), sleep(graceMs, true, { ref: false })])
   // After a timeout, or when grandchildren (workerd) outlive the group leader, nothing of the group stays.
   signalGroup('SIGKILL')
   if (timedOut) await proc.exited
   // A killed process lingers for a moment; report stopped only when the whole group is gone.
-  for (let i = 0; i < 100 && liveProcessesInGroup(proc.pid).length > 0; i++)
-    await new Promise((r) => setTimeout(r, 20))
+  for (let i = 0; i < 100 && liveProcessesInGroup(proc.pid).length > 0; i++) await sleep(20)
 }

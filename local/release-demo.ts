@@ -19,6 +19,7 @@ import {
   releaseDelivery,
   type FixtureName,
 } from './stand-ins/github/index.ts'
+import { errorMessage, fetchFailure } from './error-message.ts'
 
 function fail(message: string): never {
   console.error(`release:demo: ${message}`)
@@ -41,7 +42,7 @@ const { statePath, state } = (() => {
   try {
     return readRunningState()
   } catch (error) {
-    return fail((error as Error).message)
+    return fail(errorMessage(error))
   }
 })()
 const standIn = (service: string) => state.processes.find((p) => p.service === service)?.url
@@ -71,7 +72,7 @@ let res: Response
 try {
   res = await postDelivery(edgeUrl, delivery, { signal: AbortSignal.timeout(15_000) })
 } catch (error) {
-  fail(`the edge did not answer: ${(error as Error).cause ?? (error as Error).message}`)
+  fail(`the edge did not answer: ${fetchFailure(error)}`)
 }
 const text = await res.text()
 console.log(`HTTP ${res.status} ${res.statusText}`)

@@ -10,6 +10,7 @@ import { CatalogueError, parseCatalogue } from '#shared/catalogue.ts'
 import { describeLocalEnv, localEnv } from './local-env.ts'
 import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot, startPlatform, type Platform } from './platform.ts'
+import { errorMessage } from './error-message.ts'
 
 function fail(message: string): never {
   console.error(`npm start: ${message}`)
@@ -30,7 +31,7 @@ try {
   )
 } catch (error) {
   if (error instanceof CatalogueError) fail(`invalid datacenter catalogue: ${error.message}`)
-  fail(`cannot read the datacenter catalogue ${catalogueFile}: ${(error as Error).message}`)
+  fail(`cannot read the datacenter catalogue ${catalogueFile}: ${errorMessage(error)}`)
 }
 
 const edgeUrl = `http://127.0.0.1:${edgePort}`
@@ -38,7 +39,7 @@ let edgeSecrets
 try {
   edgeSecrets = loadEdgeSecrets(localDir)
 } catch (error) {
-  fail((error as Error).message)
+  fail(errorMessage(error))
 }
 if (edgeSecrets.created)
   console.log(
@@ -75,7 +76,7 @@ try {
       ),
   })
 } catch (error) {
-  fail((error as Error).message)
+  fail(errorMessage(error))
 }
 
 const rows = platform.processes.map((p) => [p.spec.dc ?? '-', p.spec.service, String(p.pid), p.spec.url])

@@ -24,6 +24,7 @@ import { connectOperatorNats } from './operator-nats.ts'
 import { enrollRepository, transferModule } from './registry-commands.ts'
 import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot } from './platform-specs.ts'
+import { errorMessage, fetchFailure } from './error-message.ts'
 
 const usage =
   'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | enroll <owner/repo> | transfer <module> <owner/repo>'
@@ -38,7 +39,7 @@ async function api(url: string, init: RequestInit = {}): Promise<unknown> {
   try {
     res = await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) })
   } catch (error) {
-    return fail(`${url}: ${(error as Error).cause ?? error}`)
+    return fail(`${url}: ${fetchFailure(error)}`)
   }
   const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } }
   if (!res.ok) fail(`${res.status} ${body.error?.code ?? ''}: ${body.error?.message ?? res.statusText}`)
@@ -72,7 +73,7 @@ const { statePath, state } = (() => {
   try {
     return readRunningState()
   } catch (error) {
-    return fail((error as Error).message)
+    return fail(errorMessage(error))
   }
 })()
 let token = process.env.ADMIN_TOKEN ?? ''
@@ -81,7 +82,7 @@ if (!token) {
     const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
     token = loadEdgeSecrets(localDir, { create: false }).secrets.ADMIN_TOKEN
   } catch (error) {
-    fail((error as Error).message)
+    fail(errorMessage(error))
   }
 }
 const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume']
@@ -97,12 +98,14 @@ async function registryCommand(run: (ctx: Parameters<typeof enrollRepository>[0]
   const gitHubUrl =
     process.env.GITHUB_API_URL ?? state.processes.find((p) => p.service === 'github-stand-in')?.url
   if (!gitHubUrl) fail('GITHUB_API_URL is not set and no github-stand-in runs')
-  const nc = await connectOperatorNats(state, dirname(statePath)).catch((error: Error) => fail(error.message))
+  const nc = await connectOperatorNats(state, dirname(statePath)).catch((error: unknown) =>
+    fail(errorMessage(error))
+  )
   try {
     const by = process.env.OPERATOR ?? userInfo().username
     await run({ nc, github: operatorGitHubApp(gitHubUrl, ensureLocalGitHubApp(dirname(statePath))), by })
   } catch (error) {
-    fail((error as Error).message)
+    fail(errorMessage(error))
   } finally {
     await nc.close()
   }

@@ -1,4 +1,7 @@
 /** Polls until an HTTP endpoint answers 2xx, a process dies, or time runs out. */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fetchFailure } from './error-message.ts'
+
 export async function waitForHttp(
   url: string,
   opts: { timeoutMs: number; what: string; abort?: Promise<string> }
@@ -15,9 +18,9 @@ export async function waitForHttp(
       if (res.ok) return
       last = `HTTP ${res.status}`
     } catch (error) {
-      last = (error as Error).cause ? String((error as Error).cause) : String(error)
+      last = fetchFailure(error)
     }
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
   }
   throw new Error(`${opts.what}: not ready after ${opts.timeoutMs} ms (${url}: ${last})`)
 }

@@ -19,6 +19,7 @@ import {
   type NatsIdentity,
 } from './credentials.ts'
 import { projectRoot } from '../platform-specs.ts'
+import { errorMessage } from '../error-message.ts'
 
 /** Each production server's stores (deploy/nats.conf: max_memory_store 256MB, max_file_store 20GB). */
 export const productionServerStores = { memoryMB: 256, fileGB: 20 }
@@ -70,7 +71,7 @@ if (import.meta.main) {
   try {
     main(process.argv.slice(2))
   } catch (error) {
-    console.error(`nats-auth: ${(error as Error).message}`)
+    console.error(`nats-auth: ${errorMessage(error)}`)
     process.exit(2)
   }
 }

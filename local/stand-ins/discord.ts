@@ -9,7 +9,9 @@
 import { readFileSync } from 'node:fs'
 import type { ServerResponse } from 'node:http'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
+import { errorMessage } from '../error-message.ts'
 import { readBody, Router, sendJson, serveHttp } from './http.ts'
 
 const fixturesDir = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'discord')
@@ -267,7 +269,7 @@ export async function startDiscordStandIn(
       const next = script.shift()
       if (next !== undefined) {
         const delay = typeof next === 'number' ? 0 : (next.delayMs ?? 0)
-        if (delay) await new Promise((r) => setTimeout(r, delay))
+        if (delay) await sleep(delay)
         call.status = scripted(res, next)
         return
       }
@@ -316,8 +318,7 @@ export async function startDiscordStandIn(
       router.handle(req, res, ({ res }) => send(res, 404, { message: '404: Not Found', code: 0 })),
     {
       ...opts,
-      onError: (res, error) =>
-        send(res, 500, { message: error instanceof Error ? error.message : String(error), code: 0 }),
+      onError: (res, error) => send(res, 500, { message: errorMessage(error), code: 0 }),
     }
   )
   const url = http.url

@@ -16,6 +16,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { errorMessage } from '../error-message.ts'
 
 /** One request as a handler sees it. `state` is what earlier middleware left for later handlers. */
 export interface Exchange<S> {
@@ -138,9 +139,7 @@ export async function serveHttp(
   handle: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
   opts: ServeOptions = {}
 ): Promise<HttpServer> {
-  const onError =
-    opts.onError ??
-    ((res, error) => sendJson(res, 500, { message: error instanceof Error ? error.message : String(error) }))
+  const onError = opts.onError ?? ((res, error) => sendJson(res, 500, { message: errorMessage(error) }))
   const server = createServer((req, res) => {
     Promise.resolve()
       .then(() => handle(req, res))

@@ -3,6 +3,7 @@
  * 10 minutes) for installation tokens and installation look-ups, tokens that expire and see only
  * their installation's repositories, rate-limit headers on every API answer.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SignJWT } from 'jose'
 import { createPrivateKey } from 'node:crypto'
@@ -106,7 +107,7 @@ describe('GitHub stand-in: the App flow', () => {
 
   it('tokens expire', async () => {
     const token = await tokenFor(itemPiles.installation)
-    await new Promise((r) => setTimeout(r, 1_700))
+    await sleep(1_700)
     expect((await get(`/repositories/${itemPiles.id}`, `token ${token}`)).status).toBe(401)
   })
 
@@ -117,7 +118,7 @@ describe('GitHub stand-in: the App flow', () => {
     expect(limited.headers.get('x-ratelimit-remaining')).toBe('0')
     const reset = Number(limited.headers.get('x-ratelimit-reset'))
     expect(reset * 1000).toBeGreaterThan(Date.now())
-    await new Promise((r) => setTimeout(r, reset * 1000 - Date.now() + 100))
+    await sleep(reset * 1000 - Date.now() + 100)
     expect((await get(`/repositories/${itemPiles.id}`)).status).toBe(200)
   })
 })

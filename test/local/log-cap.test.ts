@@ -5,6 +5,7 @@
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
@@ -68,7 +69,7 @@ describe('supervised logs stay under their cap', () => {
           timeout: 10_000,
         })
         .toBe(true)
-      await new Promise((r) => setTimeout(r, 500))
+      await sleep(500)
     } finally {
       await stopProcess(web)
     }

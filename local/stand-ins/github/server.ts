@@ -16,6 +16,7 @@
  * #17372790, tag 0.0.1) is there from the start.
  */
 import type { ServerResponse } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import {
   appAuthority,
@@ -36,6 +37,7 @@ import {
   undecodableJwt,
   type Repository,
 } from './payloads.ts'
+import { errorMessage } from '../../error-message.ts'
 import { readJson, Router, sendJson, serveHttp, type Exchange } from '../http.ts'
 import { HOUR_MS, rateLimits, type RateLimitWindow } from './rate-limit.ts'
 import {
@@ -138,7 +140,7 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
     slowServed.add(spec.releaseId)
     const half = Math.floor(bytes.length / 2)
     res.write(bytes.subarray(0, half))
-    await new Promise((r) => setTimeout(r, spec.slowZipMs))
+    await sleep(spec.slowZipMs)
     if (!res.destroyed) res.end(bytes.subarray(half))
   }
 
@@ -165,7 +167,7 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
       const spec = addRelease((await readJson(req)) as ReleaseSpecInput)
       sendJson(res, 201, { releaseId: spec.releaseId })
     } catch (err) {
-      sendJson(res, 400, { message: (err as Error).message })
+      sendJson(res, 400, { message: errorMessage(err) })
     }
   })
   router.delete('/_control/releases/:id(\\d+)', ({ res, params }) => {
