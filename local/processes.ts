@@ -41,8 +41,8 @@ export function startProcess(spec: ProcessSpec): Supervised {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  child.stdout!.on('data', (chunk: Buffer) => log.write(chunk))
-  child.stderr!.on('data', (chunk: Buffer) => log.write(chunk))
+  child.stdout.on('data', (chunk: Buffer) => log.write(chunk))
+  child.stderr.on('data', (chunk: Buffer) => log.write(chunk))
   const exited = new Promise<string>((resolve) => {
     child.once('error', (error) => resolve(`failed to start: ${error.message}`))
     child.once('exit', (code, signal) => {

@@ -152,7 +152,7 @@ function build(builder: Builder, args: string[]): void {
   const [command, ...buildArgs] = attempt('docker', ['buildx', 'version'])
     ? ['docker', 'buildx', 'build', '--load']
     : [existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker', 'build']
-  run(command!, [...buildArgs, ...args], {
+  run(command, [...buildArgs, ...args], {
     env: { ...process.env, DOCKER_HOST: builder.dockerHost, DOCKER_BUILDKIT: '1' },
   })
 }
