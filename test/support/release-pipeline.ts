@@ -1,14 +1,14 @@
 /**
  * The release pipeline for a test: the GitHub and Discord stand-ins, a stand-in for the edge's side
  * of it (records cache purges, forwards /modules and /api to the web service so the URLs written
- * into manifests work), real release, notifier and web service processes on given NATS servers, and
- * a NATS client that publishes deliveries exactly as the edge does.
+ * into manifests work; on the stand-ins' HTTP helper), real release, notifier and web service
+ * processes on given NATS servers, and a NATS client that publishes deliveries exactly as the edge
+ * does.
  */
 import { readFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { connect } from '@nats-io/transport-node'
+import { z } from 'zod'
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import {
   jetstream,
@@ -36,6 +36,7 @@ import {
 import { openRegistryStorage } from '../../backend/registry/buckets.ts'
 import { RegistryWriter } from '../../backend/registry/writer.ts'
 import { startDiscordStandIn, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
+import { readBody, readJson, Router, serveHttp } from '../../local/stand-ins/http.ts'
 import { startService, type TestService } from './backend-service.ts'
 import { stopProcess } from '../../local/processes.ts'
 import { natsAuth } from './nats-credentials.ts'
@@ -56,21 +57,15 @@ export interface FakeEdge {
 export async function startFakeEdge(): Promise<FakeEdge> {
   let origin = ''
   const purges: FakeEdge['purges'] = []
-  const server: Server = createServer(async (req, res) => {
-    const chunks: Buffer[] = []
-    for await (const c of req) chunks.push(c as Buffer)
-    if (req.method === 'POST' && req.url === '/admin/cache/purge') {
-      purges.push({
-        authorization: req.headers.authorization,
-        paths: JSON.parse(Buffer.concat(chunks).toString()).paths,
-      })
-      res.writeHead(204).end()
-      return
-    }
-    if (!origin || !/^\/(modules|api)\//.test(req.url ?? '')) {
-      res.writeHead(404).end()
-      return
-    }
+  const router = new Router(() => ({}))
+  router.post('/admin/cache/purge', async ({ req, res }) => {
+    const { paths } = z.object({ paths: z.array(z.string()) }).parse(await readJson(req))
+    purges.push({ authorization: req.headers.authorization, paths })
+    res.writeHead(204).end()
+  })
+  router.all('/:part(modules|api)/*', async ({ req, res }, next) => {
+    if (!origin) return next()
+    await readBody(req)
     const upstream = await fetch(`${origin}${req.url}`, {
       headers: {
         ...originProofHeaders(),
@@ -83,16 +78,17 @@ export async function startFakeEdge(): Promise<FakeEdge> {
     res.writeHead(upstream.status, headers)
     res.end(Buffer.from(await upstream.arrayBuffer()))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const http = await serveHttp((req, res) =>
+    router.handle(req, res, async ({ req, res }) => {
+      await readBody(req)
+      res.writeHead(404).end()
+    })
+  )
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: http.url,
     purges,
     setOrigin: (url) => void (origin = url),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
+    stop: () => http.close(),
   }
 }
 
@@ -114,9 +110,8 @@ export async function publishAsEdge(
     Object.entries(d.headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1] ?? ''
   let action = ''
   try {
-    action = String(
-      JSON.parse(typeof d.body === 'string' ? d.body : Buffer.from(d.body).toString()).action ?? ''
-    )
+    const payload: unknown = JSON.parse(typeof d.body === 'string' ? d.body : Buffer.from(d.body).toString())
+    action = z.object({ action: z.string() }).safeParse(payload).data?.action ?? ''
   } catch {
     // not JSON: the release service rejects it
   }
