@@ -318,7 +318,7 @@ export async function startDiscordStandIn(
       router.handle(req, res, ({ res }) => send(res, 404, { message: '404: Not Found', code: 0 })),
     {
       ...opts,
-      onError: (res, error) => send(res, 500, { message: errorMessage(error), code: 0 }),
+      onError: (res, error, status) => send(res, status, { message: errorMessage(error), code: 0 }),
     }
   )
   const url = http.url

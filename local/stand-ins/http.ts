@@ -5,8 +5,10 @@
  *                   `/_objects/:id(\\d+)`), tried in the order registered; a handler that calls
  *                   `next()` passes the request on (middleware), as in Hono or Koa
  *   sendJson        a JSON reply with status and headers
- *   readBody/Json   the request body
- *   serveHttp       listens on a host and port (0: a free one), turns a failed handler into a 500,
+ *   readBody/Json   the request body, at most 1 MiB unless told otherwise (413 past it, 400 for
+ *                   a body that is not JSON: thrown as HttpError, answered by serveHttp)
+ *   serveHttp       listens on a host and port (0: a free one), turns a failed handler into its
+ *                   HttpError's status or a 500,
  *                   and closes with every connection still open
  *
  * Why node:http and not Hono (which the edge uses): these servers exist to misbehave at the byte
@@ -107,15 +109,41 @@ export function sendJson(
   res.end(JSON.stringify(body))
 }
 
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+/** A request the server refuses with this status; serveHttp answers it as `{"message"}`. */
+export class HttpError extends Error {
+  readonly status: number
+  constructor(status: number, message: string) {
+    super(message)
+    this.status = status
+  }
+}
+
+/** The default cap on a request body: every body these servers take is a small JSON document. */
+export const BODY_LIMIT_BYTES = 1024 * 1024
+
+/** The request body; past `limit` bytes (declared or sent), an HttpError 413. */
+export async function readBody(req: IncomingMessage, limit = BODY_LIMIT_BYTES): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, `request body over ${limit} bytes`)
+  if (Number(req.headers['content-length'] ?? 0) > limit) throw tooLarge()
   const chunks: Buffer[] = []
-  for await (const chunk of req) chunks.push(chunk as Buffer)
+  let size = 0
+  for await (const chunk of req) {
+    const bytes = chunk as Buffer
+    size += bytes.length
+    if (size > limit) throw tooLarge()
+    chunks.push(bytes)
+  }
   return Buffer.concat(chunks)
 }
 
-/** The body as JSON; an empty body is `{}`. Throws on anything else that is not JSON. */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  return JSON.parse((await readBody(req)).toString('utf8') || '{}') as unknown
+/** The body as JSON; an empty body is `{}`. Anything else that is not JSON: an HttpError 400. */
+export async function readJson(req: IncomingMessage, limit = BODY_LIMIT_BYTES): Promise<unknown> {
+  const text = (await readBody(req, limit)).toString('utf8') || '{}'
+  try {
+    return JSON.parse(text) as unknown
+  } catch (error) {
+    throw new HttpError(400, `request body is not JSON: ${errorMessage(error)}`)
+  }
 }
 
 export interface HttpServer {
@@ -131,21 +159,25 @@ export interface ServeOptions {
   host?: string
   /** 0 or absent: a free port. */
   port?: number
-  /** The answer when a handler throws before it has sent anything (default 500 `{"message"}`). */
-  onError?: (res: ServerResponse, error: unknown) => void
+  /**
+   * The answer when a handler throws before it has sent anything; `status` is the HttpError's, or
+   * 500. Default: that status with `{"message"}`.
+   */
+  onError?: (res: ServerResponse, error: unknown, status: number) => void
 }
 
 export async function serveHttp(
   handle: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
   opts: ServeOptions = {}
 ): Promise<HttpServer> {
-  const onError = opts.onError ?? ((res, error) => sendJson(res, 500, { message: errorMessage(error) }))
+  const onError =
+    opts.onError ?? ((res, error, status) => sendJson(res, status, { message: errorMessage(error) }))
   const server = createServer((req, res) => {
     Promise.resolve()
       .then(() => handle(req, res))
       .catch((error: unknown) => {
-        if (!res.headersSent) onError(res, error)
-        else res.destroy()
+        if (res.headersSent) return void res.destroy()
+        onError(res, error, error instanceof HttpError ? error.status : 500)
       })
   })
   // A client killed mid-download must not take the server down.

@@ -37,7 +37,6 @@ import {
   undecodableJwt,
   type Repository,
 } from './payloads.ts'
-import { errorMessage } from '../../error-message.ts'
 import { readJson, Router, sendJson, serveHttp, type Exchange } from '../http.ts'
 import { HOUR_MS, rateLimits, type RateLimitWindow } from './rate-limit.ts'
 import {
@@ -163,12 +162,9 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
   })
 
   router.post('/_control/releases', async ({ req, res }) => {
-    try {
-      const spec = addRelease((await readJson(req)) as ReleaseSpecInput)
-      sendJson(res, 201, { releaseId: spec.releaseId })
-    } catch (err) {
-      sendJson(res, 400, { message: errorMessage(err) })
-    }
+    const spec = releaseSpecSchema.safeParse(await readJson(req))
+    if (!spec.success) return sendJson(res, 400, { message: spec.error.message })
+    sendJson(res, 201, { releaseId: addRelease(spec.data).releaseId })
   })
   router.delete('/_control/releases/:id(\\d+)', ({ res, params }) => {
     releases.delete(Number(params.id))
@@ -181,7 +177,7 @@ export async function startGitHubStandIn(opts: GitHubStandInOptions = {}): Promi
         status: z.union([z.literal(403), z.literal(429)]).default(403),
         retryAfter: z.number().int().min(0).optional(),
       })
-      .safeParse(await readJson(req).catch(() => null))
+      .safeParse(await readJson(req))
     if (!o.success) return sendJson(res, 400, { message: o.error.message })
     limits.limitFor(o.data)
     sendJson(res, 200, o.data)
