@@ -4,7 +4,8 @@
  * answers with a message object (or 204 without `wait`), checks the documented embed limits
  * (a violation gets Discord's own 400 "Invalid Form Body"), and can be told to answer the next
  * calls with 429 (the documented body and rate-limit headers), 401, 404, 400 or 500 — from this
- * process (`respondNext`) or another (`POST /_control/respond`, `GET /_control/calls`).
+ * process (`respondNext`) or another (`POST /_control/respond {"responses": [...]}`, answered with
+ * `{"queued": [...], "pending": n}`; `GET /_control/calls`; `POST /_control/reset`).
  */
 import { readFileSync } from 'node:fs'
 import type { ServerResponse } from 'node:http'
@@ -236,7 +237,9 @@ export async function startDiscordStandIn(
       .safeParse(JSON.parse(state.raw || '{}'))
     if (!parsed.success) return send(res, 400, { message: parsed.error.message })
     script.push(...parsed.data.responses)
-    return send(res, 204, undefined)
+    // What was set, so a script driving the stand-in sees it took: these answers, and how many
+    // scripted answers now wait (these after any queued before).
+    return send(res, 200, { queued: parsed.data.responses, pending: script.length })
   })
   router.post('/_control/reset', ({ res }) => {
     recorded.length = 0

@@ -222,7 +222,11 @@ describe('Discord stand-in', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ responses: [{ status: 429, retryAfter: 0.1, scope: 'global' }] }),
     })
-    expect(scripted.status).toBe(204)
+    expect(scripted.status).toBe(200)
+    expect(await scripted.json()).toEqual({
+      queued: [{ status: 429, retryAfter: 0.1, scope: 'global' }],
+      pending: 1,
+    })
     const limited = await execute({ content: 'x' })
     expect(limited.status).toBe(429)
     expect(await limited.json()).toMatchObject({ global: true })
