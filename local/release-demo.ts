@@ -17,7 +17,6 @@ import {
   postDelivery,
   registerRelease,
   releaseDelivery,
-  type FixtureName,
 } from './stand-ins/github/index.ts'
 import { errorMessage, fetchFailure } from './error-message.ts'
 
@@ -34,9 +33,10 @@ const { values, positionals } = parseArgs({
     action: { type: 'string' },
   },
 })
-const fixture = positionals[0] as FixtureName | undefined
-if (!fixture || !fixtureNames.includes(fixture))
-  fail(`which module? one of: ${fixtureNames.join(', ')} (e.g. npm run release:demo -- item-piles)`)
+const asked = positionals[0]
+if (!asked) fail(`which module? one of: ${fixtureNames.join(', ')} (e.g. npm run release:demo -- item-piles)`)
+const fixture = fixtureNames.find((name) => name === asked)
+if (!fixture) fail(`unknown module "${asked}"; known: ${fixtureNames.join(', ')}`)
 
 const { statePath, state } = (() => {
   try {
