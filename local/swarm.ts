@@ -27,7 +27,7 @@ import { projectRoot } from './platform-specs.ts'
 import { errorMessage, fetchFailure } from './error-message.ts'
 
 const usage =
-  'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | enroll <owner/repo> | transfer <module> <owner/repo>'
+  'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | restart <dc> <service> | enroll <owner/repo> | transfer <module> <owner/repo>'
 
 function fail(message: string): never {
   console.error(`swarm: ${message}`)
@@ -69,6 +69,17 @@ interface StatusJson {
 }
 
 const [command, dc, service] = process.argv.slice(2)
+// Arguments first: the usage needs no running platform.
+const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume', 'enroll']
+const needsTwo = ['restart', 'transfer']
+if (
+  !command ||
+  ![...needsDc, ...needsTwo, 'status'].includes(command) ||
+  (needsDc.includes(command) && !dc) ||
+  (needsTwo.includes(command) && !service)
+)
+  fail(usage)
+
 const { statePath, state } = (() => {
   try {
     return readRunningState()
@@ -85,14 +96,6 @@ if (!token) {
     fail(errorMessage(error))
   }
 }
-const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume']
-if (
-  !command ||
-  ((needsDc.includes(command) || command === 'enroll') && !dc) ||
-  ((command === 'restart' || command === 'transfer') && !service)
-)
-  fail(usage)
-
 /** enroll / transfer: as the GitHub App (the local one by default), on the operator's NATS connection. */
 async function registryCommand(run: (ctx: Parameters<typeof enrollRepository>[0]) => Promise<unknown>) {
   const gitHubUrl =
