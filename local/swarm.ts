@@ -1,6 +1,6 @@
 /**
  * `npm run swarm -- <command>`: operate the local platform.
- *   status               every datacenter's state, as the edge sees it
+ *   status               every datacenter as the edge sees it (state, last probe) and as it answers now
  *   drain <dc>           stop new traffic to <dc> (operator API, bearer ADMIN_TOKEN)
  *   undrain <dc>         take traffic again
  *   kill <dc>            SIGKILL every process of <dc> (from .local/state.json): a datacenter lost
@@ -10,13 +10,14 @@
  *   restart <dc> <svc>   graceful restart of one process (SIGTERM; nats: SIGUSR2, lame duck), then ready again
  *   enroll <owner/repo>             the repository may publish releases (audited; registry-commands.ts)
  *   transfer <module> <owner/repo>  the module moves to that enrolled repository (audited)
- * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN (default the one `npm start` generated in
- * <LOCAL_DIR>/secrets/edge.json); for enroll/transfer GITHUB_API_URL, GITHUB_APP_ID,
+ * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN, and for status ORIGIN_CLIENT_ID and
+ * ORIGIN_CLIENT_SECRET (default the ones `npm start` generated in <LOCAL_DIR>/secrets/edge.json); for enroll/transfer GITHUB_API_URL, GITHUB_APP_ID,
  * GITHUB_APP_PRIVATE_KEY_FILE (default the local stand-in and App), OPERATOR (who is recorded;
  * default $USER), NATS_NKEY_SEED_FILE (default the local operator's seed).
  */
 import { userInfo } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { z } from 'zod'
 import { readRunningState, type StateFile } from './state.ts'
 import { ensureLocalGitHubApp } from './github-app.ts'
 import { operatorGitHubApp } from './enroll-fixtures.ts'
@@ -25,6 +26,7 @@ import { enrollRepository, transferModule } from './registry-commands.ts'
 import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot } from './platform-specs.ts'
 import { errorMessage, fetchFailure } from './error-message.ts'
+import { healthNow } from './health-now.ts'
 
 const usage =
   'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | restart <dc> <service> | enroll <owner/repo> | transfer <module> <owner/repo>'
@@ -59,13 +61,58 @@ function signalDatacenter(state: StateFile, dc: string, signal: NodeJS.Signals):
   }
 }
 
-interface StatusJson {
-  datacenters: Array<{
-    id: string
-    name: string
-    state: string
-    lastProbe: { at: number; latencyMs?: number; error?: string } | null
-  }>
+/** The part of the edge's /status.json this command shows. */
+const statusJsonSchema = z.object({
+  datacenters: z.array(
+    z.object({
+      id: z.string(),
+      state: z.string(),
+      lastProbe: z
+        .object({ at: z.number(), latencyMs: z.number().optional(), error: z.string().optional() })
+        .nullable(),
+    })
+  ),
+})
+
+/**
+ * Every datacenter as the edge sees it (its state and last probe, which steer traffic) and as it
+ * answers now (GET <web>/health with the edge's proof): the edge's view lags on purpose.
+ */
+async function status(state: StateFile, originProof: Record<string, string>): Promise<string[]> {
+  const doc = statusJsonSchema.parse(await api(`${state.edge}/status.json`))
+  const now = Date.now()
+  const rows = await Promise.all(
+    doc.datacenters.map(async (d) => {
+      const last = d.lastProbe
+      const edgeProbe = last
+        ? `${last.error ?? `${last.latencyMs ?? '-'} ms`}, ${((now - last.at) / 1000).toFixed(1)} s ago`
+        : 'not probed yet'
+      const web = state.processes.find((p) => p.dc === d.id && p.service === 'web')
+      const health = web
+        ? await healthNow(web.url, d.id, originProof)
+        : { status: 'unreachable' as const, latencyMs: 0, detail: 'no web service in state.json' }
+      const answer = `${health.status}, ${health.detail ?? `${health.latencyMs} ms`}`
+      const answers = health.status === 'ok' || health.status === 'degraded'
+      const steered = d.state === 'healthy' || d.state === 'degraded'
+      const lagging = d.state !== 'drained' && answers !== steered
+      return { cells: [d.id, d.state, edgeProbe, answer], lagging }
+    })
+  )
+  const header = ['dc', 'edge', "edge's last probe", 'now (GET /health)']
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r.cells[c]!.length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => (c < cells.length - 1 ? cell.padEnd(widths[c]!) : cell))
+      .join('  ')
+      .trimEnd()
+  const lines = [line(header), ...rows.map((r) => line(r.cells))]
+  if (rows.some((r) => r.lagging))
+    lines.push(
+      '',
+      "The edge's view lags on purpose: a datacenter is down after DOWN_AFTER failed probes and healthy",
+      'again after UP_AFTER good ones, one every PROBE_INTERVAL_MS; until then it steers by the old state.'
+    )
+  return lines
 }
 
 const [command, dc, service] = process.argv.slice(2)
@@ -87,15 +134,24 @@ const { statePath, state } = (() => {
     return fail(errorMessage(error))
   }
 })()
-let token = process.env.ADMIN_TOKEN ?? ''
-if (!token) {
+const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
+/** An edge credential: from the environment, else the one `npm start` generated. */
+function edgeSecret(name: 'ADMIN_TOKEN' | 'ORIGIN_CLIENT_ID' | 'ORIGIN_CLIENT_SECRET'): string {
+  const given = process.env[name]
+  if (given) return given
   try {
-    const localDir = resolve(process.env.LOCAL_DIR ?? join(projectRoot, '.local'))
-    token = loadEdgeSecrets(localDir, { create: false }).secrets.ADMIN_TOKEN
+    return loadEdgeSecrets(localDir, { create: false }).secrets[name]
   } catch (error) {
-    fail(errorMessage(error))
+    return fail(errorMessage(error))
   }
 }
+const token = edgeSecret('ADMIN_TOKEN')
+/** What the edge shows the datacenters' web services (Cloudflare Access service token headers). */
+const originProof = () => ({
+  'cf-access-client-id': edgeSecret('ORIGIN_CLIENT_ID'),
+  'cf-access-client-secret': edgeSecret('ORIGIN_CLIENT_SECRET'),
+})
+
 /** enroll / transfer: as the GitHub App (the local one by default), on the operator's NATS connection. */
 async function registryCommand(run: (ctx: Parameters<typeof enrollRepository>[0]) => Promise<unknown>) {
   const gitHubUrl =
@@ -115,16 +171,9 @@ async function registryCommand(run: (ctx: Parameters<typeof enrollRepository>[0]
 }
 
 switch (command) {
-  case 'status': {
-    const doc = (await api(`${state.edge}/status.json`)) as StatusJson
-    for (const d of doc.datacenters) {
-      const probe = d.lastProbe
-        ? `${d.lastProbe.latencyMs ?? '-'} ms${d.lastProbe.error ? ` (${d.lastProbe.error})` : ''}`
-        : '-'
-      console.log(`${d.id.padEnd(5)} ${d.state.padEnd(9)} ${probe}`)
-    }
+  case 'status':
+    console.log((await status(state, originProof())).join('\n'))
     break
-  }
   case 'drain':
   case 'undrain': {
     const body = await api(`${state.edge}/admin/datacenters/${dc}/${command}`, {
