@@ -1,7 +1,8 @@
 /**
  * The local platform's supervisor: starts every datacenter (nats-server, then its services) and
- * the edge, waits until each is ready, keeps `.local/state.json` true, restarts nothing by itself,
- * and answers a small control API on loopback (`npm run swarm -- revive <dc>` uses it).
+ * the edge, waits until each is ready, keeps `.local/state.json` true (complete, the edge and the
+ * control API included, before the edge first answers), restarts nothing by itself, and answers a
+ * small control API on loopback (`npm run swarm -- revive <dc>` uses it).
  * Used by `npm start` (start.ts), the end-to-end tests and the benchmarks.
  */
 import { createServer, type Server } from 'node:http'
@@ -156,7 +157,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       })
     )
     await startDatacenters(specs)
-    saveState()
+    ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))
     const edge = launch(
       edgeSpec(catalogue, {
         localDir,
@@ -165,14 +166,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         tunables: options.tunables ?? process.env,
       })
     )
+    // Written in the same tick as the edge is spawned, long before wrangler can answer: a script
+    // that waits for the edge and then reads state.json finds every process and the control API.
+    saveState()
     await Promise.all([
       waitForHttp(`${edgeUrl}/health`, { timeoutMs, what: 'edge (wrangler dev)', abort: died(edge) }),
       // Out of the box, the fixture repositories may publish (`npm run release:demo`, the e2e suite);
       // done while wrangler starts, which takes longer.
       enrollFixtureRepositories(readState(localDir), localDir, standIns.github.url, gitHubApp),
     ])
-    ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))
-    saveState()
     return { edgeUrl, controlUrl, processes: running, revive, restart, stop }
   } catch (error) {
     await stop()

@@ -6,11 +6,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../local/free-port.ts'
 import { liveProcessesInGroup } from '../../local/process-table.ts'
 import { alive, processesMentioning, startSupervisor } from '../support/supervisor.ts'
-import { readState } from '../../local/state.ts'
+import { readState, type StateFile } from '../../local/state.ts'
+import { errorMessage } from '../../local/error-message.ts'
 import type { E2E } from './context.ts'
 import { foundationScenarios } from './scenarios/foundation.ts'
 import { failoverScenarios } from './scenarios/failover.ts'
@@ -22,6 +24,35 @@ import { securityScenarios } from './scenarios/security.ts'
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
 import { localEnv } from '../../local/local-env.ts'
 import sharp from 'sharp'
+
+/**
+ * What state.json held when the edge first answered /health (a script that waits for the edge then
+ * reads it sees this), or why it could not be read. Polled every 50 ms from the start.
+ */
+async function stateWhenEdgeFirstAnswers(
+  edge: string,
+  localDir: string,
+  exited: Promise<unknown>
+): Promise<StateFile | string> {
+  let gone = false
+  void exited.then(() => (gone = true))
+  while (!gone) {
+    const ok = await fetch(`${edge}/health`, { signal: AbortSignal.timeout(1_000) }).then(
+      (res) => res.ok,
+      () => false
+    )
+    if (ok) {
+      try {
+        return readState(localDir)
+      } catch (error) {
+        return `no state.json when the edge first answered: ${errorMessage(error)}`
+      }
+    }
+    await sleep(50)
+  }
+  return 'the supervisor exited before the edge answered'
+}
+let stateAtFirstAnswer: StateFile | string | undefined
 
 const health = { probeIntervalMs: 1_000, probeTimeoutMs: 1_000, downAfter: 2, upAfter: 3, memoMs: 1_000 }
 const e2e = { localDir: mkdtempSync(join(tmpdir(), 'vtta-e2e-')), health } as E2E & { origin: OriginServer }
@@ -52,8 +83,10 @@ beforeAll(async () => {
     UPSTREAM_TIMEOUT_MS: '1500',
     IMAGE_SOURCE_HOSTS: `${localEnv({}, '').values.IMAGE_SOURCE_HOSTS},${e2e.origin.origin}`,
   })
+  const firstAnswer = stateWhenEdgeFirstAnswers(e2e.edge, e2e.localDir, e2e.supervisor.exited)
   if (!(await e2e.supervisor.ready))
     throw new Error(`the platform did not start:\n${e2e.supervisor.output()}`)
+  stateAtFirstAnswer = await firstAnswer
   e2e.initialState = readState(e2e.localDir)
 }, 90_000)
 
@@ -63,6 +96,17 @@ afterAll(async () => {
     await e2e.supervisor.exited
   }
   await e2e.origin?.close()
+})
+
+describe('start-up', () => {
+  it('state.json names every process, the edge and the control API before the edge first answers', () => {
+    if (typeof stateAtFirstAnswer !== 'object') throw new Error(String(stateAtFirstAnswer))
+    expect(stateAtFirstAnswer.edge).toBe(e2e.edge)
+    expect(stateAtFirstAnswer.control).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const services = stateAtFirstAnswer.processes.map((p) => p.service)
+    for (const service of ['edge', 'nats', 'web', 'github-stand-in', 'discord-stand-in'])
+      expect(services).toContain(service)
+  })
 })
 
 foundationScenarios(e2e)
