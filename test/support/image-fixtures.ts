@@ -115,7 +115,7 @@ export async function exifRotatedJpeg(): Promise<Buffer> {
   return sharp(stored).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer()
 }
 
-async function animationFrames(frames: number, width: number, height: number): Promise<Buffer> {
+function animationFrames(frames: number, width: number, height: number): Buffer {
   const px = Buffer.alloc(width * height * 4 * frames)
   for (let f = 0; f < frames; f++)
     for (let p = 0; p < width * height; p++) {
@@ -129,7 +129,7 @@ async function animationFrames(frames: number, width: number, height: number): P
 }
 
 export async function animatedGif(frames = 5, width = 120, height = 80, delayMs = 100): Promise<Buffer> {
-  return sharp(await animationFrames(frames, width, height), {
+  return sharp(animationFrames(frames, width, height), {
     raw: { width, height: height * frames, channels: 4, pageHeight: height },
   })
     .gif({ delay: Array(frames).fill(delayMs), loop: 0 })
@@ -137,7 +137,7 @@ export async function animatedGif(frames = 5, width = 120, height = 80, delayMs 
 }
 
 export async function animatedWebp(frames = 5, width = 120, height = 80, delayMs = 100): Promise<Buffer> {
-  return sharp(await animationFrames(frames, width, height), {
+  return sharp(animationFrames(frames, width, height), {
     raw: { width, height: height * frames, channels: 4, pageHeight: height },
   })
     .webp({ delay: Array(frames).fill(delayMs), loop: 0 })
@@ -163,7 +163,7 @@ export async function jpegWithExif(copyright = 'Copyright 2026 vtta test'): Prom
 }
 
 /** Noise compresses to nothing: a PNG of it is about 3 bytes per pixel. */
-export async function noisePixels(width: number, height: number, seed = 9): Promise<Buffer> {
+export function noisePixels(width: number, height: number, seed = 9): Buffer {
   const rand = random(seed)
   const px = Buffer.alloc(width * height * 3)
   for (let i = 0; i < px.length; i++) px[i] = Math.floor(rand() * 256)

@@ -26,7 +26,7 @@ beforeAll(async () => {
   origin = await startOriginServer({
     'photo.jpg': { body: await fixtures.photoLikeJpeg(1200, 900), contentType: 'image/jpeg' },
     'noise.jpg': {
-      body: await sharp(await fixtures.noisePixels(2000, 1500), {
+      body: await sharp(fixtures.noisePixels(2000, 1500), {
         raw: { width: 2000, height: 1500, channels: 3 },
       })
         .jpeg({ quality: 95 })

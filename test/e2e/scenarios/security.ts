@@ -75,7 +75,7 @@ export function securityScenarios(
         repositoryId: 900_000_666,
         version: '99.0.0',
         // The victim's public id in the payload; the attacker's repository serves the release.
-        mutate: (payload) => void (payload.repository.id = itemPiles.repositoryId),
+        mutate: (payload) => void ((payload.repository as { id: number }).id = itemPiles.repositoryId),
       })
       await registerRelease(standIns.github.url, forged.spec)
       const res = await postDelivery(e2e.edge, forged, { headers: nearFra })
