@@ -15,7 +15,7 @@
  *   benchImagesBackend({ originPort, extraTargets })   from bench/run.ts: the caller may start the
  *   local platform with IMAGE_SOURCE_HOSTS naming 127.0.0.1:<originPort> and add the edge's targets.
  */
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -309,20 +309,19 @@ async function benchPeakMemory(
 
 /** (a): the physical baseline. GET /?url=<source>&w=<width>&q=<quality> */
 function serveBaseline(port: number): void {
-  createServer(async (req, res) => {
+  const transform = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://baseline')
     if (url.pathname === '/health') return void res.end('ok')
-    try {
-      const source = await fetch(url.searchParams.get('url')!)
-      const input = Buffer.from(await source.arrayBuffer())
-      const output = await sharp(input)
-        .resize({ width: Number(url.searchParams.get('w')) })
-        .webp({ quality: Number(url.searchParams.get('q')) })
-        .toBuffer()
-      res.writeHead(200, { 'content-type': 'image/webp', 'content-length': output.length }).end(output)
-    } catch (error) {
-      res.writeHead(500).end(String(error))
-    }
+    const source = await fetch(url.searchParams.get('url') ?? '')
+    const input = Buffer.from(await source.arrayBuffer())
+    const output = await sharp(input)
+      .resize({ width: Number(url.searchParams.get('w')) })
+      .webp({ quality: Number(url.searchParams.get('q')) })
+      .toBuffer()
+    res.writeHead(200, { 'content-type': 'image/webp', 'content-length': output.length }).end(output)
+  }
+  createServer((req, res) => {
+    transform(req, res).catch((error: unknown) => res.writeHead(500).end(String(error)))
   }).listen(port, '127.0.0.1')
 }
 

@@ -3,6 +3,7 @@
  * to the edge, until the Discord stand-in records the announcement (JetStream, release service,
  * registry, notifier in between). Goal: p50 under 300 ms locally.
  */
+import { setTimeout } from 'node:timers/promises'
 import type { Platform } from '../local/platform.ts'
 import { standIns } from '../local/addresses.ts'
 import { postDelivery, registerRelease, releaseDelivery, releaseManifest } from '../local/stand-ins/github/index.ts'
@@ -16,7 +17,7 @@ async function announcedAt(title: string, deadline: number): Promise<number> {
     const calls = await recordedCalls(standIns.discord.url)
     const call = calls.find((c) => c.status < 300 && embedTitles(c).includes(title))
     if (call) return call.at
-    await new Promise((r) => setTimeout(r, 20))
+    await setTimeout(20)
   }
   throw new Error(`${title} was not announced in time`)
 }

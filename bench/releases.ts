@@ -5,10 +5,11 @@
  * GitHub stand-in serving the fixture module (a small zip: this is the pipeline's own cost, not
  * download time). Also delivery → `packaged` event, the release service's share.
  */
+import { setTimeout } from 'node:timers/promises'
 import { connect } from '@nats-io/transport-node'
 import { startNatsCluster } from '../test/support/nats-cluster.ts'
 import { startPipeline, type Pipeline } from '../test/support/release-pipeline.ts'
-import { releaseEventsStream } from '#shared/releases.ts'
+import { packagedEventSchema, releaseEventsStream } from '#shared/releases.ts'
 import { percentile } from './load.ts'
 import { printTable } from './table.ts'
 import { natsAuth } from '../test/support/nats-credentials.ts'
@@ -35,7 +36,7 @@ export async function benchReleases(opts: { releases?: number; concurrency?: num
     const watcher = await connect({ servers: cluster.urls, ...natsAuth() })
     watcher.subscribe(releaseEventsStream.packaged, {
       callback: (_err, msg) => {
-        const id = (msg.json() as { moduleId: string }).moduleId
+        const id = packagedEventSchema.parse(msg.json()).moduleId
         if (!packagedAt.has(id)) packagedAt.set(id, Date.now())
       },
     })
@@ -58,7 +59,7 @@ export async function benchReleases(opts: { releases?: number; concurrency?: num
           .find((c) => JSON.stringify(c.body).includes(`/modules/${moduleId}/module.json`))
         if (call) return { packagedMs: (packagedAt.get(moduleId) ?? NaN) - t0, announcedMs: call.at - t0 }
         if (Date.now() > deadline) throw new Error(`${moduleId}: no announcement after 30 s`)
-        await new Promise((r) => setTimeout(r, 2))
+        await setTimeout(2)
       }
     }
     const run = async (count: number, concurrency: number) => {
