@@ -1,7 +1,8 @@
 /**
- * Steering decision cost inside workerd (the bench Worker under `wrangler dev`): 8 datacenters, a
- * health filter, one ranking per decision. workerd's clock only moves on I/O, so the cost is
- * measured from outside: a request making n decisions minus a request making none. Goal: < 20 µs.
+ * Steering decision cost inside workerd (the bench Worker on Miniflare, bench/worker-process.ts): 8
+ * datacenters, a health filter, one ranking per decision. workerd's clock only moves on I/O, so the
+ * cost is measured from outside: a request making n decisions minus a request making none. Goal:
+ * < 20 µs.
  */
 import { startBenchWorker } from './worker-process.ts'
 import { printTable } from './table.ts'
