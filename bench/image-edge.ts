@@ -88,7 +88,7 @@ export function printEdgeImageRatios(all: ImagesBenchResults, edgeUrl: string): 
       .map(([pid, ms]) => [processLabel(pid, edgePort), ms])
     rows.push(['all of (c)', c.cpuPerRequest], ['(a) bare node + sharp, for comparison', a.cpuPerRequest])
     printTable(
-      `where the edge miss path's CPU goes, concurrency ${concurrency}`,
+      `where the edge miss path's CPU goes, concurrency ${concurrency} (less each process's idle use)`,
       ['process', 'CPU ms/img'],
       rows
     )

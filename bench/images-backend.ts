@@ -10,6 +10,8 @@
  * Then: AVIF vs WebP cost for the same transform (goal <= 3x), and the image service's peak RSS
  * (VmHWM) under 16 concurrent 24 MP transforms (goal <= 512 MB).
  *
+ * CPU per image is each process's CPU beyond its idle use, measured before the rounds (load.ts).
+ *
  * Every server is a child process; the origin and the load generator run in this process.
  *   node bench/images-backend.ts             runs the benchmark alone
  *   benchImagesBackend({ originPort, extraTargets })   from bench/run.ts: the caller may start the
@@ -31,7 +33,7 @@ import { startOriginServer, type OriginServer } from '../test/support/origin-ser
 import { photoLikeJpeg } from '../test/support/image-fixtures.ts'
 import { requestTransform } from '../test/backend/images/transform-client.ts'
 import type { ResolvedImageOptions } from '#shared/images.ts'
-import { interleaved, targetUrl, type CallTarget, type Measured, type Target } from './load.ts'
+import { idleCpu, interleaved, targetUrl, type CallTarget, type Measured, type Target } from './load.ts'
 import { printTable } from './table.ts'
 import { natsAuth } from '../test/support/nats-credentials.ts'
 
@@ -44,6 +46,8 @@ export interface ImagesBenchOptions {
   rounds?: number
   roundMs?: number
   concurrencies?: number[]
+  /** How long each process's idle CPU use is measured before the rounds. */
+  idleMs?: number
   /** More targets for the same interleaved rounds (the edge's miss and hit paths). */
   extraTargets?: (ctx: { sourceUrl: string; width: number; quality: number }) => BenchTarget[]
 }
@@ -57,8 +61,10 @@ function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 }
 
 /** The shared interleaved rounds, each target charged its processes' CPU; a longer warm-up for sharp. */
-const measure = (targets: BenchTarget[], opts: { concurrency: number; rounds: number; roundMs: number }) =>
-  interleaved(targets, { ...opts, warmupMs: 500 })
+const measure = (
+  targets: BenchTarget[],
+  opts: { concurrency: number; rounds: number; roundMs: number; idle?: Map<number, number> }
+) => interleaved(targets, { ...opts, warmupMs: 500 })
 
 function natsTarget(
   name: string,
@@ -157,8 +163,9 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
       ["c': same, origin cache on", 'ams'],
     ] as const)
       sizes.set(name, (await requestTransform(nc, { source: sourceUrl, options: webp }, { dc })).body.length)
+    const idle = await idleCpu([...new Set(targets.flatMap((t) => t.pids))], options.idleMs ?? 10_000)
     for (const concurrency of options.concurrencies ?? [1, 4]) {
-      const results = await measure(targets, { concurrency, rounds, roundMs })
+      const results = await measure(targets, { concurrency, rounds, roundMs, idle })
       all.push({ concurrency, results })
       const r = (prefix: string) => [...results].find(([name]) => name.startsWith(prefix))![1]
       printTable(

@@ -3,6 +3,7 @@
  * previous one is answered, for `durationMs`. Reports throughput and latency percentiles.
  */
 import { Agent, request, type IncomingMessage } from 'node:http'
+import { setTimeout } from 'node:timers/promises'
 import { cpuMs } from '../local/process-table.ts'
 
 export interface LoadResult {
@@ -79,8 +80,21 @@ export async function load(
   }
 }
 
+/**
+ * CPU ms per second each process uses with no load at all: what it does anyway (the edge's health
+ * probes, the services' heartbeats). `interleaved` takes it off every round, so a request is charged
+ * only what it adds. Measure over a few seconds: the busiest of these runs every 5 s.
+ */
+export async function idleCpu(pids: number[], ms: number): Promise<Map<number, number>> {
+  const before = pids.map(cpuMs)
+  const t0 = performance.now()
+  await setTimeout(ms)
+  const seconds = (performance.now() - t0) / 1000
+  return new Map(pids.map((pid, i) => [pid, (cpuMs(pid) - before[i]!) / seconds]))
+}
+
 export interface Measured extends LoadResult {
-  /** CPU ms per request of the target's processes (`pids`), NaN when it names none. */
+  /** CPU ms per request of the target's processes (`pids`) beyond their idle use, NaN when it names none. */
   cpuPerRequest: number
   /** The same, per process: where a path's cost goes. */
   cpuPerRequestByPid: Map<number, number>
@@ -90,20 +104,29 @@ export interface Measured extends LoadResult {
  * Runs every target in interleaved rounds (the machine is shared and noisy: a slow minute then
  * hurts every target alike; the order is reversed every other round, so no target always follows
  * the same one) and merges the rounds of each target: medians of rps and latencies, and the CPU
- * its processes (`pids`) used per request.
+ * its processes (`pids`) used per request, less their `idle` use (see idleCpu) over the round.
  */
 export async function interleaved(
   targets: Array<(Target | CallTarget) & { pids?: number[] }>,
-  opts: { concurrency: number; rounds: number; roundMs: number; warmupMs?: number }
+  opts: {
+    concurrency: number
+    rounds: number
+    roundMs: number
+    warmupMs?: number
+    idle?: Map<number, number>
+  }
 ): Promise<Map<string, Measured>> {
   const runs = new Map<string, Array<LoadResult & { cpu: number[] }>>(targets.map((t) => [t.name, []]))
-  const cpuOf = (t: { pids?: number[] }) => (t.pids ?? []).map(cpuMs)
   for (const target of targets) await load(target, opts.concurrency, opts.warmupMs ?? 300) // warm-up
   for (let round = 0; round < opts.rounds; round++) {
     for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
-      const before = cpuOf(target)
+      const pids = target.pids ?? []
+      const before = pids.map(cpuMs)
+      const t0 = performance.now()
       const result = await load(target, opts.concurrency, opts.roundMs)
-      runs.get(target.name)!.push({ ...result, cpu: cpuOf(target).map((ms, i) => ms - before[i]!) })
+      const seconds = (performance.now() - t0) / 1000
+      const cpu = pids.map((pid, i) => cpuMs(pid) - before[i]! - (opts.idle?.get(pid) ?? 0) * seconds)
+      runs.get(target.name)!.push({ ...result, cpu })
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
