@@ -52,6 +52,14 @@ export interface ImagesBenchOptions {
   extraTargets?: (ctx: { sourceUrl: string; width: number; quality: number }) => BenchTarget[]
 }
 
+/** The targets' names, by which the ratios find them. */
+export const backendTargetNames = {
+  a: 'a: bare node + sharp',
+  b: 'b: ipx 3.1.1',
+  c: 'c: images over NATS',
+  cc: "c': same, origin cache on",
+} as const
+
 const WIDTH = 800
 const QUALITY = 80
 function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -142,32 +150,33 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
     stops.push(() => nc.close())
 
     const webp = { width: WIDTH, format: 'webp', quality: QUALITY } as const
+    const names = backendTargetNames
     const targets: BenchTarget[] = [
       {
-        name: 'a: bare node + sharp',
+        name: names.a,
         url: `${baseline.url}/?url=${encodeURIComponent(sourceUrl)}&w=${WIDTH}&q=${QUALITY}`,
         pids: [baseline.proc.pid],
       },
       {
-        name: 'b: ipx 3.1.1',
+        name: names.b,
         url: `${ipx.url}/w_${WIDTH},f_webp,q_${QUALITY}/${sourceUrl}`,
         pids: [ipx.proc.pid],
       },
-      natsTarget('c: images over NATS', nc, 'fra', sourceUrl, webp, [uncached.proc.pid]),
-      natsTarget("c': same, origin cache on", nc, 'ams', sourceUrl, webp, [cached.proc.pid]),
+      natsTarget(names.c, nc, 'fra', sourceUrl, webp, [uncached.proc.pid]),
+      natsTarget(names.cc, nc, 'ams', sourceUrl, webp, [cached.proc.pid]),
       ...(options.extraTargets?.({ sourceUrl, width: WIDTH, quality: QUALITY }) ?? []),
     ]
     const sizes = await outputSizes(targets)
     for (const [name, dc] of [
-      ['c: images over NATS', 'fra'],
-      ["c': same, origin cache on", 'ams'],
+      [names.c, 'fra'],
+      [names.cc, 'ams'],
     ] as const)
       sizes.set(name, (await requestTransform(nc, { source: sourceUrl, options: webp }, { dc })).body.length)
     const idle = await idleCpu([...new Set(targets.flatMap((t) => t.pids))], options.idleMs ?? 10_000)
     for (const concurrency of options.concurrencies ?? [1, 4]) {
       const results = await measure(targets, { concurrency, rounds, roundMs, idle })
       all.push({ concurrency, results })
-      const r = (prefix: string) => [...results].find(([name]) => name.startsWith(prefix))![1]
+      const r = (name: string) => results.get(name)!
       printTable(
         `images backend, concurrency ${concurrency} (median of ${rounds} interleaved rounds of ${roundMs / 1000} s)`,
         ['target', 'rps', 'p50 ms', 'p99 ms', 'CPU ms/img', 'bytes', 'requests', 'errors'],
@@ -185,7 +194,7 @@ export async function benchImagesBackend(options: ImagesBenchOptions = {}): Prom
           ]
         })
       )
-      const [a, b, c, cc] = [r('a:'), r('b:'), r('c:'), r("c':")]
+      const [a, b, c, cc] = [r(names.a), r(names.b), r(names.c), r(names.cc)]
       printTable(
         `ratios, concurrency ${concurrency}`,
         ['ratio', 'throughput', 'CPU/img', 'p99'],

@@ -14,8 +14,14 @@ import { freePort } from '../local/free-port.ts'
 import { benchEdgePaths } from './edge-paths.ts'
 import { benchSteering } from './steering.ts'
 import { benchImagesBackend } from './images-backend.ts'
-import { edgeImageTargets, imageOptions, printEdgeImageRatios } from './image-edge.ts'
-import { startBenchWorker } from './worker-process.ts'
+import {
+  edgeImageTargets,
+  imageOptions,
+  measureBindingCosts,
+  printEdgeImageGoals,
+  startEdgeImageWorkers,
+  type BindingCosts,
+} from './image-edge.ts'
 import { benchReleases } from './releases.ts'
 import { benchReleasesThroughEdge } from './releases-edge.ts'
 
@@ -47,20 +53,23 @@ try {
   // The images benchmark's origin serves /files/photo.jpg on originPort; the Hono floor serves the
   // very bytes the edge answers for it.
   const sourceUrl = `http://127.0.0.1:${originPort}/files/photo.jpg`
-  const hono = await startBenchWorker(
-    'hono-bytes',
-    'hono-bytes-worker.ts',
-    { SOURCE_URL: `${platform.edgeUrl}/img/${imageOptions(800, 80)}/${sourceUrl}?hit=1` },
-    '/ready'
+  const workers = await startEdgeImageWorkers(
+    platform,
+    (edgeUrl) => `${edgeUrl}/img/${imageOptions(800, 80)}/${sourceUrl}?hit=1`
   )
   try {
     const results = await benchImagesBackend({
       originPort,
-      extraTargets: (ctx) => edgeImageTargets(platform, hono, ctx),
+      extraTargets: (ctx) => edgeImageTargets(platform, workers, ctx),
     })
-    printEdgeImageRatios(results, platform.edgeUrl)
+    const hit = await fetch(`${workers.hono.url}/bytes`)
+    const imageBytes = (await hit.arrayBuffer()).byteLength
+    const bindings = new Map<number, BindingCosts>()
+    for (const { concurrency } of results)
+      bindings.set(concurrency, await measureBindingCosts(workers, { imageBytes, concurrency, rounds: 5 }))
+    printEdgeImageGoals(results, platform, workers, bindings)
   } finally {
-    await hono.stop()
+    await workers.stop()
   }
 } finally {
   await platform.stop()
