@@ -11,7 +11,10 @@ import type { Platform } from '../local/platform.ts'
 import { interleaved } from './load.ts'
 import { printTable } from './table.ts'
 
-export async function benchEdgePaths(platform: Platform): Promise<void> {
+export async function benchEdgePaths(
+  platform: Platform,
+  { rounds = 3, roundMs = 2_000 } = {}
+): Promise<void> {
   const webSpec = platform.processes.find((p) => p.spec.dc === 'fra' && p.spec.service === 'web')!.spec
   const web = webSpec.url
   // The web service answers only with the edge's proof: present the one it was given.
@@ -27,10 +30,10 @@ export async function benchEdgePaths(platform: Platform): Promise<void> {
     { name: 'd: edge /health/fra -> NATS', url: `${platform.edgeUrl}/health/fra` },
   ]
   for (const concurrency of [1, 4]) {
-    const results = await interleaved(targets, { concurrency, rounds: 3, roundMs: 2_000 })
+    const results = await interleaved(targets, { concurrency, rounds, roundMs })
     const r = (i: number) => results.get(targets[i]!.name)!
     printTable(
-      `edge paths, concurrency ${concurrency} (median of 3 interleaved rounds)`,
+      `edge paths, concurrency ${concurrency} (median of ${rounds} interleaved rounds)`,
       ['target', 'rps', 'p50 ms', 'p99 ms', 'requests', 'errors'],
       targets.map((t) => {
         const x = results.get(t.name)!

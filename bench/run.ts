@@ -2,10 +2,16 @@
  * `npm run bench`: every benchmark table. Not a test: it asserts nothing, it measures. The local
  * platform runs on its own state directory and a free edge port, so a running `npm start` is not
  * disturbed (its addresses are; stop it first).
+ *
+ *   npm run bench                                  every table, full length (the figures to quote)
+ *   npm run bench -- --only images --only steering  some parts: steering, edge, images, releases
+ *   npm run bench -- --quick                       short rounds: checks that the code runs end to
+ *                                                  end; its figures are too noisy to quote
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 import { parseCatalogue } from '#shared/catalogue.ts'
 import { projectRoot, startPlatform } from '../local/platform.ts'
 import { loadEdgeSecrets } from '../local/edge-secrets.ts'
@@ -25,56 +31,78 @@ import {
 import { benchReleases } from './releases.ts'
 import { benchReleasesThroughEdge } from './releases-edge.ts'
 
-await benchSteering()
-
-const catalogue = parseCatalogue(
-  JSON.parse(readFileSync(join(projectRoot, 'shared', 'datacenters.json'), 'utf8')),
-  'shared/datacenters.json'
-)
-const localDir = mkdtempSync(join(tmpdir(), 'vtta-bench-'))
-const edgePort = await freePort()
-const originPort = await freePort()
-const defaults = localEnv({}, '').values
-const platform = await startPlatform({
-  catalogue,
-  localDir,
-  edgePort,
-  env: localEnv(
-    { ...process.env, IMAGE_SOURCE_HOSTS: `${defaults.IMAGE_SOURCE_HOSTS},127.0.0.1:${originPort}` },
-    `http://127.0.0.1:${edgePort}`,
-    loadEdgeSecrets(localDir).secrets
-  ).values,
-  tunables: {},
+const parts = ['steering', 'edge', 'images', 'releases'] as const
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } },
 })
-try {
-  await benchEdgePaths(platform)
-  await benchReleasesThroughEdge(platform)
+const unknown = args.only?.filter((p) => !(parts as readonly string[]).includes(p)) ?? []
+if (unknown.length) {
+  console.error(`unknown part ${unknown.join(', ')}; parts: ${parts.join(', ')}`)
+  process.exit(64)
+}
+const runs = (part: (typeof parts)[number]) => !args.only || args.only.includes(part)
+const quick = args.quick
+if (quick) console.log('--quick: short rounds; the figures are too noisy to quote')
 
-  // The images benchmark's origin serves /files/photo.jpg on originPort; the Hono floor serves the
-  // very bytes the edge answers for it.
-  const sourceUrl = `http://127.0.0.1:${originPort}/files/photo.jpg`
-  const workers = await startEdgeImageWorkers(
-    platform,
-    (edgeUrl) => `${edgeUrl}/img/${imageOptions(800, 80)}/${sourceUrl}?hit=1`
+if (runs('steering')) await benchSteering({ rounds: quick ? 3 : 7 })
+
+if (runs('edge') || runs('images')) {
+  const catalogue = parseCatalogue(
+    JSON.parse(readFileSync(join(projectRoot, 'shared', 'datacenters.json'), 'utf8')),
+    'shared/datacenters.json'
   )
+  const localDir = mkdtempSync(join(tmpdir(), 'vtta-bench-'))
+  const edgePort = await freePort()
+  const originPort = await freePort()
+  const defaults = localEnv({}, '').values
+  const platform = await startPlatform({
+    catalogue,
+    localDir,
+    edgePort,
+    env: localEnv(
+      { ...process.env, IMAGE_SOURCE_HOSTS: `${defaults.IMAGE_SOURCE_HOSTS},127.0.0.1:${originPort}` },
+      `http://127.0.0.1:${edgePort}`,
+      loadEdgeSecrets(localDir).secrets
+    ).values,
+    tunables: {},
+  })
   try {
-    const results = await benchImagesBackend({
-      originPort,
-      extraTargets: (ctx) => edgeImageTargets(platform, workers, ctx),
-    })
-    const hit = await fetch(`${workers.hono.url}/bytes`)
-    const imageBytes = (await hit.arrayBuffer()).byteLength
-    const bindings = new Map<number, BindingCosts>()
-    for (const { concurrency } of results)
-      bindings.set(concurrency, await measureBindingCosts(workers, { imageBytes, concurrency, rounds: 5 }))
-    printEdgeImageGoals(results, platform, workers, bindings)
+    if (runs('edge')) {
+      await benchEdgePaths(platform, quick ? { rounds: 1, roundMs: 1_000 } : {})
+      await benchReleasesThroughEdge(platform, quick ? 4 : 20)
+    }
+    if (runs('images')) {
+      // The images benchmark's origin serves /files/photo.jpg on originPort; the Hono floor serves
+      // the very bytes the edge answers for it.
+      const sourceUrl = `http://127.0.0.1:${originPort}/files/photo.jpg`
+      const workers = await startEdgeImageWorkers(
+        platform,
+        (edgeUrl) => `${edgeUrl}/img/${imageOptions(800, 80)}/${sourceUrl}?hit=1`
+      )
+      try {
+        const results = await benchImagesBackend({
+          originPort,
+          extraTargets: (ctx) => edgeImageTargets(platform, workers, ctx),
+          ...(quick ? { rounds: 1, roundMs: 1_500, idleMs: 5_000, memoryBursts: 1 } : {}),
+        })
+        const hit = await fetch(`${workers.hono.url}/bytes`)
+        const imageBytes = (await hit.arrayBuffer()).byteLength
+        const bindings = new Map<number, BindingCosts>()
+        for (const { concurrency } of results)
+          bindings.set(
+            concurrency,
+            await measureBindingCosts(workers, { imageBytes, concurrency, rounds: quick ? 3 : 5 })
+          )
+        printEdgeImageGoals(results, platform, workers, bindings)
+      } finally {
+        await workers.stop()
+      }
+    }
   } finally {
-    await workers.stop()
+    await platform.stop()
+    rmSync(localDir, { recursive: true, force: true })
   }
-} finally {
-  await platform.stop()
-  rmSync(localDir, { recursive: true, force: true })
 }
 
 // Its own three-node cluster and services on free ports: delivery as the edge publishes it -> Discord.
-await benchReleases()
+if (runs('releases')) await benchReleases(quick ? { releases: 10 } : {})
