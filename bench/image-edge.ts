@@ -213,6 +213,7 @@ export function printEdgeImageGoals(
 ): void {
   const localEdgePort = new URL(platform.edgeUrl).port
   const workerdPid = workers.edge.workerdPid()
+  const honoWorkerdPid = workers.hono.workerdPid()
   const hostPids = new Set(liveProcessesInGroup(workers.edge.proc.pid))
   for (const { concurrency, results } of all) {
     const r = (name: string): Measured => {
@@ -258,6 +259,10 @@ export function printEdgeImageGoals(
         ["- Miniflare's rate limiter (one limit() per miss)", simulated.rateLimit],
         ["- Miniflare's Cache API (one miss and one put per miss)", simulated.cacheMissAndPut],
         ['= our Worker and its Durable Objects (goal <= 3 ms)', ours],
+        [
+          'for scale: workerd serving the same bytes from a bare Hono route (e)',
+          e.cpuPerRequestByPid.get(honoWorkerdPid) ?? NaN,
+        ],
       ]
     )
     console.log(
