@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseCatalogue } from '#shared/catalogue.ts'
-import { projectRoot, startPlatform } from '../local/platform.ts'
+import { projectRoot, startPlatform, type Platform } from '../local/platform.ts'
 import { loadEdgeSecrets } from '../local/edge-secrets.ts'
 import { localEnv } from '../local/local-env.ts'
 import { freePort } from '../local/free-port.ts'
@@ -46,27 +46,44 @@ if (quick) console.log('--quick: short rounds; the figures are too noisy to quot
 
 if (runs('steering')) await benchSteering({ rounds: quick ? 3 : 7 })
 
-if (runs('edge') || runs('images')) {
+/**
+ * Runs `work` on the local platform, started on a state directory of its own, with the images
+ * benchmark's origin port (free) in IMAGE_SOURCE_HOSTS; the directory is gone afterwards, also when
+ * the platform did not start (its addresses taken, say).
+ */
+async function onLocalPlatform(work: (platform: Platform, originPort: number) => Promise<void>) {
   const catalogue = parseCatalogue(
     JSON.parse(readFileSync(join(projectRoot, 'shared', 'datacenters.json'), 'utf8')),
     'shared/datacenters.json'
   )
   const localDir = mkdtempSync(join(tmpdir(), 'vtta-bench-'))
-  const edgePort = await freePort()
-  const originPort = await freePort()
-  const defaults = localEnv({}, '').values
-  const platform = await startPlatform({
-    catalogue,
-    localDir,
-    edgePort,
-    env: localEnv(
-      { ...process.env, IMAGE_SOURCE_HOSTS: `${defaults.IMAGE_SOURCE_HOSTS},127.0.0.1:${originPort}` },
-      `http://127.0.0.1:${edgePort}`,
-      loadEdgeSecrets(localDir).secrets
-    ).values,
-    tunables: {},
-  })
   try {
+    const edgePort = await freePort()
+    const originPort = await freePort()
+    const defaults = localEnv({}, '').values
+    const platform = await startPlatform({
+      catalogue,
+      localDir,
+      edgePort,
+      env: localEnv(
+        { ...process.env, IMAGE_SOURCE_HOSTS: `${defaults.IMAGE_SOURCE_HOSTS},127.0.0.1:${originPort}` },
+        `http://127.0.0.1:${edgePort}`,
+        loadEdgeSecrets(localDir).secrets
+      ).values,
+      tunables: {},
+    })
+    try {
+      await work(platform, originPort)
+    } finally {
+      await platform.stop()
+    }
+  } finally {
+    rmSync(localDir, { recursive: true, force: true })
+  }
+}
+
+if (runs('edge') || runs('images'))
+  await onLocalPlatform(async (platform, originPort) => {
     if (runs('edge')) {
       await benchEdgePaths(platform, quick ? { rounds: 1, roundMs: 1_000 } : {})
       await benchReleasesThroughEdge(platform, quick ? 4 : 20)
@@ -98,11 +115,7 @@ if (runs('edge') || runs('images')) {
         await workers.stop()
       }
     }
-  } finally {
-    await platform.stop()
-    rmSync(localDir, { recursive: true, force: true })
-  }
-}
+  })
 
 // Its own three-node cluster and services on free ports: delivery as the edge publishes it -> Discord.
 if (runs('releases')) await benchReleases(quick ? { releases: 10 } : {})
