@@ -6,7 +6,12 @@
 import { setTimeout } from 'node:timers/promises'
 import type { Platform } from '../local/platform.ts'
 import { standIns } from '../local/addresses.ts'
-import { postDelivery, registerRelease, releaseDelivery, releaseManifest } from '../local/stand-ins/github/index.ts'
+import {
+  postDelivery,
+  registerRelease,
+  releaseDelivery,
+  releaseManifest,
+} from '../local/stand-ins/github/index.ts'
 import { embedTitles, recordedCalls } from '../local/stand-ins/discord.ts'
 import { percentile } from './load.ts'
 import { printTable } from './table.ts'
