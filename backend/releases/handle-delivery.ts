@@ -12,10 +12,10 @@
 import { githubHeaders, unconfirmedRejectionCodes } from '#shared/releases.ts'
 import { confirmWithGitHub, logUnconfirmed, type Confirmed } from './confirm.ts'
 import { Rejection } from './errors.ts'
-import { publishRejected } from './events.ts'
 import { parseReleasePayload } from './github-payload.ts'
 import { packageRelease, type PackagerDeps, type PackageOutcome } from './package.ts'
 import { modulePurgePaths } from './purge.ts'
+import { rejectUnreadable } from './rejections.ts'
 import { PermanentFailure, type WorkItem } from '../runtime/work-queue.ts'
 
 const knownActions = new Set([
@@ -44,20 +44,7 @@ export async function handleDelivery(deps: PackagerDeps, item: WorkItem): Promis
   const parsed = parseReleasePayload(msg.data)
   if (!parsed.ok) {
     deps.metrics.deliveries.inc({ action: 'other', outcome: 'invalid' })
-    deps.metrics.rejections.inc({ code: 'payload_invalid' })
-    await publishRejected(deps.js, {
-      code: 'payload_invalid',
-      reason: parsed.reason.slice(0, 2000),
-      repositoryId: parsed.partial.repositoryId ?? null,
-      repository: null,
-      releaseId: parsed.partial.releaseId ?? null,
-      tag: parsed.partial.tag ?? null,
-      moduleId: null,
-      version: null,
-      releaseUrl: null,
-      delivery,
-      rejectedAt: new Date().toISOString(),
-    })
+    await rejectUnreadable(deps, parsed.partial, delivery, parsed.reason)
     throw new PermanentFailure(`payload_invalid: ${parsed.reason}`)
   }
   const { payload } = parsed

@@ -27,11 +27,12 @@ import type { RegistryWriter } from '../registry/writer.ts'
 import { downloadAsset, manifestAsset, zipAsset, type AssetLimits } from './assets.ts'
 import type { Claim, ReleaseClaims } from './claim.ts'
 import { Rejection } from './errors.ts'
-import { publishPackaged, publishRejected } from './events.ts'
+import { publishPackaged } from './events.ts'
 import type { GitHubApp, GitHubRelease } from './github-api.ts'
 import { moduleUrls, rewriteManifest, validateManifest, type ValidManifest } from './manifest.ts'
 import type { ReleaseMetrics } from './metrics.ts'
 import { modulePurgePaths } from './purge.ts'
+import { announceRejection } from './rejections.ts'
 import type { WorkItem } from '../runtime/work-queue.ts'
 import { findManifestEntry, readZip, rewriteZip, verifyEntries, ZipError, type ZipLimits } from './zip.ts'
 
@@ -81,8 +82,7 @@ export async function packageRelease(
     await announceRejection(
       deps,
       ev,
-      null,
-      version,
+      { moduleId: null, version },
       new Rejection(
         'version_tag_mismatch',
         `the tag "${tag.slice(0, 100)}" is not a version (expected v1.2.3 or 1.2.3)`
@@ -473,7 +473,7 @@ class PackagingRun {
           ? this.bound
           : (this.bound ?? this.manifestId)
     await this.deps.claims.rejected(this.claim, rejection.code, rejection.message, owned)
-    await announceRejection(this.deps, this.ev, owned, this.version, rejection)
+    await announceRejection(this.deps, this.ev, { moduleId: owned, version: this.version }, rejection)
   }
 }
 
@@ -484,54 +484,4 @@ class AlreadyDone extends Error {
     super(outcome)
     this.outcome = outcome
   }
-}
-
-/** Stores the rejection (when a module it belongs to is known), publishes `rejected` once, counts it. */
-export async function announceRejection(
-  deps: Pick<PackagerDeps, 'js' | 'registry' | 'log' | 'metrics'>,
-  ev: Pick<ReleaseToPackage, 'repositoryId' | 'repository' | 'release' | 'delivery'>,
-  moduleId: string | null,
-  version: string | null,
-  rejection: Rejection
-): Promise<void> {
-  const rejectedAt = new Date().toISOString()
-  const validVersion = version !== null && isVersion(version) ? version : null
-  const noticeKey = [ev.repositoryId, ev.release.id, validVersion ?? '-', rejection.code] as const
-  deps.metrics.rejections.inc({ code: rejection.code })
-  deps.log.warn(
-    {
-      code: rejection.code,
-      reason: rejection.message,
-      repository: ev.repository,
-      release: ev.release.id,
-      tag: ev.release.tag_name,
-    },
-    'release rejected'
-  )
-  // A replay of a refused release (beyond the stream's duplicate window) tells nobody again.
-  if (await deps.registry.noticeSent(...noticeKey)) return
-  if (moduleId && validVersion)
-    await deps.registry.putRejection(moduleId, validVersion, {
-      code: rejection.code,
-      reason: rejection.message,
-      repositoryId: ev.repositoryId,
-      releaseId: ev.release.id,
-      tag: ev.release.tag_name,
-      delivery: ev.delivery,
-      rejectedAt,
-    })
-  await publishRejected(deps.js, {
-    code: rejection.code,
-    reason: rejection.message.slice(0, 2000),
-    repositoryId: ev.repositoryId,
-    repository: ev.repository,
-    releaseId: ev.release.id,
-    tag: ev.release.tag_name,
-    moduleId,
-    version: validVersion,
-    releaseUrl: ev.release.html_url,
-    delivery: ev.delivery,
-    rejectedAt,
-  })
-  await deps.registry.markNoticeSent(...noticeKey)
 }
