@@ -9,6 +9,7 @@
  * An unreadable delivery is rejected (event) and dead-lettered; it can never succeed. A delivery
  * GitHub does not confirm (not enrolled, wrong installation, no such release) is refused quietly.
  */
+import type { JsMsg } from '@nats-io/jetstream'
 import { githubHeaders, unconfirmedRejectionCodes } from '#shared/releases.ts'
 import { confirmWithGitHub, logUnconfirmed, type Confirmed } from './confirm.ts'
 import { Rejection } from './errors.ts'
@@ -33,10 +34,20 @@ type Outcome = PackageOutcome | 'notes_updated' | 'deleted' | 'invalid' | 'refus
 const packagingActions = new Set(['published', 'released', 'prereleased'])
 const changingActions = new Set([...packagingActions, 'edited', 'deleted', 'unpublished'])
 
+/**
+ * A header's value; null when it is absent or empty. nats.js answers '' for an absent header, so
+ * `get(…) ?? fallback` would never fall back.
+ */
+function header(msg: JsMsg, name: string): string | null {
+  const value = msg.headers?.get(name)
+  return value === undefined || value === '' ? null : value
+}
+
 export async function handleDelivery(deps: PackagerDeps, item: WorkItem): Promise<void> {
   const { msg } = item
-  const delivery = msg.headers?.get(githubHeaders.delivery) || msg.headers?.get(githubHeaders.msgId) || null
-  const event = msg.headers?.get(githubHeaders.event) || 'release'
+  // GitHub's delivery id when the edge had one, else the message's own id (the body's hash).
+  const delivery = header(msg, githubHeaders.delivery) ?? header(msg, githubHeaders.msgId)
+  const event = header(msg, githubHeaders.event) ?? 'release'
   if (event !== 'release') {
     deps.metrics.deliveries.inc({ action: 'other', outcome: 'ignored' })
     return

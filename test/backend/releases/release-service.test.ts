@@ -11,7 +11,15 @@ import { deliveryFixture, PURGE_TOKEN, startPipeline, type Pipeline } from '../.
 import type { TestService } from '../../support/backend-service.ts'
 import { killProcess } from '../../../local/processes.ts'
 import { isNewerVersion } from '../../../backend/registry/foundry-version.ts'
-import { deadLetterHeaders, deadLetterStream, type RejectionCode } from '#shared/releases.ts'
+import { headers as natsHeaders } from '@nats-io/nats-core'
+import {
+  deadLetterHeaders,
+  deadLetterStream,
+  deliveryMsgId,
+  githubDeliverySubject,
+  githubHeaders,
+  type RejectionCode,
+} from '#shared/releases.ts'
 import { zipObjectPath, type Delivery, type FixtureName } from '../../../local/stand-ins/github/index.ts'
 
 let nats: TestNatsServer
@@ -357,6 +365,18 @@ describe('bad input: refused with a clear reason, registry unchanged', () => {
       { headers: d.headers, body: '{"action":"published", this is not json' },
       'payload_invalid',
       /not JSON/
+    )
+  })
+
+  it('a delivery without GitHub-Event and with an empty GitHub-Delivery: a release, named by its message id', async () => {
+    // nats.js reads an absent header as '': both must fall back (to `release`, to the Nats-Msg-Id).
+    const body = Buffer.from('{"action":"published", not JSON, no headers}')
+    const msgID = await deliveryMsgId(body)
+    const headers = natsHeaders()
+    headers.set(githubHeaders.delivery, '')
+    await p.js.publish(githubDeliverySubject('published'), body, { msgID, headers })
+    await poll(async () => (await p.rejected()).find((e) => e.delivery === msgID)?.code).toBe(
+      'payload_invalid'
     )
   })
 
