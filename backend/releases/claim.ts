@@ -8,6 +8,7 @@
  * the module record's compare-and-set (registry/writer.ts), so a worker that lost its lease while
  * paused can do no harm.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Channel, RejectionCode } from '#shared/releases.ts'
 import type { JsonKv } from '../registry/kv-store.ts'
 import { releaseRecordSchema, type ReleaseRecord } from '../registry/records.ts'
@@ -53,9 +54,11 @@ export class ReleaseClaims {
         const covered = record.channel === want.channel || record.channel === 'stable'
         if (covered && record.announced.includes(record.channel)) return { kind: 'done', record }
       }
-      const heldByOther =
+      const holder =
         record?.state === 'packaging' && record.leaseUntil > now && record.owner !== this.#owner
-      if (!heldByOther) {
+          ? record.owner
+          : null
+      if (holder === null) {
         const next: ReleaseRecord = {
           state: 'packaging',
           owner: this.#owner,
@@ -73,9 +76,9 @@ export class ReleaseClaims {
         if (revision !== null) return { kind: 'claimed', claim: { key, revision, record: next } }
         continue
       }
-      if (Date.now() > deadline) throw new Error(`${key} is still being packaged by ${record!.owner}`)
+      if (Date.now() > deadline) throw new Error(`${key} is still being packaged by ${holder}`)
       keepAlive()
-      await new Promise((r) => setTimeout(r, 250))
+      await sleep(250)
     }
   }
 

@@ -15,6 +15,16 @@ export class Rejection extends Error {
   }
 }
 
+/**
+ * What an error says, for a message: its cause when it has one (fetch's "fetch failed" carries the
+ * network error there), else its message.
+ */
+export function errorDetail(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  if (err.cause instanceof Error) return String(err.cause)
+  return typeof err.cause === 'string' ? err.cause : err.message
+}
+
 export class TransientError extends Error {
   override name = 'TransientError'
   /** How long to wait before trying again, when the other side said (Retry-After). */

@@ -15,7 +15,7 @@
 import { createAppAuth } from '@octokit/auth-app'
 import { request } from '@octokit/request'
 import { z } from 'zod'
-import { Rejection, TransientError } from './errors.ts'
+import { errorDetail, Rejection, TransientError } from './errors.ts'
 
 export const releaseAssetSchema = z.object({
   id: z.number().int(),
@@ -69,6 +69,23 @@ export const githubRequestHeaders = (token: string | undefined, accept: string):
 const MAX_API_BYTES = 5 * 1024 * 1024
 /** When GitHub says "limited" without saying until when. */
 const DEFAULT_RETRY_MS = 60_000
+
+/** The parts of an @octokit/request failure (RequestError) read here: its status and headers. */
+const octokitFailureSchema = z.object({
+  status: z.number().optional(),
+  response: z
+    .object({ headers: z.record(z.string(), z.union([z.string(), z.number()]).optional()) })
+    .optional(),
+})
+
+function octokitFailure(err: unknown): { status: number | undefined; headers: Headers } {
+  const parsed = octokitFailureSchema.safeParse(err)
+  const headers = new Headers()
+  if (!parsed.success) return { status: undefined, headers }
+  for (const [name, value] of Object.entries(parsed.data.response?.headers ?? {}))
+    if (value !== undefined) headers.set(name, String(value))
+  return { status: parsed.data.status, headers }
+}
 
 /** How long to wait, from `retry-after` (seconds) or `x-ratelimit-reset` (epoch seconds) when spent. */
 export function rateLimitWaitMs(status: number, headers: Headers, now = Date.now()): number | undefined {
@@ -132,13 +149,7 @@ export class GitHubApp {
       const auth = await this.#auth({ type: 'installation', installationId, refresh })
       return auth.token
     } catch (err) {
-      const status = (err as { status?: number }).status
-      const headers = new Headers(
-        ((err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {}) as Record<
-          string,
-          string
-        >
-      )
+      const { status, headers } = octokitFailure(err)
       if (status === 404)
         throw new Rejection(
           'installation_invalid',
@@ -149,9 +160,7 @@ export class GitHubApp {
           `${what}: GitHub refused an access token (HTTP ${status})`,
           this.#noteBudget(0, status, headers) ?? DEFAULT_RETRY_MS
         )
-      throw new TransientError(
-        `${what}: no access token (${status ? `HTTP ${status}` : (err as Error).message})`
-      )
+      throw new TransientError(`${what}: no access token (${status ? `HTTP ${status}` : errorDetail(err)})`)
     }
   }
 
@@ -171,7 +180,7 @@ export class GitHubApp {
           signal: AbortSignal.timeout(this.timeoutMs),
         })
       } catch (err) {
-        throw new TransientError(`${what}: ${(err as Error).cause ?? (err as Error).message}`)
+        throw new TransientError(`${what}: ${errorDetail(err)}`)
       }
     }
     let res = await call(await this.installationToken(installationId))

@@ -39,6 +39,23 @@ export type ParsedPayload =
   | { ok: true; payload: ReleasePayload }
   | { ok: false; reason: string; partial: Partial<{ repositoryId: number; releaseId: number; tag: string }> }
 
+/** The identifying fields of any JSON value: each one that is not what it should be is left out. */
+const identifyingSchema = z
+  .object({
+    repository: z
+      .object({ id: z.number().int().positive().optional().catch(undefined) })
+      .optional()
+      .catch(undefined),
+    release: z
+      .object({
+        id: z.number().int().positive().optional().catch(undefined),
+        tag_name: z.string().optional().catch(undefined),
+      })
+      .optional()
+      .catch(undefined),
+  })
+  .catch({})
+
 /** Parses the raw delivery bytes; never throws. */
 export function parseReleasePayload(bytes: Uint8Array): ParsedPayload {
   let data: unknown
@@ -54,10 +71,10 @@ export function parseReleasePayload(bytes: Uint8Array): ParsedPayload {
     .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
     .join('; ')
   // Whatever identifies the release is kept, so the rejection can still name it.
-  const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, any>
+  const known = identifyingSchema.parse(data)
   const partial: Partial<{ repositoryId: number; releaseId: number; tag: string }> = {}
-  if (Number.isSafeInteger(d.repository?.id) && d.repository.id > 0) partial.repositoryId = d.repository.id
-  if (Number.isSafeInteger(d.release?.id) && d.release.id > 0) partial.releaseId = d.release.id
-  if (typeof d.release?.tag_name === 'string') partial.tag = d.release.tag_name.slice(0, 255)
+  if (known.repository?.id !== undefined) partial.repositoryId = known.repository.id
+  if (known.release?.id !== undefined) partial.releaseId = known.release.id
+  if (known.release?.tag_name !== undefined) partial.tag = known.release.tag_name.slice(0, 255)
   return { ok: false, reason: `the payload is not a release event: ${reason}`, partial }
 }

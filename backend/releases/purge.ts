@@ -41,7 +41,7 @@ export async function purgeEdgeCache(
     if (res.ok) return 'purged'
     log.warn({ url, status: res.status, paths }, 'edge cache purge refused')
   } catch (err) {
-    log.warn({ url, err: (err as Error).message, paths }, 'edge cache purge failed')
+    log.warn({ url, err: err instanceof Error ? err.message : String(err), paths }, 'edge cache purge failed')
   }
   return 'failed'
 }

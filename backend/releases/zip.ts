@@ -320,7 +320,10 @@ async function inflateEntry(
       for await (const chunk of inflater) take(chunk as Buffer)
     } catch (err) {
       if (err instanceof ZipError) throw err
-      throw new ZipError('zip_invalid', `entry "${entry.name}" does not inflate: ${(err as Error).message}`)
+      throw new ZipError(
+        'zip_invalid',
+        `entry "${entry.name}" does not inflate: ${err instanceof Error ? err.message : String(err)}`
+      )
     } finally {
       inflater.destroy()
     }
