@@ -13,7 +13,7 @@ import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { isIP, type LookupFunction } from 'node:net'
 import { ImageError } from './image-error.ts'
-import { blockedAddressReason } from './address-guard.ts'
+import { blockedAddressReason } from '../outbound/address-guard.ts'
 import { checkSourceUrl, type SourcePolicy } from './source-policy.ts'
 import { SNIFF_BYTES, sniffImageType, type SourceFormat } from './sniff-image-type.ts'
 

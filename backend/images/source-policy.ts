@@ -12,7 +12,7 @@
  */
 import { isIP } from 'node:net'
 import type { ImageErrorCode } from '#shared/images.ts'
-import { blockedAddressReason } from './address-guard.ts'
+import { blockedAddressReason } from '../outbound/address-guard.ts'
 
 export interface SourcePolicy {
   hosts: ReadonlySet<string>

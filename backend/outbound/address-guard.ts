@@ -1,5 +1,5 @@
 /**
- * Which IP addresses the image service may connect to: public unicast only. Everything is refused
+ * Which IP addresses an outbound fetch may connect to: public unicast only. Everything is refused
  * unless it is positively a global unicast address, so ranges nobody thought of stay closed.
  *
  * IPv6 forms that embed an IPv4 address (IPv4-mapped ::ffff:a.b.c.d, SIIT ::ffff:0:a.b.c.d, NAT64

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { blockedAddressReason } from '../../../backend/images/address-guard.ts'
+import { blockedAddressReason } from '../../../backend/outbound/address-guard.ts'
 
 describe('address guard', () => {
   it.each([
