@@ -4,16 +4,16 @@
  */
 import { z } from 'zod'
 import { baseConfigSchema } from '../runtime/config.ts'
-import { parseSourceHosts } from './source-policy.ts'
+import { parseAllowlist } from '../outbound/allowlist.ts'
 
 const MiB = 1024 * 1024
 const positiveInt = () => z.coerce.number().int().positive()
 
 export const imagesConfigSchema = baseConfigSchema.extend({
-  /** The allowlist (source-policy.ts): hosts, `*.domain`, or `ip:port` explicit local origins. */
+  /** The allowlist (backend/outbound/allowlist.ts): hosts, `*.domain`, or `ip:port` explicit local origins. */
   IMAGE_SOURCE_HOSTS: z.string().transform((text, ctx) => {
-    const parsed = parseSourceHosts(text)
-    if (parsed.ok) return parsed.policy
+    const parsed = parseAllowlist(text)
+    if (parsed.ok) return parsed.allowlist
     ctx.addIssue({ code: 'custom', message: parsed.message })
     return z.NEVER
   }),

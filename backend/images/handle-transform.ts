@@ -17,7 +17,8 @@ import { limitLog } from '../runtime/log-limiter.ts'
 import { ImageError, asImageError } from './image-error.ts'
 import type { ImageMetrics } from './image-metrics.ts'
 import type { OriginCache } from './origin-cache.ts'
-import { checkSourceUrl, type SourcePolicy } from './source-policy.ts'
+import { checkUrl, type Allowlist } from '../outbound/allowlist.ts'
+import { sourceErrors } from './fetch-source.ts'
 import { transformImage, type TransformLimits, type TransformedImage } from './transform.ts'
 import type { TransformSlots } from './transform-slots.ts'
 import { chunkSize, replyError, replyImage } from './reply.ts'
@@ -27,7 +28,7 @@ export interface TransformHandlerDeps {
   log: Logger
   inFlight: InFlight
   metrics: ImageMetrics
-  policy: SourcePolicy
+  allowlist: Allowlist
   originCache: OriginCache
   slots: TransformSlots
   limits: TransformLimits
@@ -79,8 +80,8 @@ export function createTransformHandler(deps: TransformHandlerDeps): (msg: Msg) =
       return fail(msg, asImageError(error), started, request)
     }
     // Refusing a URL is cheap and final: it needs no slot, and a busy datacenter still says why.
-    const check = checkSourceUrl(deps.policy, request.source)
-    if (!check.ok) return fail(msg, new ImageError(check.code, check.message), started, request)
+    const check = checkUrl(deps.allowlist, request.source, 'the source')
+    if (!check.ok) return fail(msg, new ImageError(sourceErrors[check.code], check.message), started, request)
     if (!slots.tryAdmit())
       return fail(
         msg,

@@ -24,7 +24,7 @@ await runService({
   name: 'images',
   config: imagesConfigSchema,
   start({ config, nc, log, metrics: runtimeMetrics, inFlight }) {
-    const policy = config.IMAGE_SOURCE_HOSTS
+    const allowlist = config.IMAGE_SOURCE_HOSTS
     const plan = planConcurrency({
       budgetBytes: config.IMAGE_MEMORY_BUDGET_BYTES,
       originCacheBytes: config.IMAGE_ORIGIN_CACHE_BYTES,
@@ -38,7 +38,7 @@ await runService({
     }
     const originCache = new OriginCache(
       { maxBytes: config.IMAGE_ORIGIN_CACHE_BYTES, ttlMs: config.IMAGE_ORIGIN_CACHE_TTL_MS },
-      (url) => fetchSource(policy, url, fetchLimits)
+      (url) => fetchSource(allowlist, url, fetchLimits)
     )
     const metrics = createImageMetrics(runtimeMetrics.registry, {
       queued: () => slots.queued,
@@ -50,7 +50,7 @@ await runService({
       log,
       inFlight,
       metrics,
-      policy,
+      allowlist,
       originCache,
       slots,
       limits: {
@@ -74,7 +74,7 @@ await runService({
         concurrency: slots.concurrency,
         queueLimit: slots.queueLimit,
         plan: config.IMAGE_CONCURRENCY === undefined ? plan : 'IMAGE_CONCURRENCY',
-        hosts: [...policy.hosts, ...policy.suffixes.map((s) => `*${s}`), ...policy.origins],
+        hosts: [...allowlist.hosts, ...allowlist.suffixes.map((s) => `*${s}`), ...allowlist.origins],
       },
       'images configured'
     )

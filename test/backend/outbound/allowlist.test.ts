@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest'
-import { checkSourceUrl, parseSourceHosts, type SourcePolicy } from '../../../backend/images/source-policy.ts'
+import { checkUrl, parseAllowlist, type Allowlist } from '../../../backend/outbound/allowlist.ts'
 
-const policy = (text: string): SourcePolicy => {
-  const parsed = parseSourceHosts(text)
+const allowlist = (text: string): Allowlist => {
+  const parsed = parseAllowlist(text)
   if (!parsed.ok) throw new Error(parsed.message)
-  return parsed.policy
+  return parsed.allowlist
 }
-const dndb = policy(
+const dndb = allowlist(
   'www.dndbeyond.com, *.dndbeyond.com,media-waterdeep.cursecdn.com,127.0.0.1:18801,[::1]:18802'
 )
 
-describe('IMAGE_SOURCE_HOSTS', () => {
+describe('an allowlist (IMAGE_SOURCE_HOSTS)', () => {
   it('reads hosts, wildcards and explicit origins', () => {
     expect([...dndb.hosts]).toEqual(['www.dndbeyond.com', 'media-waterdeep.cursecdn.com'])
     expect(dndb.suffixes).toEqual(['.dndbeyond.com'])
@@ -31,13 +31,13 @@ describe('IMAGE_SOURCE_HOSTS', () => {
     ['127.0.0.1:0', /bad port/],
     ['127.0.0.1:70000', /bad port/],
   ])('refuses %j', (text, message) => {
-    const parsed = parseSourceHosts(text)
+    const parsed = parseAllowlist(text)
     expect(parsed.ok).toBe(false)
     if (!parsed.ok) expect(parsed.message).toMatch(message)
   })
 })
 
-describe('source URL check', () => {
+describe('URL check', () => {
   it.each([
     'https://www.dndbeyond.com/avatars/1.png',
     'https://media.dndbeyond.com/x.jpg',
@@ -45,42 +45,42 @@ describe('source URL check', () => {
     'http://media-waterdeep.cursecdn.com/x.jpg?v=1',
     'HTTPS://WWW.DNDBEYOND.COM/x.png',
   ])('allows %s', (url) => {
-    const check = checkSourceUrl(dndb, url)
+    const check = checkUrl(dndb, url, 'the source')
     expect(check.ok).toBe(true)
     if (check.ok) expect(check.pinnedAddress).toBeUndefined()
   })
 
   it('pins an explicit origin to its address, port included', () => {
-    expect(checkSourceUrl(dndb, 'http://127.0.0.1:18801/a.png')).toMatchObject({
+    expect(checkUrl(dndb, 'http://127.0.0.1:18801/a.png', 'the source')).toMatchObject({
       ok: true,
       pinnedAddress: '127.0.0.1',
     })
-    expect(checkSourceUrl(dndb, 'https://[::1]:18802/a.png')).toMatchObject({
+    expect(checkUrl(dndb, 'https://[::1]:18802/a.png', 'the source')).toMatchObject({
       ok: true,
       pinnedAddress: '::1',
     })
-    expect(checkSourceUrl(dndb, 'http://2130706433:18801/a.png')).toMatchObject({
+    expect(checkUrl(dndb, 'http://2130706433:18801/a.png', 'the source')).toMatchObject({
       ok: true,
       pinnedAddress: '127.0.0.1',
     })
   })
 
   it.each([
-    ['https://dndbeyond.com/x.png', 'source_host_not_allowed'],
-    ['https://www.dndbeyond.com.evil.com/x.png', 'source_host_not_allowed'],
-    ['https://evildndbeyond.com/x.png', 'source_host_not_allowed'],
-    ['https://www.dndbeyond.com./x.png', 'source_host_not_allowed'],
-    ['http://127.0.0.1:18802/a.png', 'source_address_blocked'],
-    ['http://127.0.0.1/a.png', 'source_address_blocked'],
-    ['http://[::1]:18801/a.png', 'source_address_blocked'],
-    ['http://0x7f000001:18803/', 'source_address_blocked'],
-    ['http://8.8.8.8/a.png', 'source_host_not_allowed'],
-    ['ftp://www.dndbeyond.com/x.png', 'source_scheme_not_allowed'],
-    ['javascript:alert(1)', 'source_scheme_not_allowed'],
-    ['https://u:p@www.dndbeyond.com/x.png', 'source_invalid_url'],
-    ['//www.dndbeyond.com/x.png', 'source_invalid_url'],
-    ['https://', 'source_invalid_url'],
+    ['https://dndbeyond.com/x.png', 'host_not_allowed'],
+    ['https://www.dndbeyond.com.evil.com/x.png', 'host_not_allowed'],
+    ['https://evildndbeyond.com/x.png', 'host_not_allowed'],
+    ['https://www.dndbeyond.com./x.png', 'host_not_allowed'],
+    ['http://127.0.0.1:18802/a.png', 'address_blocked'],
+    ['http://127.0.0.1/a.png', 'address_blocked'],
+    ['http://[::1]:18801/a.png', 'address_blocked'],
+    ['http://0x7f000001:18803/', 'address_blocked'],
+    ['http://8.8.8.8/a.png', 'host_not_allowed'],
+    ['ftp://www.dndbeyond.com/x.png', 'scheme_not_allowed'],
+    ['javascript:alert(1)', 'scheme_not_allowed'],
+    ['https://u:p@www.dndbeyond.com/x.png', 'invalid_url'],
+    ['//www.dndbeyond.com/x.png', 'invalid_url'],
+    ['https://', 'invalid_url'],
   ])('refuses %s with %s', (url, code) => {
-    expect(checkSourceUrl(dndb, url)).toMatchObject({ ok: false, code })
+    expect(checkUrl(dndb, url, 'the source')).toMatchObject({ ok: false, code })
   })
 })

@@ -1,5 +1,6 @@
 /**
- * Which source URLs the image service may fetch: the allowlist from IMAGE_SOURCE_HOSTS.
+ * Which URLs a service may fetch: an allowlist from its environment (IMAGE_SOURCE_HOSTS), and the
+ * check of one URL against it, made before connecting and again on every redirect (fetch.ts).
  *
  * Entries, comma-separated:
  *   `media.dndbeyond.com`   that host exactly
@@ -7,14 +8,13 @@
  *   `127.0.0.1:18801`       an explicit origin: an IP literal with a port ([::1]:18801 for IPv6). The
  *                           only way to reach a private or loopback address, and only that address and
  *                           port; this is how tests and the local platform reach their local origins.
- * Hostnames never permit private addresses: every address they resolve to is still checked
- * (address-guard.ts), so `localhost` on the list reaches nothing.
+ * Host names never permit private addresses: every address they resolve to is still checked
+ * (address-guard.ts, in fetch.ts), so `localhost` on the list reaches nothing.
  */
 import { isIP } from 'node:net'
-import type { ImageErrorCode } from '#shared/images.ts'
-import { blockedAddressReason } from '../outbound/address-guard.ts'
+import { blockedAddressReason } from './address-guard.ts'
 
-export interface SourcePolicy {
+export interface Allowlist {
   hosts: ReadonlySet<string>
   /** `.dndbeyond.com` for `*.dndbeyond.com`. */
   suffixes: readonly string[]
@@ -22,20 +22,23 @@ export interface SourcePolicy {
   origins: ReadonlySet<string>
 }
 
-export type SourceCheck =
+/** Why a URL is refused before anything is fetched. */
+export type UrlRefusal = 'invalid_url' | 'scheme_not_allowed' | 'host_not_allowed' | 'address_blocked'
+
+export type UrlCheck =
   | {
       ok: true
       url: URL
       /** Set for an explicit origin: connect here, without DNS and without the address guard. */
       pinnedAddress?: string
     }
-  | { ok: false; code: ImageErrorCode; message: string }
+  | { ok: false; code: UrlRefusal; message: string }
 
 const defaultPorts: Record<string, number> = { 'http:': 80, 'https:': 443 }
 
-export function parseSourceHosts(
+export function parseAllowlist(
   text: string
-): { ok: true; policy: SourcePolicy } | { ok: false; message: string } {
+): { ok: true; allowlist: Allowlist } | { ok: false; message: string } {
   const hosts = new Set<string>()
   const suffixes: string[] = []
   const origins = new Set<string>()
@@ -45,7 +48,7 @@ export function parseSourceHosts(
     const match = /^(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(\d{1,5}))?$/.exec(entry)
     let hostname: string | undefined
     try {
-      // The URL parser normalises the host as it will normalise source URLs (IPv6 compression, IPv4 forms).
+      // The URL parser normalises the host as it will normalise fetched URLs (IPv6 compression, IPv4 forms).
       if (match) hostname = new URL(`http://${match[2]}`).hostname
     } catch {
       hostname = undefined
@@ -72,45 +75,48 @@ export function parseSourceHosts(
   }
   if (hosts.size + suffixes.length + origins.size === 0)
     return { ok: false, message: 'must name at least one host' }
-  return { ok: true, policy: { hosts, suffixes, origins } }
+  return { ok: true, allowlist: { hosts, suffixes, origins } }
 }
 
-/** Checks a source URL against the policy: scheme, credentials, allowlist, and IP literals' addresses. */
-export function checkSourceUrl(policy: SourcePolicy, source: string): SourceCheck {
+/**
+ * Checks a URL against the allowlist: scheme, credentials, host, and an IP literal's address.
+ * `what` names the URL in messages ("the source").
+ */
+export function checkUrl(allowlist: Allowlist, source: string, what: string): UrlCheck {
   let url: URL
   try {
     url = new URL(source)
   } catch {
-    return { ok: false, code: 'source_invalid_url', message: 'the source is not an absolute URL' }
+    return { ok: false, code: 'invalid_url', message: `${what} is not an absolute URL` }
   }
   if (!(url.protocol in defaultPorts))
     return {
       ok: false,
-      code: 'source_scheme_not_allowed',
-      message: `the source's scheme ${url.protocol} is not allowed (http and https only)`,
+      code: 'scheme_not_allowed',
+      message: `${what}'s scheme ${url.protocol} is not allowed (http and https only)`,
     }
   if (url.username || url.password)
-    return { ok: false, code: 'source_invalid_url', message: 'credentials in the source URL are not allowed' }
+    return { ok: false, code: 'invalid_url', message: `credentials in the URL of ${what} are not allowed` }
 
   // The URL parser has already turned 2130706433, 0177.0.0.1 and 0x7f.1 into 127.0.0.1.
   const host = url.hostname
   const address = unbracket(host)
+  const refused = {
+    ok: false,
+    code: 'host_not_allowed',
+    message: `${what} host ${host} is not allowed`,
+  } as const
   if (isIP(address) !== 0) {
     const origin = `${host}:${url.port || defaultPorts[url.protocol]}`
-    if (policy.origins.has(origin)) return { ok: true, url, pinnedAddress: address }
+    if (allowlist.origins.has(origin)) return { ok: true, url, pinnedAddress: address }
     const reason = blockedAddressReason(address)
     if (reason !== null)
-      return {
-        ok: false,
-        code: 'source_address_blocked',
-        message: `the source's address is not allowed (${reason})`,
-      }
-    if (policy.hosts.has(host)) return { ok: true, url }
-    return { ok: false, code: 'source_host_not_allowed', message: `the source host ${host} is not allowed` }
+      return { ok: false, code: 'address_blocked', message: `${what}'s address is not allowed (${reason})` }
+    return allowlist.hosts.has(host) ? { ok: true, url } : refused
   }
-  if (policy.hosts.has(host) || policy.suffixes.some((suffix) => host.endsWith(suffix)))
+  if (allowlist.hosts.has(host) || allowlist.suffixes.some((suffix) => host.endsWith(suffix)))
     return { ok: true, url }
-  return { ok: false, code: 'source_host_not_allowed', message: `the source host ${host} is not allowed` }
+  return refused
 }
 
 function unbracket(host: string): string {
