@@ -1,5 +1,6 @@
 /**
- * Which URLs a service may fetch: an allowlist from its environment (IMAGE_SOURCE_HOSTS), and the
+ * Which URLs a service may fetch: an allowlist from its environment (IMAGE_SOURCE_HOSTS,
+ * RELEASE_ASSET_HOSTS), and the
  * check of one URL against it, made before connecting and again on every redirect (fetch.ts).
  *
  * Entries, comma-separated:
@@ -117,6 +118,17 @@ export function checkUrl(allowlist: Allowlist, source: string, what: string): Ur
   if (allowlist.hosts.has(host) || allowlist.suffixes.some((suffix) => host.endsWith(suffix)))
     return { ok: true, url }
   return refused
+}
+
+/**
+ * The allowlist with `url`'s origin added: as an explicit origin (ip:port) when its host is an IP
+ * literal, else as its host name, whose addresses are still checked.
+ */
+export function allowing(allowlist: Allowlist, url: URL): Allowlist {
+  const host = url.hostname.toLowerCase()
+  if (isIP(unbracket(host)) === 0) return { ...allowlist, hosts: new Set([...allowlist.hosts, host]) }
+  const origin = `${host}:${url.port || defaultPorts[url.protocol]}`
+  return { ...allowlist, origins: new Set([...allowlist.origins, origin]) }
 }
 
 function unbracket(host: string): string {

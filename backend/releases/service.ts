@@ -15,6 +15,7 @@ import {
   releaseEventsStreamConfig,
   streamMaxBytes,
 } from '#shared/releases.ts'
+import { allowing, parseAllowlist } from '../outbound/allowlist.ts'
 import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { ensureRegistryStorage } from '../registry/buckets.ts'
@@ -22,7 +23,6 @@ import { RegistryWriter } from '../registry/writer.ts'
 import { ReleaseClaims } from './claim.ts'
 import { startDurableConsumer } from '../runtime/durable-consumer.ts'
 import { TransientError } from './errors.ts'
-import { parseHostList } from './fetch-limited.ts'
 import { GitHubApp } from './github-api.ts'
 import { handleDelivery } from './handle-delivery.ts'
 import { createReleaseMetrics } from './metrics.ts'
@@ -52,10 +52,19 @@ const configSchema = baseConfigSchema.extend({
   /** The GitHub App this platform is: its id and private key sign the App JWT (github-api.ts). */
   GITHUB_APP_ID: z.coerce.number({ error: 'must be the GitHub App id (a number)' }).int().positive(),
   GITHUB_APP_PRIVATE_KEY: privateKeyPem,
-  /** host[:port] list assets may be downloaded from (GITHUB_API_URL's host is always allowed). */
+  /**
+   * Where assets may be downloaded from (backend/outbound/allowlist.ts): hosts, `*.domain`, or `ip:port`
+   * explicit origins; GITHUB_API_URL's origin is always allowed (a host name only at public addresses).
+   */
   RELEASE_ASSET_HOSTS: z
     .string()
-    .default('api.github.com,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com'),
+    .default('api.github.com,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com')
+    .transform((text, ctx) => {
+      const parsed = parseAllowlist(text)
+      if (parsed.ok) return parsed.allowlist
+      ctx.addIssue({ code: 'custom', message: parsed.message })
+      return z.NEVER
+    }),
   /** Bearer token for the edge's cache purge (the edge's PURGE_TOKEN); empty: no purge. */
   PURGE_TOKEN: z.string().default(''),
   ...workQueueConfig(5),
@@ -97,8 +106,7 @@ await runService({
       purgeToken: config.PURGE_TOKEN,
       timeoutMs: config.PURGE_TIMEOUT_MS,
     }
-    const allowedHosts = parseHostList(config.RELEASE_ASSET_HOSTS)
-    allowedHosts.add(new URL(config.GITHUB_API_URL).host.toLowerCase())
+    const allowlist = allowing(config.RELEASE_ASSET_HOSTS, new URL(config.GITHUB_API_URL))
 
     const deps = {
       js,
@@ -114,7 +122,7 @@ await runService({
         privateKey: config.GITHUB_APP_PRIVATE_KEY,
         timeoutMs: config.ASSET_TIMEOUT_MS,
       }),
-      assets: { allowedHosts, timeoutMs: config.ASSET_TIMEOUT_MS },
+      assets: { allowlist, timeoutMs: config.ASSET_TIMEOUT_MS },
       limits: {
         maxManifestBytes: config.MAX_MANIFEST_BYTES,
         maxZipBytes: config.MAX_ZIP_BYTES,
