@@ -4,8 +4,8 @@
  * check of one URL against it, made before connecting and again on every redirect (fetch.ts).
  *
  * Entries, comma-separated:
- *   `media.dndbeyond.com`   that host exactly
- *   `*.dndbeyond.com`       any subdomain, at any depth (not the apex: list it too if wanted)
+ *   `media.dndbeyond.com`   that host exactly, on the scheme's default port (80, 443)
+ *   `*.dndbeyond.com`       any subdomain, at any depth (not the apex: list it too if wanted), default port
  *   `127.0.0.1:18801`       an explicit origin: an IP literal with a port ([::1]:18801 for IPv6). The
  *                           only way to reach a private or loopback address, and only that address and
  *                           port; this is how tests and the local platform reach their local origins.
@@ -113,11 +113,17 @@ export function checkUrl(allowlist: Allowlist, source: string, what: string): Ur
     const reason = blockedAddressReason(address)
     if (reason !== null)
       return { ok: false, code: 'address_blocked', message: `${what}'s address is not allowed (${reason})` }
-    return allowlist.hosts.has(host) ? { ok: true, url } : refused
-  }
-  if (allowlist.hosts.has(host) || allowlist.suffixes.some((suffix) => host.endsWith(suffix)))
-    return { ok: true, url }
-  return refused
+    if (!allowlist.hosts.has(host)) return refused
+  } else if (!allowlist.hosts.has(host) && !allowlist.suffixes.some((suffix) => host.endsWith(suffix)))
+    return refused
+  // The URL parser leaves `port` empty for the scheme's default port.
+  if (url.port !== '')
+    return {
+      ok: false,
+      code: 'host_not_allowed',
+      message: `${what} port ${url.port} is not allowed (a listed host name is reached on its scheme's default port only)`,
+    }
+  return { ok: true, url }
 }
 
 /**

@@ -54,7 +54,7 @@ const configSchema = baseConfigSchema.extend({
   GITHUB_APP_PRIVATE_KEY: privateKeyPem,
   /**
    * Where assets may be downloaded from (backend/outbound/allowlist.ts): hosts, `*.domain`, or `ip:port`
-   * explicit origins; GITHUB_API_URL's origin is always allowed (a host name only at public addresses).
+   * explicit origins; GITHUB_API_URL's origin is always allowed (a host name: at public addresses, on its default port).
    */
   RELEASE_ASSET_HOSTS: z
     .string()

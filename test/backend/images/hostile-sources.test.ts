@@ -136,8 +136,13 @@ const cases: Array<{ name: string; source: () => string; code: ImageErrorCode }>
   },
   {
     name: 'an allowlisted host name resolving to loopback',
-    source: () => `http://localhost:${traps.v4.port}/`,
+    source: () => 'http://localhost/',
     code: 'source_address_blocked',
+  },
+  {
+    name: "an allowlisted host name on another port than its scheme's",
+    source: () => `http://localhost:${traps.v4.port}/`,
+    code: 'source_host_not_allowed',
   },
   {
     name: 'a redirect to loopback',
@@ -151,7 +156,7 @@ const cases: Array<{ name: string; source: () => string; code: ImageErrorCode }>
   },
   {
     name: 'a redirect to an allowlisted name on loopback',
-    source: () => redirectTo(`http://localhost:${traps.v4.port}/`),
+    source: () => redirectTo('http://localhost/'),
     code: 'source_address_blocked',
   },
   {

@@ -44,6 +44,7 @@ describe('URL check', () => {
     'https://a.b.dndbeyond.com/x.jpg',
     'http://media-waterdeep.cursecdn.com/x.jpg?v=1',
     'HTTPS://WWW.DNDBEYOND.COM/x.png',
+    'https://www.dndbeyond.com:443/x.png',
   ])('allows %s', (url) => {
     const check = checkUrl(dndb, url, 'the source')
     expect(check.ok).toBe(true)
@@ -67,6 +68,8 @@ describe('URL check', () => {
 
   it.each([
     ['https://dndbeyond.com/x.png', 'host_not_allowed'],
+    ['https://www.dndbeyond.com:8443/x.png', 'host_not_allowed'],
+    ['http://a.dndbeyond.com:443/x.png', 'host_not_allowed'],
     ['https://www.dndbeyond.com.evil.com/x.png', 'host_not_allowed'],
     ['https://evildndbeyond.com/x.png', 'host_not_allowed'],
     ['https://www.dndbeyond.com./x.png', 'host_not_allowed'],

@@ -93,15 +93,14 @@ describe('the outbound fetcher', () => {
   })
 
   it('refuses a listed host name that resolves to loopback, before connecting', async () => {
-    const before = origin.connections()
+    // Port 80: a listed host name is reached on its scheme's default port only.
     const fetched = await safeFetch(
-      `http://localhost:${origin.port}/files/a.txt`,
+      'http://localhost/files/a.txt',
       options({ allowlist: allowlist('localhost') })
     )
     const failure = failureOf(fetched)
     expect(failure.code).toBe('address_blocked')
     expect(failure.message).toMatch(/resolves to an address that is not allowed \(loopback\)/)
-    expect(origin.connections()).toBe(before)
   })
 
   it('refuses a redirect to a loopback address that is not an explicit origin', async () => {
