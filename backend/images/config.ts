@@ -12,7 +12,7 @@ const positiveInt = () => z.coerce.number().int().positive()
 export const imagesConfigSchema = baseConfigSchema.extend({
   /** The allowlist (backend/outbound/allowlist.ts): hosts, `*.domain`, or `ip:port` explicit local origins. */
   IMAGE_SOURCE_HOSTS: z.string().transform((text, ctx) => {
-    const parsed = parseAllowlist(text)
+    const parsed = parseAllowlist(text, 'IMAGE_SOURCE_HOSTS')
     if (parsed.ok) return parsed.allowlist
     ctx.addIssue({ code: 'custom', message: parsed.message })
     return z.NEVER

@@ -16,6 +16,8 @@ import { isIP } from 'node:net'
 import { blockedAddressReason } from './address-guard.ts'
 
 export interface Allowlist {
+  /** The environment variable it came from: refusals name it, so an operator knows where to look. */
+  variable: string
   hosts: ReadonlySet<string>
   /** `.dndbeyond.com` for `*.dndbeyond.com`. */
   suffixes: readonly string[]
@@ -38,7 +40,8 @@ export type UrlCheck =
 const defaultPorts: Record<string, number> = { 'http:': 80, 'https:': 443 }
 
 export function parseAllowlist(
-  text: string
+  text: string,
+  variable: string
 ): { ok: true; allowlist: Allowlist } | { ok: false; message: string } {
   const hosts = new Set<string>()
   const suffixes: string[] = []
@@ -76,7 +79,7 @@ export function parseAllowlist(
   }
   if (hosts.size + suffixes.length + origins.size === 0)
     return { ok: false, message: 'must name at least one host' }
-  return { ok: true, allowlist: { hosts, suffixes, origins } }
+  return { ok: true, allowlist: { variable, hosts, suffixes, origins } }
 }
 
 /**
@@ -105,14 +108,18 @@ export function checkUrl(allowlist: Allowlist, source: string, what: string): Ur
   const refused = {
     ok: false,
     code: 'host_not_allowed',
-    message: `${what} host ${host} is not allowed`,
+    message: `${what} host ${host} is not allowed (not in ${allowlist.variable})`,
   } as const
   if (isIP(address) !== 0) {
     const origin = `${host}:${url.port || defaultPorts[url.protocol]}`
     if (allowlist.origins.has(origin)) return { ok: true, url, pinnedAddress: address }
     const reason = blockedAddressReason(address)
     if (reason !== null)
-      return { ok: false, code: 'address_blocked', message: `${what}'s address is not allowed (${reason})` }
+      return {
+        ok: false,
+        code: 'address_blocked',
+        message: `${what}'s address is not allowed (${reason}); ${privateHint(allowlist)}`,
+      }
     if (!allowlist.hosts.has(host)) return refused
   } else if (!allowlist.hosts.has(host) && !allowlist.suffixes.some((suffix) => host.endsWith(suffix)))
     return refused
@@ -121,9 +128,14 @@ export function checkUrl(allowlist: Allowlist, source: string, what: string): Ur
     return {
       ok: false,
       code: 'host_not_allowed',
-      message: `${what} port ${url.port} is not allowed (a listed host name is reached on its scheme's default port only)`,
+      message: `${what} port ${url.port} is not allowed (a host name in ${allowlist.variable} is reached on its scheme's default port only)`,
     }
   return { ok: true, url }
+}
+
+/** How a private or loopback address is reached after all: names the list's variable, never an address. */
+export function privateHint(allowlist: Allowlist): string {
+  return `only an explicit ip:port entry in ${allowlist.variable} reaches a private or loopback address`
 }
 
 /**

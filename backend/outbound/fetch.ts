@@ -18,7 +18,7 @@ import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { isIP, type LookupFunction } from 'node:net'
 import { blockedAddressReason } from './address-guard.ts'
-import { checkUrl, type Allowlist, type UrlRefusal } from './allowlist.ts'
+import { checkUrl, privateHint, type Allowlist, type UrlRefusal } from './allowlist.ts'
 
 export const MAX_REDIRECTS = 3
 
@@ -114,7 +114,8 @@ export async function safeFetch<T>(
       if (!check.ok)
         throw fail({ code: check.code, message: redirects ? `redirect: ${check.message}` : check.message })
       origin ??= check.url.origin
-      const address = check.pinnedAddress ?? (await resolveChecked(check.url.hostname, deadline, o.what))
+      const address =
+        check.pinnedAddress ?? (await resolveChecked(check.url.hostname, deadline, o.allowlist, o.what))
       const headers = {
         ...(check.url.origin === origin ? o.headers : withoutCredentials(o.headers)),
         ...fixedHeaders,
@@ -166,7 +167,12 @@ export async function safeFetch<T>(
 }
 
 /** Resolves once; refuses when any address is not public (a mixed answer is not trusted either). */
-async function resolveChecked(hostname: string, signal: AbortSignal, what: string): Promise<string> {
+async function resolveChecked(
+  hostname: string,
+  signal: AbortSignal,
+  allowlist: Allowlist,
+  what: string
+): Promise<string> {
   const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
   if (isIP(bare)) return bare // an allowlisted IP literal, already checked by the allowlist
   let addresses: { address: string; family: number }[]
@@ -184,7 +190,7 @@ async function resolveChecked(hostname: string, signal: AbortSignal, what: strin
     if (reason !== null)
       throw fail({
         code: 'address_blocked',
-        message: `${what} host ${hostname} resolves to an address that is not allowed (${reason})`,
+        message: `${what} host ${hostname} resolves to an address that is not allowed (${reason}); ${privateHint(allowlist)}`,
       })
   }
   return addresses[0]!.address

@@ -60,7 +60,7 @@ const configSchema = baseConfigSchema.extend({
     .string()
     .default('api.github.com,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com')
     .transform((text, ctx) => {
-      const parsed = parseAllowlist(text)
+      const parsed = parseAllowlist(text, 'RELEASE_ASSET_HOSTS')
       if (parsed.ok) return parsed.allowlist
       ctx.addIssue({ code: 'custom', message: parsed.message })
       return z.NEVER

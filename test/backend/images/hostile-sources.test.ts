@@ -212,6 +212,20 @@ describe('hostile sources', () => {
     expect(traps.v4.connections + traps.v6.connections).toBe(before)
   })
 
+  it('says which variable allows a loopback origin, without naming the addresses a host name resolved to', async () => {
+    const literal = await requestTransform(nc, { source: `http://127.0.0.1:${traps.v4.port}/` })
+    expect(literal.error?.code).toBe('source_address_blocked')
+    expect(literal.error?.message).toMatch(/only an explicit ip:port entry in IMAGE_SOURCE_HOSTS reaches/)
+    const named = await requestTransform(nc, { source: 'http://localhost/' })
+    expect(named.error?.code).toBe('source_address_blocked')
+    expect(named.error?.message).toMatch(/IMAGE_SOURCE_HOSTS/)
+    expect(named.error?.message).not.toMatch(/127\.0\.0\.1|::1/)
+    const unlisted = await requestTransform(nc, { source: 'https://evil.example.com/cat.png' })
+    expect(unlisted.error?.message).toBe(
+      'the source host evil.example.com is not allowed (not in IMAGE_SOURCE_HOSTS)'
+    )
+  })
+
   it('follows up to 3 redirects on allowed hosts', async () => {
     const answer = await requestTransform(nc, { source: `${origin.url}/chain/3/files/photo.jpg` })
     expect(answer.status).toBe(200)

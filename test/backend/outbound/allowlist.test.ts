@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { checkUrl, parseAllowlist, type Allowlist } from '../../../backend/outbound/allowlist.ts'
 
 const allowlist = (text: string): Allowlist => {
-  const parsed = parseAllowlist(text)
+  const parsed = parseAllowlist(text, 'IMAGE_SOURCE_HOSTS')
   if (!parsed.ok) throw new Error(parsed.message)
   return parsed.allowlist
 }
@@ -31,7 +31,7 @@ describe('an allowlist (IMAGE_SOURCE_HOSTS)', () => {
     ['127.0.0.1:0', /bad port/],
     ['127.0.0.1:70000', /bad port/],
   ])('refuses %j', (text, message) => {
-    const parsed = parseAllowlist(text)
+    const parsed = parseAllowlist(text, 'IMAGE_SOURCE_HOSTS')
     expect(parsed.ok).toBe(false)
     if (!parsed.ok) expect(parsed.message).toMatch(message)
   })
@@ -85,5 +85,17 @@ describe('URL check', () => {
     ['https://', 'invalid_url'],
   ])('refuses %s with %s', (url, code) => {
     expect(checkUrl(dndb, url, 'the source')).toMatchObject({ ok: false, code })
+  })
+
+  it('names the variable that would allow a refused host or address, never the address', () => {
+    expect(checkUrl(dndb, 'http://10.1.2.3/a.png', 'the source')).toEqual({
+      ok: false,
+      code: 'address_blocked',
+      message:
+        "the source's address is not allowed (private); only an explicit ip:port entry in IMAGE_SOURCE_HOSTS reaches a private or loopback address",
+    })
+    expect(checkUrl(dndb, 'https://evil.example/a.png', 'the source')).toMatchObject({
+      message: 'the source host evil.example is not allowed (not in IMAGE_SOURCE_HOSTS)',
+    })
   })
 })

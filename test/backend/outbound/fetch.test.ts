@@ -43,7 +43,7 @@ afterAll(async () => {
 })
 
 const allowlist = (text: string): Allowlist => {
-  const parsed = parseAllowlist(text)
+  const parsed = parseAllowlist(text, 'TEST_HOSTS')
   if (!parsed.ok) throw new Error(parsed.message)
   return parsed.allowlist
 }

@@ -22,7 +22,7 @@ afterAll(async () => {
 })
 
 const limits = (hosts: string): AssetLimits => {
-  const parsed = parseAllowlist(hosts)
+  const parsed = parseAllowlist(hosts, 'RELEASE_ASSET_HOSTS')
   if (!parsed.ok) throw new Error(parsed.message)
   return { allowlist: parsed.allowlist, timeoutMs: 5_000 }
 }
