@@ -120,7 +120,7 @@ async function transform(file: string, options: Partial<ResolvedImageOptions>): 
 const near = (actual: Rgba, expected: Rgba, tolerance = 12) =>
   expect(
     actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance),
-    `${actual} is not ${expected}`
+    `${actual.join(',')} is not ${expected.join(',')}`
   ).toBe(true)
 const RED: Rgba = [255, 0, 0, 255]
 const GREEN: Rgba = [0, 255, 0, 255]

@@ -8,6 +8,7 @@ import { startNatsCluster, type TestNatsCluster } from '../../support/nats-clust
 import { startPipeline, type Pipeline } from '../../support/release-pipeline.ts'
 import type { Delivery } from '../../../local/stand-ins/github/index.ts'
 import { githubStream } from '#shared/releases.ts'
+import { firstEmbed } from './documents.ts'
 
 let cluster: TestNatsCluster
 let p: Pipeline
@@ -116,7 +117,7 @@ describe('three release services and three notifiers on R3', () => {
     expectNoDuplicates(packaged.map((e) => e.moduleId))
     const calls = p.announcements().filter((c) => JSON.stringify(c.body).includes('/modules/load-module-'))
     expect(calls).toHaveLength(134)
-    expectNoDuplicates(calls.map((c) => (c.body as any).embeds[0].title))
+    expectNoDuplicates(calls.map((c) => firstEmbed(c.body)?.title ?? ''))
     const listed = (await (await p.api('/api/modules')).json()) as {
       modules: Array<{ id: string; latest: { stable: string } }>
     }

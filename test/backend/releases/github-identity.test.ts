@@ -11,6 +11,7 @@ import { installationIdFor, type Delivery, type FixtureName } from '../../../loc
 import { GitHubApp } from '../../../backend/releases/github-api.ts'
 import { transferModule } from '../../../local/registry-commands.ts'
 import { deadLetterStream } from '#shared/releases.ts'
+import { apiDocument, forge, jsonObject } from './documents.ts'
 
 let nats: TestNatsServer
 let p: Pipeline
@@ -34,7 +35,7 @@ afterAll(async () => {
 })
 
 const poll = <T>(fn: () => Promise<T> | T, timeout = 15_000) => expect.poll(fn, { timeout, interval: 50 })
-const apiJson = async (path: string): Promise<any> => (await p.api(path)).json()
+const apiJson = async (path: string) => apiDocument(await p.api(path))
 const releaseLogs = () => p.releases[0]!.logs()
 
 /** Waits until the release service has handled this delivery, and returns its outcome. */
@@ -74,7 +75,7 @@ describe('identity comes from GitHub, never from the delivery', () => {
       repositoryId: 900_000_666,
       version: '99.0.0',
       installationId,
-      mutate: (x) => void (x.repository.id = itemPiles.repositoryId),
+      mutate: forge((x) => void (x.repository.id = itemPiles.repositoryId)),
     })
     // Even enrolled, the attacker's own repository changes nothing of item-piles.
     await p.publish(d)
@@ -100,11 +101,11 @@ describe('identity comes from GitHub, never from the delivery', () => {
     const d = await p.gh.delivery('item-piles', {
       version: '1.1.0',
       notes: 'the notes GitHub serves',
-      mutate: (x) => {
+      mutate: forge((x) => {
         x.repository.full_name = 'evil/evil-repo'
         x.release.tag_name = 'v77.0.0'
         x.release.body = 'forged notes'
-      },
+      }),
     })
     await p.publish(d)
     expect(await handled(d)).toBe('packaged')
@@ -127,7 +128,7 @@ describe('identity comes from GitHub, never from the delivery', () => {
     await nothingAnnounced(d.spec.releaseId, '1.2.0')
   })
 
-  it('the service reads GitHub only with installation tokens, by repository and release id', async () => {
+  it('the service reads GitHub only with installation tokens, by repository and release id', () => {
     const calls = p.gh
       .requests()
       .filter((r) => !r.path.startsWith('/_') && r.path !== '/app/installations/1/access_tokens')
@@ -189,7 +190,7 @@ describe('a module moves only by the operator', () => {
     })
     const kv = await new Kvm(p.nc).open('registry')
     const audits = []
-    for await (const key of await kv.keys('audit.>')) audits.push((await kv.get(key))!.json<any>())
+    for await (const key of await kv.keys('audit.>')) audits.push((await kv.get(key))?.json<unknown>())
     expect(audits).toContainEqual(
       expect.objectContaining({
         action: 'transfer',
@@ -205,7 +206,7 @@ describe('a module moves only by the operator', () => {
     const late = await p.gh.delivery('test-module', { ...alice, ...moving, version: '4.0.0' })
     await p.publish(late)
     expect(await handled(late)).toBe('rejected')
-    expect((await apiJson('/api/modules/moving-module')).latest.stable).toBe('3.0.0')
+    expect((await apiJson('/api/modules/moving-module')).latest?.stable).toBe('3.0.0')
   })
 })
 
@@ -218,7 +219,7 @@ describe('replays and stale releases change nothing', () => {
     // Other bytes (beyond the stream's duplicate window, a replay is a new message).
     await p.publish({
       headers: { ...d.headers, 'X-GitHub-Delivery': replay.deliveryId },
-      body: JSON.stringify({ ...JSON.parse(d.body), sender: { login: 'replayer' } }),
+      body: JSON.stringify({ ...jsonObject(d.body), sender: { login: 'replayer' } }),
     })
     expect(await handled(replay)).toBe('rejected')
     expect((await p.rejected()).filter((e) => e.releaseId === d.spec.releaseId)).toHaveLength(1)
@@ -246,7 +247,7 @@ describe('replays and stale releases change nothing', () => {
       version: '1.0.0',
       notes: 'edited on GitHub',
       action: 'edited',
-      mutate: (x) => void (x.release.body = 'forged [click me](https://evil.example)'),
+      mutate: forge((x) => void (x.release.body = 'forged [click me](https://evil.example)')),
     })
     await p.publish(edited)
     expect(await handled(edited)).toBe('notes_updated')
@@ -267,7 +268,7 @@ describe('bounded', () => {
     expect(await handled(third)).toBe('rejected')
     const event = (await p.rejected()).find((e) => e.releaseId === third.spec.releaseId)
     expect(event).toMatchObject({ code: 'quota_exceeded', moduleId: 'quota-module' })
-    expect((await apiJson('/api/modules/quota-module')).latest.stable).toBe('1.1.0')
+    expect((await apiJson('/api/modules/quota-module')).latest?.stable).toBe('1.1.0')
   })
 
   it('a rate-limited GitHub answer delays the release until the reset, it is not dead-lettered', async () => {

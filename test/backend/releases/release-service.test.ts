@@ -21,6 +21,7 @@ import {
   type RejectionCode,
 } from '#shared/releases.ts'
 import { zipObjectPath, type Delivery, type FixtureName } from '../../../local/stand-ins/github/index.ts'
+import { apiDocument, firstEmbed, jsonObject, manifestDocument, type ManifestDocument } from './documents.ts'
 
 let nats: TestNatsServer
 let p: Pipeline
@@ -63,7 +64,7 @@ async function packagedFor(repositoryId: number, releaseId: number, channel?: st
 /** Discord announcements of one module version (its embed's Version field and manifest URL). */
 const callsFor = (moduleId: string, version: string) =>
   p.announcements().filter((c) => {
-    const fields: Array<{ name: string; value: string }> = (c.body as any)?.embeds?.[0]?.fields ?? []
+    const fields = firstEmbed(c.body)?.fields ?? []
     return (
       fields.some((f) => f.name === 'Version' && f.value === version) &&
       fields.some((f) => /manifest url$/i.test(f.name) && f.value.includes(`/modules/${moduleId}/`))
@@ -71,7 +72,7 @@ const callsFor = (moduleId: string, version: string) =>
   })
 
 /** A JSON answer of the web service's module API. */
-const apiJson = async (path: string): Promise<any> => (await p.api(path)).json()
+const apiJson = async (path: string) => apiDocument(await p.api(path))
 
 /** Publishes a stand-in delivery and waits for its `packaged` event. */
 async function release(
@@ -98,12 +99,12 @@ async function foundryUpdateCheck(installed: { version: string; manifest: string
 }
 
 /** The module.json inside a zip served at `url`. */
-async function zipManifest(url: string): Promise<Record<string, any>> {
+async function zipManifest(url: string): Promise<ManifestDocument> {
   const res = await fetch(url)
   expect(res.status).toBe(200)
   const files = unzipSync(new Uint8Array(await res.arrayBuffer()))
   const name = Object.keys(files).find((n) => n === 'module.json' || /^[^/]+\/module\.json$/.test(n))!
-  return JSON.parse(strFromU8(files[name]!))
+  return manifestDocument(JSON.parse(strFromU8(files[name]!)))
 }
 
 describe('the signed delivery fixtures, published as the edge publishes them', () => {
@@ -121,7 +122,7 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
       tag: '0.0.1',
     })
 
-    const manifest = (await (await fetch(event!.manifestUrl)).json()) as Record<string, any>
+    const manifest = manifestDocument(await (await fetch(event!.manifestUrl)).json())
     expect(manifest).toMatchObject({
       id: 'hello-world',
       version: '0.0.1',
@@ -201,7 +202,7 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
     const before = await registrySnapshot()
     // A forged (or stale) `deleted`: other bytes than the fixture, same repository and release.
     const fixture = deliveryFixture('release-deleted')
-    const forged = { ...JSON.parse(fixture.body), sender: { login: 'mallory' } }
+    const forged = { ...jsonObject(fixture.body), sender: { login: 'mallory' } }
     await p.publish({
       headers: { ...fixture.headers, 'X-GitHub-Delivery': 'forged-deleted' },
       body: JSON.stringify(forged),
@@ -231,7 +232,7 @@ describe('the signed delivery fixtures, published as the edge publishes them', (
     const released = deliveryFixture('release-released')
     await p.publish({
       headers: { ...released.headers, 'X-GitHub-Delivery': 'late-released' },
-      body: JSON.stringify({ ...JSON.parse(released.body), sender: { login: 'late' } }),
+      body: JSON.stringify({ ...jsonObject(released.body), sender: { login: 'late' } }),
     })
     await poll(
       async () =>
@@ -449,7 +450,7 @@ describe('bad input: refused with a clear reason, registry unchanged', () => {
       manifestPatch: { id: 'item-piles' },
     })
     await refused(d, 'module_id_taken', /belongs to another repository/)
-    expect((await apiJson('/api/modules/item-piles/releases/9.0.0')).error.code).toBe('version_not_found')
+    expect((await apiJson('/api/modules/item-piles/releases/9.0.0')).error?.code).toBe('version_not_found')
   })
 
   it('a version going backwards', async () => {
@@ -479,8 +480,7 @@ describe('bad input: refused with a clear reason, registry unchanged', () => {
   it('each refusal got one Discord notice', async () => {
     await poll(
       () =>
-        p.announcements().filter((c) => (c.body as any).embeds[0].title.startsWith('Release not published'))
-          .length
+        p.announcements().filter((c) => firstEmbed(c.body)?.title?.startsWith('Release not published')).length
     ).toBe((await p.rejected()).length)
   })
 })
@@ -497,7 +497,7 @@ describe('faults', () => {
     expect(p.gh.requests().filter((r) => r.path === zipDownload)).toHaveLength(2)
     await poll(() => callsFor('ddb-importer', '3.0.0').length).toBe(1)
     const record = await apiJson('/api/modules/ddb-importer')
-    expect(record.versions.filter((v: { version: string }) => v.version === '3.0.0')).toHaveLength(1)
+    expect(record.versions?.filter((v) => v.version === '3.0.0')).toHaveLength(1)
     // Settle: nothing else arrives late.
     await new Promise((r) => setTimeout(r, 1_000))
     expect(await packagedFor(d.spec.repositoryId, d.spec.releaseId)).toHaveLength(1)
