@@ -12,7 +12,17 @@ import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', '.local/', '.wrangler/', 'dist/', 'test-output/', 'test/fixtures/', '**/*.js'],
+    // env.generated.d.ts is wrangler's output, checked against wrangler types by the tests instead.
+    ignores: [
+      'node_modules/',
+      '.local/',
+      '.wrangler/',
+      'dist/',
+      'test-output/',
+      'test/fixtures/',
+      '**/*.js',
+      'edge/env.generated.d.ts',
+    ],
   },
   {
     files: ['**/*.ts', '**/*.tsx'],
