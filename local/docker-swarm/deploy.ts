@@ -3,6 +3,7 @@
  * machine's stack.local.yml) under .local/docker-swarm/checkout, every secret made by the runbook's
  * own blocks, then `docker stack deploy` as the runbook writes it.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { docker, run } from './command.ts'
@@ -170,6 +171,6 @@ export async function converge(dockerHost: string, timeoutMs = 240_000): Promise
       throw new Error(
         `the stack did not converge: ${behind.map((s) => `${s.name} ${s.running}/${s.desired}`).join(', ')}`
       )
-    await new Promise((r) => setTimeout(r, 1_000))
+    await sleep(1_000)
   }
 }

@@ -4,6 +4,7 @@
  * dc/role/nats). Engines run with `--iptables=false --bridge=none` (this kernel has no netfilter for
  * Docker's rules) and their own data-root, exec-root and socket under .local/docker-swarm/nodes/<dc>/.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -78,7 +79,7 @@ export async function waitForEngines(nodes: Engine[], timeoutMs = 60_000): Promi
     while (!engineUp(node)) {
       if (Date.now() > deadline)
         throw new Error(`the engine of ${node.dc} did not start: see ${join(node.dir, 'dockerd.log')}`)
-      await new Promise((r) => setTimeout(r, 250))
+      await sleep(250)
     }
   }
 }
@@ -109,7 +110,7 @@ export async function stopEngine(node: Engine, signal: NodeJS.Signals = 'SIGTERM
   if (pid === null) return
   process.kill(pid, signal)
   const deadline = Date.now() + timeoutMs
-  while (enginePid(node) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+  while (enginePid(node) !== null && Date.now() < deadline) await sleep(200)
   if (enginePid(node) !== null) process.kill(pid, 'SIGKILL')
 }
 

@@ -88,7 +88,7 @@ if (import.meta.main) {
       `swarm up (${up.swarmDir}). The edge: npm run swarm:edge; operate: LOCAL_DIR=${up.swarmDir} npm run swarm -- status`
     )
   } catch (error) {
-    console.error(`swarm:up: ${(error as Error).message}`)
+    console.error(`swarm:up: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(1)
   }
 }

@@ -4,6 +4,7 @@
  * production configure theirs; every attack here worked on commit 2fcd4d4, where anyone had the
  * whole server.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,7 +49,7 @@ async function as(component: NatsComponent) {
   })()
   const settle = async () => {
     await nc.flush()
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
   }
   return { nc, violations, settle }
 }
@@ -216,7 +217,7 @@ cluster {
     try {
       await waitForHttp(`http://127.0.0.1:${monitor}/healthz`, { timeoutMs: 10_000, what: 'intruder' })
       // Routes are retried every second: give it a few tries.
-      await new Promise((r) => setTimeout(r, 3_000))
+      await sleep(3_000)
       const routez = (await (await fetch(`http://127.0.0.1:${monitor}/routez`)).json()) as {
         num_routes: number
       }

@@ -3,6 +3,7 @@
  * `unique_tag: "dc:"`, as the local platform runs them), for R3 streams and KV in tests. Resolves
  * once every server sees a JetStream meta leader.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -111,7 +112,7 @@ export async function startNatsCluster(name = 'cluster'): Promise<TestNatsCluste
           }
           if (Date.now() > deadline)
             throw new Error(`nats ${node.dc}: no JetStream meta leader after ${timeoutMs} ms`)
-          await new Promise((r) => setTimeout(r, 100))
+          await sleep(100)
         }
       }
     },

@@ -5,6 +5,7 @@
  * processes on given NATS servers, and a NATS client that publishes deliveries exactly as the edge
  * does.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect } from '@nats-io/transport-node'
@@ -163,7 +164,7 @@ export async function enrollRepositories(
       return writer
     }
     if (attempt > 100) throw new Error('the registry was never created')
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
   }
 }
 

@@ -3,6 +3,7 @@
  * served it, whether it was retried on another one, and every failure. Stops by itself after
  * `maxMs` even if nobody stops it.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 export interface Answer {
   at: number
   status: number | 'error'
@@ -49,7 +50,7 @@ export function steadyLoad(opts: {
       } catch {
         answers.push({ at: t0, status: 'error', dc: null, failoverFrom: null, ms: Date.now() - t0 })
       }
-      await new Promise((r) => setTimeout(r, opts.pauseMs))
+      await sleep(opts.pauseMs)
     }
   }
   const clients = Array.from({ length: opts.clients }, client)

@@ -5,6 +5,7 @@
  * deliveries through the edge. Each drill prints its figures; none may fail a request, lose a release
  * or announce one twice. `npm run swarm:down` at the end leaves nothing behind.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -103,7 +104,7 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
     }
     if (Date.now() - started > timeoutMs)
       throw new Error(`${what}: not within ${timeoutMs / 1000} s${lastError ? ` (last: ${lastError})` : ''}`)
-    await new Promise((r) => setTimeout(r, 1_000))
+    await sleep(1_000)
   }
 }
 
@@ -193,7 +194,7 @@ describe('the operator’s day on a real swarm', () => {
     { timeout: 600_000 },
     async () => {
       const load = underLoad(target)
-      await new Promise((r) => setTimeout(r, 5_000))
+      await sleep(5_000)
       const started = Date.now()
       runRunbook('drain', ctx, { DC: ams.dc })
       // The node gives up every task (the runbook's `docker node ps` shows them Shutdown)...
@@ -205,7 +206,7 @@ describe('the operator’s day on a real swarm', () => {
       await converge(fra.dockerHost, 240_000)
       runRunbook('undrain', ctx, { DC: ams.dc })
       const convergeMs = Date.now() - started
-      await new Promise((r) => setTimeout(r, 5_000))
+      await sleep(5_000)
       const f = await load.stop()
       figures.push(describeFigures('drain ams3 and back', f, convergeMs))
       expect(f.failures).toEqual([])
@@ -222,7 +223,7 @@ describe('the operator’s day on a real swarm', () => {
       // A client in London: served by lon1 until its node dies, then by the next datacenter.
       const london = { ...target, headers: { 'x-client-geo': '51.51,-0.13' } }
       const load = underLoad(london)
-      await new Promise((r) => setTimeout(r, 10_000))
+      await sleep(10_000)
       const cut = Date.now()
       crashNode(lon)
       await until(
@@ -232,7 +233,7 @@ describe('the operator’s day on a real swarm', () => {
           'down',
         120_000
       )
-      await new Promise((r) => setTimeout(r, 20_000))
+      await sleep(20_000)
       // Nothing of London's runs elsewhere; the spread services wait (max one per node) instead.
       for (const service of ['web-lon1', 'nats-lon1'])
         expect(taskNodes(service).filter((n) => n !== 'lon1')).toEqual([])
@@ -247,7 +248,7 @@ describe('the operator’s day on a real swarm', () => {
       await until('lon1 serves again', () => servesAgain('lon1'), 300_000)
       await converge(fra.dockerHost, 300_000)
       const convergeMs = Date.now() - healed
-      await new Promise((r) => setTimeout(r, 10_000))
+      await sleep(10_000)
       const f = await load.stop()
       const before = f.answers.filter((a) => a.at < cut)
       const during = f.answers.filter((a) => a.at > cut + 15_000 && a.at < healed)
@@ -274,7 +275,7 @@ describe('the operator’s day on a real swarm', () => {
       const next = `${up.version}-next`
       push(builder, buildBackend(builder, next).image)
       const load = underLoad(target)
-      await new Promise((r) => setTimeout(r, 5_000))
+      await sleep(5_000)
       const started = Date.now()
       runRunbook('deploy', ctx, { VTTA_VERSION: next })
       const services = [...backendServices, ...nodes.map((n) => `web-${n.dc}`)]
@@ -302,7 +303,7 @@ describe('the operator’s day on a real swarm', () => {
       const broken = `${up.version}-broken`
       push(builder, buildBrokenBackend(builder, `ghcr.io/vtta/backend:${current}`, broken))
       const load = underLoad(target)
-      await new Promise((r) => setTimeout(r, 5_000))
+      await sleep(5_000)
       const started = Date.now()
       runRunbook('deploy', ctx, { VTTA_VERSION: broken })
       await until('images rolled back', () => updateState('images') === 'rollback_completed', 600_000)
@@ -334,7 +335,7 @@ describe('the operator’s day on a real swarm', () => {
       await until('notifier rolled', () => updateState('notifier') === 'completed', 400_000)
       const convergeMs = Date.now() - started
       const load = underLoad(target, () => newUrl)
-      await new Promise((r) => setTimeout(r, 15_000))
+      await sleep(15_000)
       const f = await load.stop()
       figures.push(describeFigures('rotate discord_webhook_url to _v2', f, convergeMs))
       expect(f.accepted.length).toBeGreaterThan(0)
@@ -390,7 +391,7 @@ describe('the operator’s day on a real swarm', () => {
     let kept = { bytes: 0, files: 0, largest: 0 }
     let mostFiles = 0
     while (Date.now() - started < 60_000) {
-      await new Promise((r) => setTimeout(r, 5_000))
+      await sleep(5_000)
       const now = logFiles()
       if (now.bytes > kept.bytes) kept = now
       mostFiles = Math.max(mostFiles, now.files)

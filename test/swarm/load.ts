@@ -4,6 +4,7 @@
  * for until packaged), counting what was served, retried and failed (an image, a delivery or a manifest
  * request answered 5xx or not at all), and what was accepted and announced.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   postDelivery,
   registerRelease,
@@ -80,7 +81,7 @@ export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
         // 503: not stored anywhere; GitHub would redeliver. Anything else is a failure.
         if (res?.status === 503) redelivered++
         else releaseFailures.push({ delivery: version, status: res?.status ?? 'error' })
-        await new Promise((r) => setTimeout(r, 1_000))
+        await sleep(1_000)
       }
       const deadline = Date.now() + 120_000
       let published = false
@@ -91,7 +92,7 @@ export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
         published = res?.status === 200
         if (!res || res.status >= 500)
           releaseFailures.push({ manifest: version, status: res?.status ?? 'error' })
-        if (!published) await new Promise((r) => setTimeout(r, 500))
+        if (!published) await sleep(500)
       }
       if (!published) releaseFailures.push({ manifest: version, status: 'not published within 120 s' })
     }
@@ -113,10 +114,10 @@ export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
       const deadline = Date.now() + 180_000
       let counts = await announced()
       while (counts.some((n) => n === 0) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 1_000))
+        await sleep(1_000)
         counts = await announced()
       }
-      await new Promise((r) => setTimeout(r, 2_000))
+      await sleep(2_000)
       counts = await announced()
       return {
         answers,

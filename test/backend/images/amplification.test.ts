@@ -3,6 +3,7 @@
  * animation caps, and the edge's deadline. Real nats-server, the real service process, requests as
  * the edge (or a hostile NATS client) sends them.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import sharp from 'sharp'
@@ -186,7 +187,7 @@ describe("the edge's deadline", () => {
         options: { width: 10 },
       })
     )
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await sleep(200)
     const answer = await requestTransform(nc, { source: origin.fileUrl('queued.png') }, deadlineIn(300))
     expect(answer.error?.code).toBe('deadline_exceeded')
     expect(answer.error?.message).toMatch(/before it started/)

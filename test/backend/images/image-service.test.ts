@@ -2,6 +2,7 @@
  * The image service as a service: replies larger than NATS max_payload, the origin cache, the
  * concurrency bound with its fast `busy` answer, metrics, configuration errors and graceful shutdown.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import sharp from 'sharp'
@@ -152,7 +153,7 @@ describe('image service under load and shutdown', () => {
       { source: `${origin.url}/slow/1500/files/photo.jpg?shutdown`, options: { width: 300 } },
       { dc: 'ams' }
     )
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await sleep(300)
     process.kill(bounded.proc.pid, 'SIGTERM')
     const answer = await inFlight
     expect(answer.status).toBe(200)

@@ -3,6 +3,7 @@
  * notifier in each, all on the same durable consumers. Exactly-once under concurrency, a burst of
  * deliveries with redeliveries, and the loss of the node leading the GITHUB stream.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNatsCluster, type TestNatsCluster } from '../../support/nats-cluster.ts'
 import { startPipeline, type Pipeline } from '../../support/release-pipeline.ts'
@@ -32,7 +33,7 @@ async function publishRetrying(d: Delivery): Promise<boolean> {
       return (await p.publish(d)).duplicate
     } catch (err) {
       if (Date.now() > deadline) throw err
-      await new Promise((r) => setTimeout(r, 200))
+      await sleep(200)
     }
   }
 }
@@ -74,7 +75,7 @@ describe('three release services and three notifiers on R3', () => {
     await poll(
       () => p.announcements().filter((c) => JSON.stringify(c.body).includes('/modules/dup-module-')).length
     ).toBe(12)
-    await new Promise((r) => setTimeout(r, 1_000))
+    await sleep(1_000)
     const packaged = (await p.packaged()).filter((e) => e.moduleId.startsWith('dup-'))
     expect(packaged).toHaveLength(12)
     expectNoDuplicates(packaged.map((e) => e.moduleId))
@@ -111,7 +112,7 @@ describe('three release services and three notifiers on R3', () => {
       60_000
     ).toBe(134)
     const elapsed = Date.now() - started
-    await new Promise((r) => setTimeout(r, 1_000))
+    await sleep(1_000)
     const packaged = (await p.packaged()).filter((e) => e.moduleId.startsWith('load-'))
     expect(packaged).toHaveLength(134)
     expectNoDuplicates(packaged.map((e) => e.moduleId))
@@ -150,7 +151,7 @@ describe('three release services and three notifiers on R3', () => {
     } finally {
       await leader.restart()
     }
-    await new Promise((r) => setTimeout(r, 1_000))
+    await sleep(1_000)
     const packaged = (await p.packaged()).filter((e) => e.moduleId.startsWith('failover-'))
     expect(packaged).toHaveLength(10)
     expect(

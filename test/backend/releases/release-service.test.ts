@@ -2,6 +2,7 @@
  * The release pipeline as processes: deliveries published to JetStream as the edge publishes them,
  * a real release service, notifier and web service, the GitHub and Discord stand-ins.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { strFromU8, unzipSync } from 'fflate'
 import { Kvm } from '@nats-io/kv'
@@ -499,7 +500,7 @@ describe('faults', () => {
     const record = await apiJson('/api/modules/ddb-importer')
     expect(record.versions?.filter((v) => v.version === '3.0.0')).toHaveLength(1)
     // Settle: nothing else arrives late.
-    await new Promise((r) => setTimeout(r, 1_000))
+    await sleep(1_000)
     expect(await packagedFor(d.spec.repositoryId, d.spec.releaseId)).toHaveLength(1)
     expect(callsFor('ddb-importer', '3.0.0')).toHaveLength(1)
   })

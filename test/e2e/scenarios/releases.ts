@@ -4,6 +4,7 @@
  * when the release service dies mid-packaging, when the datacenter leading the stream dies, and
  * when Discord answers 429 then 500.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { unzipSync, strFromU8 } from 'fflate'
 import { datacenterAddresses, standIns } from '../../../local/addresses.ts'
@@ -50,7 +51,7 @@ async function release(
     const res = await postDelivery(e2e.edge, delivery, { headers: nearAms })
     if (res.status !== 503 || attempts > redeliveries) return { res, delivery, attempts }
     await res.body?.cancel()
-    await new Promise((r) => setTimeout(r, 1_000))
+    await sleep(1_000)
   }
 }
 
@@ -106,7 +107,7 @@ export function releaseScenarios(e2e: E2E) {
           20_000,
           `${title} announced`
         )
-        await new Promise((r) => setTimeout(r, 500))
+        await sleep(500)
         expect(await announced(title)).toBe(1)
       }
     )
@@ -137,7 +138,7 @@ export function releaseScenarios(e2e: E2E) {
         20_000,
         'announced'
       )
-      await new Promise((r) => setTimeout(r, 1_000))
+      await sleep(1_000)
       expect(await announced(' 3.2.0')).toBe(1)
     })
 
@@ -160,7 +161,7 @@ export function releaseScenarios(e2e: E2E) {
         const releases = readState(e2e.localDir).processes.filter((p) => p.service === 'releases')
         for (const p of releases) process.kill(-p.pid, 'SIGKILL')
         try {
-          await new Promise((r) => setTimeout(r, 500))
+          await sleep(500)
         } finally {
           for (const dc of ['fra', 'ams', 'lon']) await swarm(e2e.localDir, 'revive', dc)
         }
@@ -176,7 +177,7 @@ export function releaseScenarios(e2e: E2E) {
           60_000,
           'announced after the crash'
         )
-        await new Promise((r) => setTimeout(r, 1_000))
+        await sleep(1_000)
         expect(await announced(' 3.3.0')).toBe(1)
         // The interrupted download was done again by a revived service.
         expect(await zipDownloads()).toBeGreaterThanOrEqual(2)
@@ -196,7 +197,7 @@ export function releaseScenarios(e2e: E2E) {
         60_000,
         'announced after 429 and 500'
       )
-      await new Promise((r) => setTimeout(r, 1_000))
+      await sleep(1_000)
       expect((await callsFor(' 3.4.0', true)).map((c) => c.status)).toEqual([429, 500, 200])
     })
 
@@ -237,7 +238,7 @@ export function releaseScenarios(e2e: E2E) {
           90_000,
           'all three announced'
         )
-        await new Promise((r) => setTimeout(r, 2_000))
+        await sleep(2_000)
         expect(await announced(' 3.5.0')).toBe(3)
       }
     )

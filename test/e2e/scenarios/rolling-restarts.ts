@@ -4,6 +4,7 @@
  * turn (SIGTERM, then started again), then fra's nats-server (SIGUSR2, lame duck). No client
  * request fails; every accepted release is packaged and announced exactly once.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { standIns } from '../../../local/addresses.ts'
 import {
@@ -55,7 +56,7 @@ export function rollingRestartScenarios(
                 accepted.push(version)
                 break
               }
-              await new Promise((r) => setTimeout(r, 1_000))
+              await sleep(1_000)
             }
             const { id } = releaseManifest(delivery.spec) as { id: string }
             await waitUntil(
@@ -79,7 +80,7 @@ export function rollingRestartScenarios(
         const timings: Record<string, string> = {}
         for (const service of ['web', 'images', 'releases', 'notifier', 'nats']) {
           timings[service] = (await swarm(e2e.localDir, 'restart', 'fra', service)).trim()
-          await new Promise((r) => setTimeout(r, 1_000))
+          await sleep(1_000)
         }
         releasing = false
         await releases
@@ -97,7 +98,7 @@ export function rollingRestartScenarios(
           60_000,
           'every accepted release announced'
         )
-        await new Promise((r) => setTimeout(r, 1_000))
+        await sleep(1_000)
         const calls = await recordedCalls(standIns.discord.url)
         const perRelease = titles.map(
           (t) => calls.filter((c) => c.status < 300 && embedTitles(c).includes(t)).length

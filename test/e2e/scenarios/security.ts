@@ -3,6 +3,7 @@
  * production security model: each attack that worked on commit 2fcd4d4 must fail here, with the
  * stable error it gets.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -106,7 +107,7 @@ export function securityScenarios(
       const res = await postDelivery(e2e.edge, replay, { headers: nearFra })
       expect(res.status).toBe(202)
       expect(((await res.json()) as { duplicate: boolean }).duplicate).toBe(true)
-      await new Promise((r) => setTimeout(r, 1_000))
+      await sleep(1_000)
       const title = `${(releaseManifest(original.spec) as { title: string }).title} 8.8.8`
       expect(
         (await recordedCalls(standIns.discord.url)).filter(
