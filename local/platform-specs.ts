@@ -11,7 +11,7 @@ import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { writeNatsServerConfig } from './nats-config.ts'
 import { ensureNatsCredentials, type NatsCredentials } from './nats-auth/credentials.ts'
 import type { ProcessSpec } from './processes.ts'
-import type { LocalEnv } from './local-env.ts'
+import type { LocalEnv } from './env.ts'
 
 export const projectRoot = resolve(import.meta.dirname, '..')
 

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { CatalogueError, parseCatalogue } from '#shared/catalogue.ts'
-import { describeLocalEnv, localEnv } from './local-env.ts'
+import { describeLocalEnv, localEnv } from './env.ts'
 import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot, startPlatform, type Platform } from './platform.ts'
 import { errorMessage } from './error-message.ts'

@@ -11,7 +11,7 @@
  * escaping happens in one place (JSX escapes every text and attribute).
  */
 import type { FC } from 'hono/jsx'
-import type { StatusDocument } from './status-document.ts'
+import type { StatusDocument } from './document.ts'
 import { LABEL_SIZE, MARKER_RADIUS, type WorldMap } from './world-map.ts'
 import { refreshScript } from './browser/refresh.generated.ts'
 

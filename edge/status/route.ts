@@ -8,7 +8,7 @@ import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { healthSnapshot } from '../steering/health-view.ts'
-import { statusDocument } from './status-document.ts'
+import { statusDocument } from './document.ts'
 import { liveParts, statusPage } from './page.tsx'
 import { worldMap } from './world-map.ts'
 

@@ -22,7 +22,7 @@ import { releaseScenarios } from './scenarios/releases.ts'
 import { rollingRestartScenarios } from './scenarios/rolling-restarts.ts'
 import { securityScenarios } from './scenarios/security.ts'
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
-import { localEnv } from '../../local/local-env.ts'
+import { localEnv } from '../../local/env.ts'
 import sharp from 'sharp'
 
 /**

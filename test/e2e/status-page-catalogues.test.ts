@@ -19,7 +19,7 @@ import type { Datacenter } from '#shared/catalogue.ts'
 import production from '../../deploy/datacenters.production.json' with { type: 'json' }
 import sixContinents from '../fixtures/datacenters/six-continents.json' with { type: 'json' }
 import { edgeSpec } from '../../local/platform-specs.ts'
-import { localEnv } from '../../local/local-env.ts'
+import { localEnv } from '../../local/env.ts'
 import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
 import { startProcess, stopProcess, type Supervised } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'

@@ -10,7 +10,7 @@ import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import europe from '#shared/datacenters.json' with { type: 'json' }
 import production from '../../deploy/datacenters.production.json' with { type: 'json' }
 import sixContinents from '../fixtures/datacenters/six-continents.json' with { type: 'json' }
-import { statusDocument, type StatusDocument } from '../../edge/status/status-document.ts'
+import { statusDocument, type StatusDocument } from '../../edge/status/document.ts'
 import { liveParts, stateColours, statusPage } from '../../edge/status/page.tsx'
 import { centralMeridian, HEIGHT, MARKER_RADIUS, WIDTH, worldMap } from '../../edge/status/world-map.ts'
 

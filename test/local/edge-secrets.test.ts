@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
-import { localEnv } from '../../local/local-env.ts'
+import { localEnv } from '../../local/env.ts'
 import { datacenterSpecs, edgeSpec } from '../../local/platform-specs.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
