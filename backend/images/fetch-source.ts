@@ -7,7 +7,7 @@
 import type { ImageErrorCode } from '#shared/images.ts'
 import type { Allowlist } from '../outbound/allowlist.ts'
 import { safeFetch, type FetchFailure, type FetchFailureCode, type Inspector } from '../outbound/fetch.ts'
-import { ImageError } from './image-error.ts'
+import { ImageError } from './error.ts'
 import { SNIFF_BYTES, sniffImageType, type SourceFormat } from './sniff-image-type.ts'
 
 export interface FetchLimits {

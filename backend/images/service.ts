@@ -13,7 +13,7 @@ import { fetchSource } from './fetch-source.ts'
 import { OriginCache } from './origin-cache.ts'
 import { TransformSlots } from './transform-slots.ts'
 import { planConcurrency } from './memory-budget.ts'
-import { createImageMetrics } from './image-metrics.ts'
+import { createImageMetrics } from './metrics.ts'
 import { createTransformHandler } from './handle-transform.ts'
 
 // libvips' operation cache helps repeated operations on one file; ours are different images each time,

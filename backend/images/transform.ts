@@ -29,7 +29,7 @@
  */
 import sharp, { type Sharp, type ResizeOptions, type Metadata } from 'sharp'
 import { MAX_DIMENSION, MAX_OUTPUT_PIXELS, type ResolvedImageOptions } from '#shared/images.ts'
-import { ImageError } from './image-error.ts'
+import { ImageError } from './error.ts'
 import { exifCopyright } from './exif-copyright.ts'
 import type { SourceFormat } from './sniff-image-type.ts'
 
