@@ -27,7 +27,7 @@ import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
-import type { BridgeMessage } from '../nats/bridge.ts'
+import type { BridgeStreamReply } from '../nats/bridge.ts'
 import { parseImageUrl } from './url.ts'
 import { verifyImagePath } from './signature.ts'
 import { cachedAnswer, type CacheStatus } from '../http/cache-headers.ts'
@@ -75,18 +75,12 @@ interface Transformed {
   errorMessage?: string
 }
 
-function assemble(messages: BridgeMessage[]): Transformed {
-  const first = messages[0]
-  if (!first) throw new ApiError('datacenter_unreachable', 'the image service sent an empty reply')
-  const total = messages.reduce((n, m) => n + m.data.length, 0)
-  const bytes = new Uint8Array(total)
-  let offset = 0
-  for (const m of messages) {
-    bytes.set(m.data, offset)
-    offset += m.data.length
-  }
-  const status = Number(first.headers[imageReplyHeaders.status] ?? 500)
-  const contentType = first.headers[imageReplyHeaders.contentType] ?? 'application/octet-stream'
+/** The image service's reply, its chunks already joined by the bridge in a buffer of their own. */
+function assemble(reply: Extract<BridgeStreamReply, { ok: true }>): Transformed {
+  if (reply.parts === 0) throw new ApiError('datacenter_unreachable', 'the image service sent an empty reply')
+  const bytes = reply.data
+  const status = Number(reply.headers[imageReplyHeaders.status] ?? 500)
+  const contentType = reply.headers[imageReplyHeaders.contentType] ?? 'application/octet-stream'
   if (status === 200) return { status, contentType, bytes }
   const error = imageErrorBodySchema.safeParse(JSON.parse(new TextDecoder().decode(bytes)))
   return {
@@ -206,7 +200,7 @@ async function lookUpOrTransform(
       // A timeout is this request's cost (a slow source, a heavy transform), not a dead datacenter.
       if (!reply.ok)
         return { ok: false, code: reply.code, message: reply.message, healthy: reply.code === 'timeout' }
-      const result = assemble(reply.messages)
+      const result = assemble(reply)
       // Busy is the service shedding load, deadline_exceeded its answer to our own deadline: try
       // another datacenter without blaming this one.
       if (result.errorCode === 'busy' || result.errorCode === 'deadline_exceeded')

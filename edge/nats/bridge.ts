@@ -21,13 +21,13 @@ import { natsUserAuth } from '#shared/nats-permissions.ts'
 
 export type BridgeFailure = 'unknown_datacenter' | 'unreachable' | 'no_responders' | 'timeout'
 
-export interface BridgeMessage {
-  data: Uint8Array
-  headers: Record<string, string>
-}
-
+/**
+ * A streamed reply, whole: the bytes of its messages joined in a buffer of their own (see
+ * `joinChunks`), the headers of its first message (none when it had no data message), and how
+ * many data messages it had.
+ */
 export type BridgeStreamReply =
-  | { ok: true; messages: BridgeMessage[]; connects: number }
+  | { ok: true; data: Uint8Array; headers: Record<string, string>; parts: number; connects: number }
   | { ok: false; code: BridgeFailure; message: string; connects: number }
 
 export interface BridgePublish {
@@ -123,7 +123,8 @@ export class NatsBridge extends DurableObject<Bindings> {
 
   /**
    * A request answered by a stream of messages ended by an empty one (the sentinel), so a reply
-   * larger than the server's max_payload arrives whole. No sentinel within the time: a timeout.
+   * larger than the server's max_payload arrives whole, joined in one buffer. No sentinel within
+   * the time: a timeout.
    */
   async requestStream(req: BridgeRequest, collapseKey?: string): Promise<BridgeStreamReply> {
     if (collapseKey === undefined) return this.#requestStream(req)
@@ -140,7 +141,8 @@ export class NatsBridge extends DurableObject<Bindings> {
     const conn = await this.#open(req.dc)
     if (!conn.ok) return { ...conn, connects: this.#connects }
     const timeoutMs = req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    const messages: BridgeMessage[] = []
+    const chunks: Uint8Array[] = []
+    let headers: Record<string, string> = {}
     try {
       const replies = await conn.nc.requestMany(req.subject, req.payload, {
         strategy: 'sentinel',
@@ -148,10 +150,20 @@ export class NatsBridge extends DurableObject<Bindings> {
         headers: toHeaders(req.headers),
       })
       for await (const msg of replies) {
-        if (msg.data.length === 0) return { ok: true, messages, connects: this.#connects }
-        if (messages.length === 0 && msg.headers?.hasError && msg.headers.code === 503)
-          return { ok: false, code: 'no_responders', message: 'no responders', connects: this.#connects }
-        messages.push({ data: msg.data, headers: fromHeaders(msg.headers) })
+        if (msg.data.length === 0)
+          return {
+            ok: true,
+            data: joinChunks(chunks),
+            headers,
+            parts: chunks.length,
+            connects: this.#connects,
+          }
+        if (chunks.length === 0) {
+          if (msg.headers?.hasError && msg.headers.code === 503)
+            return { ok: false, code: 'no_responders', message: 'no responders', connects: this.#connects }
+          headers = fromHeaders(msg.headers)
+        }
+        chunks.push(msg.data)
       }
       return {
         ok: false,
@@ -193,6 +205,22 @@ export class NatsBridge extends DurableObject<Bindings> {
     }
     return { ok: false, ...last, attempts }
   }
+}
+
+/**
+ * The chunks' bytes in one buffer of exactly their size. A message's data is a view into the
+ * WebSocket frame it arrived in, and NATS packs several replies into one frame when they come
+ * together: RPC serialises a view with its whole buffer, so a view would copy every reply of the
+ * frame to each caller, and the image's hot cache would keep the frame while counting the image.
+ */
+export function joinChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0))
+  let offset = 0
+  for (const chunk of chunks) {
+    joined.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return joined
 }
 
 function toHeaders(values: Record<string, string> | undefined): MsgHdrs {

@@ -3,7 +3,8 @@ import { env, exports } from 'cloudflare:workers'
 import { runInDurableObject } from 'cloudflare:test'
 import { pingReplySchema } from '#shared/schemas.ts'
 import { subjects } from '#shared/subjects.ts'
-import type { NatsBridge } from '../../edge/nats/bridge.ts'
+import { imageReplyHeaders, negotiateFormat, parseImageOptions } from '#shared/images.ts'
+import { joinChunks, type NatsBridge } from '../../edge/nats/bridge.ts'
 import { errorOf } from './responses.ts'
 
 const ping = (dc: string) => ({
@@ -53,6 +54,47 @@ describe('NatsBridge: a Durable Object holding a datacenter NATS connection over
   it('refuses a datacenter outside the catalogue', async () => {
     const reply = await env.NATS_BRIDGE.getByName('xyz').request(ping('xyz'))
     expect(reply).toMatchObject({ ok: false, code: 'unknown_datacenter' })
+  })
+})
+
+describe('NatsBridge.requestStream: a reply of many messages, whole', () => {
+  const transform = (source: string) => {
+    const parsed = parseImageOptions('width=20,format=webp')
+    if (!parsed.ok) throw new Error(parsed.message)
+    const options = { ...parsed.options, format: negotiateFormat(parsed.options.format, null) }
+    return {
+      dc: 'syd',
+      subject: subjects.imageTransform('syd'),
+      payload: JSON.stringify({ source, options }),
+      timeoutMs: 10_000,
+    }
+  }
+
+  it("gives the image service's reply in a buffer of exactly its size, with its headers", async () => {
+    const reply = await env.NATS_BRIDGE.getByName('syd').requestStream(
+      transform(`${env.IMAGE_ORIGIN}/files/icon.png?bridge`)
+    )
+    expect(reply.ok).toBe(true)
+    if (!reply.ok) return
+    expect(reply.headers[imageReplyHeaders.status]).toBe('200')
+    expect(reply.parts).toBe(1)
+    // A WebP file: RIFF....WEBP, its RIFF size the rest of the bytes.
+    expect(new TextDecoder().decode(reply.data.subarray(8, 12))).toBe('WEBP')
+    const riffSize = new DataView(reply.data.buffer, reply.data.byteOffset).getUint32(4, true)
+    expect(riffSize + 8).toBe(reply.data.byteLength)
+    // Not a view into the WebSocket frame (which also holds the protocol lines and the sentinel).
+    expect(reply.data.byteOffset).toBe(0)
+    expect(reply.data.buffer.byteLength).toBe(reply.data.byteLength)
+  })
+
+  it('joins chunks that are views into larger buffers into one buffer of their own', () => {
+    const frame = new Uint8Array([9, 1, 2, 3, 9, 9, 4, 5, 9])
+    const joined = joinChunks([frame.subarray(1, 4), frame.subarray(6, 8)])
+    expect([...joined]).toEqual([1, 2, 3, 4, 5])
+    expect(joined.buffer.byteLength).toBe(5)
+    frame.fill(0)
+    expect([...joined]).toEqual([1, 2, 3, 4, 5])
+    expect(joinChunks([]).byteLength).toBe(0)
   })
 })
 
