@@ -264,7 +264,23 @@ export const imageReplyHeaders = {
   chunk: 'Image-Chunk',
   width: 'Image-Width',
   height: 'Image-Height',
+  /**
+   * The strong ETag of the whole reply body (all chunks; an error's JSON too), as `etagOfDigest`
+   * makes it. The edge answers it as the image's ETag instead of hashing the body again: it comes
+   * from our own service over the edge's authenticated NATS connection.
+   */
+  etag: 'Image-ETag',
 } as const
+
+/** A body's strong ETag from its SHA-256 digest: the first 16 bytes in hex, quoted. */
+export function etagOfDigest(sha256: Uint8Array): string {
+  let hex = ''
+  for (const byte of sha256.subarray(0, 16)) hex += byte.toString(16).padStart(2, '0')
+  return `"${hex}"`
+}
+
+/** What `etagOfDigest` gives: an `Image-ETag` of any other form is not used. */
+export const imageEtagPattern = /^"[0-9a-f]{32}"$/
 
 /** Stable error codes of the image service, with the HTTP status the edge answers. */
 export const imageErrors = {

@@ -3,7 +3,12 @@
  * with the negotiated format (the Cache API ignores Vary) and the source, so equal transforms
  * share one entry whatever order or aliases the URL used.
  */
-import { canonicalOptions, type ResolvedImageOptions } from '#shared/images.ts'
+import {
+  canonicalOptions,
+  etagOfDigest,
+  imageEtagPattern,
+  type ResolvedImageOptions,
+} from '#shared/images.ts'
 
 /** A URL under a host we never serve: keys are ours alone, never a real request's URL. */
 const KEY_ORIGIN = 'https://image-cache.vtta.internal'
@@ -21,6 +26,14 @@ export const cacheControl = {
 
 /** Strong ETag: a hash of the bytes. */
 export async function strongEtag(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-  return `"${[...digest.slice(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('')}"`
+  return etagOfDigest(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)))
+}
+
+/**
+ * The ETag of an image-service reply: the service's own (`Image-ETag`, the same hash) when it sent
+ * one of that form, so the edge does not hash the bytes again; else (a service from before the
+ * header) the edge's hash of the bytes.
+ */
+export async function replyEtag(given: string | undefined, bytes: Uint8Array): Promise<string> {
+  return given !== undefined && imageEtagPattern.test(given) ? given : strongEtag(bytes)
 }

@@ -31,7 +31,7 @@ import type { BridgeStreamReply } from '../nats/bridge.ts'
 import { parseImageUrl } from './url.ts'
 import { verifyImagePath } from './signature.ts'
 import { cachedAnswer, type CacheStatus } from '../http/cache-headers.ts'
-import { cacheControl, imageCacheKey, strongEtag } from './cache.ts'
+import { cacheControl, imageCacheKey, replyEtag } from './cache.ts'
 import { HotCache, freshFor, type HotEntry } from './hot-cache.ts'
 
 export const images = new Hono<AppEnv>()
@@ -70,6 +70,8 @@ interface Transformed {
   status: number
   contentType: string
   bytes: Uint8Array
+  /** The image service's ETag of the bytes (Image-ETag), when it sent one. */
+  etag: string | undefined
   /** The image service's error, when it answered one (the body is then that JSON error). */
   errorCode?: ImageErrorCode
   errorMessage?: string
@@ -81,12 +83,14 @@ function assemble(reply: Extract<BridgeStreamReply, { ok: true }>): Transformed 
   const bytes = reply.data
   const status = Number(reply.headers[imageReplyHeaders.status] ?? 500)
   const contentType = reply.headers[imageReplyHeaders.contentType] ?? 'application/octet-stream'
-  if (status === 200) return { status, contentType, bytes }
+  const etag = reply.headers[imageReplyHeaders.etag]
+  if (status === 200) return { status, contentType, bytes, etag }
   const error = imageErrorBodySchema.safeParse(JSON.parse(new TextDecoder().decode(bytes)))
   return {
     status,
     contentType: 'application/json',
     bytes,
+    etag,
     errorCode: error.success ? error.data.error.code : 'internal',
     errorMessage: error.success ? error.data.error.message : 'unreadable error body',
   }
@@ -213,7 +217,7 @@ async function lookUpOrTransform(
   const result = outcome.value
   if (result.status !== 200 && !result.errorCode)
     throw new ApiError('datacenter_unreachable', 'malformed reply')
-  const etag = await strongEtag(result.bytes)
+  const etag = await replyEtag(result.etag, result.bytes)
   const headers = headersFor(result, etag, vary, outcome.dc.id)
   const entry = toHotEntry({ status: result.status, headers }, result.bytes)
   if (result.status === 200 || (result.errorCode !== undefined && cacheableErrors.has(result.errorCode))) {

@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { env, exports } from 'cloudflare:workers'
+import { etagOfDigest } from '#shared/images.ts'
+import { replyEtag, strongEtag } from '../../edge/images/cache.ts'
 import { seededModule } from './seeded-module.ts'
 import { errorOf } from './responses.ts'
 
@@ -53,5 +55,33 @@ describe('If-None-Match at the edge', () => {
     expect(again.status).toBe(404)
     expect(again.headers.get('x-cache')).toBe('HIT')
     expect((await errorOf(again)).code).toBe('source_not_found')
+  })
+})
+
+describe("an image's ETag", () => {
+  const bytes = new TextEncoder().encode('image bytes')
+
+  it('is the hash of its bytes, as the image service sends it', async () => {
+    const res = await get(`/img/width=24,format=webp/${env.IMAGE_ORIGIN}/files/icon.png?etag`, {
+      'x-client-geo': '-33.87,151.21',
+    })
+    expect(res.status).toBe(200)
+    const body = new Uint8Array(await res.arrayBuffer())
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body))
+    expect(res.headers.get('etag')).toBe(etagOfDigest(digest))
+  })
+
+  it("is the image service's Image-ETag as it is, without hashing the bytes again", async () => {
+    const given = `"${'0123456789abcdef'.repeat(2)}"`
+    expect(await replyEtag(given, bytes)).toBe(given)
+  })
+
+  it.each([
+    ['no Image-ETag', undefined],
+    ['a weak one', `W/"${'a'.repeat(32)}"`],
+    ['one of another length', '"abc"'],
+    ['one with a line break', `"${'a'.repeat(32)}"\r\nset-cookie: x=1`],
+  ])('is the hash of the bytes for %s', async (_case, given) => {
+    expect(await replyEtag(given, bytes)).toBe(await strongEtag(bytes))
   })
 })

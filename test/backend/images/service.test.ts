@@ -12,6 +12,7 @@ import { startNatsServer, type TestNatsServer } from '../../support/nats-server.
 import { startService, type TestService } from '../../support/backend-service.ts'
 import { startOriginServer, type OriginServer } from '../../support/origin-server.ts'
 import * as fixtures from '../../support/image-fixtures.ts'
+import { etagOfDigest } from '#shared/images.ts'
 import { requestTransform } from './transform-client.ts'
 import { natsAuth } from '../../support/nats-credentials.ts'
 
@@ -21,6 +22,8 @@ let service: TestService
 let nc: NatsConnection
 
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+/** The ETag the edge would compute from the bytes (edge/images/cache.ts strongEtag). */
+const etagOf = (bytes: Buffer) => etagOfDigest(createHash('sha256').update(bytes).digest())
 
 beforeAll(async () => {
   nats = await startNatsServer('images-service')
@@ -61,6 +64,14 @@ describe('image service', () => {
       .raw()
       .toBuffer()
     expect(sha(await sharp(answer.body).raw().toBuffer())).toBe(sha(source))
+    // One ETag for the whole body, on every chunk (the client checks they agree).
+    expect(answer.etag).toBe(etagOf(answer.body))
+  })
+
+  it("sends an error's ETag with its JSON body", async () => {
+    const answer = await requestTransform(nc, { source: origin.fileUrl('none.jpg') })
+    expect(answer.error?.code).toBe('source_not_found')
+    expect(answer.etag).toBe(etagOf(answer.body))
   })
 
   it('fetches a source once for several sizes and formats (origin cache)', async () => {

@@ -13,6 +13,8 @@ export interface TransformAnswer {
   height?: number
   chunks: number
   body: Buffer
+  /** The service's ETag of the whole body (Image-ETag). */
+  etag: string | null
   /** For error answers. */
   error?: { code: string; message: string }
   ms: number
@@ -39,7 +41,8 @@ export async function requestTransform(
     headers: opts.headers ? toHeaders(opts.headers) : undefined,
   })
   const parts: Buffer[] = []
-  let first: { status: number; contentType: string; width?: number; height?: number } | undefined
+  let first:
+    { status: number; contentType: string; width?: number; height?: number; etag: string | null } | undefined
   let count = 0
   let sentinel = false
   for await (const msg of replies) {
@@ -60,6 +63,7 @@ export async function requestTransform(
       contentType: h.get(imageReplyHeaders.contentType),
       width: width ? Number(width) : undefined,
       height: height ? Number(height) : undefined,
+      etag: h.get(imageReplyHeaders.etag) || null,
     }
     if (first && JSON.stringify(meta) !== JSON.stringify(first))
       throw new Error('headers differ between chunks')
