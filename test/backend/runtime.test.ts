@@ -59,9 +59,12 @@ describe('service runtime', () => {
       expect(await modules.json()).toEqual({
         error: { code: 'registry_unavailable', message: 'the module registry cannot be read right now' },
       })
-      expect(await svc.logs()).toContainEqual(
-        expect.objectContaining({ level: 'error', code: 'registry_unavailable', path: '/api/modules' })
-      )
+      // The log line is written after the response, so it may land a moment later.
+      await expect
+        .poll(() => svc.logs(), { timeout: 5_000 })
+        .toContainEqual(
+          expect.objectContaining({ level: 'error', code: 'registry_unavailable', path: '/api/modules' })
+        )
 
       await nats.restart()
       await expect
