@@ -3,6 +3,7 @@
  * schema). A Worker has no start-up hook, so it is validated on first use and memoised per
  * isolate; a bad value answers every request with a 500 that names the variable.
  */
+import { errorMessage } from '#shared/error-message.ts'
 import { z } from 'zod'
 import { describeIssues, parseReachableCatalogue, type ReachableDatacenter } from '#shared/catalogue.ts'
 import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
@@ -118,7 +119,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
   try {
     datacenters = parseReachableCatalogue(data, 'DATACENTERS')
   } catch (error) {
-    throw new EdgeConfigError(error instanceof Error ? error.message : String(error))
+    throw new EdgeConfigError(errorMessage(error))
   }
   const vars = varsSchema.safeParse(env)
   if (!vars.success) throw new EdgeConfigError(describeIssues(vars.error))

@@ -6,7 +6,7 @@
  * every PROBE_INTERVAL_MS, so right after a revive the edge still says down while it answers.
  */
 import { healthDocumentSchema } from '#shared/schemas.ts'
-import { fetchFailure } from './error-message.ts'
+import { fetchFailure } from '#shared/error-message.ts'
 
 export interface HealthNow {
   /** `unreachable`: no health document came back (no answer, refused, not a health document). */

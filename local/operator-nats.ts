@@ -11,7 +11,7 @@ import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
 import { natsUserAuth } from '#shared/nats-permissions.ts'
 import type { StateFile } from './state.ts'
-import { errnoCode, errorMessage } from './error-message.ts'
+import { errnoCode, errorMessage } from '#shared/error-message.ts'
 
 export async function connectOperatorNats(state: StateFile, localDir: string): Promise<NatsConnection> {
   const nats = state.processes.find((p) => p.service === 'nats')

@@ -25,7 +25,7 @@ import {
   standInSpecs,
   type DatacenterSpecs,
 } from './platform-specs.ts'
-import { errorMessage } from './error-message.ts'
+import { errorMessage } from '#shared/error-message.ts'
 
 export { projectRoot, localServices } from './platform-specs.ts'
 

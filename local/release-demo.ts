@@ -18,7 +18,7 @@ import {
   registerRelease,
   releaseDelivery,
 } from './stand-ins/github/index.ts'
-import { errorMessage, fetchFailure } from './error-message.ts'
+import { errorMessage, fetchFailure } from '#shared/error-message.ts'
 
 function fail(message: string): never {
   console.error(`release:demo: ${message}`)

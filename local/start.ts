@@ -10,7 +10,7 @@ import { CatalogueError, parseCatalogue } from '#shared/catalogue.ts'
 import { describeLocalEnv, localEnv } from './env.ts'
 import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot, startPlatform, type Platform } from './platform.ts'
-import { errorMessage } from './error-message.ts'
+import { errorMessage } from '#shared/error-message.ts'
 
 function fail(message: string): never {
   console.error(`npm start: ${message}`)

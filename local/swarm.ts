@@ -25,7 +25,7 @@ import { connectOperatorNats } from './operator-nats.ts'
 import { enrollRepository, transferModule } from './registry-commands.ts'
 import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot } from './platform-specs.ts'
-import { errorMessage, fetchFailure } from './error-message.ts'
+import { errorMessage, fetchFailure } from '#shared/error-message.ts'
 import { healthNow } from './health-now.ts'
 
 const usage =

@@ -1,6 +1,6 @@
 /** Polls until an HTTP endpoint answers 2xx, a process dies, or time runs out. */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fetchFailure } from './error-message.ts'
+import { fetchFailure } from '#shared/error-message.ts'
 
 export async function waitForHttp(
   url: string,

@@ -27,6 +27,7 @@
  * Amplification limits (see resizeOptions): only `pad` enlarges the source, and the output, all
  * frames together, is at most MAX_OUTPUT_PIXELS.
  */
+import { errorMessage } from '#shared/error-message.ts'
 import sharp, { type Sharp, type ResizeOptions, type Metadata } from 'sharp'
 import { MAX_DIMENSION, MAX_OUTPUT_PIXELS, type ResolvedImageOptions } from '#shared/images.ts'
 import { ImageError } from './error.ts'
@@ -298,7 +299,7 @@ async function decodeStep<T>(step: () => Promise<T>, limits: TransformLimits): P
   try {
     return await step()
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
+    const message = errorMessage(error)
     if (/exceeds pixel limit/i.test(message))
       throw new ImageError('image_too_many_pixels', `the image has more than ${limits.maxInputPixels} pixels`)
     if (/unsupported image format/i.test(message))

@@ -13,6 +13,7 @@
  *   an HTML page early).
  * Failures are returned as typed values (FetchFailure); each service maps them to its own codes.
  */
+import { errorMessage, errnoCode } from '#shared/error-message.ts'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
@@ -158,7 +159,7 @@ export async function safeFetch<T>(
         ok: false,
         failure: { code: 'timeout', message: `${o.what} took longer than ${o.totalTimeoutMs} ms` },
       }
-    const code = errnoCode(error) ?? (error instanceof Error ? error.message : String(error))
+    const code = errnoCode(error) ?? errorMessage(error)
     return {
       ok: false,
       failure: { code: 'unreachable', message: `the origin could not be reached (${code})`, cause: error },
@@ -318,11 +319,6 @@ function retryAfterMs(value: string | undefined): number | undefined {
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
   const at = Date.parse(value)
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
-}
-
-function errnoCode(error: unknown): string | undefined {
-  if (!(error instanceof Error) || !('code' in error)) return undefined
-  return typeof error.code === 'string' ? error.code : undefined
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -4,6 +4,7 @@
  * counted, never fatal. It bears PURGE_TOKEN, which the edge accepts for the purge and nothing
  * else: the release service holds no operator credential.
  */
+import { errorMessage } from '#shared/error-message.ts'
 import type { Logger } from '../runtime/logger.ts'
 
 export interface PurgeTarget {
@@ -41,7 +42,7 @@ export async function purgeEdgeCache(
     if (res.ok) return 'purged'
     log.warn({ url, status: res.status, paths }, 'edge cache purge refused')
   } catch (err) {
-    log.warn({ url, err: err instanceof Error ? err.message : String(err), paths }, 'edge cache purge failed')
+    log.warn({ url, err: errorMessage(err), paths }, 'edge cache purge failed')
   }
   return 'failed'
 }

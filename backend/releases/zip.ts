@@ -14,6 +14,7 @@
  * (deflated with fflate), then writes a fresh central directory: fast, and byte-for-byte faithful
  * to the author's files. ZIP64, multi-disk, encrypted and exotic-method archives are refused.
  */
+import { errorMessage } from '#shared/error-message.ts'
 import { crc32, createInflateRaw } from 'node:zlib'
 import { deflateSync } from 'fflate'
 import type { RejectionCode } from '#shared/releases.ts'
@@ -320,10 +321,7 @@ async function inflateEntry(
       for await (const chunk of inflater) take(chunk as Buffer)
     } catch (err) {
       if (err instanceof ZipError) throw err
-      throw new ZipError(
-        'zip_invalid',
-        `entry "${entry.name}" does not inflate: ${err instanceof Error ? err.message : String(err)}`
-      )
+      throw new ZipError('zip_invalid', `entry "${entry.name}" does not inflate: ${errorMessage(err)}`)
     } finally {
       inflater.destroy()
     }

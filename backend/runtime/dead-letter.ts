@@ -7,6 +7,7 @@
  * listens (queue group) for JetStream's MAX_DELIVERIES advisory and copies the message from the
  * stream by its sequence. Both use the message id `<stream>:<sequence>`, so it is stored once.
  */
+import { errorMessage } from '#shared/error-message.ts'
 import {
   headers as natsHeaders,
   type MsgHdrs,
@@ -119,7 +120,7 @@ export class DeadLetters {
           )
         })().catch((e: unknown) =>
           this.#log.error(
-            { err: e instanceof Error ? e.message : String(e), seq: sequence },
+            { err: errorMessage(e), seq: sequence },
             'could not dead-letter after max deliveries'
           )
         )

@@ -2,6 +2,7 @@
  * Creating streams and durable consumers idempotently at start-up: three services of each kind
  * may race to create them, and a changed definition is applied as an update.
  */
+import { errorMessage } from '#shared/error-message.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   AckPolicy,
@@ -24,7 +25,7 @@ export async function withStartupRetries<T>(what: string, log: Logger, work: () 
       return await work()
     } catch (err) {
       if (Date.now() > deadline) throw err
-      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, `${what}: retrying`)
+      log.warn({ err: errorMessage(err), attempt }, `${what}: retrying`)
       await sleep(Math.min(2_000, 100 * 2 ** attempt))
     }
   }

@@ -8,6 +8,7 @@
  *                             delivery (max_deliver) → dead letter, then term
  * A dead letter that cannot be written leaves the message to be redelivered rather than lost.
  */
+import { errorMessage } from '#shared/error-message.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import { Counter, Gauge, type Registry } from 'prom-client'
@@ -120,7 +121,7 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
           o.metrics.results.inc({ ...labels, result: 'dead_letter' })
         } catch (dlqErr) {
           o.log.error(
-            { err: dlqErr instanceof Error ? dlqErr.message : String(dlqErr), seq: msg.seq },
+            { err: errorMessage(dlqErr), seq: msg.seq },
             'dead letter failed; leaving the message for redelivery'
           )
           msg.nak(o.ackWaitMs)
@@ -148,10 +149,7 @@ export async function startWorkQueue(o: WorkQueueOptions): Promise<{ stop(): Pro
         msg = await consumer.next({ expires: PULL_EXPIRES_MS })
       } catch (err) {
         if (stopped) break
-        o.log.warn(
-          { err: err instanceof Error ? err.message : String(err), consumer: o.consumer },
-          'pull failed; retrying'
-        )
+        o.log.warn({ err: errorMessage(err), consumer: o.consumer }, 'pull failed; retrying')
         await sleep(500)
         continue
       }

@@ -5,6 +5,7 @@
  * files are fit to deploy. A file that is missing or does not parse is a problem too, and the checks that
  * need it are left out (their problems would only repeat it).
  */
+import { errorMessage } from '#shared/error-message.ts'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { catalogueProblems, datacenterProblems } from './catalogue.ts'
@@ -45,8 +46,6 @@ export function deployProblems({
   ]
 }
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
-
 /**
  * Reads the deploy files of a checkout, stack.yml interpolated with `env` (the deploy shell's variables, as
  * `docker stack deploy` will). `problems` are the files that are missing or do not parse.
@@ -69,7 +68,7 @@ export function readDeployFiles(
       stack = loadStack(stackText, env)
     } catch (error) {
       // A required variable without a value (as docker reports it), YAML syntax, or fields of the wrong kind.
-      const issues = error instanceof StackFileError ? error.issues : [messageOf(error)]
+      const issues = error instanceof StackFileError ? error.issues : [errorMessage(error)]
       problems.push(...issues.map((issue) => `${deployFiles.stack}: ${issue}`))
     }
   }
@@ -80,7 +79,7 @@ export function readDeployFiles(
     try {
       catalogue = JSON.parse(catalogueText)
     } catch (error) {
-      problems.push(`${deployFiles.catalogue}: not JSON: ${messageOf(error)}`)
+      problems.push(`${deployFiles.catalogue}: not JSON: ${errorMessage(error)}`)
     }
   }
 

@@ -8,6 +8,7 @@
  *   VTTA_VERSION  the backend image's tag (default: package.json's version)
  *   LOCAL_DIR     default .local (the swarm lives in <LOCAL_DIR>/docker-swarm)
  */
+import { errorMessage } from '#shared/error-message.ts'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { loadEdgeSecrets } from '../edge-secrets.ts'
@@ -88,7 +89,7 @@ if (import.meta.main) {
       `swarm up (${up.swarmDir}). The edge: npm run swarm:edge; operate: LOCAL_DIR=${up.swarmDir} npm run swarm -- status`
     )
   } catch (error) {
-    console.error(`swarm:up: ${error instanceof Error ? error.message : String(error)}`)
+    console.error(`swarm:up: ${errorMessage(error)}`)
     process.exit(1)
   }
 }

@@ -19,7 +19,7 @@ import {
   type NatsIdentity,
 } from './credentials.ts'
 import { projectRoot } from '../platform-specs.ts'
-import { errorMessage } from '../error-message.ts'
+import { errorMessage } from '#shared/error-message.ts'
 
 /** Each production server's stores (deploy/nats.conf: max_memory_store 256MB, max_file_store 20GB). */
 export const productionServerStores = { memoryMB: 256, fileGB: 20 }

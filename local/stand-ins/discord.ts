@@ -12,7 +12,7 @@ import type { ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
-import { errorMessage } from '../error-message.ts'
+import { errorMessage } from '#shared/error-message.ts'
 import { readBody, Router, sendJson, serveHttp } from './http.ts'
 
 const fixturesDir = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'discord')

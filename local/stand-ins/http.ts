@@ -18,7 +18,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { errorMessage } from '../error-message.ts'
+import { errorMessage } from '#shared/error-message.ts'
 
 /** One request as a handler sees it. `state` is what earlier middleware left for later handlers. */
 export interface Exchange<S> {
