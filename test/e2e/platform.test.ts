@@ -21,6 +21,7 @@ import { imageScenarios } from './scenarios/images.ts'
 import { releaseScenarios } from './scenarios/releases.ts'
 import { rollingRestartScenarios } from './scenarios/rolling-restarts.ts'
 import { securityScenarios } from './scenarios/security.ts'
+import { registryBackupScenarios } from './scenarios/registry-backup.ts'
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
 import { localEnv } from '../../local/env.ts'
 import sharp from 'sharp'
@@ -116,6 +117,7 @@ imageScenarios(e2e)
 releaseScenarios(e2e)
 rollingRestartScenarios(e2e)
 securityScenarios(e2e)
+registryBackupScenarios(e2e)
 
 describe('Ctrl-C', () => {
   it('stops everything and leaves no process behind', async () => {
