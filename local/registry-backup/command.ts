@@ -2,7 +2,8 @@
  * `npm run registry:backup [-- --out <file>]` and `npm run registry:restore -- <file> [--force] [--replicas N]`.
  * Backup writes the module registry (KV + zips) to one .tar.gz with SHA256SUMS (default
  * `<LOCAL_DIR>/backups/registry-<UTC time>.tar.gz`); restore verifies the whole file, then rebuilds the
- * registry (refusing a non-empty one unless --force). Both act as the operator's NATS user: on the
+ * registry (refusing a non-empty one unless --force); `restore -- --check <file>` only verifies the
+ * file (no NATS), e.g. right after copying it off the swarm. Both act as the operator's NATS user: on the
  * running `npm start` platform by default, or `NATS_URL` + `NATS_NKEY_SEED_FILE` (production, see
  * docs/operations.md "Backups"). Exit code 1 with one line on stderr when anything is refused.
  */
@@ -14,9 +15,10 @@ import { errorMessage } from '#shared/error-message.ts'
 import { connectForBackup } from './connect.ts'
 import { backupRegistry } from './backup.ts'
 import { restoreRegistry } from './restore.ts'
+import { verifyBackup } from './verify.ts'
 
 const usage =
-  'usage: npm run registry:backup [-- --out <file>] | npm run registry:restore -- <file> [--force] [--replicas N]'
+  'usage: npm run registry:backup [-- --out <file>] | npm run registry:restore -- [--check | --force] [--replicas N] <file>'
 
 function fail(message: string): never {
   console.error(`registry: ${message}`)
@@ -30,6 +32,7 @@ const { values, positionals } = (() => {
       options: {
         out: { type: 'string' },
         force: { type: 'boolean', default: false },
+        check: { type: 'boolean', default: false },
         replicas: { type: 'string' },
       },
     })
@@ -43,6 +46,19 @@ if (command === 'restore' && !file) fail(usage)
 const replicas = values.replicas === undefined ? undefined : Number(values.replicas)
 if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5))
   fail('--replicas must be 1 to 5')
+
+if (command === 'restore' && values.check) {
+  try {
+    const { manifest } = await verifyBackup(resolve(file!))
+    const c = manifest.counts
+    console.log(
+      `verified: ${c.kvKeys} keys, ${c.objects} objects (${c.objectBytes} bytes), made ${manifest.createdAt} from ${manifest.source.serverName || manifest.source.servers}`
+    )
+  } catch (error) {
+    fail(errorMessage(error))
+  }
+  process.exit(0)
+}
 
 const { nc, servers } = await connectForBackup().catch((error: unknown) => fail(errorMessage(error)))
 try {

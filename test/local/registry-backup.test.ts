@@ -228,6 +228,11 @@ describe('registry backup', () => {
     const file = join(dir, 'cli.tar.gz')
     const command = join(projectRoot, 'local', 'registry-backup', 'command.ts')
     const backup = await exec(process.execPath, [command, 'backup', '--out', file], { env })
+    // --check reads the file only: no NATS needed.
+    const check = await exec(process.execPath, [command, 'restore', '--check', file], {
+      env: { ...process.env, NATS_URL: 'nats://127.0.0.1:1' },
+    })
+    expect(check.stdout).toMatch(/^verified: \d+ keys, 3 objects \(\d+ bytes\), made \S+Z from /)
     expect(backup.stdout).toMatch(
       /backup written: .*cli\.tar\.gz \(\d+ bytes; \d+ keys, 3 objects, \d+ zip bytes\)/
     )
