@@ -1,29 +1,43 @@
 /**
  * `npm start`, `npm test` and `npm run bench` need real programs from the system: nats-server
- * (and, for the browser tests, chromium). Install what is missing with apt when we can (root on
- * Debian/Ubuntu); otherwise stop with one line saying what to install. Never a fake.
- *   node local/ensure-packages.ts nats-server [chromium] [dockerd debootstrap docker-registry]
+ * (and, for the browser tests, chromium; for the monitoring tests, Prometheus's promtool and
+ * Alertmanager's amtool). Install what is missing with apt when we can (root on Debian/Ubuntu);
+ * otherwise stop with one line saying what to install. Never a fake. A requirement is met when
+ * every command it lists is on the PATH.
+ *   node local/ensure-packages.ts nats-server [chromium] [prometheus prometheus-alertmanager]
+ *     [dockerd debootstrap docker-registry]
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 
-/** The command each requirement provides, and the Debian package that provides it. */
+/** The commands each requirement provides, and the Debian package that provides them. */
 export const requirements = {
   'nats-server': {
-    command: 'nats-server',
+    commands: ['nats-server'],
     debian: 'nats-server',
     elsewhere: 'a nats-server 2.9+ binary on the PATH',
   },
-  chromium: { command: 'chromium', debian: 'chromium', elsewhere: 'Chromium at /usr/bin/chromium' },
+  chromium: { commands: ['chromium'], debian: 'chromium', elsewhere: 'Chromium at /usr/bin/chromium' },
+  // Monitoring (deploy/monitoring/): the server and `promtool`, Alertmanager and `amtool`.
+  prometheus: {
+    commands: ['prometheus', 'promtool'],
+    debian: 'prometheus',
+    elsewhere: 'Prometheus 2.42+ with promtool',
+  },
+  'prometheus-alertmanager': {
+    commands: ['prometheus-alertmanager', 'amtool'],
+    debian: 'prometheus-alertmanager',
+    elsewhere: 'Alertmanager 0.25+ as `prometheus-alertmanager`, with amtool',
+  },
   // `npm run swarm:up`: Docker Engines in network namespaces, a base system for the images, a registry.
-  dockerd: { command: 'dockerd', debian: 'docker.io', elsewhere: 'Docker Engine 20.10+ (dockerd)' },
-  debootstrap: { command: 'debootstrap', debian: 'debootstrap', elsewhere: 'debootstrap' },
+  dockerd: { commands: ['dockerd'], debian: 'docker.io', elsewhere: 'Docker Engine 20.10+ (dockerd)' },
+  debootstrap: { commands: ['debootstrap'], debian: 'debootstrap', elsewhere: 'debootstrap' },
   'docker-registry': {
-    command: 'docker-registry',
+    commands: ['docker-registry'],
     debian: 'docker-registry',
     elsewhere: 'the distribution registry 2.x as `docker-registry`',
   },
-} as const
+} as const satisfies Record<string, { commands: readonly string[]; debian: string; elsewhere: string }>
 export type Requirement = keyof typeof requirements
 
 export type Provisioning =
@@ -45,7 +59,10 @@ export function provisioning(machine: {
 }
 
 const onPath = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0
-const missingOf = (wanted: Requirement[]) => wanted.filter((r) => !onPath(requirements[r].command))
+
+/** The wanted requirements of which at least one command is not on the PATH. */
+export const missingOf = (wanted: Requirement[], found: (command: string) => boolean = onPath) =>
+  wanted.filter((r) => !requirements[r].commands.every(found))
 
 function main(args: string[]): void {
   const unknown = args.filter((a) => !(a in requirements))

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { missingMessage, provisioning } from '../../local/ensure-packages.ts'
+import { missingMessage, missingOf, provisioning } from '../../local/ensure-packages.ts'
 import { projectRoot } from '../../local/platform.ts'
 
 describe('system package provisioning', () => {
@@ -14,6 +14,10 @@ describe('system package provisioning', () => {
     [
       { missing: ['nats-server', 'chromium'], isRoot: true, hasApt: true },
       { action: 'install', packages: ['nats-server', 'chromium'] },
+    ],
+    [
+      { missing: ['prometheus', 'prometheus-alertmanager'], isRoot: true, hasApt: true },
+      { action: 'install', packages: ['prometheus', 'prometheus-alertmanager'] },
     ],
     [
       { missing: ['nats-server'], isRoot: false, hasApt: true },
@@ -33,6 +37,14 @@ describe('system package provisioning', () => {
     expect(message).toContain('sudo apt-get install -y nats-server')
   })
 
+  it('counts a requirement as missing when any one of its commands is', () => {
+    // Debian ships promtool with the server; a system with only the server cannot run the rule tests.
+    const found = (command: string) =>
+      ['nats-server', 'prometheus', 'prometheus-alertmanager', 'amtool'].includes(command)
+    expect(missingOf(['nats-server', 'prometheus', 'prometheus-alertmanager'], found)).toEqual(['prometheus'])
+    expect(missingOf(['prometheus-alertmanager'], found)).toEqual([])
+  })
+
   it('passes quietly where nats-server is on the PATH', () => {
     const run = spawnSync(
       process.execPath,
@@ -40,6 +52,16 @@ describe('system package provisioning', () => {
       {
         encoding: 'utf8',
       }
+    )
+    expect(run.status).toBe(0)
+    expect(run.stderr).toBe('')
+  })
+
+  it('passes quietly where Prometheus and Alertmanager, with promtool and amtool, are on the PATH', () => {
+    const run = spawnSync(
+      process.execPath,
+      [join(projectRoot, 'local', 'ensure-packages.ts'), 'prometheus', 'prometheus-alertmanager'],
+      { encoding: 'utf8' }
     )
     expect(run.status).toBe(0)
     expect(run.stderr).toBe('')
