@@ -1,6 +1,7 @@
 /**
  * Who may do what on NATS: one user per component, each with explicit publish and subscribe
- * allow-lists, in the application account; the nats-server of each datacenter renders this table
+ * allow-lists, in the application account (and the system account's job users, such as the
+ * nats-exporter, in a table of their own: natsSystemPermissions); the nats-server of each datacenter renders this table
  * into its configuration (local/nats-auth/auth-config.ts), so what the local platform enforces is
  * what production enforces.
  *
@@ -28,8 +29,15 @@ import { queueGroups, subjects } from './subjects.ts'
 export const natsComponents = ['edge', 'web', 'images', 'releases', 'notifier', 'operator'] as const
 export type NatsComponent = (typeof natsComponents)[number]
 
+/**
+ * Users of the system account (SYS) with a job of their own, each with its permissions below
+ * (natsSystemPermissions). The operator's all-powerful `system` user (local/nats-auth) is not one of them.
+ */
+export const natsSystemComponents = ['nats-exporter'] as const
+export type NatsSystemComponent = (typeof natsSystemComponents)[number]
+
 /** The prefix of a component's reply subjects; its connection must be made with it. */
-export const inboxPrefix = (component: NatsComponent): string => `_INBOX_${component}`
+export const inboxPrefix = (component: NatsComponent | NatsSystemComponent): string => `_INBOX_${component}`
 
 /** A NATS user's nkey seed (SU followed by 56 base32 characters), as every config validates it. */
 export const nkeySeedPattern = /^SU[A-Z2-7]{56}$/
@@ -37,7 +45,7 @@ export const nkeySeedMessage = 'must be a NATS user nkey seed (SU followed by 56
 
 /** Connection options that authenticate as `component` with its seed and use its own inbox prefix. */
 export function natsUserAuth(
-  component: NatsComponent,
+  component: NatsComponent | NatsSystemComponent,
   seed: string
 ): Pick<ConnectionOptions, 'authenticator' | 'inboxPrefix'> {
   return {
@@ -186,6 +194,33 @@ export function natsPermissions(dc: string): Record<NatsComponent, NatsPermissio
     operator: {
       publish: { allow: ['>'] },
       subscribe: { allow: ['>'] },
+    },
+  }
+}
+
+/**
+ * Server requests the nats-exporter makes, each to one server by id (`$SYS.REQ.SERVER.<id>.<kind>`):
+ * read-only monitoring. Not ACCOUNT.* (connections and subjects of the application's clients), not
+ * KICK, LDM or RELOAD (2.10+ acts on a server with these), not the other server requests.
+ */
+export const natsExporterRequests = ['VARZ', 'JSZ', 'ROUTEZ', 'GATEWAYZ'] as const
+
+/**
+ * The permissions of the system account's job users. The `*` in `$SYS.REQ.SERVER.*.<kind>` is a
+ * server id, and it also matches `PING` (every server answers). The exporter asks another server
+ * only for JSZ, and only filtered to the one stream leader whose view of this server's replicas
+ * it needs (lag and currency are known to the leader alone); every other PING is denied.
+ */
+export function natsSystemPermissions(): Record<NatsSystemComponent, NatsPermissions> {
+  return {
+    'nats-exporter': {
+      publish: {
+        allow: natsExporterRequests.map((kind) => `$SYS.REQ.SERVER.*.${kind}`),
+        deny: natsExporterRequests
+          .filter((kind) => kind !== 'JSZ')
+          .map((kind) => `$SYS.REQ.SERVER.PING.${kind}`),
+      },
+      subscribe: { allow: [`${inboxPrefix('nats-exporter')}.>`] },
     },
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The authentication part of a datacenter's nats-server configuration (`auth.conf`, included by
  * nats.conf): the application account with its JetStream limits and one nkey user per component with
- * the permissions of shared/nats-permissions.ts for that datacenter, the system account, and the
+ * the permissions of shared/nats-permissions.ts for that datacenter, the system account (the operator's
+ * `system` user and the job users of natsSystemPermissions, such as the nats-exporter), and the
  * credentials of the cluster routes. The same renderer makes the local platform's file and the
  * production Docker secret (`npm run nats-auth`), so both enforce one model.
  *
@@ -13,6 +14,8 @@ import {
   natsAccounts,
   natsComponents,
   natsPermissions,
+  natsSystemComponents,
+  natsSystemPermissions,
   type NatsPermissions,
 } from '#shared/nats-permissions.ts'
 import { natsIdentities, type NatsCredentials, type NatsIdentity } from './credentials.ts'
@@ -56,7 +59,17 @@ export function natsAuthConfig(o: AuthConfigOptions): string {
         `      # ${component}\n      ${JSON.stringify({ nkey, permissions: permissionsBlock(permissions[component]) })}`
     )
   )
-  const systemUsers = o.publicKeys.system.map((nkey) => `      ${JSON.stringify({ nkey })}`)
+  // The operator's `system` user may do anything in SYS (no permissions block); the job users only theirs.
+  const systemPermissions = natsSystemPermissions()
+  const systemUsers = [
+    ...o.publicKeys.system.map((nkey) => `      ${JSON.stringify({ nkey })}`),
+    ...natsSystemComponents.flatMap((component) =>
+      o.publicKeys[component].map(
+        (nkey) =>
+          `      # ${component}\n      ${JSON.stringify({ nkey, permissions: permissionsBlock(systemPermissions[component]) })}`
+      )
+    ),
+  ]
   const routes = o.routeHosts.map((h) => JSON.stringify(`nats-route://${routeUser}:${o.routePassword}@${h}`))
   // Variables nats.conf does not use are refused as unknown fields: routes only for a cluster.
   const routeVariables = isClustered(o.routeHosts)

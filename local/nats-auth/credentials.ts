@@ -1,6 +1,6 @@
 /**
- * NATS credentials: one nkey seed per component (shared/nats-permissions.ts), one for the system
- * account's user, and the password the servers' cluster routes authenticate with. Stored one file
+ * NATS credentials: one nkey seed per component (shared/nats-permissions.ts), one for each of the
+ * system account's users (the operator's `system`, the nats-exporter), and the password the servers' cluster routes authenticate with. Stored one file
  * each in a directory (mode 0700, files 0600), so each process can be handed exactly its own seed
  * file (`NATS_NKEY_SEED_FILE`), as Docker secrets hand one to each service in production.
  *
@@ -11,11 +11,19 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createUser, fromSeed } from '@nats-io/nkeys'
-import { natsComponents, type NatsComponent } from '#shared/nats-permissions.ts'
+import {
+  natsComponents,
+  natsSystemComponents,
+  type NatsComponent,
+  type NatsSystemComponent,
+} from '#shared/nats-permissions.ts'
 
-/** The system account's user: server monitoring and JetStream operations, never a service. */
-export type NatsIdentity = NatsComponent | 'system'
-export const natsIdentities: readonly NatsIdentity[] = [...natsComponents, 'system']
+/**
+ * `system`: the operator's user of the system account (server monitoring and JetStream operations,
+ * never a service); the system account's job users (the nats-exporter) hold only their own permissions.
+ */
+export type NatsIdentity = NatsComponent | NatsSystemComponent | 'system'
+export const natsIdentities: readonly NatsIdentity[] = [...natsComponents, ...natsSystemComponents, 'system']
 
 export interface NatsCredentials {
   dir: string

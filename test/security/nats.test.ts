@@ -14,10 +14,10 @@ import { errors, nkeyAuthenticator, wsconnect, type NatsConnection } from '@nats
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { createUser } from '@nats-io/nkeys'
 import { githubStreamConfig } from '#shared/releases.ts'
-import type { NatsComponent } from '#shared/nats-permissions.ts'
+import { natsUserAuth, type NatsComponent, type NatsSystemComponent } from '#shared/nats-permissions.ts'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startNatsCluster, type TestNatsCluster } from '../support/nats-cluster.ts'
-import { natsAuth } from '../support/nats-credentials.ts'
+import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
 import { startProcess, stopProcess } from '../../local/processes.ts'
 import { freePort } from '../../local/free-port.ts'
 import { waitForHttp } from '../../local/wait.ts'
@@ -39,8 +39,11 @@ afterAll(async () => {
 })
 
 /** Connects as `component` and collects the permission violations the server reports. */
-async function as(component: NatsComponent) {
-  const nc = await connect({ servers: nats.url, ...natsAuth(component) })
+async function as(component: NatsComponent | NatsSystemComponent) {
+  const nc = await connect({
+    servers: nats.url,
+    ...natsUserAuth(component, testNatsCredentials().seed(component)),
+  })
   const violations: string[] = []
   void (async () => {
     for await (const s of nc.status())
@@ -174,6 +177,63 @@ describe('each service reaches only its own subjects and streams', () => {
         'publish $JS.API.CONSUMER.CREATE.GITHUB.x',
       ])
     )
+    await nc.close()
+  })
+})
+
+describe("the nats-exporter reads its server's figures and nothing else", () => {
+  const request = (nc: NatsConnection, subject: string) => nc.request(subject, '', { timeout: 1000 })
+
+  it('asks its server for VARZ and JSZ through the system account', async () => {
+    const { nc } = await as('nats-exporter')
+    const id = nc.info!.server_id
+    const varz = (await request(nc, `$SYS.REQ.SERVER.${id}.VARZ`)).json<{ data: { server_name: string } }>()
+    expect(varz.data.server_name).toBe('fra')
+    const jsz = (await request(nc, `$SYS.REQ.SERVER.${id}.JSZ`)).json<{ data: { server_id: string } }>()
+    expect(jsz.data.server_id).toBe(id)
+    await nc.close()
+  })
+
+  it("cannot read the application's connections, act on a server, or publish an application subject", async () => {
+    const { nc, violations, settle } = await as('nats-exporter')
+    const id = nc.info!.server_id
+    for (const subject of [
+      '$SYS.REQ.ACCOUNT.VTTA.CONNZ',
+      `$SYS.REQ.SERVER.${id}.CONNZ`,
+      `$SYS.REQ.SERVER.${id}.RELOAD`,
+      '$SYS.REQ.SERVER.PING.VARZ',
+      '$SYS.REQ.SERVER.PING',
+    ])
+      await expect(request(nc, subject), subject).rejects.toThrow(/Permissions Violation/)
+    nc.publish('releases.packaged', '{}')
+    nc.publish('images.fra.transform', '{}')
+    await settle()
+    expect(violations).toEqual(
+      expect.arrayContaining([
+        'publish $SYS.REQ.ACCOUNT.VTTA.CONNZ',
+        'publish releases.packaged',
+        'publish images.fra.transform',
+      ])
+    )
+    await nc.close()
+  })
+
+  it("cannot listen to everything, to the system account's events, or to another's replies", async () => {
+    const { nc } = await as('nats-exporter')
+    expect(await subscriptionFate(nc, '>')).toMatch(/Permissions Violation for Subscription to ">"/)
+    expect(await subscriptionFate(nc, '$SYS.>')).toMatch(/Permissions Violation/)
+    expect(await subscriptionFate(nc, '_INBOX.>')).toMatch(/Permissions Violation/)
+    expect(await subscriptionFate(nc, '_INBOX_nats-exporter.mine')).toBe('open')
+    await nc.close()
+  })
+
+  it("leaves the operator's system user as powerful as before", async () => {
+    const nc = await connect({
+      servers: nats.url,
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(testNatsCredentials().seed('system'))),
+    })
+    const stats = (await request(nc, '$SYS.REQ.SERVER.PING.VARZ')).json<{ server: { name: string } }>()
+    expect(stats.server.name).toBe('fra')
     await nc.close()
   })
 })
