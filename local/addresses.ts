@@ -9,6 +9,8 @@ export const ports = {
   natsCluster: 6222,
   natsMonitor: 8222,
   natsWebSocket: 8443,
+  /** The datacenter's nats-exporter: /metrics (Prometheus job `nats`), /healthz, /readyz. */
+  natsExporter: 7777,
   services: { web: 8080, images: 8081, releases: 8082, notifier: 8083 } satisfies Record<ServiceName, number>,
   /** Each service's internal port (/healthz, /readyz, /metrics), never published in production. */
   internal: { web: 9080, images: 9081, releases: 9082, notifier: 9083 } satisfies Record<ServiceName, number>,
@@ -41,6 +43,8 @@ export interface DatacenterAddresses {
   natsClusterHost: string
   natsMonitorUrl: string
   natsWsUrl: string
+  /** Where the datacenter's nats-exporter answers /metrics, /healthz and /readyz. */
+  natsExporterUrl: string
   serviceUrl(service: ServiceName): string
   /** Where a service answers /healthz, /readyz and /metrics. */
   internalUrl(service: ServiceName): string
@@ -54,6 +58,7 @@ export function datacenterAddresses(index: number): DatacenterAddresses {
     natsClusterHost: `${host}:${ports.natsCluster}`,
     natsMonitorUrl: `http://${host}:${ports.natsMonitor}`,
     natsWsUrl: `ws://${host}:${ports.natsWebSocket}`,
+    natsExporterUrl: `http://${host}:${ports.natsExporter}`,
     serviceUrl: (service) => `http://${host}:${ports.services[service]}`,
     internalUrl: (service) => `http://${host}:${ports.internal[service]}`,
   }

@@ -1,6 +1,6 @@
 /**
- * What the local platform runs, as process specs: one nats-server and every backend service per
- * datacenter, and the edge. Pure apart from writing each nats-server's configuration file, so the
+ * What the local platform runs, as process specs: one nats-server, its nats-exporter and every backend
+ * service per datacenter, and the edge. Pure apart from writing each nats-server's configuration file, so the
  * supervisor can start a datacenter again (revive) from the same specs.
  */
 import { existsSync } from 'node:fs'
@@ -51,6 +51,16 @@ export interface DatacenterSpecs {
   /** Where the nats-server answers /healthz. */
   natsMonitorUrl: string
   services: ProcessSpec[]
+  /**
+   * The datacenter's nats-exporter (backend/nats-exporter), started and stopped with the datacenter
+   * (kill, revive) after its nats-server; not a service (no heartbeat, not in /health).
+   */
+  natsExporter: ProcessSpec
+  /**
+   * What Prometheus scrapes in this datacenter, by job of the issue #14 contract: full /metrics URLs,
+   * `services` every backend service's internal listener, `nats` the nats-exporter.
+   */
+  metricsTargets: { services: string[]; nats: string[] }
 }
 
 /** The local platform's NATS credentials (created on first start, kept under LOCAL_DIR, never in git). */
@@ -77,9 +87,35 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
       },
       { credentials, routeHosts: addresses.map((o) => o.natsClusterHost) }
     )
+    const services = localServices()
     return {
       dc: dc.id,
       natsMonitorUrl: a.natsMonitorUrl,
+      metricsTargets: {
+        services: services.map((service) => `${a.internalUrl(service)}/metrics`),
+        nats: [`${a.natsExporterUrl}/metrics`],
+      },
+      natsExporter: {
+        dc: dc.id,
+        service: 'nats-exporter',
+        url: a.natsExporterUrl,
+        internalUrl: a.natsExporterUrl,
+        command: process.execPath,
+        args: [join(projectRoot, 'backend', 'nats-exporter', 'service.ts')],
+        cwd: projectRoot,
+        env: {
+          ...baseEnv(),
+          DC: dc.id,
+          NATS_URL: a.natsUrl,
+          // The local servers are named after their datacenter (nats-config.ts).
+          NATS_SERVER_NAME: dc.id,
+          // Its own user in the system account (production: the Docker secret nats_seed_nats_exporter).
+          NATS_NKEY_SEED_FILE: credentials.seedFile('nats-exporter'),
+          INTERNAL_HTTP_HOST: a.host,
+          INTERNAL_HTTP_PORT: String(ports.natsExporter),
+        },
+        logFile: join(logs, `${dc.id}-nats-exporter.log`),
+      },
       nats: {
         dc: dc.id,
         service: 'nats',
@@ -89,7 +125,7 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
         env: baseEnv(),
         logFile: join(logs, `${dc.id}-nats.log`),
       },
-      services: localServices().map((service) => ({
+      services: services.map((service) => ({
         dc: dc.id,
         service,
         url: a.serviceUrl(service),

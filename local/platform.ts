@@ -87,7 +87,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const isRunning = (spec: ProcessSpec) =>
     running.some((p) => p.spec.dc === spec.dc && p.spec.service === spec.service)
 
-  /** Starts what is not running of these datacenters: NATS first, then the services once NATS is up. */
+  /**
+   * Starts what is not running of these datacenters: NATS first, then the services and the
+   * nats-exporter once NATS is up.
+   */
   const startDatacenters = async (specs: DatacenterSpecs[]) => {
     const nats = specs.filter((d) => !isRunning(d.nats)).map((d) => ({ d, proc: launch(d.nats) }))
     await Promise.all(
@@ -95,7 +98,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         waitForHttp(`${d.natsMonitorUrl}/healthz`, { timeoutMs, what: `${d.dc} nats`, abort: died(proc) })
       )
     )
-    const services = specs.flatMap((d) => d.services.filter((s) => !isRunning(s)).map(launch))
+    const services = specs.flatMap((d) =>
+      [...d.services, d.natsExporter].filter((s) => !isRunning(s)).map(launch)
+    )
     await Promise.all(
       services.map((proc) =>
         waitForHttp(`${proc.spec.internalUrl ?? proc.spec.url}/readyz`, {
@@ -235,6 +240,7 @@ async function preflight(
         what: 'nats-server',
       })),
       ...services.map((service) => ({ host: a.host, port: ports.services[service], what: service })),
+      { host: a.host, port: ports.natsExporter, what: 'nats-exporter' },
     ]),
   ]
   for (const { host, port, what } of wanted) {
