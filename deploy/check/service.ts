@@ -18,17 +18,22 @@ interface ServiceCheck {
   fail: (invariant: string, detail: string) => void
 }
 
+/** The nats-exporter: a node service spread over the datacenters, not a nats-<dc> server. */
+const natsExporter = 'nats-exporter'
+
 /** Service names of the `nats-<dc>` servers; the datacenters of the stack are their suffixes. */
 export const natsDatacenters = (stack: Stack): string[] =>
-  Object.keys(stack.services).flatMap((name) => /^nats-([a-z][a-z0-9-]*)$/.exec(name)?.[1] ?? [])
+  Object.keys(stack.services).flatMap((name) =>
+    name === natsExporter ? [] : (/^nats-([a-z][a-z0-9-]*)$/.exec(name)?.[1] ?? [])
+  )
 
-const isNats = (name: string): boolean => /^nats-/.test(name)
+const isNats = (name: string): boolean => /^nats-/.test(name) && name !== natsExporter
 /** cloudflared-<dc>: the datacenter's Cloudflare Tunnel connector (not a node service). */
 const isCloudflared = (name: string): boolean => /^cloudflared-/.test(name)
 export const isNodeService = (name: string): boolean => !isNats(name) && !isCloudflared(name)
 /** The datacenter of a per-datacenter service (nats-<dc>, web-<dc>, cloudflared-<dc>), else undefined. */
 const datacenterOf = (name: string): string | undefined =>
-  /^(?:nats|web|cloudflared)-([a-z][a-z0-9-]*)$/.exec(name)?.[1]
+  name === natsExporter ? undefined : /^(?:nats|web|cloudflared)-([a-z][a-z0-9-]*)$/.exec(name)?.[1]
 /** The backend service a stack service runs: web-<dc> runs web. */
 const backendOf = (name: string): string => (/^web-/.test(name) ? 'web' : name)
 
@@ -325,9 +330,10 @@ function nodeService(c: ServiceCheck): void {
   const seed = secretPath.exec(env.NATS_NKEY_SEED_FILE ?? '')?.[1]
   const seedSource = longForms(svc.secrets).find((r) => r.target === seed)?.source
   // web-<dc> and the others: the kind of service is the one its command runs.
-  const kind = /backend\/([a-z]+)\/service\.ts/.exec(commandOf(svc).join(' '))?.[1] ?? name
-  if (seedSource !== `nats_seed_${kind}`)
-    fail('secrets', `NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_${kind}`)
+  const kind = /backend\/([a-z-]+)\/service\.ts/.exec(commandOf(svc).join(' '))?.[1] ?? name
+  const ownSeed = `nats_seed_${kind.replaceAll('-', '_')}`
+  if (seedSource !== ownSeed)
+    fail('secrets', `NATS_NKEY_SEED_FILE must be its own seed, the secret ${ownSeed}`)
   // Health and metrics are on the internal port: probed there, and never published.
   const internalPort = env.INTERNAL_HTTP_PORT ?? ''
   if (!/^\d+$/.test(internalPort) || internalPort === env.HTTP_PORT)

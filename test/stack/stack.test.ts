@@ -116,6 +116,26 @@ describe('stack.yml', () => {
     expect(routedDatacenters(catalogue)).toEqual(natsDatacenters(stack))
   })
 
+  it('runs the nats-exporter once per datacenter, as its own NATS user, reaching its server by name', () => {
+    const exporter = svc(stack, 'nats-exporter')
+    // Not a nats-<dc> server, nor a platform service (shared/services.ts: never part of /health).
+    expect(natsDatacenters(stack)).not.toContain('exporter')
+    expect(serviceNames).not.toContain('nats-exporter')
+    expect(exporter.command).toEqual(['backend/nats-exporter/service.ts'])
+    expect(exporter.deploy?.replicas).toBe(natsDatacenters(stack).length)
+    expect(exporter.ports ?? []).toEqual([])
+    expect(exporter.environment).toMatchObject({
+      NATS_URL: 'nats://nats-{{.Node.Hostname}}:4222',
+      NATS_SERVER_NAME: 'nats-{{.Node.Hostname}}',
+      INTERNAL_HTTP_PORT: '7777',
+      NATS_WS_TLS_URL: 'https://nats-{{.Node.Hostname}}:8443',
+    })
+    const sources = (exporter.secrets ?? []).map((r) => (typeof r === 'object' ? r.source : r))
+    // Its seed and the WebSocket certificate (public), never the certificate's key.
+    expect(sources.sort()).toEqual(['nats_seed_nats_exporter', 'nats_ws_tls_cert'])
+    expect(stack.secrets.nats_seed_nats_exporter?.name).toBe('nats_seed_nats_exporter_v1')
+  })
+
   it('agrees with nats.conf and the production catalogue on the datacenters (DigitalOcean region ids)', () => {
     expect(catalogueIds(catalogue)).toEqual(natsDatacenters(stack))
     const entries = parseReachableCatalogue(catalogue, catalogueFile)
@@ -431,6 +451,26 @@ const mutations: Mutation[] = [
       )),
     expected:
       /^stack\.yml: web-fra1: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_web/,
+  },
+  {
+    description: "the nats-exporter connects with the notifier's seed",
+    mutate: (d) =>
+      (svc(d, 'nats-exporter').secrets = secretsOf(d, 'nats-exporter').map((r) =>
+        typeof r === 'object' && r.target === 'nats_seed' ? { ...r, source: 'nats_seed_notifier' } : r
+      )),
+    expected:
+      /^stack\.yml: nats-exporter: secrets: NATS_NKEY_SEED_FILE must be its own seed, the secret nats_seed_nats_exporter/,
+  },
+  {
+    description: 'the nats-exporter publishes its metrics',
+    mutate: (d) => (svc(d, 'nats-exporter').ports = [{ target: 7777, published: 7777, mode: 'host' }]),
+    expected:
+      /^stack\.yml: nats-exporter: ports: the internal port 7777 \(health, metrics\) must never be published/,
+  },
+  {
+    description: 'the nats-exporter asks the same datacenter everywhere',
+    mutate: (d) => (envOf(d, 'nats-exporter').NATS_URL = 'nats://nats-fra1:4222'),
+    expected: /^stack\.yml: nats-exporter: environment: NATS_URL on a node in ams3 must name nats-ams3 first/,
   },
   {
     description: 'nats.conf forgets its users',
@@ -765,7 +805,7 @@ describe('npm run check:deploy', () => {
     const { status, stdout } = checkDeploy([], deployEnv)
     expect(status).toBe(0)
     expect(stdout).toMatch(
-      /^check:deploy: no problems in stack\.yml, deploy\/nats\.conf, .*\(12 services over fra1, ams3, lon1; VTTA_VERSION 0\.1\.0\)\n$/
+      /^check:deploy: no problems in stack\.yml, deploy\/nats\.conf, .*\(13 services over fra1, ams3, lon1; VTTA_VERSION 0\.1\.0\)\n$/
     )
   })
 
@@ -803,6 +843,7 @@ describe('npm run check:deploy', () => {
         'stack.yml: services.images.deploy.replicas: expected a number',
         'stack.yml: services.releases.deploy.replicas: expected a number',
         'stack.yml: services.notifier.deploy.replicas: expected a number',
+        'stack.yml: services.nats-exporter.deploy.replicas: expected a number',
         'deploy/datacenters.production.json: missing',
         'deploy/nats.conf: missing',
       ])
