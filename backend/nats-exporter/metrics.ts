@@ -28,6 +28,10 @@ export function sharedScrape(take: () => Promise<Scrape>, maxAgeMs = 1_000): () 
 
 type Up = Extract<ServerSnapshot, { up: true }>
 
+/** Distinct peers among the routes (ROUTEZ lists every connection; without the list, its count). */
+const routedPeers = (s: Up): number =>
+  s.routez.routes ? new Set(s.routez.routes.map((r) => r.remote_id)).size : s.routez.num_routes
+
 export function registerNatsMetrics(registry: Registry, scrape: () => Promise<Scrape>): void {
   const registers = [registry]
   /** A gauge whose figures come from an answered scrape; `labelNames` as the contract names them. */
@@ -87,14 +91,13 @@ export function registerNatsMetrics(registry: Registry, scrape: () => Promise<Sc
       if (server.up) this.inc(server.varz.slow_consumers)
     },
   })
-  single('nats_server_routes', 'Cluster routes up now', (s) => s.routez.num_routes)
+  // Peers, not connections: nats-server 2.10 pools several routes per peer (3 by default), so counting
+  // connections would never fall below the cluster's size when one peer is lost.
+  single('nats_server_routes', 'Cluster peers with a route up now (pooled routes count once)', routedPeers)
   single(
     'nats_server_cluster_size',
     'Servers the cluster knows, this one included, up or not (JetStream meta group; without JetStream: routed peers + 1)',
-    (s) =>
-      s.jsz.meta_cluster?.cluster_size ??
-      s.varz.jetstream?.meta?.cluster_size ??
-      new Set((s.routez.routes ?? []).map((r) => r.remote_id)).size + 1
+    (s) => s.jsz.meta_cluster?.cluster_size ?? s.varz.jetstream?.meta?.cluster_size ?? routedPeers(s) + 1
   )
   single(
     'nats_server_gateways',

@@ -110,6 +110,18 @@ describe('the nats metrics', () => {
     expect(one('nats_server_cluster_size')).toBe(2)
   })
 
+  it('count a peer once however many pooled routes lead to it (nats-server 2.10)', async () => {
+    const pooled: Scrape = scrapeOf()
+    if (!pooled.server.up) throw new Error('the fixture scrape is up')
+    pooled.server.routez = routezSchema.parse({
+      server_id: 'N1',
+      num_routes: 4,
+      routes: [{ remote_id: 'N2' }, { remote_id: 'N2' }, { remote_id: 'N2' }, { remote_id: 'N3' }],
+    })
+    const samples = await expose(() => Promise.resolve(pooled))
+    expect(find(samples, 'nats_server_routes')[0]?.value).toBe(2)
+  })
+
   it('keep nothing of an earlier scrape once the server stops answering', async () => {
     let answer: Scrape = scrapeOf()
     const registry = new Registry()
