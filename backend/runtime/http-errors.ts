@@ -33,7 +33,7 @@ export const httpErrors = {
   /** An unexpected failure: the detail goes to the log, never to the client. */
   internal: { status: 500, message: 'internal error' },
 
-  // The web service (web/origin-proof.ts, web/modules-api.ts).
+  // The web service (web/origin-proof.ts, web/modules-api.ts, web/dashboard.ts).
   origin_proof_required: {
     status: 403,
     message: 'this endpoint answers only the vtta.io edge (Access service token required)',
@@ -50,6 +50,14 @@ export const httpErrors = {
     message: 'the module registry cannot be read right now',
     retryAfterSeconds: 5,
   },
+  invalid_range: { status: 400, message: 'range is one of 1h, 3h, 6h' },
+  /** PROMETHEUS_URL unset, Prometheus unreachable, or its answer unusable (shared/dashboard.ts). */
+  metrics_unavailable: {
+    status: 503,
+    message: 'the metrics cannot be read right now',
+    retryAfterSeconds: 30,
+  },
+  metrics_timeout: { status: 504, message: 'Prometheus did not answer in time' },
 } as const satisfies Record<string, HttpErrorSpec>
 
 export type HttpErrorCode = keyof typeof httpErrors

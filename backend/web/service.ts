@@ -1,7 +1,7 @@
 /**
  * The web service of a datacenter: the landing page, the datacenter's health document, the module
- * registry API, and the `ping.<dc>` responder. Its HTTP routes answer only requests bearing the
- * edge's proof (origin-proof.ts).
+ * registry API, the dashboard's figures from Prometheus (dashboard.ts), and the `ping.<dc>`
+ * responder. Its HTTP routes answer only requests bearing the edge's proof (origin-proof.ts).
  */
 import { z } from 'zod'
 import { baseConfigSchema } from '../runtime/config.ts'
@@ -11,6 +11,7 @@ import { healthDocument } from './health-document.ts'
 import { answerPings } from './ping.ts'
 import { landingPage } from './landing-page.ts'
 import { modulesApi } from './modules-api.ts'
+import { dashboardApi, dashboardConfig } from './dashboard.ts'
 import { accessAssertionConfig, originProofConfig, requireOriginProof } from './origin-proof.ts'
 
 const configSchema = baseConfigSchema
@@ -18,6 +19,7 @@ const configSchema = baseConfigSchema
     /** Human name of the datacenter for the landing page; defaults to its id. */
     DC_NAME: z.string().min(1).optional(),
     ...originProofConfig,
+    ...dashboardConfig,
   })
   .superRefine((config, ctx) => {
     // The Access assertion is checked against the team domain that issues and signs it.
@@ -56,6 +58,7 @@ await runService({
       res.status(doc.status === 'down' ? 503 : 200).json(doc)
     })
     http.use(modulesApi(nc, log))
+    http.use(dashboardApi(config, log))
 
     return {
       async stop() {

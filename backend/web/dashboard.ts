@@ -1,0 +1,189 @@
+/**
+ * `GET /api/dashboard?range=1h|3h|6h`: the figures of the operator's dashboard (shared/dashboard.ts),
+ * read from the datacenter's Prometheus (PROMETHEUS_URL, on the swarm's overlay, which the edge cannot
+ * reach) with a FIXED set of range queries, one per panel. Only `range` is accepted, from a fixed list;
+ * any other parameter is refused, so nothing a client sends ever becomes part of a query.
+ *
+ * Bounded: all queries of one document share one deadline (PROMETHEUS_TIMEOUT_MS, then 504
+ * metrics_timeout); each answer is cut off past MAX_ANSWER_BYTES and must be a range vector (else 503
+ * metrics_unavailable, as when Prometheus is down or not configured); at most MAX_SERIES series a
+ * panel. A document is kept CACHE_TTL_MS per range, and concurrent requests for a range being asked
+ * share that one round of queries (lru-cache's fetch), so a burst costs Prometheus one round.
+ * The grid is aligned to the step, so every datacenter and every request in a step asks alike.
+ */
+import { Router } from 'express'
+import { LRUCache } from 'lru-cache'
+import { z } from 'zod'
+import {
+  dashboardPanels,
+  dashboardRanges,
+  dashboardRangeSchema,
+  dashboardSchema,
+  DEFAULT_DASHBOARD_RANGE,
+  gridPoints,
+  MAX_SERIES,
+  type Dashboard,
+  type DashboardPanel,
+  type DashboardPanelData,
+  type DashboardRange,
+} from '#shared/dashboard.ts'
+import { intVar } from '../runtime/config.ts'
+import { HttpError } from '../runtime/http-errors.ts'
+import type { Logger } from '../runtime/logger.ts'
+import { PrometheusError, queryRange, type Matrix } from './dashboard-prometheus.ts'
+
+export const dashboardConfig = {
+  /** Prometheus's base URL (production: http://prometheus:9090 on the overlay). Unset: answers 503. */
+  PROMETHEUS_URL: z
+    .union([z.literal(''), z.url({ protocol: /^https?$/ })])
+    .optional()
+    .transform((v) => v || undefined),
+  /** The deadline of one document's queries, all together. */
+  PROMETHEUS_TIMEOUT_MS: intVar(5_000, 100),
+}
+
+/** One Prometheus answer's largest size: ~24 series of 121 points is some 100 kB. */
+export const MAX_ANSWER_BYTES = 1024 * 1024
+/** How long a document is reused; the edge keeps its own copy ~30 s on top. */
+const CACHE_TTL_MS = 15_000
+
+/** Filesystems that are not a disk that fills: memory, overlays, kernel views. */
+const realFilesystem =
+  'fstype!~"tmpfs|ramfs|devtmpfs|overlay|squashfs|nsfs|proc|sysfs|cgroup2?|autofs|fuse.*"'
+
+interface PanelQuery {
+  query: string
+  /** The series' name on the chart, from its labels. */
+  label: (metric: Record<string, string>) => string
+}
+
+const byLabel = (name: string) => (metric: Record<string, string>) => metric[name] ?? '(none)'
+
+/** The only queries this endpoint ever runs. Names and labels: the shared contract of issue #14. */
+export const panelQueries: Record<DashboardPanel, PanelQuery> = {
+  requests: { query: 'sum by (dc) (rate(http_requests_total[5m]))', label: byLabel('dc') },
+  errors: { query: 'sum by (dc) (rate(http_requests_total{status=~"5.."}[5m]))', label: byLabel('dc') },
+  imageCacheHitRatio: {
+    // A datacenter with lookups but no hit has no hit series: `or ... * 0` makes its ratio 0.
+    query:
+      '(sum by (dc) (rate(images_origin_cache_requests_total{result="hit"}[5m]))' +
+      ' or sum by (dc) (rate(images_origin_cache_requests_total[5m])) * 0)' +
+      ' / sum by (dc) (rate(images_origin_cache_requests_total[5m]))',
+    label: byLabel('dc'),
+  },
+  consumerPending: {
+    // Every service consuming reports the same figure from JetStream: the largest is the lag.
+    query: 'max by (stream, consumer) (jetstream_consumer_messages{kind="pending"})',
+    label: (m) => `${m.stream ?? '?'}/${m.consumer ?? '?'}`,
+  },
+  deadLetters: {
+    // The counter has no series until a first dead letter: 0 then, as long as services are scraped.
+    query: 'sum(increase(dead_letters_total[1h])) or 0 * max(up{job="services"})',
+    label: () => 'past hour',
+  },
+  diskHeadroom: {
+    query:
+      `min by (nodename) (node_filesystem_avail_bytes{${realFilesystem}}` +
+      ` / node_filesystem_size_bytes{${realFilesystem}}` +
+      ' * on (instance) group_left (nodename) node_uname_info)',
+    label: byLabel('nodename'),
+  },
+  jetstreamEnabled: { query: 'max by (server_name) (nats_jetstream_enabled)', label: byLabel('server_name') },
+}
+
+/** A matrix on the document's grid: one value per point, sorted by label, cut at MAX_SERIES. */
+export function onGrid(
+  matrix: Matrix,
+  label: PanelQuery['label'],
+  grid: { start: number; step: number; points: number }
+): DashboardPanelData {
+  const series = matrix
+    .map(({ metric, values }) => {
+      const row: Array<number | null> = Array.from({ length: grid.points }, () => null)
+      for (const [t, v] of values) {
+        const i = Math.round((t - grid.start) / grid.step)
+        const value = Number(v)
+        if (i >= 0 && i < grid.points && Number.isFinite(value)) row[i] = value
+      }
+      return { label: label(metric).slice(0, 200), values: row }
+    })
+    .sort((a, b) => a.label.localeCompare(b.label))
+  return { series: series.slice(0, MAX_SERIES), truncated: series.length > MAX_SERIES }
+}
+
+async function buildDashboard(
+  config: { url: string; timeoutMs: number; dc: string },
+  range: DashboardRange,
+  signal: AbortSignal
+): Promise<Dashboard> {
+  const { seconds, step } = dashboardRanges[range]
+  const now = Date.now()
+  const end = Math.floor(now / 1000 / step) * step
+  const grid = { start: end - seconds, step, points: gridPoints(range) }
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)])
+  const panels = await Promise.all(
+    dashboardPanels.map(async (id) => {
+      const { query, label } = panelQueries[id]
+      const matrix = await queryRange(
+        config.url,
+        { query, start: grid.start, end, step },
+        { signal: deadline, maxBytes: MAX_ANSWER_BYTES }
+      )
+      return [id, onGrid(matrix, label, grid)] as const
+    })
+  )
+  // Checked against the contract on the way out as the edge checks it on the way in.
+  return dashboardSchema.parse({
+    range,
+    ...grid,
+    generatedAt: now,
+    dc: config.dc,
+    panels: Object.fromEntries(panels),
+  })
+}
+
+/** Only `range` may be given, once, from the list. */
+function requestedRange(query: Record<string, unknown>): DashboardRange {
+  const unknown = Object.keys(query).filter((name) => name !== 'range')
+  if (unknown.length > 0)
+    throw new HttpError('bad_request', `unknown query parameter ${JSON.stringify(unknown[0]!.slice(0, 40))}`)
+  const range = dashboardRangeSchema.default(DEFAULT_DASHBOARD_RANGE).safeParse(query.range)
+  if (!range.success) throw new HttpError('invalid_range')
+  return range.data
+}
+
+export function dashboardApi(
+  config: { PROMETHEUS_URL?: string | undefined; PROMETHEUS_TIMEOUT_MS: number; DC: string },
+  log: Logger
+): Router {
+  const router = Router()
+  const url = config.PROMETHEUS_URL
+  const cache =
+    url === undefined
+      ? undefined
+      : new LRUCache<DashboardRange, Dashboard>({
+          max: dashboardRangeSchema.options.length,
+          ttl: CACHE_TTL_MS,
+          fetchMethod: (range, _stale, { signal }) =>
+            buildDashboard({ url, timeoutMs: config.PROMETHEUS_TIMEOUT_MS, dc: config.DC }, range, signal),
+        })
+
+  router.get('/api/dashboard', async (req, res) => {
+    const range = requestedRange(req.query)
+    if (cache === undefined)
+      throw new HttpError('metrics_unavailable', 'PROMETHEUS_URL is not set in this datacenter')
+    let doc: Dashboard | undefined
+    try {
+      doc = await cache.fetch(range)
+    } catch (error) {
+      if (!(error instanceof PrometheusError)) throw error
+      log.warn({ range, kind: error.kind, err: error.message }, 'dashboard: Prometheus failed')
+      throw new HttpError(error.kind === 'timeout' ? 'metrics_timeout' : 'metrics_unavailable', error.message)
+    }
+    if (doc === undefined) throw new HttpError('metrics_unavailable', 'no figures were produced')
+    // The edge keeps its own copy for ~30 s; nothing between should keep one.
+    res.setHeader('cache-control', 'no-store')
+    res.json(doc)
+  })
+  return router
+}
