@@ -42,6 +42,8 @@ export const edgeErrors = {
   nats_no_responders: 503,
   nats_timeout: 504,
   queue_unavailable: 503,
+  /** Datacenters answered, but none could read its Prometheus (the dashboard, status/dashboard-route.ts). */
+  metrics_unavailable: 503,
   internal: 500,
 } as const satisfies Record<string, ContentfulStatusCode>
 export type ErrorCode = keyof typeof edgeErrors

@@ -122,7 +122,8 @@ const Page: FC<{ doc: StatusDocument; map: WorldMap; refreshMs: number }> = ({ d
       </table>
       <p class="muted">
         Updated <Updated doc={doc} />; refreshes every {Math.round(refreshMs / 1000)} s with JavaScript
-        (reload the page without it). Data: <a href="/status.json">/status.json</a>.
+        (reload the page without it). Data: <a href="/status.json">/status.json</a>. Charts from Prometheus:{' '}
+        <a href="/status/dashboard">the dashboard</a>.
       </p>
       <script dangerouslySetInnerHTML={{ __html: refreshScript }} />
     </body>

@@ -3,6 +3,7 @@
  * to refresh itself) and `/status.json` (the same data, machine-readable). Public and read-only: they
  * show states, latencies and counters, nothing secret. The viewer's location is honoured from
  * x-client-geo as everywhere else, so the page shows where a given client would be served.
+ * `/status/dashboard`: the operator's charts from Prometheus (dashboard-route.ts).
  */
 import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
@@ -11,6 +12,7 @@ import { healthSnapshot } from '../steering/health-view.ts'
 import { statusDocument } from './document.ts'
 import { liveParts, statusPage } from './page.tsx'
 import { worldMap } from './world-map.ts'
+import { dashboard } from './dashboard-route.ts'
 
 export const status = new Hono<AppEnv>()
 
@@ -33,6 +35,8 @@ status.get('/status', async (c) => {
   const refreshMs = Math.max(1_000, Math.min(health.probeIntervalMs, 5_000))
   return c.html(await statusPage(await currentStatus(c), worldMap(datacenters), refreshMs), 200, noStore)
 })
+
+status.route('/', dashboard)
 
 status.get('/status/live', async (c) =>
   c.html(await liveParts(await currentStatus(c), worldMap(c.get('config').datacenters)), 200, noStore)

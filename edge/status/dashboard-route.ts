@@ -1,0 +1,144 @@
+/**
+ * `/status/dashboard` (the operator's dashboard: small charts drawn on the server, dashboard.tsx) and
+ * `/status/dashboard.json` (the same figures, machine-readable), both `?range=1h|3h|6h`.
+ *
+ * Public, like /status: the figures are aggregates (rates per datacenter, a hit ratio, queue lengths,
+ * the share of each node's disk still free), with nothing secret in them, and the operator opens it
+ * from the status page without a token. What a visitor can make it cost is bounded: it never carries a
+ * query of the visitor's (only a range from a list), each range is fetched from a datacenter at most
+ * once per CACHE_SECONDS per edge location, and the web service caches and collapses behind that.
+ *
+ * The figures come from the steered datacenter's web service (`GET /api/dashboard`, which asks its
+ * Prometheus: backend/web/dashboard.ts) with the usual failover (steering/failover.ts). A datacenter
+ * whose Prometheus cannot answer (503/504 metrics_*) is not at fault: the next one is asked and its
+ * health is left alone. When none can: 503 metrics_unavailable if every datacenter reached said so,
+ * else failoverError's 502/504; the page then says so, with the code.
+ */
+import { Hono, type Context } from 'hono'
+import { z } from 'zod'
+import {
+  boundedText,
+  dashboardErrorCodes,
+  dashboardRangeSchema,
+  dashboardSchema,
+  DEFAULT_DASHBOARD_RANGE,
+  type Dashboard,
+  type DashboardRange,
+} from '#shared/dashboard.ts'
+import { errorMessage } from '#shared/error-message.ts'
+import type { AppEnv } from '../env.ts'
+import { failoverError, withFailover } from '../steering/failover.ts'
+import { ApiError, edgeErrors } from '../http/errors.ts'
+import { dashboardPage, dashboardErrorPage } from './dashboard.tsx'
+
+export const dashboard = new Hono<AppEnv>()
+
+/** How long a range's figures are kept at the edge. */
+export const CACHE_SECONDS = 30
+/** A document is at most some 400 kB (7 panels of 24 series of 121 points); anything larger is not one. */
+const MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+
+const webErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) })
+const isMetricsError = (code: string) => dashboardErrorCodes.some((c) => c === code)
+
+function requestedRange(c: Context<AppEnv>): DashboardRange {
+  const range = dashboardRangeSchema.default(DEFAULT_DASHBOARD_RANGE).safeParse(c.req.query('range'))
+  if (!range.success) throw new ApiError('bad_request', 'range is one of 1h, 3h, 6h')
+  return range.data
+}
+
+/** The figures from the first datacenter that can give them. */
+async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promise<Dashboard> {
+  const config = c.get('config')
+  const headers = new Headers({ accept: 'application/json', 'x-request-id': c.get('requestId') })
+  for (const [name, value] of Object.entries(config.originProof)) headers.set(name, value)
+  const timeoutMs = config.upstreamTimeoutMs
+  /** Datacenters that answered, but whose Prometheus could not. */
+  const withoutMetrics = new Set<string>()
+
+  const outcome = await withFailover<Dashboard>(c, async (dc) => {
+    let res: Response
+    try {
+      res = await fetch(new URL(`/api/dashboard?range=${range}`, dc.endpoints.web), {
+        headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+    } catch (error) {
+      return error instanceof Error && error.name === 'TimeoutError'
+        ? { ok: false, code: 'timeout', message: `no answer within ${timeoutMs} ms` }
+        : { ok: false, code: 'unreachable', message: errorMessage(error) }
+    }
+    let body: unknown
+    try {
+      const text = await boundedText(res, MAX_DOCUMENT_BYTES)
+      if (text === null) throw new Error(`an answer larger than ${MAX_DOCUMENT_BYTES} bytes`)
+      body = JSON.parse(text)
+    } catch (error) {
+      // The datacenter answered, but not with a dashboard: not a reason to think it down.
+      return {
+        ok: false,
+        code: 'exception',
+        message: `HTTP ${res.status}: ${errorMessage(error)}`,
+        healthy: true,
+      }
+    }
+    if (res.status === 200) {
+      const doc = dashboardSchema.safeParse(body)
+      if (doc.success) return { ok: true, value: doc.data }
+      const why = doc.error.issues[0]?.message ?? 'invalid'
+      return { ok: false, code: 'exception', message: `not a dashboard: ${why}`, healthy: true }
+    }
+    const error = webErrorSchema.safeParse(body)
+    if (error.success && isMetricsError(error.data.error.code)) {
+      withoutMetrics.add(dc.id)
+      const { code, message } = error.data.error
+      return { ok: false, code: 'upstream_5xx', message: `${code}: ${message}`, healthy: true }
+    }
+    return res.status >= 500
+      ? { ok: false, code: 'upstream_5xx', message: `HTTP ${res.status}` }
+      : { ok: false, code: 'exception', message: `HTTP ${res.status}`, healthy: true }
+  })
+  if (outcome.ok) return outcome.value
+  if (outcome.failures.every((f) => withoutMetrics.has(f.dc)))
+    throw new ApiError(
+      'metrics_unavailable',
+      `no datacenter could read its metrics (${outcome.failures.map((f) => `${f.dc}: ${f.message}`).join('; ')})`
+    )
+  throw failoverError(c, outcome.failures, 'give the dashboard figures')
+}
+
+/** The figures for `range`: from this location's cache, else from a datacenter (then cached). */
+async function figures(c: Context<AppEnv>, range: DashboardRange): Promise<Dashboard> {
+  const key = new Request(`${new URL(c.req.url).origin}/status/dashboard.json?range=${range}`)
+  const hit = await caches.default.match(key)
+  if (hit) {
+    const doc = dashboardSchema.safeParse(await hit.json())
+    if (doc.success) {
+      c.header('x-cache', 'HIT')
+      return doc.data
+    }
+  }
+  const doc = await fromDatacenters(c, range)
+  c.header('x-cache', 'MISS')
+  const stored = new Response(JSON.stringify(doc), {
+    headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${CACHE_SECONDS}` },
+  })
+  c.executionCtx.waitUntil(caches.default.put(key, stored))
+  return doc
+}
+
+dashboard.get('/status/dashboard.json', async (c) =>
+  c.json(await figures(c, requestedRange(c)), 200, { 'cache-control': 'no-store' })
+)
+
+dashboard.get('/status/dashboard', async (c) => {
+  const range = requestedRange(c)
+  c.header('cache-control', 'no-store')
+  try {
+    return c.html(await dashboardPage(await figures(c, range)))
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error
+    return c.html(await dashboardErrorPage(range, error.code, error.message), edgeErrors[error.code])
+  }
+})
