@@ -149,6 +149,8 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
           JETSTREAM_REPLICAS: String(Math.min(3, catalogue.length)),
           // JetStream reserves max_bytes up front: the zips must fit the local max_file_store (1GB).
           REGISTRY_ZIPS_MAX_BYTES: process.env.REGISTRY_ZIPS_MAX_BYTES ?? String(256 * 1024 * 1024),
+          // The dashboard's figures (web's GET /api/dashboard): the one local Prometheus (local/monitoring/).
+          ...(service === 'web' ? { PROMETHEUS_URL: 'http://127.0.0.1:9090' } : {}),
         },
         logFile: join(logs, `${dc.id}-${service}.log`),
       })),
