@@ -25,6 +25,7 @@ import {
   standInSpecs,
   type DatacenterSpecs,
 } from './platform-specs.ts'
+import { monitoringListeners, monitoringServices, monitoringSpecs } from './monitoring/specs.ts'
 import { errorMessage } from '#shared/error-message.ts'
 
 export { projectRoot, localServices } from './platform-specs.ts'
@@ -116,10 +117,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const stop = async () => {
     stopping = true
     control?.close()
-    // Edge first (no new traffic), then services, then NATS so services can drain, then the
-    // stand-ins, which draining services may still call.
+    // Edge and monitoring first (no new traffic, no alerts about the stop), then services, then
+    // NATS so services can drain, then the stand-ins, which draining services may still call.
     const order = (p: Supervised) =>
-      p.spec.service === 'edge' ? 0 : p.spec.dc === null ? 3 : p.spec.service === 'nats' ? 2 : 1
+      p.spec.service === 'edge' || monitoringServices.has(p.spec.service)
+        ? 0
+        : p.spec.dc === null
+          ? 3
+          : p.spec.service === 'nats'
+            ? 2
+            : 1
     for (const rank of [0, 1, 2, 3])
       await Promise.all(running.filter((p) => order(p) === rank).map((p) => stopProcess(p)))
     rmSync(join(localDir, 'state.json'), { force: true })
@@ -156,10 +163,13 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
   try {
     await Promise.all(
-      standInSpecs(localDir, { ...gitHubApp }).map(({ spec, readyPath }) => {
-        const proc = launch(spec)
-        return waitForHttp(`${spec.url}${readyPath}`, { timeoutMs, what: spec.service, abort: died(proc) })
-      })
+      // Monitoring starts with the stand-ins: Prometheus finds the services up as they come.
+      [...standInSpecs(localDir, { ...gitHubApp }), ...monitoringSpecs(localDir, specs)].map(
+        ({ spec, readyPath }) => {
+          const proc = launch(spec)
+          return waitForHttp(`${spec.url}${readyPath}`, { timeoutMs, what: spec.service, abort: died(proc) })
+        }
+      )
     )
     await startDatacenters(specs)
     ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))
@@ -233,6 +243,7 @@ async function preflight(
     { host: '127.0.0.1', port: edgePort, what: 'the edge (EDGE_PORT)' },
     { host: '127.0.0.1', port: standIns.github.port, what: 'the GitHub stand-in' },
     { host: '127.0.0.1', port: standIns.discord.port, what: 'the Discord stand-in' },
+    ...monitoringListeners(),
     ...addresses.flatMap((a) => [
       ...[ports.natsClient, ports.natsCluster, ports.natsMonitor, ports.natsWebSocket].map((port) => ({
         host: a.host,

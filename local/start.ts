@@ -11,6 +11,8 @@ import { describeLocalEnv, localEnv } from './env.ts'
 import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot, startPlatform, type Platform } from './platform.ts'
 import { errorMessage } from '#shared/error-message.ts'
+import { monitoringUrls } from './monitoring/specs.ts'
+import { LOCAL_SCRAPE_INTERVAL_SECONDS } from './monitoring/prometheus-config.ts'
 
 function fail(message: string): never {
   console.error(`npm start: ${message}`)
@@ -88,7 +90,10 @@ console.log(['', line(['dc', 'service', 'pid', 'url']), ...rows.map(line), ''].j
 console.log('configuration:')
 console.log(describeLocalEnv(env).join('\n'))
 console.log(
-  `\nstate: ${relative(process.cwd(), join(localDir, 'state.json'))}   logs: ${relative(process.cwd(), join(localDir, 'logs'))}/`
+  `\nmonitoring: Prometheus ${monitoringUrls.prometheus} (scrapes and evaluates the rules every ${LOCAL_SCRAPE_INTERVAL_SECONDS} s), Alertmanager ${monitoringUrls.alertmanager} (to the Discord stand-in)`
+)
+console.log(
+  `state: ${relative(process.cwd(), join(localDir, 'state.json'))}   logs: ${relative(process.cwd(), join(localDir, 'logs'))}/`
 )
 console.log(
   `ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${platform.edgeUrl}  (try: curl -H 'x-client-geo: 51.5,-0.1' ${platform.edgeUrl}/)`

@@ -15,6 +15,7 @@ import { readState, type StateFile } from '../../local/state.ts'
 import { errorMessage } from '#shared/error-message.ts'
 import type { E2E } from './context.ts'
 import { foundationScenarios } from './scenarios/foundation.ts'
+import { monitoringScenarios } from './scenarios/monitoring.ts'
 import { failoverScenarios } from './scenarios/failover.ts'
 import { statusPageScenarios } from './scenarios/status-page.ts'
 import { imageScenarios } from './scenarios/images.ts'
@@ -111,6 +112,8 @@ describe('start-up', () => {
 })
 
 foundationScenarios(e2e)
+// Before failover stops datacenters: every target is up.
+monitoringScenarios(e2e)
 failoverScenarios(e2e)
 statusPageScenarios(e2e)
 imageScenarios(e2e)
