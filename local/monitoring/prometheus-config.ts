@@ -19,17 +19,21 @@ import { stringify } from 'yaml'
 export const LOCAL_SCRAPE_INTERVAL_SECONDS = 5
 
 export interface ScrapeTargets {
-  /** Each backend service's internal listener (where /metrics is). */
+  /** Each backend service's internal listener, or its /metrics URL. */
   services: Array<{ dc: string; service: string; url: string }>
-  /** Each datacenter's nats-exporter. */
+  /** Each datacenter's nats-exporter, or its /metrics URL. */
   natsExporters: Array<{ dc: string; url: string }>
   nodeExporter: string
   prometheus: string
   alertmanager: string
 }
 
-/** `host:port` of an http URL, as static_configs want it. */
-const hostPort = (url: string) => new URL(url).host
+/** `host:port` of a target's URL, as static_configs want it; every target answers Prometheus's /metrics. */
+function hostPort(url: string): string {
+  const { host, pathname } = new URL(url)
+  if (pathname !== '/' && pathname !== '/metrics') throw new Error(`${url}: a target answers /metrics`)
+  return host
+}
 
 export function renderPrometheusConfig(targets: ScrapeTargets, ruleFiles: string[]): string {
   const interval = `${LOCAL_SCRAPE_INTERVAL_SECONDS}s`

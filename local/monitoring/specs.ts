@@ -8,7 +8,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
-import { datacenterAddresses, standIns } from '../addresses.ts'
+import { standIns } from '../addresses.ts'
 import type { DatacenterSpecs } from '../platform-specs.ts'
 import { projectRoot } from '../platform-specs.ts'
 import type { ProcessSpec } from '../processes.ts'
@@ -31,13 +31,6 @@ export const monitoringUrls = {
 export const alertRulesFile = join(projectRoot, 'deploy', 'monitoring', 'alerts.yml')
 export const alertmanagerSourceFile = join(projectRoot, 'deploy', 'monitoring', 'alertmanager.yml')
 
-/**
- * Where each datacenter's nats-exporter answers (contract: port 7777 on its loopback address).
- * TODO(exporter): take it from the datacenter's specs once the exporter is part of them.
- */
-const NATS_EXPORTER_PORT = 7777
-const natsExporterUrl = (index: number) => `http://${datacenterAddresses(index).host}:${NATS_EXPORTER_PORT}`
-
 /** The `service` names of the monitoring processes (the supervisor stops them first). */
 export const monitoringServices: ReadonlySet<string> = new Set([
   'prometheus',
@@ -58,7 +51,7 @@ export function scrapeTargets(datacenters: DatacenterSpecs[]): ScrapeTargets {
     services: datacenters.flatMap((d) =>
       d.services.map((s) => ({ dc: d.dc, service: s.service, url: s.internalUrl ?? s.url }))
     ),
-    natsExporters: datacenters.map((d, i) => ({ dc: d.dc, url: natsExporterUrl(i) })),
+    natsExporters: datacenters.flatMap((d) => d.metricsTargets.nats.map((url) => ({ dc: d.dc, url }))),
     nodeExporter: monitoringUrls.nodeExporter,
     prometheus: monitoringUrls.prometheus,
     alertmanager: monitoringUrls.alertmanager,

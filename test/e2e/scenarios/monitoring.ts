@@ -97,8 +97,6 @@ export function monitoringScenarios(e2e: E2E): void {
       await waitUntil(
         async () =>
           (await activeTargets())
-            // TODO(exporter): every target, once the nats-exporter runs in npm start (it comes in parallel).
-            .filter((t) => t.labels.job !== 'nats')
             .filter((t) => t.health !== 'up')
             .map((t) => `${t.scrapeUrl}: ${t.lastError}`),
         (down) => down.length === 0,
