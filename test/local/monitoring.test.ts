@@ -63,6 +63,20 @@ describe('the local Prometheus configuration', () => {
     ])
   })
 
+  it("has production's jobs, each keeping the scraped labels (honor_labels) as production's does", () => {
+    const jobsOf = (config: unknown) =>
+      z
+        .object({
+          scrape_configs: z.array(
+            z.looseObject({ job_name: z.string(), honor_labels: z.boolean().optional() })
+          ),
+        })
+        .parse(config)
+        .scrape_configs.map((s) => [s.job_name, s.honor_labels ?? false])
+    const production = readYaml(join(projectRoot, 'deploy', 'monitoring', 'prometheus.yml'))
+    expect(jobsOf(readYaml(prometheusFile))).toEqual(jobsOf(production))
+  })
+
   it('scrapes every service of every datacenter at its internal listener, the target labelled {service}', () => {
     const { scrape, targets } = targetsOf('services')
     // The services' own {service, dc} labels win, as in production.
