@@ -1,11 +1,11 @@
 /**
  * `npm start`, `npm test` and `npm run bench` need real programs from the system: nats-server
  * (and, for the browser tests, chromium; for the monitoring tests, Prometheus's promtool and
- * Alertmanager's amtool). Install what is missing with apt when we can (root on Debian/Ubuntu);
+ * Alertmanager's amtool; `npm start`'s monitoring runs those two and the node exporter). Install what is missing with apt when we can (root on Debian/Ubuntu);
  * otherwise stop with one line saying what to install. Never a fake. A requirement is met when
  * every command it lists is on the PATH.
- *   node local/ensure-packages.ts nats-server [chromium] [prometheus prometheus-alertmanager]
- *     [dockerd debootstrap docker-registry]
+ *   node local/ensure-packages.ts nats-server [chromium] [prometheus prometheus-alertmanager
+ *     prometheus-node-exporter] [dockerd debootstrap docker-registry]
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
@@ -28,6 +28,11 @@ export const requirements = {
     commands: ['prometheus-alertmanager', 'amtool'],
     debian: 'prometheus-alertmanager',
     elsewhere: 'Alertmanager 0.25+ as `prometheus-alertmanager`, with amtool',
+  },
+  'prometheus-node-exporter': {
+    commands: ['prometheus-node-exporter'],
+    debian: 'prometheus-node-exporter',
+    elsewhere: 'the node exporter 1.5+ as `prometheus-node-exporter`',
   },
   // `npm run swarm:up`: Docker Engines in network namespaces, a base system for the images, a registry.
   dockerd: { commands: ['dockerd'], debian: 'docker.io', elsewhere: 'Docker Engine 20.10+ (dockerd)' },

@@ -57,10 +57,15 @@ describe('system package provisioning', () => {
     expect(run.stderr).toBe('')
   })
 
-  it('passes quietly where Prometheus and Alertmanager, with promtool and amtool, are on the PATH', () => {
+  it('passes quietly where Prometheus and Alertmanager, with promtool and amtool, and the node exporter are on the PATH', () => {
     const run = spawnSync(
       process.execPath,
-      [join(projectRoot, 'local', 'ensure-packages.ts'), 'prometheus', 'prometheus-alertmanager'],
+      [
+        join(projectRoot, 'local', 'ensure-packages.ts'),
+        'prometheus',
+        'prometheus-alertmanager',
+        'prometheus-node-exporter',
+      ],
       { encoding: 'utf8' }
     )
     expect(run.status).toBe(0)
