@@ -207,9 +207,13 @@ export const natsExporterRequests = ['VARZ', 'JSZ', 'ROUTEZ', 'GATEWAYZ'] as con
 
 /**
  * The permissions of the system account's job users. The `*` in `$SYS.REQ.SERVER.*.<kind>` is a
- * server id, and it also matches `PING` (every server answers). The exporter asks another server
- * only for JSZ, and only filtered to the one stream leader whose view of this server's replicas
- * it needs (lag and currency are known to the leader alone); every other PING is denied.
+ * server id, and it also matches `PING` (every server answers). Every PING but JSZ is denied. JSZ
+ * stays allowed because the exporter asks the stream leader (by name, in the request's filter) for
+ * its view of this server's replicas: lag and currency are known to the leader alone. Permissions
+ * cannot see a payload, so the filter is the exporter's courtesy, not a limit: whoever holds this
+ * seed can make every server build a full JSZ (read-only, the same figures the exporter reads
+ * anyway). Asking the leader by id instead would need a map from server names to ids, kept up to
+ * date as leaders move; until then the seed is a Docker secret of the exporter's task alone.
  */
 export function natsSystemPermissions(): Record<NatsSystemComponent, NatsPermissions> {
   return {
