@@ -1,12 +1,21 @@
 /**
  * Backs the module registry up into one file (format.ts) from a running cluster, stopping nothing.
  *
- * Order: every live KV key first, then every object. The release service stores a release's zip,
- * then its manifest record, then commits the module record (backend/releases/package.ts `store`
- * then `commit`), and never deletes a committed zip; so every manifest or module record read in the
- * KV pass has its zip in the store by the time the object pass reads it. What is committed after
- * the KV pass is simply not in this backup (at worst its zip is, unreferenced). The backup checks
- * this: a module record naming a zip the archive lacks fails it.
+ * Order, chosen so that every record a module record references is in the backup. A release run
+ * (backend/releases/package.ts) claims its `release.*` record, stores the zip, then the
+ * `manifest.*` record, binds `repo.*` on a first release, commits `module.<id>` (compare-and-set),
+ * then writes `notes.*` and marks its claim packaged. The backup therefore reads, each after listing
+ * the keys anew:
+ *   1. the `release.*` claims: one read as packaged had its module commit and notes done before;
+ *   2. the `module.*` records: each names only versions whose zip, manifest and binding were
+ *      written before it was read;
+ *   3. every other key: listed after step 2, so all of those are in the list.
+ * Then every object: a committed zip is never deleted, so each zip a module record names is there.
+ * After both passes the backup checks what step 2 read: every version's manifest record and zip
+ * must be in the file, or the backup fails (it never writes a registry that serves a version it
+ * cannot restore). Records written after their step are simply not in this backup, or are there
+ * unreferenced (a manifest or zip of a version committed after step 2): harmless, as in the live
+ * registry while a release runs. Notes are written after the commit and are optional to readers.
  *
  * Deletes and history: the bucket keeps one revision per key (history 1); a deleted key has no
  * value to restore and is left out, so it is absent after a restore, as it reads now. Revisions and
@@ -44,6 +53,8 @@ import {
 } from './format.ts'
 
 const TIMEOUT_MS = 10_000
+/** `release.<repository>.<release>.<version>` claims (backend/registry/names.ts `registryKeys.release`). */
+const releasePrefix = 'release.'
 
 export interface BackupResult {
   file: string
@@ -110,7 +121,12 @@ function headersOf(info: ObjectInfo): Record<string, string[]> | undefined {
 export async function backupRegistry(
   nc: NatsConnection,
   out: string,
-  o: { servers: string; log?: (line: string) => void } = { servers: '' }
+  o: {
+    servers: string
+    log?: (line: string) => void
+    /** Called after each KV listing, before its keys are read (tests make a release happen there). */
+    afterListing?: () => Promise<void>
+  } = { servers: '' }
 ): Promise<BackupResult> {
   const log = o.log ?? (() => undefined)
   const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS })
@@ -133,24 +149,45 @@ export async function backupRegistry(
   // The pipeline's rejection is awaited below; until then it must not count as unhandled.
   writing.catch(() => undefined)
   try {
-    // 1. KV: every live key's latest value.
+    // 1. KV, in the order the header explains.
     const referenced = new Map<string, string>()
-    let kvKeys = 0
-    const keys: string[] = []
-    for await (const key of await kv.keys()) keys.push(key)
-    keys.sort()
-    for (const key of keys) {
-      const entry = await kv.get(key)
-      if (!entry || entry.operation !== 'PUT') continue // deleted since it was listed
-      if (!isKvKey(key)) throw new Error(`KV key ${JSON.stringify(key)} cannot be a member name`)
-      await packer.add(kvMember(key), entry.value, entry.created)
-      kvKeys++
-      if (key.startsWith(registryKeys.modulePrefix)) {
+    const manifests = new Map<string, string>()
+    const written = new Set<string>()
+    const phases: Array<(key: string) => boolean> = [
+      (key) => key.startsWith(releasePrefix),
+      (key) => key.startsWith(registryKeys.modulePrefix),
+      () => true,
+    ]
+    for (const phase of phases) {
+      const keys: string[] = []
+      for await (const key of await kv.keys()) if (!written.has(key) && phase(key)) keys.push(key)
+      await o.afterListing?.()
+      for (const key of keys.sort()) {
+        const entry = await kv.get(key)
+        if (!entry || entry.operation !== 'PUT') continue // deleted since it was listed
+        if (!isKvKey(key)) throw new Error(`KV key ${JSON.stringify(key)} cannot be a member name`)
+        await packer.add(kvMember(key), entry.value, entry.created)
+        written.add(key)
+        if (!key.startsWith(registryKeys.modulePrefix)) continue
         const record = moduleRecordSchema.safeParse(entry.json())
-        if (record.success)
-          for (const v of record.data.versions) referenced.set(v.zip.object, `${key} ${v.version}`)
+        if (!record.success) continue
+        const id = key.slice(registryKeys.modulePrefix.length)
+        for (const v of record.data.versions) {
+          referenced.set(v.zip.object, `${key} ${v.version}`)
+          manifests.set(registryKeys.manifest(id, v.version, v.releaseId), `${key} ${v.version}`)
+        }
       }
     }
+    const kvKeys = written.size
+    const noManifest = [...manifests].filter(([key]) => !written.has(key))
+    if (noManifest.length)
+      throw new Error(
+        `inconsistent registry: ${noManifest.length} version(s) name a manifest record that is not in the ` +
+          `bucket, e.g. ${noManifest
+            .slice(0, 3)
+            .map(([key, by]) => `${key} (${by})`)
+            .join(', ')}`
+      )
     log(`kv: ${kvKeys} keys`)
 
     // 2. Objects, streamed one at a time.

@@ -20,6 +20,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { kvStreamName, objStreamName, registryBuckets } from '#shared/releases.ts'
 import { ensureRegistryStorage, openRegistryStorage } from '../../backend/registry/buckets.ts'
 import { RegistryWriter } from '../../backend/registry/writer.ts'
+import { RegistryReader } from '../../backend/registry/reader.ts'
 import { zipObjectName } from '../../backend/registry/names.ts'
 import { backupRegistry } from '../../local/registry-backup/backup.ts'
 import { registryContents, restoreRegistry } from '../../local/registry-backup/restore.ts'
@@ -334,5 +335,85 @@ describe('a bad backup file changes nothing', () => {
     expect(await registryContents(nc)).toEqual({ kvKeys: 0, objects: 0 })
     await restoreRegistry(nc, good)
     expect(await snapshot()).toEqual(before)
+  })
+})
+
+/** A release run's writes, in the release service's order: zip, manifest, binding, module commit. */
+async function release(
+  writer: RegistryWriter,
+  id: string,
+  version: string,
+  releaseId: number,
+  repositoryId: number
+) {
+  const zip = randomBytes(1000)
+  const object = zipObjectName(id, version, releaseId)
+  await writer.putZip(object, zip)
+  const json = JSON.stringify({ id, version })
+  await writer.putManifest({ moduleId: id, version, releaseId, json, sha256: sha256(json) })
+  expect(await writer.bindRepository(repositoryId, id)).toEqual({ ok: true })
+  const result = await writer.commitVersion({
+    moduleId: id,
+    title: id,
+    repository: `vtta/${id}`,
+    entry: {
+      version,
+      channel: 'stable',
+      status: 'packaged',
+      repositoryId,
+      releaseId,
+      tag: `v${version}`,
+      releaseUrl: `https://github.com/vtta/${id}/releases/tag/v${version}`,
+      manifestUrl: `https://vtta.io/modules/${id}/module.json`,
+      downloadUrl: `https://vtta.io/modules/${id}/${version}/module.zip`,
+      compatibility: { minimum: '12', verified: '13', maximum: null },
+      zip: { object, sha256: sha256(zip), size: zip.length },
+      manifestSha256: sha256(json),
+      packagedAt: new Date().toISOString(),
+      deletedAt: null,
+    },
+  })
+  expect(result.outcome).toBe('committed')
+}
+
+describe('releases packaged while the backup runs', () => {
+  it('the restored registry serves every version its module records list', async () => {
+    // The previous block left the good backup restored. A release service on its own connection
+    // packages a version of an existing module and a new module's first release after each listing.
+    const other = await connect({ servers: cluster.urls, ...natsAuth() })
+    const file = join(dir, 'racing.tar.gz')
+    let n = 0
+    try {
+      const writer = new RegistryWriter((await openRegistryStorage(other))!)
+      await backupRegistry(nc, file, {
+        servers: '',
+        afterListing: async () => {
+          n++
+          await release(writer, 'alpha', `2.${n}.0`, 700 + n, 500)
+          await release(writer, `new-${n}`, '1.0.0', 800 + n, 900 + n)
+        },
+      })
+    } finally {
+      await other.close()
+    }
+    expect(n).toBe(3)
+    await deleteRegistryStreams()
+    await restoreRegistry(nc, file)
+    const reader = new RegistryReader(nc)
+    const modules = await reader.listModules()
+    const alpha = modules.find((m) => m.id === 'alpha')!
+    // Committed before the module records were read: in the backup.
+    expect(alpha.versions.map((v) => v.version)).toEqual(expect.arrayContaining(['2.1.0', '2.2.0']))
+    expect(modules.map((m) => m.id)).toEqual(expect.arrayContaining(['new-1', 'new-2']))
+    const storage = (await openRegistryStorage(nc))!
+    for (const m of modules) {
+      for (const v of m.versions) {
+        expect(await reader.getManifest(m.id, v.version, v.releaseId), `${m.id} ${v.version}`).not.toBeNull()
+        const zip = await storage.zips.getBlob(v.zip.object)
+        expect(zip && sha256(zip), `${m.id} ${v.version} zip`).toBe(v.zip.sha256)
+      }
+      if (m.id.startsWith('new-'))
+        expect(await new RegistryWriter(storage).repositoryModule(m.repositoryId)).toBe(m.id)
+    }
   })
 })
