@@ -15,7 +15,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { ensureRegistryStorage, openRegistryStorage } from '../../backend/registry/buckets.ts'
 import { members } from './format.ts'
 import { ArchiveError, readAll, readArchive, type MemberDigest } from './read-archive.ts'
-import { verifyBackup, type VerifiedBackup } from './verify.ts'
+import { objectStoreDigest, verifyBackup, type VerifiedBackup } from './verify.ts'
 
 export class RegistryNotEmptyError extends Error {
   override name = 'RegistryNotEmptyError'
@@ -91,7 +91,7 @@ export async function restoreRegistry(
         ReadableStream.from(m.chunks)
       )
       // The store computed its own digest of what it received: the source's, if the bytes are.
-      if (info.size !== obj.size || info.digest !== obj.digest)
+      if (info.size !== obj.size || info.digest !== objectStoreDigest(obj.sha256))
         throw new Error(
           `object ${obj.name}: stored ${info.size} bytes with digest ${info.digest}, not the backup's`
         )

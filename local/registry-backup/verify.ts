@@ -1,7 +1,9 @@
 /**
  * Checks a whole backup file without writing anything: every member's SHA-256 against SHA256SUMS
  * (each member listed exactly once, none missing), manifest.json and objects.json well formed and
- * naming this registry's buckets, the counts and sizes they state equal to what the file holds.
+ * naming this registry's buckets, the counts and sizes they state equal to what the file holds, and
+ * every object's index entry what the object store will accept and reproduce: its member named after
+ * it, its `digest` the member's SHA-256 as the store writes it, header names and values that encode.
  * A restore runs this first, so a corrupted, truncated or hostile file changes nothing.
  */
 import { z } from 'zod'
@@ -10,10 +12,20 @@ import {
   manifestSchema,
   members,
   objectIndexSchema,
+  objectMember,
   parseSums,
   type BackupManifest,
   type ObjectIndex,
 } from './format.ts'
+
+/** What the object store records for bytes with this SHA-256 (hex): `SHA-256=` + base64url, padded. */
+export const objectStoreDigest = (sha256: string) =>
+  `SHA-256=${Buffer.from(sha256, 'hex').toString('base64url')}=`
+
+/** An RFC 9110 token: what a NATS (HTTP-style) header name may be. */
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A header value the client sends as given: one line, no surrounding space (it trims those). */
+const headerValue = (v: string) => !/[\r\n]/.test(v) && v === v.trim()
 
 export interface VerifiedBackup {
   manifest: BackupManifest
@@ -81,6 +93,18 @@ export async function verifyBackup(file: string): Promise<VerifiedBackup> {
       throw new ArchiveError(
         `${file}: object ${o.name}'s size or SHA-256 differs from ${members.objectIndex}`
       )
+    if (o.member !== objectMember(o.name))
+      throw new ArchiveError(
+        `${file}: object ${o.name} is stored as ${o.member}, not ${objectMember(o.name)}`
+      )
+    // The store computes the digest of what it receives; the source's must be the same, padded or not.
+    if (o.digest !== objectStoreDigest(o.sha256) && o.digest !== objectStoreDigest(o.sha256).slice(0, -1))
+      throw new ArchiveError(`${file}: object ${o.name}'s digest ${o.digest} is not its SHA-256`)
+    for (const [key, values] of Object.entries(o.headers ?? {}))
+      if (!headerName.test(key) || !values.every(headerValue))
+        throw new ArchiveError(
+          `${file}: object ${o.name} has a header ${JSON.stringify(key)} NATS cannot carry`
+        )
     indexed.set(o.member, o)
     names.add(o.name)
   }

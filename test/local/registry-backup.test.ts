@@ -331,6 +331,53 @@ describe('a bad backup file changes nothing', () => {
     await refused(file, /objects\/extra\/1\.0\.0\/1\/module\.zip is not in objects\.json/)
   })
 
+  /** objects.json with `edit` applied to every object (SHA256SUMS recomputed, so only the edit is wrong). */
+  const editIndex = (name: string, edit: (o: Record<string, unknown>) => Record<string, unknown>) =>
+    hostile(name, (list) =>
+      list.map((m) =>
+        m.name === 'objects.json'
+          ? {
+              ...m,
+              body: Buffer.from(
+                JSON.stringify((JSON.parse(m.body.toString()) as Array<Record<string, unknown>>).map(edit))
+              ),
+            }
+          : m
+      )
+    )
+
+  it("an object's digest that is not its SHA-256", async () => {
+    const file = await editIndex('digest', (o) => ({ ...o, digest: 'SHA-256=x' }))
+    await refused(
+      file,
+      /object alpha\/1\.0\.0\+build\/100\/module\.zip's digest SHA-256=x is not its SHA-256/
+    )
+  })
+
+  it('an object header NATS cannot carry', async () => {
+    const file = await editIndex('header', (o) => ({ ...o, headers: { 'Bad: Name': ['x'] } }))
+    await refused(file, /object \S+ has a header "Bad: Name" NATS cannot carry/)
+    const value = await editIndex('header-value', (o) => ({ ...o, headers: { Ok: ['x\r\nInjected: y'] } }))
+    await refused(value, /has a header "Ok" NATS cannot carry/)
+  })
+
+  it('an object stored under a member not named after it', async () => {
+    const file = await hostile('member', (list) =>
+      list.map((m) => {
+        if (m.name === 'objects/gamma/1.2.0+build/102/module.zip')
+          return { ...m, name: 'objects/elsewhere.zip' }
+        if (m.name !== 'objects.json') return m
+        const index = (JSON.parse(m.body.toString()) as Array<{ member: string }>).map((o) =>
+          o.member === 'objects/gamma/1.2.0+build/102/module.zip'
+            ? { ...o, member: 'objects/elsewhere.zip' }
+            : o
+        )
+        return { ...m, body: Buffer.from(JSON.stringify(index)) }
+      })
+    )
+    await refused(file, /object gamma\/1\.2\.0\+build\/102\/module\.zip is stored as objects\/elsewhere\.zip/)
+  })
+
   it('still restores the good file afterwards (the refusals left the cluster empty)', async () => {
     expect(await registryContents(nc)).toEqual({ kvKeys: 0, objects: 0 })
     await restoreRegistry(nc, good)
