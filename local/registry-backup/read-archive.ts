@@ -3,10 +3,16 @@
  * not allow before handing a member's bytes to anyone: a type other than a plain file, an unknown
  * or unsafe name (`..`, absolute, ...), a name seen twice, a member larger than its kind's bound,
  * anything after SHA256SUMS. A truncated or corrupted file fails here with the file's name in the
- * message (gzip's CRC and length, tar's headers).
+ * message (gzip's CRC and length, tar's headers). An error thrown by the caller's `visit` passes
+ * through unchanged (it is the caller's, not the file's).
+ *
+ * The archive is read from an open file handle when one is given, from the start each time and
+ * never closed here: a restore reads the same open file in every pass, so a file renamed over the
+ * path meanwhile is never read.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
 import tar from 'tar-stream'
 import { memberKind, memberLimit, members, type MemberKind } from './format.ts'
@@ -37,11 +43,12 @@ export interface MemberDigest {
  */
 export async function readArchive(
   file: string,
-  visit: (member: Member) => Promise<void>
+  visit: (member: Member) => Promise<void>,
+  handle?: FileHandle
 ): Promise<MemberDigest[]> {
   const extract = tar.extract()
   const gunzip = createGunzip()
-  const source = createReadStream(file)
+  const source = handle ? handle.createReadStream({ start: 0, autoClose: false }) : createReadStream(file)
   // Any failure upstream (unreadable file, bad gzip, early end) ends the extraction with it.
   const fail = (err: Error) => extract.destroy(err)
   source.on('error', fail)
@@ -50,6 +57,7 @@ export async function readArchive(
   const seen = new Set<string>()
   const digests: MemberDigest[] = []
   let afterSums = false
+  let visitFailed: unknown = undefined
   try {
     for await (const entry of extract) {
       const { name, type, size = 0, mtime } = entry.header
@@ -71,7 +79,20 @@ export async function readArchive(
       const chunks = {
         async *[Symbol.asyncIterator]() {
           consumed = true
-          for await (const chunk of entry as AsyncIterable<Buffer>) {
+          const iterator = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+          for (;;) {
+            let next: IteratorResult<Buffer>
+            try {
+              next = await iterator.next()
+            } catch (err) {
+              // The file failed under the caller's read: its error, never mistaken for the caller's.
+              if (err instanceof ArchiveError) throw err
+              throw new ArchiveError(
+                `${file}: unreadable (${err instanceof Error ? err.message : String(err)})`
+              )
+            }
+            if (next.done) break
+            const chunk = next.value
             read += chunk.length
             // tar's header says the size; never trust more bytes than that.
             if (read > size) throw new ArchiveError(`${file}: member ${name} is longer than its header says`)
@@ -80,7 +101,13 @@ export async function readArchive(
           }
         },
       }
-      await visit({ name, kind, size, mtime, chunks })
+      try {
+        await visit({ name, kind, size, mtime, chunks })
+      } catch (err) {
+        // The file's own failures are ArchiveErrors (the chunks above): anything else is the caller's.
+        if (!(err instanceof ArchiveError)) visitFailed = err
+        throw err
+      }
       if (!consumed) for await (const chunk of chunks) void chunk
       if (read !== size)
         throw new ArchiveError(`${file}: member ${name} is truncated (${read} of ${size} bytes)`)
@@ -88,7 +115,7 @@ export async function readArchive(
     }
   } catch (err) {
     source.destroy()
-    if (err instanceof ArchiveError) throw err
+    if (err instanceof ArchiveError || (visitFailed !== undefined && err === visitFailed)) throw err
     throw new ArchiveError(`${file}: unreadable (${err instanceof Error ? err.message : String(err)})`)
   }
   if (!afterSums) throw new ArchiveError(`${file}: no ${members.sums} at the end (truncated?)`)

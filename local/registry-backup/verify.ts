@@ -6,6 +6,7 @@
  * it, its `digest` the member's SHA-256 as the store writes it, header names and values that encode.
  * A restore runs this first, so a corrupted, truncated or hostile file changes nothing.
  */
+import type { FileHandle } from 'node:fs/promises'
 import { z } from 'zod'
 import { ArchiveError, readAll, readArchive } from './read-archive.ts'
 import {
@@ -47,22 +48,27 @@ function parseJson<S extends z.ZodType>(file: string, member: string, bytes: Buf
   return parsed.data
 }
 
-export async function verifyBackup(file: string): Promise<VerifiedBackup> {
+/** Verifies `file`, read from `handle` when given (the restore's one open descriptor). */
+export async function verifyBackup(file: string, handle?: FileHandle): Promise<VerifiedBackup> {
   let manifest: BackupManifest | undefined
   let objects: ObjectIndex | undefined
   let sums: Map<string, string> | undefined
-  const digests = await readArchive(file, async (m) => {
-    if (m.kind === 'manifest') manifest = parseJson(file, m.name, await readAll(m.chunks), manifestSchema)
-    else if (m.kind === 'objectIndex')
-      objects = parseJson(file, m.name, await readAll(m.chunks), objectIndexSchema)
-    else if (m.kind === 'sums') {
-      try {
-        sums = parseSums((await readAll(m.chunks)).toString('utf8'))
-      } catch (err) {
-        throw new ArchiveError(`${file}: ${err instanceof Error ? err.message : String(err)}`)
+  const digests = await readArchive(
+    file,
+    async (m) => {
+      if (m.kind === 'manifest') manifest = parseJson(file, m.name, await readAll(m.chunks), manifestSchema)
+      else if (m.kind === 'objectIndex')
+        objects = parseJson(file, m.name, await readAll(m.chunks), objectIndexSchema)
+      else if (m.kind === 'sums') {
+        try {
+          sums = parseSums((await readAll(m.chunks)).toString('utf8'))
+        } catch (err) {
+          throw new ArchiveError(`${file}: ${err instanceof Error ? err.message : String(err)}`)
+        }
       }
-    }
-  })
+    },
+    handle
+  )
   if (!sums) throw new ArchiveError(`${file}: no ${members.sums}`)
   if (!manifest) throw new ArchiveError(`${file}: no ${members.manifest}`)
   if (!objects) throw new ArchiveError(`${file}: no ${members.objectIndex}`)

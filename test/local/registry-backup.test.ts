@@ -6,14 +6,23 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { buffer } from 'node:stream/consumers'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import tar from 'tar-stream'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
 import type { NatsConnection } from '@nats-io/nats-core'
 import { jetstreamManager } from '@nats-io/jetstream'
@@ -23,7 +32,11 @@ import { RegistryWriter } from '../../backend/registry/writer.ts'
 import { RegistryReader } from '../../backend/registry/reader.ts'
 import { zipObjectName } from '../../backend/registry/names.ts'
 import { backupRegistry } from '../../local/registry-backup/backup.ts'
-import { registryContents, restoreRegistry } from '../../local/registry-backup/restore.ts'
+import {
+  registryContents,
+  restoreRegistry,
+  RestoreInterruptedError,
+} from '../../local/registry-backup/restore.ts'
 import { formatSums, maxMemberBytes } from '../../local/registry-backup/format.ts'
 import { projectRoot } from '../../local/platform-specs.ts'
 import { startNatsCluster, type TestNatsCluster } from '../support/nats-cluster.ts'
@@ -462,5 +475,46 @@ describe('releases packaged while the backup runs', () => {
       if (m.id.startsWith('new-'))
         expect(await new RegistryWriter(storage).repositoryModule(m.repositoryId)).toBe(m.id)
     }
+  })
+})
+
+describe('the file changing while it is restored', () => {
+  beforeEach(deleteRegistryStreams)
+
+  /** A copy of the good backup, and one whose module.alpha differs (with matching SHA256SUMS). */
+  async function copies(name: string) {
+    const file = join(dir, `${name}.tar.gz`)
+    copyFileSync(good, file)
+    const other = await hostile(`${name}-other`, (list) =>
+      list.map((m) => (m.name === 'kv/module.alpha' ? { ...m, body: Buffer.from('{}') } : m))
+    )
+    return { file, other }
+  }
+
+  it('a file renamed over the path after verification is never read', async () => {
+    const { file, other } = await copies('renamed')
+    await restoreRegistry(nc, file, {
+      log: (line) => {
+        if (line.includes('verified')) renameSync(other, file)
+      },
+    })
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('bytes changed in place are never written, and the error says how to finish', async () => {
+    const { file, other } = await copies('in-place')
+    const error = await restoreRegistry(nc, file, {
+      // After the zips are written, before the KV pass reads the file again.
+      log: (line) => {
+        if (line.startsWith('objects:')) writeFileSync(file, readFileSync(other))
+      },
+    }).catch((err: unknown) => err)
+    expect(error).toBeInstanceOf(RestoreInterruptedError)
+    expect((error as Error).message).toMatch(
+      /^restore stopped while writing the KV entries: .*kv\/module\.alpha changed since it was verified\. The cluster is left partly restored: 3 of 3 zips are written and no KV entry.*--force/
+    )
+    const storage = (await openRegistryStorage(nc))!
+    expect(await storage.kv.kv.get('module.alpha')).toBeNull()
+    expect((await storage.zips.list()).length).toBe(3)
   })
 })
