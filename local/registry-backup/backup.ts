@@ -44,8 +44,10 @@ import {
   FORMAT_VERSION,
   formatSums,
   isKvKey,
-  isSafeMemberPath,
   kvMember,
+  maxMembers,
+  memberKind,
+  memberLimit,
   members,
   objectMember,
   type BackupManifest,
@@ -79,7 +81,13 @@ class HashingPack {
     mtime: Date,
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
   ): Promise<string> {
-    if (!isSafeMemberPath(name)) throw new Error(`refusing to write member ${JSON.stringify(name)}`)
+    const kind = memberKind(name)
+    if (!kind) throw new Error(`refusing to write member ${JSON.stringify(name)}`)
+    // The restore's bounds (format.ts): a backup it would refuse is not worth writing.
+    if (size > memberLimit(kind))
+      throw new Error(`${name} is ${size} bytes, over the ${memberLimit(kind)} a restore accepts`)
+    if (this.sums.length >= maxMembers)
+      throw new Error(`more than ${maxMembers} members, over what a restore accepts (format.ts)`)
     const hash = createHash('sha256')
     let written = 0
     let finished!: Promise<void>

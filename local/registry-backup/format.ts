@@ -27,15 +27,24 @@ export const members = {
 
 const MiB = 1024 * 1024
 /**
- * Bounds a restore enforces before reading a member: a KV value never exceeds NATS' max_payload
- * (1 MiB by default), a zip the release service's own bound (ASSET_MAX_BYTES is far lower), the
- * index files stay small. A hostile archive cannot make the restore hold or write more than this.
+ * Bounds a restore enforces before reading a member, and a backup before writing one (so no backup
+ * is made that its restore would refuse): a KV value never exceeds NATS' max_payload (1 MiB by
+ * default), a zip the release service's own bound (ASSET_MAX_BYTES is far lower), manifest.json
+ * stays tiny, objects.json and SHA256SUMS a few hundred bytes per member. A hostile archive cannot
+ * make the restore hold or write more than this.
  */
 export const maxMemberBytes = {
   kv: 1 * MiB,
   object: 1024 * MiB,
-  index: 64 * MiB,
+  manifest: 1 * MiB,
+  index: 8 * MiB,
 } as const
+
+/**
+ * Members in one file, all kinds: several times a registry of thousands of versions (each a zip, a
+ * manifest, notes and a claim), and what the 8 MiB index files hold at a few hundred bytes each.
+ */
+export const maxMembers = 50_000
 
 /** The NATS KV key alphabet (what @nats-io/kv accepts), and no leading or trailing dot. */
 const kvKeyPattern = /^[-/_=.a-zA-Z0-9]+$/
@@ -64,8 +73,19 @@ export function memberKind(path: string): MemberKind | null {
   return null
 }
 
-export const memberLimit = (kind: MemberKind): number =>
-  kind === 'kv' ? maxMemberBytes.kv : kind === 'object' ? maxMemberBytes.object : maxMemberBytes.index
+export function memberLimit(kind: MemberKind): number {
+  switch (kind) {
+    case 'kv':
+      return maxMemberBytes.kv
+    case 'object':
+      return maxMemberBytes.object
+    case 'manifest':
+      return maxMemberBytes.manifest
+    case 'objectIndex':
+    case 'sums':
+      return maxMemberBytes.index
+  }
+}
 
 export const kvMember = (key: string) => `${members.kvPrefix}${key}`
 export const objectMember = (name: string) => `${members.objectPrefix}${name}`

@@ -2,7 +2,7 @@
  * Reads a backup file member by member, streaming (gunzip → tar), and refuses what format.ts does
  * not allow before handing a member's bytes to anyone: a type other than a plain file, an unknown
  * or unsafe name (`..`, absolute, ...), a name seen twice, a member larger than its kind's bound,
- * anything after SHA256SUMS. A truncated or corrupted file fails here with the file's name in the
+ * more members than the format allows, anything after SHA256SUMS. A truncated or corrupted file fails here with the file's name in the
  * message (gzip's CRC and length, tar's headers). An error thrown by the caller's `visit` passes
  * through unchanged (it is the caller's, not the file's).
  *
@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
 import tar from 'tar-stream'
-import { memberKind, memberLimit, members, type MemberKind } from './format.ts'
+import { maxMembers, memberKind, memberLimit, members, type MemberKind } from './format.ts'
 
 export class ArchiveError extends Error {
   override name = 'ArchiveError'
@@ -68,6 +68,7 @@ export async function readArchive(
       if (!kind) throw new ArchiveError(`${file}: unexpected or unsafe member name ${JSON.stringify(name)}`)
       if (seen.has(name)) throw new ArchiveError(`${file}: member ${name} appears twice`)
       seen.add(name)
+      if (seen.size > maxMembers) throw new ArchiveError(`${file}: more than ${maxMembers} members`)
       if (size > memberLimit(kind))
         throw new ArchiveError(
           `${file}: member ${name} is ${size} bytes, over the ${memberLimit(kind)} allowed`

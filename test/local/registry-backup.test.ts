@@ -37,7 +37,7 @@ import {
   restoreRegistry,
   RestoreInterruptedError,
 } from '../../local/registry-backup/restore.ts'
-import { formatSums, maxMemberBytes } from '../../local/registry-backup/format.ts'
+import { formatSums, maxMemberBytes, maxMembers } from '../../local/registry-backup/format.ts'
 import { projectRoot } from '../../local/platform-specs.ts'
 import { startNatsCluster, type TestNatsCluster } from '../support/nats-cluster.ts'
 import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
@@ -517,4 +517,21 @@ describe('the file changing while it is restored', () => {
     expect(await storage.kv.kv.get('module.alpha')).toBeNull()
     expect((await storage.zips.list()).length).toBe(3)
   })
+})
+
+describe('bounds a restore keeps to', () => {
+  beforeEach(deleteRegistryStreams)
+
+  it('refuses more members than the format allows, before writing', async () => {
+    // Only the count is wrong: the reader stops at the member past the bound, before SHA256SUMS.
+    const file = join(dir, 'many.tar.gz')
+    const pack = tar.pack()
+    const packed = buffer(pack)
+    for (let i = 0; i <= maxMembers; i++) pack.entry({ name: `kv/k${i}` }, 'x')
+    pack.finalize()
+    writeFileSync(file, gzipSync(await packed))
+    await expect(restoreRegistry(nc, file)).rejects.toThrow(`many.tar.gz: more than ${maxMembers} members`)
+    expect(await streamsExist()).toBe(false)
+    // Packing and reading 50 001 tar headers takes seconds, many more on a loaded machine.
+  }, 120_000)
 })
