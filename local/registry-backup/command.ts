@@ -3,9 +3,11 @@
  * Backup writes the module registry (KV + zips) to one .tar.gz with SHA256SUMS (default
  * `<LOCAL_DIR>/backups/registry-<UTC time>.tar.gz`); restore verifies the whole file, then rebuilds the
  * registry (refusing a non-empty one unless --force); `restore -- --check <file>` only verifies the
- * file (no NATS), e.g. right after copying it off the swarm. Both act as the operator's NATS user: on the
- * running `npm start` platform by default, or `NATS_URL` + `NATS_NKEY_SEED_FILE` (production, see
- * docs/operations.md "Backups"). Exit code 1 with one line on stderr when anything is refused.
+ * file (no NATS), e.g. right after copying it off the swarm. The zips' store bound on restore is
+ * `REGISTRY_ZIPS_MAX_BYTES` (default the release service's), or the backup's own when lower. Both
+ * act as the operator's NATS user: on the running `npm start` platform by default, or `NATS_URL` +
+ * `NATS_NKEY_SEED_FILE` (production, see docs/operations.md "Backups"). Exit code 1 with one line
+ * on stderr when anything is refused.
  */
 import { mkdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -47,6 +49,11 @@ const replicas = values.replicas === undefined ? undefined : Number(values.repli
 if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5))
   fail('--replicas must be 1 to 5')
 
+const zipsMaxBytes =
+  process.env.REGISTRY_ZIPS_MAX_BYTES === undefined ? undefined : Number(process.env.REGISTRY_ZIPS_MAX_BYTES)
+if (zipsMaxBytes !== undefined && !(Number.isSafeInteger(zipsMaxBytes) && zipsMaxBytes > 0))
+  fail('REGISTRY_ZIPS_MAX_BYTES must be a positive number of bytes')
+
 if (command === 'restore' && values.check) {
   try {
     const { manifest } = await verifyBackup(resolve(file!))
@@ -79,6 +86,7 @@ try {
     const result = await restoreRegistry(nc, resolve(file!), {
       force: values.force,
       ...(replicas !== undefined ? { replicas } : {}),
+      ...(zipsMaxBytes !== undefined ? { zipsMaxBytes } : {}),
       log: (line) => console.log(line),
     })
     console.log(

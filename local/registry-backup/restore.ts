@@ -4,7 +4,8 @@
  *   1. verify everything (verify.ts): nothing is written unless every checksum and name holds;
  *   2. create the KV bucket and the object store exactly as the release service does
  *      (backend/registry/buckets.ts `ensureRegistryStorage`, with the backup's replicas or
- *      `replicas`, and the zips' max_bytes bound), then write every object;
+ *      `replicas`, and the zips' max_bytes bound: REGISTRY_ZIPS_MAX_BYTES, or the file's if
+ *      lower, never a larger one a file asks for), then write every object;
  *   3. then every KV entry, so no manifest or module record ever points at a zip not yet there.
  * Passes 2 and 3 check every member against the verified SHA-256 again: a KV value before it is
  * put, a zip as it is streamed (removed again if it differs). A failure after writing began is a
@@ -26,6 +27,17 @@ import { objectStoreDigest, verifyBackup, type VerifiedBackup } from './verify.t
 
 export class RegistryNotEmptyError extends Error {
   override name = 'RegistryNotEmptyError'
+}
+
+/** The release service's default REGISTRY_ZIPS_MAX_BYTES (backend/releases/service.ts). */
+export const DEFAULT_ZIPS_MAX_BYTES = 8 * 1024 ** 3
+
+export interface RestoreOptions {
+  force?: boolean
+  replicas?: number
+  /** The zips' store bound (REGISTRY_ZIPS_MAX_BYTES); the file's own is used only when lower. */
+  zipsMaxBytes?: number
+  log?: (line: string) => void
 }
 
 export interface RestoreResult {
@@ -68,7 +80,7 @@ async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: Hash): AsyncIte
 export async function restoreRegistry(
   nc: NatsConnection,
   file: string,
-  o: { force?: boolean; replicas?: number; log?: (line: string) => void } = {}
+  o: RestoreOptions = {}
 ): Promise<RestoreResult> {
   // One descriptor for every pass: what is verified is what is written, even if the path changes.
   const handle = await open(file, 'r').catch((err: unknown) => {
@@ -85,7 +97,7 @@ async function restoreFrom(
   nc: NatsConnection,
   file: string,
   handle: FileHandle,
-  o: { force?: boolean; replicas?: number; log?: (line: string) => void }
+  o: RestoreOptions
 ): Promise<RestoreResult> {
   const log = o.log ?? (() => undefined)
   const verified = await verifyBackup(file, handle)
@@ -101,18 +113,22 @@ async function restoreFrom(
         'would put older module records over newer ones; restore into an empty cluster, or pass --force'
     )
   const replicas = o.replicas ?? manifest.buckets.kv.stream.num_replicas
-  const zipsMaxBytes = manifest.buckets.zips.stream.max_bytes
+  // The store's bound is this deployment's (REGISTRY_ZIPS_MAX_BYTES), never more than the file asks.
+  const bound = o.zipsMaxBytes ?? DEFAULT_ZIPS_MAX_BYTES
+  const recorded = manifest.buckets.zips.stream.max_bytes
+  const zipsMaxBytes = recorded && recorded > 0 ? Math.min(recorded, bound) : bound
+  if (manifest.counts.objectBytes > zipsMaxBytes)
+    throw new Error(
+      `the backup's zips take ${manifest.counts.objectBytes} bytes, over the object store's bound of ` +
+        `${zipsMaxBytes} (REGISTRY_ZIPS_MAX_BYTES): raise it to restore this file`
+    )
 
   let stage = 'creating the bucket and the object store'
   let objects = 0
   let objectBytes = 0
   let kvKeys = 0
   try {
-    const storage = await ensureRegistryStorage(
-      nc,
-      replicas,
-      zipsMaxBytes && zipsMaxBytes > 0 ? { zipsMaxBytes } : {}
-    )
+    const storage = await ensureRegistryStorage(nc, replicas, { zipsMaxBytes })
     stage = 'writing the zips'
     const byMember = new Map(verified.objects.map((obj) => [obj.member, obj]))
     sameAsVerified(

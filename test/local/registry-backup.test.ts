@@ -534,4 +534,30 @@ describe('bounds a restore keeps to', () => {
     expect(await streamsExist()).toBe(false)
     // Packing and reading 50 001 tar headers takes seconds, many more on a loaded machine.
   }, 120_000)
+
+  it("takes the zips' bound from REGISTRY_ZIPS_MAX_BYTES, never a larger one from the file", async () => {
+    const file = await hostile('huge-bound', (list) =>
+      list.map((m) => {
+        if (m.name !== 'manifest.json') return m
+        const manifest = JSON.parse(m.body.toString()) as {
+          buckets: { zips: { stream: { max_bytes: number } } }
+        }
+        manifest.buckets.zips.stream.max_bytes = 2 ** 50
+        return { ...m, body: Buffer.from(JSON.stringify(manifest)) }
+      })
+    )
+    await restoreRegistry(nc, file, { zipsMaxBytes: 32 * 1024 * 1024 })
+    const jsm = await jetstreamManager(nc)
+    expect((await jsm.streams.info(objStreamName(registryBuckets.zips))).config.max_bytes).toBe(
+      32 * 1024 * 1024
+    )
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('refuses a backup whose zips exceed the bound, before writing', async () => {
+    await expect(restoreRegistry(nc, good, { zipsMaxBytes: 1000 })).rejects.toThrow(
+      /the backup's zips take \d+ bytes, over the object store's bound of 1000 \(REGISTRY_ZIPS_MAX_BYTES\)/
+    )
+    expect(await streamsExist()).toBe(false)
+  })
 })
