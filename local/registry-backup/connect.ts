@@ -2,7 +2,9 @@
  * The operator's NATS connection for a backup or a restore. With `NATS_URL` set (production: a
  * datacenter's NATS reached as the runbook says, comma-separated URLs allowed) it connects there as
  * the operator with the seed in `NATS_NKEY_SEED_FILE`; without it, to the running `npm start`
- * platform exactly as the other operator commands do (local/operator-nats.ts).
+ * platform exactly as the other operator commands do (local/operator-nats.ts). The `servers` it
+ * returns are recorded in the backup's manifest.json, so any user, password or token in
+ * `NATS_URL` is stripped from them.
  */
 import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -39,5 +41,25 @@ export async function connectForBackup(
     timeout: 5_000,
     ...natsUserAuth('operator', seed),
   })
-  return { nc, servers: url }
+  return { nc, servers: withoutCredentials(url) }
+}
+
+/** Comma-separated NATS URLs without the credentials any of them carries (`nats://user:pass@host`). */
+export function withoutCredentials(urls: string): string {
+  return urls
+    .split(',')
+    .map((raw) => {
+      const s = raw.trim()
+      const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(s)
+      try {
+        const url = new URL(scheme ? s : `nats://${s}`)
+        url.username = ''
+        url.password = ''
+        return scheme ? url.href : url.host
+      } catch {
+        // Unparsable: it may still hold a secret, so it is not recorded.
+        return '(unparsable URL)'
+      }
+    })
+    .join(',')
 }

@@ -38,6 +38,7 @@ import {
   RestoreInterruptedError,
 } from '../../local/registry-backup/restore.ts'
 import { formatSums, maxMemberBytes, maxMembers } from '../../local/registry-backup/format.ts'
+import { withoutCredentials } from '../../local/registry-backup/connect.ts'
 import { projectRoot } from '../../local/platform-specs.ts'
 import { startNatsCluster, type TestNatsCluster } from '../support/nats-cluster.ts'
 import { natsAuth, testNatsCredentials } from '../support/nats-credentials.ts'
@@ -260,6 +261,17 @@ describe('registry backup', () => {
     if (!('code' in refused)) throw new Error('a restore into a non-empty registry succeeded')
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/^registry: the registry is not empty/)
+  })
+})
+
+describe('the source recorded in manifest.json', () => {
+  it('never holds credentials NATS_URL carries', () => {
+    expect(withoutCredentials('nats://operator:s3cret@10.0.0.1:4222, tls://token@nats.example:4443')).toBe(
+      'nats://10.0.0.1:4222,tls://nats.example:4443'
+    )
+    expect(withoutCredentials('user:pass@10.0.0.2:4222')).toBe('10.0.0.2:4222')
+    expect(withoutCredentials('nats://127.0.0.1:4222')).toBe('nats://127.0.0.1:4222')
+    expect(withoutCredentials('nats://a:b@[::1')).toBe('(unparsable URL)')
   })
 })
 
