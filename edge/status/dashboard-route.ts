@@ -9,10 +9,14 @@
  * once per CACHE_SECONDS per edge location, and the web service caches and collapses behind that.
  *
  * The figures come from the steered datacenter's web service (`GET /api/dashboard`, which asks its
- * Prometheus: backend/web/dashboard.ts) with the usual failover (steering/failover.ts). A datacenter
- * whose Prometheus cannot answer (503/504 metrics_*) is not at fault: the next one is asked and its
- * health is left alone. When none can: 503 metrics_unavailable if every datacenter reached said so,
- * else failoverError's 502/504; the page then says so, with the code.
+ * Prometheus: backend/web/dashboard.ts) with the usual failover (steering/failover.ts). No failure
+ * of this route is ever reported against a datacenter's health, not even a time-out or a refused
+ * connection: monitoring must never change how the edge steers real traffic (a slow Prometheus would
+ * otherwise take a healthy datacenter out of rotation), and the probes judge datacenters. So the web
+ * service's deadline on Prometheus is kept under this route's (PROMETHEUS_TIMEOUT_MS there), and a
+ * failed attempt only sends this request to the next datacenter. When none can: 503
+ * metrics_unavailable if every datacenter reached said so, else failoverError's 502/504; the page
+ * then says so, with the code.
  */
 import { Hono, type Context } from 'hono'
 import { z } from 'zod'
@@ -66,8 +70,8 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
       })
     } catch (error) {
       return error instanceof Error && error.name === 'TimeoutError'
-        ? { ok: false, code: 'timeout', message: `no answer within ${timeoutMs} ms` }
-        : { ok: false, code: 'unreachable', message: errorMessage(error) }
+        ? { ok: false, code: 'timeout', message: `no answer within ${timeoutMs} ms`, healthy: true }
+        : { ok: false, code: 'unreachable', message: errorMessage(error), healthy: true }
     }
     let body: unknown
     try {
@@ -95,9 +99,12 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
       const { code, message } = error.data.error
       return { ok: false, code: 'upstream_5xx', message: `${code}: ${message}`, healthy: true }
     }
-    return res.status >= 500
-      ? { ok: false, code: 'upstream_5xx', message: `HTTP ${res.status}` }
-      : { ok: false, code: 'exception', message: `HTTP ${res.status}`, healthy: true }
+    return {
+      ok: false,
+      code: res.status >= 500 ? 'upstream_5xx' : 'exception',
+      message: `HTTP ${res.status}`,
+      healthy: true,
+    }
   })
   if (outcome.ok) return outcome.value
   if (outcome.failures.every((f) => withoutMetrics.has(f.dc)))

@@ -12,6 +12,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
 import { dashboardPanels, dashboardSchema, gridPoints, type Dashboard } from '#shared/dashboard.ts'
 import { dashboardPage, formatValue, roundUp, seriesPath } from '../../edge/status/dashboard.tsx'
+import { availability, HEALTH_REGISTRY_NAME } from '../../edge/steering/health-view.ts'
 import { errorOf } from './responses.ts'
 
 const catalogue = JSON.parse(env.DATACENTERS) as Array<{ id: string; endpoints: { web: string } }>
@@ -26,12 +27,12 @@ const nearBoston = (id: string, web: string, lon = -71.06) => ({
   endpoints: { web, natsWs: 'ws://127.0.0.1:9' },
 })
 
-/** A request from near Boston, against `datacenters` (else the test catalogue). */
-async function get(path: string, datacenters?: unknown[]) {
+/** A request from near Boston, against `datacenters` (else the test catalogue) and `vars`. */
+async function get(path: string, datacenters?: unknown[], vars: Record<string, string> = {}) {
   const ctx = createExecutionContext()
   const res = await worker.fetch(
     new Request(`https://edge.test${path}`, { headers: { 'x-client-geo': '42.36,-71.06' } }),
-    datacenters ? { ...env, DATACENTERS: JSON.stringify(datacenters) } : env,
+    datacenters ? { ...env, ...vars, DATACENTERS: JSON.stringify(datacenters) } : { ...env, ...vars },
     ctx
   )
   await waitOnExecutionContext(ctx)
@@ -197,6 +198,28 @@ describe('GET /status/dashboard', () => {
     expect(res.status).toBe(502)
     const [error] = await select(await res.text(), '#error', ['data-code'])
     expect(error?.attrs['data-code']).toBe('datacenter_unreachable')
+    // Refused, yet left to the probes to judge.
+    expect(availability(undefined, 'dash-dead')).toBe('available')
+  })
+
+  it('never holds a datacenter whose dashboard answer is slow against its health', async () => {
+    // A catalogue datacenter (so the health registry keeps its record) whose web endpoint never answers.
+    const [slow, next] = catalogue.filter((dc) => dc.id !== 'nyc' && dc.id !== 'syd')
+    const registry = env.HEALTH.getByName(HEALTH_REGISTRY_NAME)
+    const before = (await registry.snapshot()).datacenters[slow!.id]
+    expect(before).toMatchObject({ up: true, failures: 0 })
+    await caches.default.delete(new Request('https://edge.test/status/dashboard.json?range=1h'))
+
+    const res = await get(
+      '/status/dashboard.json?range=1h',
+      [nearBoston(slow!.id, env.SILENT_WEB), nearBoston(next!.id, realWeb, -72)],
+      { UPSTREAM_TIMEOUT_MS: '300' }
+    )
+    expect(res.status).toBe(504)
+    expect(await errorOf(res)).toMatchObject({ code: 'datacenter_timeout' })
+    // Steering's view in this isolate and the registry's (what /status and every isolate steer by).
+    expect(availability(undefined, slow!.id)).toBe('available')
+    expect((await registry.snapshot()).datacenters[slow!.id]).toMatchObject({ up: true, failures: 0 })
   })
 
   it.each(['?range=7d', '?range=', '?range=1h%3Bdrop'])('refuses %s with 400 bad_request', async (query) => {
