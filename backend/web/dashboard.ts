@@ -5,7 +5,7 @@
  * any other parameter is refused, so nothing a client sends ever becomes part of a query.
  *
  * Bounded: all queries of one document share one deadline (PROMETHEUS_TIMEOUT_MS, then 504
- * metrics_timeout); each answer is cut off past MAX_ANSWER_BYTES and must be a range vector (else 503
+ * metrics_timeout; kept under the edge's own deadline so the edge hears this answer); each answer is cut off past MAX_ANSWER_BYTES and must be a range vector (else 503
  * metrics_unavailable, as when Prometheus is down or not configured); at most MAX_SERIES series a
  * panel. A document is kept CACHE_TTL_MS per range, and concurrent requests for a range being asked
  * share that one round of queries (lru-cache's fetch), so a burst costs Prometheus one round.
@@ -32,14 +32,22 @@ import { HttpError } from '../runtime/http-errors.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { PrometheusError, queryRange, type Matrix } from './dashboard-prometheus.ts'
 
+/**
+ * The longest deadline PROMETHEUS_TIMEOUT_MS may set. The edge gives the whole request
+ * UPSTREAM_TIMEOUT_MS (5 s, wrangler.toml) including the tunnel's latency: past that it gives up on
+ * this datacenter and the page shows a time-out instead of this service's own answer. A second under
+ * it leaves the tunnel its share; the default (3 s) leaves two.
+ */
+export const PROMETHEUS_TIMEOUT_CEILING_MS = 4_000
+
 export const dashboardConfig = {
   /** Prometheus's base URL (production: http://prometheus:9090 on the overlay). Unset: answers 503. */
   PROMETHEUS_URL: z
     .union([z.literal(''), z.url({ protocol: /^https?$/ })])
     .optional()
     .transform((v) => v || undefined),
-  /** The deadline of one document's queries, all together. */
-  PROMETHEUS_TIMEOUT_MS: intVar(5_000, 100),
+  /** The deadline of one document's queries, all together; at most PROMETHEUS_TIMEOUT_CEILING_MS. */
+  PROMETHEUS_TIMEOUT_MS: intVar(3_000, 100).pipe(z.number().max(PROMETHEUS_TIMEOUT_CEILING_MS)),
 }
 
 /** One Prometheus answer's largest size: ~24 series of 121 points is some 100 kB. */

@@ -7,8 +7,10 @@
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { dashboardSchema, gridPoints, MAX_SERIES, type Dashboard } from '#shared/dashboard.ts'
-import { panelQueries } from '../../backend/web/dashboard.ts'
+import { unstable_readConfig } from 'wrangler'
+import { dashboardConfig, panelQueries, PROMETHEUS_TIMEOUT_CEILING_MS } from '../../backend/web/dashboard.ts'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
 import { originProofHeaders } from '../support/origin-proof.ts'
@@ -273,6 +275,35 @@ describe('GET /api/dashboard when Prometheus cannot answer', () => {
     expect(requests.series[0]).toMatchObject({ label: '<script>alert(00)</script>' })
     expect(requests.series[0]!.values.slice(0, 4)).toEqual([null, null, 4, null])
     expect(doc.panels.diskHeadroom.series[0]!.label).toHaveLength(200)
+  })
+})
+
+describe('PROMETHEUS_TIMEOUT_MS', () => {
+  it("stays under the edge's upstream time-out in every wrangler environment, by default and at most", () => {
+    // Production sets it; the default environment leaves it to the edge's default (5 s) or sets it.
+    const upstream = (env?: string): number | undefined =>
+      z
+        .object({ vars: z.object({ UPSTREAM_TIMEOUT_MS: z.coerce.number().int().optional() }) })
+        .parse(unstable_readConfig({ config: 'wrangler.toml', env }, { hideWarnings: true })).vars
+        .UPSTREAM_TIMEOUT_MS
+    expect(upstream('production')).toBeGreaterThan(PROMETHEUS_TIMEOUT_CEILING_MS)
+    expect(upstream() ?? 5_000).toBeGreaterThan(PROMETHEUS_TIMEOUT_CEILING_MS)
+    expect(dashboardConfig.PROMETHEUS_TIMEOUT_MS.parse(undefined)).toBe(3_000)
+  })
+
+  it('refuses a deadline above the ceiling: the service does not start', async () => {
+    const bad = await startService(
+      'web',
+      {
+        NATS_URL: nats.url,
+        DC: 'fra',
+        PROMETHEUS_URL: 'http://127.0.0.1:9/',
+        PROMETHEUS_TIMEOUT_MS: String(PROMETHEUS_TIMEOUT_CEILING_MS + 1),
+      },
+      { waitReady: false }
+    )
+    expect(await bad.proc.exited).toBe('exited with code 78')
+    expect(JSON.stringify(await bad.logs())).toContain('PROMETHEUS_TIMEOUT_MS')
   })
 })
 
