@@ -5,11 +5,14 @@
  * any other parameter is refused, so nothing a client sends ever becomes part of a query.
  *
  * Bounded: all queries of one document share one deadline (PROMETHEUS_TIMEOUT_MS, then 504
- * metrics_timeout; kept under the edge's own deadline so the edge hears this answer); each answer is cut off past MAX_ANSWER_BYTES and must be a range vector (else 503
- * metrics_unavailable, as when Prometheus is down or not configured); at most MAX_SERIES series a
- * panel. A document is kept CACHE_TTL_MS per range, and concurrent requests for a range being asked
- * share that one round of queries (lru-cache's fetch), so a burst costs Prometheus one round.
+ * metrics_timeout; kept under the edge's own deadline so the edge hears this answer); each answer is
+ * cut off past MAX_ANSWER_BYTES and must be a range vector (else 503 metrics_unavailable, as when
+ * Prometheus is down or not configured); at most MAX_SERIES series a panel. A document is kept
+ * CACHE_TTL_MS per range, and concurrent requests for a range being asked share that one round of
+ * queries (lru-cache's fetch), so a burst costs Prometheus one round.
  * The grid is aligned to the step, so every datacenter and every request in a step asks alike.
+ * An error answer is its code and the table's fixed sentence (runtime/http-errors.ts), never the
+ * detail: the edge shows it on a public page. The detail is logged, cut at MAX_LOGGED_DETAIL.
  */
 import { Router } from 'express'
 import { LRUCache } from 'lru-cache'
@@ -52,6 +55,8 @@ export const dashboardConfig = {
 
 /** One Prometheus answer's largest size: ~24 series of 121 points is some 100 kB. */
 export const MAX_ANSWER_BYTES = 1024 * 1024
+/** A failure's detail is logged up to this length: Prometheus's own error text may be any size. */
+const MAX_LOGGED_DETAIL = 500
 /** How long a document is reused; the edge keeps its own copy ~30 s on top. */
 const CACHE_TTL_MS = 15_000
 
@@ -176,19 +181,25 @@ export function dashboardApi(
             buildDashboard({ url, timeoutMs: config.PROMETHEUS_TIMEOUT_MS, dc: config.DC }, range, signal),
         })
 
+  if (cache === undefined) log.warn('dashboard: PROMETHEUS_URL is not set, /api/dashboard answers 503')
+
+  // The answer carries the code and its table's fixed sentence only: what went wrong inside (an
+  // address, Prometheus's own error text) is for the log, as the edge shows the answer to anyone.
   router.get('/api/dashboard', async (req, res) => {
     const range = requestedRange(req.query)
-    if (cache === undefined)
-      throw new HttpError('metrics_unavailable', 'PROMETHEUS_URL is not set in this datacenter')
+    if (cache === undefined) throw new HttpError('metrics_unavailable')
     let doc: Dashboard | undefined
     try {
       doc = await cache.fetch(range)
     } catch (error) {
       if (!(error instanceof PrometheusError)) throw error
-      log.warn({ range, kind: error.kind, err: error.message }, 'dashboard: Prometheus failed')
-      throw new HttpError(error.kind === 'timeout' ? 'metrics_timeout' : 'metrics_unavailable', error.message)
+      log.warn(
+        { range, kind: error.kind, detail: error.message.slice(0, MAX_LOGGED_DETAIL) },
+        'dashboard: Prometheus failed'
+      )
+      throw new HttpError(error.kind === 'timeout' ? 'metrics_timeout' : 'metrics_unavailable')
     }
-    if (doc === undefined) throw new HttpError('metrics_unavailable', 'no figures were produced')
+    if (doc === undefined) throw new HttpError('metrics_unavailable')
     // The edge keeps its own copy for ~30 s; nothing between should keep one.
     res.setHeader('cache-control', 'no-store')
     res.json(doc)

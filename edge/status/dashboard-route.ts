@@ -16,7 +16,8 @@
  * service's deadline on Prometheus is kept under this route's (PROMETHEUS_TIMEOUT_MS there), and a
  * failed attempt only sends this request to the next datacenter. When none can: 503
  * metrics_unavailable if every datacenter reached said so, else failoverError's 502/504; the page
- * then says so, with the code.
+ * and the JSON then say so with the code and a fixed sentence (dashboardFailures), never with what a
+ * datacenter or its Prometheus answered: that detail is logged.
  */
 import { Hono, type Context } from 'hono'
 import { z } from 'zod'
@@ -32,8 +33,8 @@ import {
 import { errorMessage } from '#shared/error-message.ts'
 import type { AppEnv } from '../env.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
-import { ApiError, edgeErrors } from '../http/errors.ts'
-import { dashboardPage, dashboardErrorPage } from './dashboard.tsx'
+import { ApiError } from '../http/errors.ts'
+import { dashboardErrorPage, dashboardFailures, dashboardPage, type DashboardFailure } from './dashboard.tsx'
 
 export const dashboard = new Hono<AppEnv>()
 
@@ -42,7 +43,22 @@ export const CACHE_SECONDS = 30
 /** A document is at most some 400 kB (7 panels of 24 series of 121 points); anything larger is not one. */
 const MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 
+/** A failed attempt's detail, as logged: a web service's or a fetch's message may be any length. */
+const MAX_DETAIL = 200
+const bounded = (text: string) => text.slice(0, MAX_DETAIL)
+
 const webErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) })
+const isDashboardFailure = (code: string): code is DashboardFailure => Object.hasOwn(dashboardFailures, code)
+
+/** No datacenter could give the figures: an ApiError whose message is the code's fixed sentence. */
+class DashboardError extends ApiError {
+  readonly failure: DashboardFailure
+
+  constructor(failure: DashboardFailure) {
+    super(failure, dashboardFailures[failure])
+    this.failure = failure
+  }
+}
 const isMetricsError = (code: string) => dashboardErrorCodes.some((c) => c === code)
 
 function requestedRange(c: Context<AppEnv>): DashboardRange {
@@ -71,7 +87,7 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
     } catch (error) {
       return error instanceof Error && error.name === 'TimeoutError'
         ? { ok: false, code: 'timeout', message: `no answer within ${timeoutMs} ms`, healthy: true }
-        : { ok: false, code: 'unreachable', message: errorMessage(error), healthy: true }
+        : { ok: false, code: 'unreachable', message: bounded(errorMessage(error)), healthy: true }
     }
     let body: unknown
     try {
@@ -83,7 +99,7 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
       return {
         ok: false,
         code: 'exception',
-        message: `HTTP ${res.status}: ${errorMessage(error)}`,
+        message: bounded(`HTTP ${res.status}: ${errorMessage(error)}`),
         healthy: true,
       }
     }
@@ -91,13 +107,13 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
       const doc = dashboardSchema.safeParse(body)
       if (doc.success) return { ok: true, value: doc.data }
       const why = doc.error.issues[0]?.message ?? 'invalid'
-      return { ok: false, code: 'exception', message: `not a dashboard: ${why}`, healthy: true }
+      return { ok: false, code: 'exception', message: bounded(`not a dashboard: ${why}`), healthy: true }
     }
     const error = webErrorSchema.safeParse(body)
     if (error.success && isMetricsError(error.data.error.code)) {
       withoutMetrics.add(dc.id)
       const { code, message } = error.data.error
-      return { ok: false, code: 'upstream_5xx', message: `${code}: ${message}`, healthy: true }
+      return { ok: false, code: 'upstream_5xx', message: bounded(`${code}: ${message}`), healthy: true }
     }
     return {
       ok: false,
@@ -107,12 +123,11 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
     }
   })
   if (outcome.ok) return outcome.value
-  if (outcome.failures.every((f) => withoutMetrics.has(f.dc)))
-    throw new ApiError(
-      'metrics_unavailable',
-      `no datacenter could read its metrics (${outcome.failures.map((f) => `${f.dc}: ${f.message}`).join('; ')})`
-    )
-  throw failoverError(c, outcome.failures, 'give the dashboard figures')
+  // withFailover has logged every attempt; the visitor gets the code and its fixed sentence only.
+  const code = outcome.failures.every((f) => withoutMetrics.has(f.dc))
+    ? 'metrics_unavailable'
+    : failoverError(c, outcome.failures, 'give the dashboard figures').code
+  throw new DashboardError(isDashboardFailure(code) ? code : 'datacenter_unreachable')
 }
 
 /** The figures for `range`: from this location's cache, else from a datacenter (then cached). */
@@ -145,7 +160,7 @@ dashboard.get('/status/dashboard', async (c) => {
   try {
     return c.html(await dashboardPage(await figures(c, range)))
   } catch (error) {
-    if (!(error instanceof ApiError)) throw error
-    return c.html(await dashboardErrorPage(range, error.code, error.message), edgeErrors[error.code])
+    if (!(error instanceof DashboardError)) throw error
+    return c.html(await dashboardErrorPage(range, error.failure), error.status)
   }
 })

@@ -221,21 +221,25 @@ export async function dashboardPage(doc: Dashboard): Promise<string> {
   return `<!doctype html>${await page}`
 }
 
-/** The page when no figures could be had: what happened, and its code. */
-export async function dashboardErrorPage(
-  range: DashboardRange,
-  code: ErrorCode,
-  message: string
-): Promise<string> {
+/**
+ * Why no figures could be had, as a visitor is told it (page and JSON alike): the code and this one
+ * fixed sentence. What each datacenter answered stays in the edge's log (withFailover lists every
+ * attempt), as the page is public.
+ */
+export const dashboardFailures = {
+  metrics_unavailable: 'No datacenter could read its metrics from Prometheus.',
+  datacenter_unreachable: 'No datacenter answered.',
+  datacenter_timeout: 'No datacenter answered in time.',
+} as const satisfies Partial<Record<ErrorCode, string>>
+export type DashboardFailure = keyof typeof dashboardFailures
+
+/** The page when no figures could be had: the fixed sentence, and the code. */
+export async function dashboardErrorPage(range: DashboardRange, code: DashboardFailure): Promise<string> {
   const page = (
     <Shell range={range}>
       <p id="error" class="error" data-code={code}>
-        {code === 'metrics_unavailable'
-          ? 'No datacenter could read its metrics from Prometheus.'
-          : 'No datacenter answered.'}{' '}
-        <code>{code}</code>
+        {dashboardFailures[code]} <code>{code}</code>
       </p>
-      <p class="muted">{message}</p>
     </Shell>
   )
   return `<!doctype html>${await page}`

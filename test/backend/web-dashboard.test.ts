@@ -11,6 +11,7 @@ import { z } from 'zod'
 import { dashboardSchema, gridPoints, MAX_SERIES, type Dashboard } from '#shared/dashboard.ts'
 import { unstable_readConfig } from 'wrangler'
 import { dashboardConfig, panelQueries, PROMETHEUS_TIMEOUT_CEILING_MS } from '../../backend/web/dashboard.ts'
+import { httpErrors } from '../../backend/runtime/http-errors.ts'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
 import { originProofHeaders } from '../support/origin-proof.ts'
@@ -52,7 +53,12 @@ async function hostilePrometheus() {
       case 'vector':
         return json(res, 200, { status: 'success', data: { resultType: 'vector', result: [] } })
       case 'refused':
-        return json(res, 400, { status: 'error', errorType: 'bad_data', error: 'parse error' })
+        // With more text than a log line should carry.
+        return json(res, 400, {
+          status: 'error',
+          errorType: 'bad_data',
+          error: `parse error ${'x'.repeat(5000)}`,
+        })
       case 'many':
         // More series than a panel keeps, hostile labels, and values that are not numbers.
         return json(res, 200, {
@@ -100,7 +106,7 @@ beforeAll(async () => {
   const base = { NATS_URL: nats.url, HEARTBEAT_INTERVAL_MS: '500' }
   ;[web, webHostile, webUnset, webDown] = await Promise.all([
     startService('web', { ...base, DC: 'fra', PROMETHEUS_URL: prometheus.url }),
-    startService('web', { ...base, DC: 'ams', PROMETHEUS_URL: hostile.url, PROMETHEUS_TIMEOUT_MS: '500' }),
+    startService('web', { ...base, DC: 'ams', PROMETHEUS_URL: hostile.url, PROMETHEUS_TIMEOUT_MS: '1500' }),
     startService('web', { ...base, DC: 'lon' }),
     // A closed port: nothing listens on the discard port here.
     startService('web', { ...base, DC: 'par', PROMETHEUS_URL: 'http://127.0.0.1:9/' }),
@@ -209,21 +215,35 @@ describe('GET /api/dashboard against a real Prometheus', () => {
   })
 })
 
+/** An error answer: its code and that code's fixed sentence, nothing of what went wrong inside. */
+async function expectFixedError(res: Response, code: 'metrics_unavailable' | 'metrics_timeout') {
+  expect(res.status).toBe(httpErrors[code].status)
+  expect(await res.json()).toEqual({ error: { code, message: httpErrors[code].message } })
+}
+
+/** The service's log entry of a Prometheus failure whose detail matches, once it is written. */
+async function failureLogged(service: TestService, detail: RegExp) {
+  const find = async () =>
+    (await service.logs()).find(
+      (e) => e.msg === 'dashboard: Prometheus failed' && typeof e.detail === 'string' && detail.test(e.detail)
+    )
+  await expect.poll(find).toBeDefined()
+  return (await find())!
+}
+
 describe('GET /api/dashboard when Prometheus cannot answer', () => {
-  it('answers 503 metrics_unavailable when PROMETHEUS_URL is not set', async () => {
+  it('answers 503 metrics_unavailable when PROMETHEUS_URL is not set, and says why in its log', async () => {
     const res = await get(webUnset)
-    expect(res.status).toBe(503)
     expect(res.headers.get('retry-after')).toBe('30')
-    expect(await res.json()).toMatchObject({
-      error: { code: 'metrics_unavailable', message: expect.stringContaining('PROMETHEUS_URL') as string },
-    })
+    await expectFixedError(res, 'metrics_unavailable')
+    expect(JSON.stringify(await webUnset.logs())).toContain('PROMETHEUS_URL is not set')
   })
 
-  it('answers 503 metrics_unavailable when Prometheus is down', async () => {
-    const res = await get(webDown)
-    expect(res.status).toBe(503)
-    expect(await res.json()).toMatchObject({
-      error: { code: 'metrics_unavailable', message: expect.stringMatching(/cannot be reached/) as string },
+  it('answers 503 metrics_unavailable when Prometheus is down, the address for the log only', async () => {
+    await expectFixedError(await get(webDown), 'metrics_unavailable')
+    expect(await failureLogged(webDown, /cannot be reached/)).toMatchObject({
+      level: 'warn',
+      kind: 'unreachable',
     })
   })
 
@@ -235,19 +255,16 @@ describe('GET /api/dashboard when Prometheus cannot answer', () => {
     ['refused', /HTTP 400, bad_data: parse error/],
   ] as const)('answers 503 metrics_unavailable to a Prometheus answer %s', async (mode, message) => {
     hostile.state.mode = mode
-    const res = await get(webHostile)
-    expect(res.status).toBe(503)
-    expect(await res.json()).toMatchObject({
-      error: { code: 'metrics_unavailable', message: expect.stringMatching(message) as string },
-    })
+    await expectFixedError(await get(webHostile), 'metrics_unavailable')
+    const logged = await failureLogged(webHostile, message)
+    expect(logged).toMatchObject({ kind: 'invalid', range: '1h' })
+    expect(String(logged.detail).length).toBeLessThanOrEqual(500)
   })
 
   it('answers 504 metrics_timeout when Prometheus is too slow, without waiting for it', async () => {
     hostile.state.mode = 'slow'
     const started = Date.now()
-    const res = await get(webHostile)
-    expect(res.status).toBe(504)
-    expect(await res.json()).toMatchObject({ error: { code: 'metrics_timeout' } })
+    await expectFixedError(await get(webHostile), 'metrics_timeout')
     expect(Date.now() - started).toBeLessThan(3_000)
     hostile.server.closeAllConnections()
   })
