@@ -8,8 +8,8 @@
  * metrics_timeout; kept under the edge's own deadline so the edge hears this answer); each answer is
  * cut off past MAX_ANSWER_BYTES and must be a range vector (else 503 metrics_unavailable, as when
  * Prometheus is down or not configured); at most MAX_SERIES series a panel. A document is kept
- * CACHE_TTL_MS per range, and concurrent requests for a range being asked share that one round of
- * queries (lru-cache's fetch), so a burst costs Prometheus one round.
+ * CACHE_TTL_MS per range, a failure FAILURE_TTL_MS, and concurrent requests for a range being asked
+ * share that one round of queries (lru-cache's fetch), so a burst costs Prometheus one round.
  * The grid is aligned to the step, so every datacenter and every request in a step asks alike.
  * An error answer is its code and the table's fixed sentence (runtime/http-errors.ts), never the
  * detail: the edge shows it on a public page. The detail is logged, cut at MAX_LOGGED_DETAIL.
@@ -59,6 +59,15 @@ export const MAX_ANSWER_BYTES = 1024 * 1024
 const MAX_LOGGED_DETAIL = 500
 /** How long a document is reused; the edge keeps its own copy ~30 s on top. */
 const CACHE_TTL_MS = 15_000
+/**
+ * How long a failure is answered again without asking Prometheus: the page is public, and a
+ * Prometheus that is down or slow should cost one round (and one log line) per range this often,
+ * not one per visitor. The edge keeps failures ~10 s on top.
+ */
+const FAILURE_TTL_MS = 10_000
+
+/** One round of queries: the document, or why Prometheus could not give it. */
+type Round = { ok: true; doc: Dashboard } | { ok: false; error: PrometheusError }
 
 /** Filesystems that are not a disk that fills: memory, overlays, kernel views. */
 const realFilesystem =
@@ -174,11 +183,24 @@ export function dashboardApi(
   const cache =
     url === undefined
       ? undefined
-      : new LRUCache<DashboardRange, Dashboard>({
+      : new LRUCache<DashboardRange, Round>({
           max: dashboardRangeSchema.options.length,
           ttl: CACHE_TTL_MS,
-          fetchMethod: (range, _stale, { signal }) =>
-            buildDashboard({ url, timeoutMs: config.PROMETHEUS_TIMEOUT_MS, dc: config.DC }, range, signal),
+          fetchMethod: async (range, _stale, { signal, options }): Promise<Round> => {
+            const prometheus = { url, timeoutMs: config.PROMETHEUS_TIMEOUT_MS, dc: config.DC }
+            try {
+              return { ok: true, doc: await buildDashboard(prometheus, range, signal) }
+            } catch (error) {
+              if (!(error instanceof PrometheusError)) throw error
+              log.warn(
+                { range, kind: error.kind, detail: error.message.slice(0, MAX_LOGGED_DETAIL) },
+                'dashboard: Prometheus failed'
+              )
+              // Kept, as a document is, but for less long.
+              options.ttl = FAILURE_TTL_MS
+              return { ok: false, error }
+            }
+          },
         })
 
   if (cache === undefined) log.warn('dashboard: PROMETHEUS_URL is not set, /api/dashboard answers 503')
@@ -188,21 +210,13 @@ export function dashboardApi(
   router.get('/api/dashboard', async (req, res) => {
     const range = requestedRange(req.query)
     if (cache === undefined) throw new HttpError('metrics_unavailable')
-    let doc: Dashboard | undefined
-    try {
-      doc = await cache.fetch(range)
-    } catch (error) {
-      if (!(error instanceof PrometheusError)) throw error
-      log.warn(
-        { range, kind: error.kind, detail: error.message.slice(0, MAX_LOGGED_DETAIL) },
-        'dashboard: Prometheus failed'
-      )
-      throw new HttpError(error.kind === 'timeout' ? 'metrics_timeout' : 'metrics_unavailable')
-    }
-    if (doc === undefined) throw new HttpError('metrics_unavailable')
+    const round = await cache.fetch(range)
+    if (round === undefined) throw new HttpError('metrics_unavailable')
+    if (!round.ok)
+      throw new HttpError(round.error.kind === 'timeout' ? 'metrics_timeout' : 'metrics_unavailable')
     // The edge keeps its own copy for ~30 s; nothing between should keep one.
     res.setHeader('cache-control', 'no-store')
-    res.json(doc)
+    res.json(round.doc)
   })
   return router
 }

@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { dashboardSchema, gridPoints, MAX_SERIES, type Dashboard } from '#shared/dashboard.ts'
 import { unstable_readConfig } from 'wrangler'
-import { dashboardConfig, panelQueries, PROMETHEUS_TIMEOUT_CEILING_MS } from '../../backend/web/dashboard.ts'
+import {
+  dashboardConfig,
+  MAX_ANSWER_BYTES,
+  panelQueries,
+  PROMETHEUS_TIMEOUT_CEILING_MS,
+} from '../../backend/web/dashboard.ts'
+import { queryRange } from '../../backend/web/dashboard-prometheus.ts'
 import { httpErrors } from '../../backend/runtime/http-errors.ts'
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts'
 import { startService, type TestService } from '../support/backend-service.ts'
@@ -247,24 +253,30 @@ describe('GET /api/dashboard when Prometheus cannot answer', () => {
     })
   })
 
-  it.each([
-    ['oversized', /larger than 1048576 bytes/],
-    ['oversized-declared', /larger than 1048576 bytes/],
-    ['not-json', /not JSON/],
-    ['vector', /not a range vector/],
-    ['refused', /HTTP 400, bad_data: parse error/],
-  ] as const)('answers 503 metrics_unavailable to a Prometheus answer %s', async (mode, message) => {
-    hostile.state.mode = mode
+  it('answers 503 metrics_unavailable to an unusable answer, and answers so again without asking', async () => {
+    hostile.state.mode = 'refused'
+    hostile.state.queries = []
     await expectFixedError(await get(webHostile), 'metrics_unavailable')
-    const logged = await failureLogged(webHostile, message)
+    const logged = await failureLogged(webHostile, /HTTP 400, bad_data: parse error/)
     expect(logged).toMatchObject({ kind: 'invalid', range: '1h' })
     expect(String(logged.detail).length).toBeLessThanOrEqual(500)
+    const asked = hostile.state.queries.length
+    expect(asked).toBeGreaterThan(0)
+
+    // Prometheus would answer now, but the failure is kept a few seconds: a burst of public hits
+    // costs no round of queries, and no log line each.
+    hostile.state.mode = 'many'
+    const again = await Promise.all(Array.from({ length: 4 }, () => get(webHostile)))
+    for (const res of again) await expectFixedError(res, 'metrics_unavailable')
+    expect(hostile.state.queries).toHaveLength(asked)
+    const failures = (await webHostile.logs()).filter((e) => e.msg === 'dashboard: Prometheus failed')
+    expect(failures).toHaveLength(1)
   })
 
   it('answers 504 metrics_timeout when Prometheus is too slow, without waiting for it', async () => {
     hostile.state.mode = 'slow'
     const started = Date.now()
-    await expectFixedError(await get(webHostile), 'metrics_timeout')
+    await expectFixedError(await get(webHostile, '?range=6h'), 'metrics_timeout')
     expect(Date.now() - started).toBeLessThan(3_000)
     hostile.server.closeAllConnections()
   })
@@ -292,6 +304,39 @@ describe('GET /api/dashboard when Prometheus cannot answer', () => {
     expect(requests.series[0]).toMatchObject({ label: '<script>alert(00)</script>' })
     expect(requests.series[0]!.values.slice(0, 4)).toEqual([null, null, 4, null])
     expect(doc.panels.diskHeadroom.series[0]!.label).toHaveLength(200)
+  })
+})
+
+describe('queryRange: what a Prometheus answer is taken for', () => {
+  const ask = (base: string, timeoutMs = 1_500) =>
+    queryRange(
+      base,
+      { query: 'up', start: 1_800_000_000, end: 1_800_000_060, step: 60 },
+      { signal: AbortSignal.timeout(timeoutMs), maxBytes: MAX_ANSWER_BYTES }
+    )
+
+  it.each([
+    ['oversized', /larger than 1048576 bytes/],
+    ['oversized-declared', /larger than 1048576 bytes/],
+    ['not-json', /not JSON/],
+    ['vector', /not a range vector/],
+    ['refused', /^HTTP 400, bad_data: parse error x+$/],
+  ] as const)('an answer %s is invalid', async (mode, message) => {
+    hostile.state.mode = mode
+    await expect(ask(hostile.url)).rejects.toMatchObject({
+      kind: 'invalid',
+      message: expect.stringMatching(message) as string,
+    })
+  })
+
+  it('no answer in time is a timeout, a closed port unreachable', async () => {
+    hostile.state.mode = 'slow'
+    await expect(ask(hostile.url, 200)).rejects.toMatchObject({ kind: 'timeout' })
+    hostile.server.closeAllConnections()
+    await expect(ask('http://127.0.0.1:9/')).rejects.toMatchObject({
+      kind: 'unreachable',
+      message: expect.stringMatching(/cannot be reached/) as string,
+    })
   })
 })
 
