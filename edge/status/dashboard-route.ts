@@ -6,7 +6,9 @@
  * the share of each node's disk still free), with nothing secret in them, and the operator opens it
  * from the status page without a token. What a visitor can make it cost is bounded: it never carries a
  * query of the visitor's (only a range from a list), each range is fetched from a datacenter at most
- * once per CACHE_SECONDS per edge location, and the web service caches and collapses behind that.
+ * once per CACHE_SECONDS per edge location (once per FAILURE_CACHE_SECONDS while none can give it,
+ * so a Prometheus outage is not retried by every visitor), and the web service caches and collapses
+ * behind that.
  *
  * The figures come from the steered datacenter's web service (`GET /api/dashboard`, which asks its
  * Prometheus: backend/web/dashboard.ts) with the usual failover (steering/failover.ts). No failure
@@ -34,12 +36,20 @@ import { errorMessage } from '#shared/error-message.ts'
 import type { AppEnv } from '../env.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
 import { ApiError } from '../http/errors.ts'
-import { dashboardErrorPage, dashboardFailures, dashboardPage, type DashboardFailure } from './dashboard.tsx'
+import {
+  dashboardErrorPage,
+  dashboardFailureCodes,
+  dashboardFailures,
+  dashboardPage,
+  type DashboardFailure,
+} from './dashboard.tsx'
 
 export const dashboard = new Hono<AppEnv>()
 
 /** How long a range's figures are kept at the edge. */
 export const CACHE_SECONDS = 30
+/** How long the edge answers a range's failure again without asking (the web service keeps its own 10 s). */
+export const FAILURE_CACHE_SECONDS = 10
 /** A document is at most some 400 kB (7 panels of 24 series of 121 points); anything larger is not one. */
 const MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 
@@ -48,7 +58,8 @@ const MAX_DETAIL = 200
 const bounded = (text: string) => text.slice(0, MAX_DETAIL)
 
 const webErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) })
-const isDashboardFailure = (code: string): code is DashboardFailure => Object.hasOwn(dashboardFailures, code)
+const isDashboardFailure = (code: string): code is DashboardFailure =>
+  dashboardFailureCodes.some((c) => c === code)
 
 /** No datacenter could give the figures: an ApiError whose message is the code's fixed sentence. */
 class DashboardError extends ApiError {
@@ -130,23 +141,40 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
   throw new DashboardError(isDashboardFailure(code) ? code : 'datacenter_unreachable')
 }
 
-/** The figures for `range`: from this location's cache, else from a datacenter (then cached). */
+/** A failure as the cache keeps it: its code only. */
+const cachedFailureSchema = z.object({ failed: z.enum(dashboardFailureCodes) })
+
+function store(c: Context<AppEnv>, key: Request, body: unknown, seconds: number): void {
+  const stored = new Response(JSON.stringify(body), {
+    headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${seconds}` },
+  })
+  c.executionCtx.waitUntil(caches.default.put(key, stored))
+}
+
+/**
+ * The figures for `range`: from this location's cache, else from a datacenter (then cached). A
+ * failure is cached too, for less long, and thrown again from the cache as the DashboardError it was.
+ */
 async function figures(c: Context<AppEnv>, range: DashboardRange): Promise<Dashboard> {
   const key = new Request(`${new URL(c.req.url).origin}/status/dashboard.json?range=${range}`)
   const hit = await caches.default.match(key)
   if (hit) {
-    const doc = dashboardSchema.safeParse(await hit.json())
-    if (doc.success) {
-      c.header('x-cache', 'HIT')
-      return doc.data
-    }
+    const body: unknown = await hit.json()
+    const doc = dashboardSchema.safeParse(body)
+    const failure = cachedFailureSchema.safeParse(body)
+    if (doc.success || failure.success) c.header('x-cache', 'HIT')
+    if (doc.success) return doc.data
+    if (failure.success) throw new DashboardError(failure.data.failed)
   }
-  const doc = await fromDatacenters(c, range)
   c.header('x-cache', 'MISS')
-  const stored = new Response(JSON.stringify(doc), {
-    headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${CACHE_SECONDS}` },
-  })
-  c.executionCtx.waitUntil(caches.default.put(key, stored))
+  let doc: Dashboard
+  try {
+    doc = await fromDatacenters(c, range)
+  } catch (error) {
+    if (error instanceof DashboardError) store(c, key, { failed: error.failure }, FAILURE_CACHE_SECONDS)
+    throw error
+  }
+  store(c, key, doc, CACHE_SECONDS)
   return doc
 }
 

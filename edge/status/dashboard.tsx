@@ -226,12 +226,17 @@ export async function dashboardPage(doc: Dashboard): Promise<string> {
  * fixed sentence. What each datacenter answered stays in the edge's log (withFailover lists every
  * attempt), as the page is public.
  */
-export const dashboardFailures = {
+export const dashboardFailureCodes = [
+  'metrics_unavailable',
+  'datacenter_unreachable',
+  'datacenter_timeout',
+] as const satisfies readonly ErrorCode[]
+export type DashboardFailure = (typeof dashboardFailureCodes)[number]
+export const dashboardFailures: Record<DashboardFailure, string> = {
   metrics_unavailable: 'No datacenter could read its metrics from Prometheus.',
   datacenter_unreachable: 'No datacenter answered.',
   datacenter_timeout: 'No datacenter answered in time.',
-} as const satisfies Partial<Record<ErrorCode, string>>
-export type DashboardFailure = keyof typeof dashboardFailures
+}
 
 /** The page when no figures could be had: the fixed sentence, and the code. */
 export async function dashboardErrorPage(range: DashboardRange, code: DashboardFailure): Promise<string> {

@@ -19,6 +19,7 @@ import {
   seriesPath,
 } from '../../edge/status/dashboard.tsx'
 import { availability, HEALTH_REGISTRY_NAME } from '../../edge/steering/health-view.ts'
+import { FAILURE_CACHE_SECONDS } from '../../edge/status/dashboard-route.ts'
 import { errorOf } from './responses.ts'
 
 const catalogue = JSON.parse(env.DATACENTERS) as Array<{ id: string; endpoints: { web: string } }>
@@ -178,7 +179,7 @@ describe('GET /status/dashboard', () => {
     ]
     const res = await get('/status/dashboard?range=6h', datacenters)
     expect(res.status).toBe(503)
-    expect(res.headers.get('x-cache')).toBeNull()
+    expect(res.headers.get('x-cache')).toBe('MISS')
     const html = await res.text()
     const [error] = await select(html, '#error', ['data-code'])
     expect(error?.attrs['data-code']).toBe('metrics_unavailable')
@@ -189,12 +190,18 @@ describe('GET /status/dashboard', () => {
     // Not the datacenters' fault: neither is held out of steering.
     expect(datacenters.map((dc) => availability(undefined, dc.id))).toEqual(Array(3).fill('available'))
 
-    const again = await get('/status/dashboard.json?range=6h', datacenters)
+    // The failure is kept a few seconds: asked again, no datacenter is (none could answer this time).
+    const again = await get('/status/dashboard.json?range=6h', [
+      nearBoston('dash-none', 'http://127.0.0.1:9'),
+    ])
     expect(again.status).toBe(503)
+    expect(again.headers.get('x-cache')).toBe('HIT')
     expect(await errorOf(again)).toEqual({
       code: 'metrics_unavailable',
       message: dashboardFailures.metrics_unavailable,
     })
+    const stored = await caches.default.match(new Request('https://edge.test/status/dashboard.json?range=6h'))
+    expect(stored?.headers.get('cache-control')).toBe(`public, max-age=${FAILURE_CACHE_SECONDS}`)
   })
 
   it('says no datacenter answered when one could not be reached at all', async () => {
