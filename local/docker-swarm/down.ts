@@ -1,13 +1,20 @@
 /**
  * `npm run swarm:down`: removes everything `npm run swarm:up` made: every engine and what runs in it,
- * the builder, the registry, the stand-ins, the namespaces, links and bridge, and
- * <LOCAL_DIR>/docker-swarm. Safe to run twice, or after a crash half-way through swarm:up.
+ * the builder, the registry, the stand-ins, the namespaces, links and bridge, each node's disk (unmounted,
+ * its loop device detached), and <LOCAL_DIR>/docker-swarm. Safe to run twice, or after a crash half-way through swarm:up.
  */
 import { spawnSync } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { projectRoot } from '../platform-specs.ts'
-import { leftoverEngineDirs, removeBridge, removeEngineFiles, removeNode, stopEngine } from './engines.ts'
+import {
+  leftoverEngineDirs,
+  leftoverNodeDiskDirs,
+  removeBridge,
+  removeEngineFiles,
+  removeNode,
+  stopEngine,
+} from './engines.ts'
 import { builderOf } from './images.ts'
 import { bridge, edgePort, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
 import { attempt } from './command.ts'
@@ -34,6 +41,9 @@ export async function swarmDown(localDir: string): Promise<void> {
     })
     removeEngineFiles(dir)
   }
+  // Node disks still mounted by an interrupted run (any LOCAL_DIR), and their loop devices.
+  for (const dir of leftoverNodeDiskDirs().filter((d) => !d.startsWith(swarmDir + '/')))
+    removeEngineFiles(dir)
   for (const kind of ['github', 'discord']) killPidFile(join(swarmDir, `${kind}-stand-in.pid`))
   // Also those whose pid files went missing (an interrupted run): found by their command line.
   attempt('pkill', ['-f', `stand-ins/serve.ts (github|discord) ${bridge.address} `])

@@ -3,11 +3,13 @@
  * form the runbook's way (docs/operations.md, "Bootstrap the swarm": every node a manager, labelled
  * dc/role/nats). Engines run with `--iptables=false --bridge=none` (this kernel has no netfilter for
  * Docker's rules) and their own data-root, exec-root and socket under .local/docker-swarm/nodes/<dc>/.
+ * Each node's data-root is a filesystem of its own (nodeDisk below), as production keeps /var/lib/docker
+ * apart from the root disk: a full Docker disk on one node is then a full disk of that node only.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { attempt, docker, dockerSucceeds, run } from './command.ts'
 import { bridge, registryHost, type SwarmNode } from './topology.ts'
 
@@ -33,6 +35,73 @@ export function makeNetwork(nodes: SwarmNode[]): void {
 export type Engine = Pick<SwarmNode, 'dc' | 'dir' | 'socket' | 'dockerHost'>
 
 /**
+ * The size of each node's Docker data-root filesystem (SWARM_NODE_DISK, `truncate -s` syntax). The
+ * default 3G holds what a run puts there, measured after `npm run test:swarm`'s roll drills: the images
+ * (backend and its -next and -broken versions, Node and NATS bases, the monitoring images, about 1.3 GB
+ * unpacked), JetStream's store, Prometheus's TSDB and the containers' capped logs, with about half the
+ * disk left: room for the drills, small enough that the full-disk drill fills it in seconds. The file is
+ * sparse: the host spends only what is written.
+ */
+export const nodeDiskSize = () => process.env.SWARM_NODE_DISK ?? '3G'
+
+/** A node's disk: a sparse file holding an ext4 filesystem, loop-mounted as the engine's data-root. */
+export const nodeDisk = (node: Pick<SwarmNode, 'dir'>) => ({
+  file: join(node.dir, 'data.ext4'),
+  mountpoint: join(node.dir, 'data'),
+})
+
+const mountpoints = () =>
+  readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => (l.split(' ')[1] ?? '').replaceAll('\\040', ' '))
+
+/**
+ * Makes a node's data-root its own filesystem before its engine starts (idempotent: an existing
+ * filesystem is mounted again, a mounted one left alone). `-m 0`: no blocks reserved for root, because
+ * Docker and JetStream write as root and would fill the reserve too; used + available = size, so the
+ * DiskSpaceLow percentage is what `df` shows.
+ */
+export function makeNodeDisk(node: Pick<SwarmNode, 'dir'>, size = nodeDiskSize()): void {
+  const disk = nodeDisk(node)
+  // The node's / as its node exporter sees it (stack.local.yml): empty but for where the data-root goes,
+  // made here because the exporter's read-only /host cannot get a mountpoint made inside it.
+  mkdirSync(join(node.dir, 'host', 'var', 'lib', 'docker'), { recursive: true })
+  if (mountpoints().includes(disk.mountpoint)) return
+  mkdirSync(disk.mountpoint, { recursive: true })
+  if (!existsSync(disk.file)) {
+    run('truncate', ['-s', size, disk.file])
+    run('mkfs.ext4', ['-q', '-F', '-m', '0', '-L', 'docker-data', disk.file])
+  }
+  run('mount', ['-o', 'loop', disk.file, disk.mountpoint])
+}
+
+/**
+ * Unmounts a node's disk (after everything Docker mounted below it) and detaches its loop device; also
+ * the loop devices whose file is gone already (an interrupted run that removed its folder).
+ */
+export function removeNodeDisk(node: Pick<SwarmNode, 'dir'>): void {
+  const disk = nodeDisk(node)
+  if (mountpoints().includes(disk.mountpoint)) attempt('umount', [disk.mountpoint])
+  if (mountpoints().includes(disk.mountpoint)) attempt('umount', ['-l', disk.mountpoint])
+  for (const device of loopDevicesOf(disk.file)) attempt('losetup', ['-d', device])
+}
+
+/** Loop devices backed by this file, or (no file given) by any swarm node's disk, deleted ones included. */
+export function loopDevicesOf(file?: string): string[] {
+  const listed = spawnSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], {
+    encoding: 'utf8',
+  })
+  return listed.stdout
+    .split('\n')
+    .map((l) => /^(\S+)\s+(.*?)(?: \(deleted\))?\s*$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .filter(([, , back]) =>
+      file === undefined ? /\/docker-swarm\/nodes\/[^/]+\/data\.ext4$/.test(back!) : back === file
+    )
+    .map(([, device]) => device!)
+}
+
+/**
  * An engine of ours: no iptables or default bridge (this kernel has no netfilter for Docker's rules), its
  * own data-root, exec-root, pidfile and socket under its folder, and the local registry over plain HTTP.
  */
@@ -54,6 +123,7 @@ export const dockerdArgs = (engine: Engine): string[] => [
 export function startEngine(node: SwarmNode): void {
   if (engineUp(node)) return
   mkdirSync(node.dir, { recursive: true })
+  makeNodeDisk(node)
   const log = openSync(join(node.dir, 'dockerd.log'), 'a')
   const dockerd = ['dockerd', ...dockerdArgs(node)].join(' ')
   const child = spawn(
@@ -183,14 +253,18 @@ export function removeBridge(): void {
   attempt('ip', ['link', 'del', bridge.name])
 }
 
-/** An engine's folder, after unmounting what Docker mounted under it (overlays, netns), deepest first. */
+/**
+ * An engine's folder, after unmounting what Docker mounted under it (overlays, netns), deepest first,
+ * and the node's own disk (its data-root) last: a loop device is detached only once nothing under it is
+ * mounted, and a lazy unmount would leave the files to rmSync on the loop filesystem still attached.
+ */
 export function removeEngineFiles(dir: string): void {
-  const mounts = readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => m.startsWith(dir + '/'))
+  const disk = nodeDisk({ dir })
+  const mounts = mountpoints()
+    .filter((m) => m.startsWith(dir + '/') && m !== disk.mountpoint)
     .sort((a, b) => b.length - a.length)
   for (const m of mounts) attempt('umount', ['-l', m])
+  removeNodeDisk({ dir })
   rmSync(dir, { recursive: true, force: true })
 }
 
@@ -222,6 +296,24 @@ function killTrees(roots: number[]): void {
     } catch {
       // gone already
     }
+}
+
+/**
+ * Node disks an interrupted run left mounted (in any LOCAL_DIR; their engines are gone): their node
+ * folders, so that removeEngineFiles unmounts and detaches them. Loop devices of swarm disks that are
+ * mounted nowhere (their file deleted, say) are detached here.
+ */
+export function leftoverNodeDiskDirs(): string[] {
+  const dirs = mountpoints()
+    .filter((m) => /\/docker-swarm\/nodes\/[^/]+\/data$/.test(m))
+    .map((m) => dirname(m))
+  const mounted = new Set(
+    readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+  )
+  for (const device of loopDevicesOf()) if (!mounted.has(device)) attempt('losetup', ['-d', device])
+  return dirs
 }
 
 /** The folders of every swarm engine still running on this machine (`--pidfile=<dir>/docker.pid`). */
