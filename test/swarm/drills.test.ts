@@ -89,6 +89,22 @@ const runningImage = (service: string) =>
     `vtta_${service}`,
   ]).trim()
 
+/** A service's log files on a node and their sizes on disk (more than one once it rotated). */
+function serviceLogFiles(node: SwarmNode, service: string) {
+  const containers = join(node.dir, 'data', 'containers')
+  const sizes: number[] = []
+  for (const id of readdirSync(containers)) {
+    const dir = join(containers, id, 'local-logs')
+    try {
+      if (!readFileSync(join(containers, id, 'config.v2.json'), 'utf8').includes(service)) continue
+      for (const f of readdirSync(dir)) sizes.push(statSync(join(dir, f)).size)
+    } catch {
+      // not the service's, or gone
+    }
+  }
+  return { bytes: sizes.reduce((a, b) => a + b, 0), files: sizes.length, largest: Math.max(0, ...sizes) }
+}
+
 /**
  * Polls `check` until it holds. A check that throws is "not yet": the managers answer errors while they
  * elect a leader (after a partition heals, for example), and the drill waits as an operator would.
@@ -371,22 +387,7 @@ describe('the operator’s day on a real swarm', () => {
       '-e',
       "const c=require('crypto');(function w(){while(process.stdout.write(c.randomBytes(3072).toString('base64')+'\\n'));process.stdout.once('drain',w)})()",
     ])
-    const containers = join(fra.dir, 'data', 'containers')
-    /** The flooder's log files and their sizes on disk (more than one: it rotated). */
-    const logFiles = () => {
-      const sizes: number[] = []
-      for (const id of readdirSync(containers)) {
-        const dir = join(containers, id, 'local-logs')
-        try {
-          if (!readFileSync(join(containers, id, 'config.v2.json'), 'utf8').includes('vtta_log-flood'))
-            continue
-          for (const f of readdirSync(dir)) sizes.push(statSync(join(dir, f)).size)
-        } catch {
-          // not the flooder, or gone
-        }
-      }
-      return { bytes: sizes.reduce((a, b) => a + b, 0), files: sizes.length, largest: Math.max(0, ...sizes) }
-    }
+    const logFiles = () => serviceLogFiles(fra, 'vtta_log-flood')
     const started = Date.now()
     let kept = { bytes: 0, files: 0, largest: 0 }
     let mostFiles = 0
