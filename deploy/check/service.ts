@@ -2,8 +2,9 @@
  * The invariants of one service of stack.yml, each problem "stack.yml: <service>: <invariant>: <detail>". Every service
  * keeps the common ones (bounded logs, a health check that gates rolling updates, update, rollback and
  * restart policies, resources, a read-only root, a pinned image, placement, declared secrets, configs and
- * networks); then those of its kind: a nats-<dc> server, a cloudflared-<dc> tunnel, or a node service (web-<dc>
- * and the backend services spread over the datacenters).
+ * networks); then those of its kind: a nats-<dc> server, a cloudflared-<dc> tunnel, a monitoring program
+ * (prometheus, alertmanager, node-exporter: official images, not ours), or a node service (web-<dc> and the
+ * backend services spread over the datacenters).
  */
 import { durationMs } from './duration.ts'
 import { deployFiles } from './files.ts'
@@ -30,7 +31,11 @@ export const natsDatacenters = (stack: Stack): string[] =>
 const isNats = (name: string): boolean => /^nats-/.test(name) && name !== natsExporter
 /** cloudflared-<dc>: the datacenter's Cloudflare Tunnel connector (not a node service). */
 const isCloudflared = (name: string): boolean => /^cloudflared-/.test(name)
-export const isNodeService = (name: string): boolean => !isNats(name) && !isCloudflared(name)
+/** Prometheus, Alertmanager and the node exporter: the official images, each its own program. */
+const monitoringServices = ['prometheus', 'alertmanager', 'node-exporter']
+const isMonitoring = (name: string): boolean => monitoringServices.includes(name)
+export const isNodeService = (name: string): boolean =>
+  !isNats(name) && !isCloudflared(name) && !isMonitoring(name)
 /** The datacenter of a per-datacenter service (nats-<dc>, web-<dc>, cloudflared-<dc>), else undefined. */
 const datacenterOf = (name: string): string | undefined =>
   name === natsExporter ? undefined : /^(?:nats|web|cloudflared)-([a-z][a-z0-9-]*)$/.exec(name)?.[1]
@@ -83,8 +88,14 @@ function healthcheck(c: ServiceCheck): void {
     for (const [key, value] of Object.entries({ interval, timeout, retries, start_period })) {
       if (value === undefined) fail('healthcheck', `${key} is not set`)
     }
-    // cloudflared's own readiness check asks its metrics server's /ready.
-    const probe = isNats(name) ? '/healthz' : isCloudflared(name) ? 'ready' : '/readyz'
+    // cloudflared's own readiness check asks its metrics server's /ready; a monitoring program its own port.
+    const probe = isNats(name)
+      ? '/healthz'
+      : isCloudflared(name)
+        ? 'ready'
+        : isMonitoring(name)
+          ? 'http://127.0.0.1:'
+          : '/readyz'
     if (!health.test.join(' ').includes(probe)) fail('healthcheck', `must probe ${probe}`)
   }
 }
@@ -198,6 +209,11 @@ function placement(c: ServiceCheck): void {
     if (!constraints.includes(`node.labels.dc==${dc}`))
       fail('placement', `needs the constraint node.labels.dc == ${dc}`)
     if (deploy.replicas !== 1) fail('replicas', 'one nats-server per datacenter service')
+  } else if (isMonitoring(name)) {
+    // On every node (global), or at least two replicas on different nodes: one node lost leaves one.
+    const global = deploy.mode === 'global'
+    if (!global && !((deploy.replicas ?? 1) >= 2 && placement.max_replicas_per_node === 1))
+      fail('replicas', 'global, or at least 2 replicas with max_replicas_per_node 1')
   } else if (ownDc !== undefined) {
     // web-<dc> and cloudflared-<dc>: one task, in its own datacenter (its tunnel reaches it by name).
     if (!constraints.includes(`node.labels.dc==${ownDc}`))
@@ -319,6 +335,15 @@ function tunnel(c: ServiceCheck): void {
     fail('secrets', 'the tunnel token must never be an argument or a variable')
 }
 
+/** A monitoring program: never root, no VIP, nothing published (the operator reaches it through SSH). */
+function monitoring(c: ServiceCheck): void {
+  const { svc, fail } = c
+  if (!svc.user || /^(0|root)(:|$)/.test(String(svc.user))) fail('user', 'must run as a non-root user')
+  if (svc.deploy?.endpoint_mode !== 'dnsrr')
+    fail('endpoint_mode', 'dnsrr: Prometheus finds each task by DNS (tasks.<service>)')
+  if ((svc.ports ?? []).length > 0) fail('ports', 'nothing of the monitoring is published')
+}
+
 /** A node service (web-<dc> and the backend services): init, its own NATS user, an internal port, its own datacenter. */
 function nodeService(c: ServiceCheck): void {
   const { name, svc, stack, fail } = c
@@ -395,6 +420,7 @@ export function serviceProblems(name: string, svc: Service, stack: Stack, natsCo
   for (const invariants of everyService) invariants(check)
   if (isNats(name)) natsServer(check)
   else if (isCloudflared(name)) tunnel(check)
+  else if (isMonitoring(name)) monitoring(check)
   else nodeService(check)
   return problems
 }

@@ -64,6 +64,7 @@ const serviceSchema = z.looseObject({
     .union([z.string(), z.array(scalar.transform(String))], { error: 'expected a string or a list' })
     .optional(),
   hostname: z.string().optional(),
+  user: z.string().optional(),
   init: flag.optional(),
   read_only: flag.optional(),
   stop_signal: z.string().optional(),

@@ -144,7 +144,43 @@ describe('stack.yml', () => {
       ['ams3', 52.37, 4.9],
       ['lon1', 51.51, -0.13],
     ])
-    expect(Object.keys(stack.volumes)).toEqual(natsDatacenters(stack).map((dc) => `nats-${dc}-data`))
+    expect(Object.keys(stack.volumes).filter((v) => v.startsWith('nats-'))).toEqual(
+      natsDatacenters(stack).map((dc) => `nats-${dc}-data`)
+    )
+  })
+
+  it('monitors from inside: Prometheus and Alertmanager twice, a node exporter per node, configs from deploy/monitoring', () => {
+    const prometheus = svc(stack, 'prometheus')
+    const alertmanager = svc(stack, 'alertmanager')
+    const nodeExporter = svc(stack, 'node-exporter')
+    for (const s of [prometheus, alertmanager]) expect(s.deploy?.replicas).toBe(2)
+    expect(nodeExporter.deploy?.mode).toBe('global')
+    expect(nodeExporter.hostname).toBe('{{.Node.Hostname}}')
+    expect(commandOf(nodeExporter)).toContain('--path.rootfs=/host')
+    expect(nodeExporter.volumes).toContainEqual(
+      expect.objectContaining({ type: 'bind', source: '/', target: '/host', read_only: true })
+    )
+    expect(commandOf(prometheus).some((a) => /^--storage\.tsdb\.retention\.size=\d+[KMGT]?B$/.test(a))).toBe(
+      true
+    )
+    expect(commandOf(alertmanager)).toContain('--cluster.peer=tasks.alertmanager:9094')
+    // The operator's webhook reaches Alertmanager's config through a Docker template, from a mounted secret.
+    expect(stack.configs.alertmanager_yml).toMatchObject({
+      file: './deploy/monitoring/alertmanager.yml',
+      template_driver: 'golang',
+    })
+    expect(readRepoFile('deploy/monitoring/alertmanager.yml')).toContain(
+      '{{ secret "discord_operator_webhook_url" }}'
+    )
+    expect(alertmanager.secrets).toContainEqual(
+      expect.objectContaining({
+        source: 'discord_operator_webhook_url',
+        target: 'discord_operator_webhook_url',
+      })
+    )
+    expect(stack.configs.prometheus_yml).toMatchObject({ file: './deploy/monitoring/prometheus.yml' })
+    expect(stack.configs.prometheus_alerts).toMatchObject({ file: './deploy/monitoring/alerts.yml' })
+    for (const s of [prometheus, alertmanager, nodeExporter]) expect(s.networks).toEqual(['backend'])
   })
 
   it('refuses to resolve without a release version (no silent latest)', () => {
@@ -235,6 +271,7 @@ function present<T>(value: T | null | undefined): T {
   return value
 }
 const svc = (stack: Stack, name: string): Service => present(stack.services[name])
+const commandOf = (service: Service): string[] => (Array.isArray(service.command) ? service.command : [])
 const deployOf = (stack: Stack, name: string) => present(svc(stack, name).deploy)
 const updateOf = (stack: Stack, name: string) => present(deployOf(stack, name).update_config)
 const envOf = (stack: Stack, name: string) => present(svc(stack, name).environment)
@@ -242,6 +279,36 @@ const secretsOf = (stack: Stack, name: string) => present(svc(stack, name).secre
 const isVolume = (v: NonNullable<Service['volumes']>[number]) => typeof v === 'object' && v.type === 'volume'
 
 const mutations: Mutation[] = [
+  {
+    description: 'prometheus runs as root',
+    mutate: (d) => void (svc(d, 'prometheus').user = '0:0'),
+    expected: /^stack\.yml: prometheus: user: must run as a non-root user/,
+  },
+  {
+    description: 'alertmanager runs one replica only',
+    mutate: (d) => void (present(svc(d, 'alertmanager').deploy).replicas = 1),
+    expected: /^stack\.yml: alertmanager: replicas: global, or at least 2 replicas/,
+  },
+  {
+    description: 'prometheus may put both replicas on one node',
+    mutate: (d) => delete present(present(svc(d, 'prometheus').deploy).placement).max_replicas_per_node,
+    expected: /^stack\.yml: prometheus: replicas: global, or at least 2 replicas/,
+  },
+  {
+    description: 'prometheus is published',
+    mutate: (d) => void (svc(d, 'prometheus').ports = [{ target: 9090, published: 9090, mode: 'host' }]),
+    expected: /^stack\.yml: prometheus: ports: nothing of the monitoring is published/,
+  },
+  {
+    description: 'node-exporter sits behind a VIP',
+    mutate: (d) => void (present(svc(d, 'node-exporter').deploy).endpoint_mode = 'vip'),
+    expected: /^stack\.yml: node-exporter: endpoint_mode: dnsrr/,
+  },
+  {
+    description: 'alertmanager logs without bounds',
+    mutate: (d) => delete svc(d, 'alertmanager').logging,
+    expected: /^stack\.yml: alertmanager: logging: missing/,
+  },
   {
     description: 'web has no logging',
     mutate: (d) => delete svc(d, 'web-fra1').logging,
@@ -805,7 +872,9 @@ describe('npm run check:deploy', () => {
     const { status, stdout } = checkDeploy([], deployEnv)
     expect(status).toBe(0)
     expect(stdout).toMatch(
-      /^check:deploy: no problems in stack\.yml, deploy\/nats\.conf, .*\(13 services over fra1, ams3, lon1; VTTA_VERSION 0\.1\.0\)\n$/
+      new RegExp(
+        `^check:deploy: no problems in stack\\.yml, deploy/nats\\.conf, .*\\(${Object.keys(stack.services).length} services over fra1, ams3, lon1; VTTA_VERSION 0\\.1\\.0\\)\n$`
+      )
     )
   })
 
