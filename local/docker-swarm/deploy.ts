@@ -13,6 +13,7 @@ import { writeProductionAuth } from '../nats-auth/command.ts'
 import { bridge, outside, registryHost, type SwarmNode } from './topology.ts'
 import type { EdgeSecrets } from '../edge-secrets.ts'
 import type { LocalGitHubApp } from '../github-app.ts'
+import type { MonitoringImages } from './images.ts'
 import { standIns } from '../addresses.ts'
 
 export const stackName = 'vtta'
@@ -119,14 +120,22 @@ export function createSecrets(
 /** What `docker stack deploy` reads from its environment on this machine. */
 export function deployEnv(
   version: string,
-  images: { nats: string; tunnel: string },
-  app: LocalGitHubApp
+  images: { nats: string; tunnel: string } & MonitoringImages,
+  app: LocalGitHubApp,
+  swarmDir: string
 ): Record<string, string> {
   return {
     VTTA_IMAGE: `${registryHost}/vtta/backend`,
     VTTA_VERSION: version,
     NATS_IMAGE: images.nats,
     TUNNEL_IMAGE: images.tunnel,
+    PROMETHEUS_IMAGE: images.prometheus,
+    ALERTMANAGER_IMAGE: images.alertmanager,
+    NODE_EXPORTER_IMAGE: images.nodeExporter,
+    // A node's disk is a few GB here (engines.ts, nodeDiskSize): the TSDB's bound must fit in it.
+    PROMETHEUS_RETENTION_SIZE: '256MB',
+    // stack.local.yml's node exporter mounts <nodes>/<its hostname>/data, its node's data-root.
+    SWARM_NODES_DIR: join(swarmDir, 'nodes'),
     GITHUB_APP_ID: app.GITHUB_APP_ID,
     GITHUB_API_URL: outside.github.url,
     RELEASE_ASSET_HOSTS: `${bridge.address}:${outside.github.port}`,

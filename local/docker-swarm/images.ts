@@ -7,7 +7,9 @@
  * - the backend image, built from the real Dockerfile by a builder engine in this machine's own network
  *   namespace (the npm registry is reachable only from here);
  * - all pushed to a local registry (Debian's docker-registry) on the bridge, from which every node pulls,
- *   as production nodes pull from ghcr.io.
+ *   as production nodes pull from ghcr.io;
+ * - the monitoring images (monitoringImages): the same Debian with Debian's prometheus,
+ *   prometheus-alertmanager and prometheus-node-exporter packages, laid out as the official images are.
  * The base system trusts what this machine trusts (its CA bundle, also npm's cafile): the machine reaches
  * the registries through a TLS-inspecting proxy, and the official images would need the same.
  */
@@ -141,6 +143,110 @@ export function makeBaseImages(swarmDir: string, builder: Builder): { node: stri
   importTree(builder, natsTree, natsName, ['ENTRYPOINT ["nats-server"]', 'EXPOSE 4222 6222 8222'])
   rmSync(natsTree, { recursive: true, force: true })
   return { node: nodeName, nats: natsName }
+}
+
+/** The monitoring images stack.yml names, as this machine builds them (passed to the deploy as *_IMAGE). */
+export interface MonitoringImages {
+  prometheus: string
+  alertmanager: string
+  nodeExporter: string
+}
+
+/**
+ * A Debian package's file: the one apt fetched when it installed the package here (its archive cache),
+ * else `apt-get download` of the installed version into .local/cache/debs.
+ */
+function debianPackage(name: string): { file: string; version: string } {
+  const [version = '', arch = ''] = run('dpkg-query', ['-W', '-f=${Version} ${Architecture}', name])
+    .trim()
+    .split(' ')
+  const fileName = `${name}_${version.replace(/^\d+:/, '')}_${arch}.deb`
+  const cached = join('/var/cache/apt/archives', fileName)
+  if (existsSync(cached)) return { file: cached, version }
+  const dir = join(projectRoot, '.local', 'cache', 'debs')
+  mkdirSync(dir, { recursive: true })
+  if (!existsSync(join(dir, fileName))) run('apt-get', ['download', `${name}=${version}`], { cwd: dir })
+  return { file: join(dir, fileName), version }
+}
+
+/**
+ * The official prom/* images on Debian: the package's files unpacked into the base system (`dpkg -x`: no
+ * maintainer scripts, which would set up a system service and a user the image never uses), the
+ * official image's binary path (/bin/<name>), user (nobody, 65534), entrypoint, default command, ports,
+ * and data directory owned by nobody (a new volume takes its owner from the image). Debian's wget
+ * stands in for busybox's in the health checks. Named as stack.yml's images, tagged with Debian's
+ * version: stack.yml pins the official releases, this machine deploys these through *_IMAGE.
+ */
+export function makeMonitoringImages(swarmDir: string, builder: Builder): MonitoringImages {
+  const rootfs = debianRootfs()
+  const specs = [
+    {
+      key: 'prometheus',
+      pkg: 'prometheus',
+      repo: 'prom/prometheus',
+      binary: ['prometheus', 'prometheus'],
+      data: '/prometheus',
+      cmd: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus'],
+      port: 9090,
+    },
+    {
+      key: 'alertmanager',
+      pkg: 'prometheus-alertmanager',
+      repo: 'prom/alertmanager',
+      binary: ['prometheus-alertmanager', 'alertmanager'],
+      data: '/alertmanager',
+      cmd: ['--config.file=/etc/alertmanager/alertmanager.yml', '--storage.path=/alertmanager'],
+      port: 9093,
+    },
+    {
+      key: 'nodeExporter',
+      pkg: 'prometheus-node-exporter',
+      repo: 'prom/node-exporter',
+      binary: ['prometheus-node-exporter', 'node_exporter'],
+      data: undefined,
+      cmd: [],
+      port: 9100,
+    },
+  ] as const
+  // One Debian layer under all three: pushed once, pulled once per node.
+  const base = 'vtta/debian-base:bookworm'
+  if (!dockerSucceeds(builder.dockerHost, ['image', 'inspect', base])) importTree(builder, rootfs, base, [])
+  const images: Record<string, string> = {}
+  for (const spec of specs) {
+    const { file, version } = debianPackage(spec.pkg)
+    const context = join(swarmDir, `context-${spec.key}`)
+    rmSync(context, { recursive: true, force: true })
+    mkdirSync(join(context, 'package'), { recursive: true })
+    run('dpkg', ['-x', file, join(context, 'package')])
+    const [debianName, officialName] = spec.binary
+    // bookworm's /bin is /usr/bin: the official path /bin/<name> is the package's binary under that name.
+    // Only the package's /usr and /etc: its /lib (systemd units) would replace the merged-/usr symlink.
+    writeFileSync(
+      join(context, 'Dockerfile'),
+      [
+        `FROM ${base}`,
+        'COPY package/usr/ /usr/',
+        'COPY package/etc/ /etc/',
+        ...(debianName !== officialName ? [`RUN ln -s ${debianName} /usr/bin/${officialName}`] : []),
+        ...(spec.data ? [`RUN mkdir -p ${spec.data} && chown 65534:65534 ${spec.data}`] : []),
+        `ENTRYPOINT ["/bin/${officialName}"]`,
+        `CMD ${JSON.stringify(spec.cmd)}`,
+        'USER 65534:65534',
+        ...(spec.data ? [`WORKDIR ${spec.data}`] : []),
+        `EXPOSE ${spec.port}`,
+        '',
+      ].join('\n')
+    )
+    const name = `${spec.repo}:v${/^(\d+\.\d+\.\d+)/.exec(version)?.[1] ?? version}-debian`
+    build(builder, ['--network', 'host', '-t', name, context])
+    rmSync(context, { recursive: true, force: true })
+    images[spec.key] = name
+  }
+  return {
+    prometheus: images.prometheus!,
+    alertmanager: images.alertmanager!,
+    nodeExporter: images.nodeExporter!,
+  }
 }
 
 /**

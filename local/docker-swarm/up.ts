@@ -5,7 +5,8 @@
  * pushed to a local registry (images.ts), the swarm formed, secrets made and the stack deployed by
  * the runbook's own commands (runbook.ts), the GitHub and Discord stand-ins, the fixture repositories
  * enrolled. Then `npm run swarm:edge` runs the edge in front of it; `npm run swarm:down` removes it all.
- *   VTTA_VERSION  the backend image's tag (default: package.json's version)
+ *   VTTA_VERSION     the backend image's tag (default: package.json's version)
+ *   SWARM_NODE_DISK  the size of each node's Docker data-root filesystem (default 3G, engines.ts)
  *   LOCAL_DIR     default .local (the swarm lives in <LOCAL_DIR>/docker-swarm)
  */
 import { errorMessage } from '#shared/error-message.ts'
@@ -21,7 +22,9 @@ import {
   buildBackend,
   buildTunnelStandIn,
   makeBaseImages,
+  makeMonitoringImages,
   push,
+  type MonitoringImages,
   startBuilderAndRegistry,
 } from './images.ts'
 import { converge, createSecrets, deploy, deployEnv, makeCheckout } from './deploy.ts'
@@ -33,7 +36,7 @@ import { waitForHttp } from '../wait.ts'
 export interface SwarmUp {
   swarmDir: string
   version: string
-  images: { nats: string; tunnel: string }
+  images: { nats: string; tunnel: string } & MonitoringImages
   build: { seconds: number; sizeBytes: number }
   convergeMs: number
 }
@@ -59,6 +62,14 @@ export async function swarmUp(localDir: string, version: string, log = console.l
   push(builder, built.image)
   const natsImage = push(builder, base.nats)
   const tunnelImage = push(builder, buildTunnelStandIn(builder))
+  const monitoring = makeMonitoringImages(swarmDir, builder)
+  const images = {
+    nats: natsImage,
+    tunnel: tunnelImage,
+    prometheus: push(builder, monitoring.prometheus),
+    alertmanager: push(builder, monitoring.alertmanager),
+    nodeExporter: push(builder, monitoring.nodeExporter),
+  }
 
   for (const node of nodes) makeGatewayBridge(node)
   const checkout = makeCheckout(swarmDir)
@@ -70,12 +81,12 @@ export async function swarmUp(localDir: string, version: string, log = console.l
   const app = ensureLocalGitHubApp(swarmDir, {})
   await startStandIns(swarmDir, app)
   createSecrets(manager, swarmDir, nodes, edge, app)
-  deploy(manager, deployEnv(version, { nats: natsImage, tunnel: tunnelImage }, app))
+  deploy(manager, deployEnv(version, images, app, swarmDir))
   const convergeMs = await converge(manager.dockerHost)
   log(`stack converged in ${(convergeMs / 1000).toFixed(0)} s`)
   const state = writeSwarmState(swarmDir, nodes)
   await enrollFixtureRepositories(state, swarmDir, outside.github.url, app)
-  return { swarmDir, version, images: { nats: natsImage, tunnel: tunnelImage }, build: built, convergeMs }
+  return { swarmDir, version, images, build: built, convergeMs }
 }
 
 export const packageVersion = () =>

@@ -152,7 +152,7 @@ beforeAll(async () => {
     dockerHost: fra.dockerHost,
     cwd: join(up.swarmDir, 'checkout'),
     env: {
-      ...deployEnv(up.version, up.images, ensureLocalGitHubApp(up.swarmDir, {})),
+      ...deployEnv(up.version, up.images, ensureLocalGitHubApp(up.swarmDir, {}), up.swarmDir),
       ADMIN_TOKEN: secrets.ADMIN_TOKEN,
       EDGE: edgeUrl,
     },
