@@ -6,7 +6,7 @@
  * or announce one twice. `npm run swarm:down` at the end leaves nothing behind.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,11 +15,15 @@ import { parse } from 'yaml'
 import { swarmUp, packageVersion, type SwarmUp } from '../../local/docker-swarm/up.ts'
 import { swarmDown } from '../../local/docker-swarm/down.ts'
 import { swarmNodes, outside, type SwarmNode } from '../../local/docker-swarm/topology.ts'
-import { docker, dockerSucceeds } from '../../local/docker-swarm/command.ts'
+import { attempt, docker, dockerSucceeds, run } from '../../local/docker-swarm/command.ts'
 import { runRunbook, type RunbookContext } from '../../local/docker-swarm/runbook.ts'
 import { converge, deployEnv, swarmWebhook } from '../../local/docker-swarm/deploy.ts'
 import { builderOf, buildBackend, buildBrokenBackend, push } from '../../local/docker-swarm/images.ts'
-import { crashNode, startEngine, waitForEngines } from '../../local/docker-swarm/engines.ts'
+import { crashNode, nodeDisk, startEngine, waitForEngines } from '../../local/docker-swarm/engines.ts'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { natsUserAuth } from '#shared/nats-permissions.ts'
+import { embedTitles, recordedCalls } from '../../local/stand-ins/discord.ts'
 import { edgeUrl, swarmEdgeSpec } from '../../local/docker-swarm/outside.ts'
 import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
 import { ensureLocalGitHubApp } from '../../local/github-app.ts'
@@ -421,4 +425,191 @@ describe('the operator’s day on a real swarm', () => {
         )
       ).toEqual({ Name: logging.driver, Options: logging.options })
   })
+
+  it(
+    'fills one node’s disk: the alert comes first, JetStream there stops, no release is lost, it catches up',
+    { timeout: 900_000 },
+    async () => {
+      // London's node: the load's client is near Amsterdam, so the edge keeps serving it from ams3 while
+      // lon1's disk fills; JetStream's R3 streams keep their quorum on fra1 and ams3.
+      const node = lon
+      const disk = nodeDisk(node)
+      const usage = () => {
+        const fs = statfsSync(disk.mountpoint)
+        const size = fs.blocks * fs.bsize
+        return { size, avail: fs.bavail * fs.bsize, used: (size - fs.bavail * fs.bsize) / size }
+      }
+      const { size } = usage()
+      const ballast = (n: number) => join(disk.mountpoint, `ballast-${n}`)
+      const logging = (
+        parse(readFileSync(join(projectRoot, 'stack.yml'), 'utf8')) as {
+          'x-logging': { driver: string; options: Record<string, string> }
+        }
+      )['x-logging']
+      const maxSize = Number.parseInt(logging.options['max-size']!, 10) * 1024 * 1024
+      const capBytes = maxSize * Number(logging.options['max-file'])
+      const operatorWebhookId = /webhooks\/(\d+)\//.exec(standIns.discord.operatorWebhookUrl)![1]!
+      /** The DiskSpaceLow messages about this node that reached the operator's channel since `since`. */
+      const diskAlerts = async (since: number) =>
+        (await recordedCalls(outside.discord.url)).filter(
+          (c) =>
+            c.webhookId === operatorWebhookId &&
+            c.at >= since &&
+            c.status < 300 &&
+            embedTitles(c).some(
+              (t) => t.includes('FIRING') && t.includes('DiskSpaceLow') && t.includes(node.dc)
+            )
+        )
+      const natsContainer = () =>
+        docker(node.dockerHost, ['ps', '-q', '--filter', `name=vtta_nats-${node.dc}`]).trim()
+      /** nats-<dc> answers with JetStream enabled (the stack's health check). */
+      const jetStreamOn = () => {
+        const id = natsContainer()
+        return (
+          id !== '' &&
+          dockerSucceeds(node.dockerHost, [
+            'exec',
+            id,
+            'wget',
+            '-q',
+            '-O',
+            '/dev/null',
+            'http://127.0.0.1:8222/healthz?js-enabled-only=true',
+          ])
+        )
+      }
+      // The operator's stream info, through the other datacenters' servers (the tunnels' NATS port).
+      const nc = await connect({
+        servers: nodes.filter((n) => n !== node).map((n) => `nats://${n.address}:4222`),
+        ignoreClusterUpdates: true,
+        timeout: 5_000,
+        ...natsUserAuth(
+          'operator',
+          readFileSync(join(up.swarmDir, 'secrets', 'nats', 'operator.nk'), 'utf8').trim()
+        ),
+      })
+      const jsm = await jetstreamManager(nc)
+      /** Every R3 stream has this node's replica, and every replica is current with lag 0. */
+      const replicasCaughtUp = async () => {
+        const streams = await jsm.streams.list().next()
+        const r3 = streams.filter((st) => st.config.num_replicas === 3)
+        if (r3.length === 0) return false
+        for (const st of r3) {
+          const info = await jsm.streams.info(st.config.name)
+          const replicas = info.cluster?.replicas ?? []
+          const members = [info.cluster?.leader, ...replicas.map((r) => r.name)]
+          if (!members.includes(`nats-${node.dc}`)) return false
+          if (!replicas.every((r) => r.current && (r.lag ?? 0) === 0)) return false
+        }
+        return true
+      }
+      // Settled after the earlier drills: every replica current before the disk fills.
+      const settleDeadline = Date.now() + 120_000
+      while (!(await replicasCaughtUp().catch(() => false)) && Date.now() < settleDeadline) await sleep(2_000)
+      expect(await replicasCaughtUp()).toBe(true)
+      expect(jetStreamOn()).toBe(true)
+
+      const load = underLoad(target)
+      await sleep(5_000)
+      // A service flooding its logs on that node, with the stack's log options: they cannot fill the disk.
+      docker(fra.dockerHost, [
+        'service',
+        'create',
+        '--name',
+        'vtta_disk-flood',
+        '--detach',
+        '--constraint',
+        `node.labels.dc == ${node.dc}`,
+        '--log-driver',
+        logging.driver,
+        ...Object.entries(logging.options).flatMap(([k, v]) => ['--log-opt', `${k}=${v}`]),
+        '--no-healthcheck',
+        '--entrypoint',
+        'node',
+        `${outside.imageOrigin.host.split(':')[0]}:5000/vtta/backend:${ctx.env!.VTTA_VERSION}`,
+        '-e',
+        "const c=require('crypto');(function w(){while(process.stdout.write(c.randomBytes(3072).toString('base64')+'\\n'));process.stdout.once('drain',w)})()",
+      ])
+      let logs = { bytes: 0, files: 0, largest: 0 }
+      const watchLogs = () => {
+        const now = serviceLogFiles(node, 'vtta_disk-flood')
+        if (now.bytes > logs.bytes) logs = now
+      }
+
+      // Stored data: a ballast file past 80 % at once, then growing as a disk that fills in 4 minutes.
+      const started = Date.now()
+      const fillSeconds = 240
+      const grow = (file: string, bytes: number) => run('fallocate', ['-l', String(bytes), file])
+      const before = usage()
+      const toThreshold = Math.ceil((0.805 - before.used) * size)
+      grow(ballast(1), Math.max(toThreshold, 4096))
+      const crossed = Date.now()
+      expect(usage().used).toBeGreaterThan(0.8)
+      const ratePerSecond = (usage().avail - 0) / fillSeconds
+      let alertAt = 0
+      let usedAtAlert = 0
+      let grown = 0
+      while (alertAt === 0) {
+        await sleep(2_000)
+        watchLogs()
+        if ((await diskAlerts(crossed)).length > 0) {
+          alertAt = Date.now()
+          usedAtAlert = usage().used
+          break
+        }
+        // Grows by what the rate adds since the crossing, leaving the last bytes: full is the deadline.
+        const due = Math.floor(ratePerSecond * ((Date.now() - crossed) / 1000))
+        const room = usage().avail - 1024 * 1024
+        if (room <= 0 || Date.now() - crossed > fillSeconds * 1000) break
+        if (due > grown) {
+          const step = Math.min(due - grown, room)
+          grow(ballast(2), grown + step)
+          grown += step
+        }
+      }
+      const alertSeconds = (alertAt - crossed) / 1000
+      expect(alertAt, 'DiskSpaceLow reached the operator before the disk was full').toBeGreaterThan(0)
+      expect(usedAtAlert).toBeLessThan(1)
+
+      // Then full: what the ballast cannot take, zeros written until the filesystem refuses.
+      attempt('fallocate', ['-l', String(usage().avail), ballast(3)])
+      attempt('dd', ['if=/dev/zero', `of=${ballast(4)}`, 'bs=1M'])
+      attempt('dd', ['if=/dev/zero', `of=${ballast(5)}`, 'bs=4k'])
+      const full = Date.now()
+      expect(usage().avail).toBe(0)
+      // Releases go on: lon1's replica meets ENOSPC, its server disables JetStream, the health check fails
+      // and Swarm restarts the task (which cannot start while the disk is full).
+      const jetStreamStopMs = await until(`JetStream on nats-${node.dc} stops`, () => !jetStreamOn(), 240_000)
+      for (let i = 0; i < 15; i++) {
+        await sleep(2_000)
+        watchLogs()
+      }
+      docker(fra.dockerHost, ['service', 'rm', 'vtta_disk-flood'])
+
+      // Space again: the node's server comes back and its replicas catch up by themselves.
+      for (let n = 1; n <= 5; n++) rmSync(ballast(n), { force: true })
+      const freed = Date.now()
+      await until(`nats-${node.dc} has JetStream again`, () => jetStreamOn(), 300_000)
+      let caughtUp = false
+      while (!caughtUp && Date.now() - freed < 300_000) {
+        caughtUp = await replicasCaughtUp().catch(() => false)
+        if (!caughtUp) await sleep(2_000)
+      }
+      const catchUpSeconds = (Date.now() - freed) / 1000
+      await nc.close()
+      const f = await load.stop()
+      const lost = f.accepted.length - f.announcedOnce - f.announcedTwice
+      figures.push(
+        `full disk on ${node.dc} (${(size / 2 ** 30).toFixed(1)} GiB ext4): threshold (80 %) -> DiskSpaceLow at the operator's Discord ${alertSeconds.toFixed(0)} s (disk ${(usedAtAlert * 100).toFixed(1)} % used, filling to full in ${fillSeconds} s); full -> JetStream off on nats-${node.dc} ${(jetStreamStopMs / 1000).toFixed(0)} s; log flood kept ${(logs.bytes / 1e6).toFixed(1)} MB in ${logs.files} files (cap ${(capBytes / 1e6).toFixed(0)} MB); releases accepted during the drill ${f.accepted.length}, lost ${lost}, announced twice ${f.announcedTwice}; space freed -> replicas current, lag 0, in ${catchUpSeconds.toFixed(0)} s; drill ${((Date.now() - started) / 1000).toFixed(0)} s, full for ${((freed - full) / 1000).toFixed(0)} s`
+      )
+      expect(logs.files).toBeGreaterThan(0)
+      expect(logs.largest).toBeLessThanOrEqual(maxSize)
+      expect(logs.bytes).toBeLessThanOrEqual(capBytes)
+      expect(caughtUp, `the replicas on ${node.dc} caught up within 300 s`).toBe(true)
+      expect(f.accepted.length).toBeGreaterThan(0)
+      expect(lost).toBe(0)
+      expect(f.announcedTwice).toBe(0)
+      expect(f.announcedOnce).toBe(f.accepted.length)
+    }
+  )
 })
