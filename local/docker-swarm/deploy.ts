@@ -132,6 +132,9 @@ export function deployEnv(
     PROMETHEUS_IMAGE: images.prometheus,
     ALERTMANAGER_IMAGE: images.alertmanager,
     NODE_EXPORTER_IMAGE: images.nodeExporter,
+    // The drills of `npm run test:swarm` publish some 1,600 versions of three fixture modules (test/swarm/load.ts):
+    // past production's 500 per repository, which would reject the last drill's releases as quota_exceeded.
+    REPOSITORY_QUOTA_VERSIONS: '5000',
     // A node's disk is a few GB here (engines.ts, nodeDiskSize): the TSDB's bound must fit in it.
     PROMETHEUS_RETENTION_SIZE: '256MB',
     // stack.local.yml's node exporter mounts <nodes>/<its hostname>/data, its node's data-root.

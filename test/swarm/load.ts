@@ -38,7 +38,7 @@ export interface LoadFigures {
 }
 
 let nextRelease = 1
-/** Round robin over fixture modules: each repository's quota (500 versions) outlasts a whole run. */
+/** Round robin over fixture modules (the local swarm's version quota, deploy.ts, outlasts a whole run). */
 const fixtures = ['hello-world', 'test-module', 'vtta-core'] as const
 
 /**
