@@ -36,10 +36,10 @@ export type Engine = Pick<SwarmNode, 'dc' | 'dir' | 'socket' | 'dockerHost'>
 
 /**
  * The size of each node's Docker data-root filesystem (SWARM_NODE_DISK, `truncate -s` syntax). The
- * default 3G holds what a run puts there, measured after `npm run test:swarm`'s roll drills: the images
- * (backend and its -next and -broken versions, Node and NATS bases, the monitoring images, about 1.3 GB
- * unpacked), JetStream's store, Prometheus's TSDB and the containers' capped logs, with about half the
- * disk left: room for the drills, small enough that the full-disk drill fills it in seconds. The file is
+ * default 3G holds what a run puts there with two thirds to spare: measured at the end of
+ * `npm run test:swarm`'s roll drills, about 1 GB per node (the images, the backend's -next and -broken
+ * versions included, JetStream's store, Prometheus's and Alertmanager's volumes, the containers' capped
+ * logs). Room for a run's growth, small enough that the full-disk drill fills it in seconds. The file is
  * sparse: the host spends only what is written.
  */
 export const nodeDiskSize = () => process.env.SWARM_NODE_DISK ?? '3G'
