@@ -489,19 +489,23 @@ describe('the operator’s day on a real swarm', () => {
         ),
       })
       const jsm = await jetstreamManager(nc)
-      /** Every R3 stream has this node's replica, and every replica is current with lag 0. */
-      const replicasCaughtUp = async () => {
-        const streams = await jsm.streams.list().next()
-        const r3 = streams.filter((st) => st.config.num_replicas === 3)
-        if (r3.length === 0) return false
-        for (const st of r3) {
+      /** The R3 streams without a replica on this node, and whether every replica is current with lag 0. */
+      const replicaState = async () => {
+        const streams = (await jsm.streams.list().next()).filter((st) => st.config.num_replicas === 3)
+        const missing: string[] = []
+        let current = streams.length > 0
+        for (const st of streams) {
           const info = await jsm.streams.info(st.config.name)
           const replicas = info.cluster?.replicas ?? []
-          const members = [info.cluster?.leader, ...replicas.map((r) => r.name)]
-          if (!members.includes(`nats-${node.dc}`)) return false
-          if (!replicas.every((r) => r.current && (r.lag ?? 0) === 0)) return false
+          if (![info.cluster?.leader, ...replicas.map((r) => r.name)].includes(`nats-${node.dc}`))
+            missing.push(st.config.name)
+          if (!replicas.every((r) => r.current && (r.lag ?? 0) === 0)) current = false
         }
-        return true
+        return { missing, current }
+      }
+      const replicasCaughtUp = async () => {
+        const state = await replicaState()
+        return state.current && state.missing.length === 0
       }
       // Settled after the earlier drills: every replica current before the disk fills.
       const settleDeadline = Date.now() + 120_000
@@ -577,35 +581,62 @@ describe('the operator’s day on a real swarm', () => {
       attempt('dd', ['if=/dev/zero', `of=${ballast(5)}`, 'bs=4k'])
       const full = Date.now()
       expect(usage().avail).toBe(0)
-      // Releases go on: lon1's replica meets ENOSPC, its server disables JetStream, the health check fails
-      // and Swarm restarts the task (which cannot start while the disk is full).
-      const jetStreamStopMs = await until(`JetStream on nats-${node.dc} stops`, () => !jetStreamOn(), 240_000)
-      for (let i = 0; i < 15; i++) {
+      // Releases go on. What nats-server 2.9.10 does (seen on this swarm): lon1's replicas stop storing (not
+      // current, their lag grows) while the leaders on fra1 and ams3 keep the quorum; once a write of its own
+      // fails it disables JetStream, the health check (js-enabled-only) fails and Swarm restarts the task.
+      const natsTask = natsContainer()
+      let stoppedMs = -1
+      let disabledWhileFull = false
+      while (Date.now() - full < 90_000) {
         await sleep(2_000)
         watchLogs()
+        if (!jetStreamOn()) disabledWhileFull = true
+        if (stoppedMs < 0) {
+          const state = await replicaState().catch(() => null)
+          if (disabledWhileFull || (state && (!state.current || state.missing.length > 0)))
+            stoppedMs = Date.now() - full
+        }
       }
       docker(fra.dockerHost, ['service', 'rm', 'vtta_disk-flood'])
+      expect(stoppedMs, `nats-${node.dc} stopped storing while its disk was full`).toBeGreaterThanOrEqual(0)
 
-      // Space again: the node's server comes back and its replicas catch up by themselves.
+      // Space again: the node's server comes back (restarted by Swarm if it disabled JetStream) and its
+      // replicas catch up by themselves.
       for (let n = 1; n <= 5; n++) rmSync(ballast(n), { force: true })
       const freed = Date.now()
-      await until(`nats-${node.dc} has JetStream again`, () => jetStreamOn(), 300_000)
       let caughtUp = false
-      while (!caughtUp && Date.now() - freed < 300_000) {
-        caughtUp = await replicasCaughtUp().catch(() => false)
+      while (!caughtUp && Date.now() - freed < 240_000) {
+        caughtUp = jetStreamOn() && (await replicasCaughtUp().catch(() => false))
         if (!caughtUp) await sleep(2_000)
+      }
+      const restarted = natsContainer() !== natsTask
+      // nats-server 2.9 takes a server that disabled JetStream out of the meta group, and each stream it held
+      // keeps two peers (no other datacenter to move to). A stream update with its own configuration has the
+      // meta leader place the missing replica again (the runbook's step after a full disk): done here only if
+      // the replicas did not come back by themselves, and said in the figures.
+      const readded: string[] = []
+      if (!caughtUp) {
+        for (const name of (await replicaState()).missing) {
+          const info = await jsm.streams.info(name)
+          await jsm.streams.update(name, info.config)
+          readded.push(name)
+        }
+        while (!caughtUp && Date.now() - freed < 480_000) {
+          caughtUp = jetStreamOn() && (await replicasCaughtUp().catch(() => false))
+          if (!caughtUp) await sleep(2_000)
+        }
       }
       const catchUpSeconds = (Date.now() - freed) / 1000
       await nc.close()
       const f = await load.stop()
       const lost = f.accepted.length - f.announcedOnce - f.announcedTwice
       figures.push(
-        `full disk on ${node.dc} (${(size / 2 ** 30).toFixed(1)} GiB ext4): threshold (80 %) -> DiskSpaceLow at the operator's Discord ${alertSeconds.toFixed(0)} s (disk ${(usedAtAlert * 100).toFixed(1)} % used, filling to full in ${fillSeconds} s); full -> JetStream off on nats-${node.dc} ${(jetStreamStopMs / 1000).toFixed(0)} s; log flood kept ${(logs.bytes / 1e6).toFixed(1)} MB in ${logs.files} files (cap ${(capBytes / 1e6).toFixed(0)} MB); releases accepted during the drill ${f.accepted.length}, lost ${lost}, announced twice ${f.announcedTwice}; space freed -> replicas current, lag 0, in ${catchUpSeconds.toFixed(0)} s; drill ${((Date.now() - started) / 1000).toFixed(0)} s, full for ${((freed - full) / 1000).toFixed(0)} s`
+        `full disk on ${node.dc} (${(size / 2 ** 30).toFixed(1)} GiB ext4): threshold (80 %) -> DiskSpaceLow at the operator's Discord ${alertSeconds.toFixed(0)} s (disk ${(usedAtAlert * 100).toFixed(1)} % used, filling to full in ${fillSeconds} s); full -> nats-${node.dc} stopped storing ${(stoppedMs / 1000).toFixed(0)} s (JetStream disabled while full: ${disabledWhileFull ? 'yes' : 'no'}; task restarted by Swarm: ${restarted ? 'yes' : 'no'}); log flood kept ${(logs.bytes / 1e6).toFixed(1)} MB in ${logs.files} files (cap ${(capBytes / 1e6).toFixed(0)} MB); releases accepted during the drill ${f.accepted.length}, lost ${lost}, announced twice ${f.announcedTwice}; space freed -> replicas current, lag 0, in ${catchUpSeconds.toFixed(0)} s (${readded.length === 0 ? 'by themselves' : `after a stream update re-placed the replica of ${readded.join(', ')}`}); drill ${((Date.now() - started) / 1000).toFixed(0)} s, full for ${((freed - full) / 1000).toFixed(0)} s`
       )
       expect(logs.files).toBeGreaterThan(0)
       expect(logs.largest).toBeLessThanOrEqual(maxSize)
       expect(logs.bytes).toBeLessThanOrEqual(capBytes)
-      expect(caughtUp, `the replicas on ${node.dc} caught up within 300 s`).toBe(true)
+      expect(caughtUp, `the replicas on ${node.dc} caught up`).toBe(true)
       expect(f.accepted.length).toBeGreaterThan(0)
       expect(lost).toBe(0)
       expect(f.announcedTwice).toBe(0)
