@@ -252,6 +252,17 @@ describe('prometheus.yml', () => {
     expect(sd?.port).toBe(Number(stack['x-backend-env'].INTERNAL_HTTP_PORT))
     expect([...(sd?.names ?? [])].sort()).toEqual(backend.map((s) => `tasks.${s}`).sort())
   })
+
+  it('names only services that stack.yml runs (a missing one would be a silent gap, not an error)', () => {
+    const services = Object.keys(
+      z
+        .looseObject({ services: z.record(z.string(), z.unknown()) })
+        .parse(parse(readFileSync(join(projectRoot, 'stack.yml'), 'utf8'), { merge: true })).services
+    )
+    const named = config.scrape_configs.flatMap((j) => (j.dns_sd_configs ?? []).flatMap((sd) => sd.names))
+    expect(named.length).toBeGreaterThan(0)
+    for (const name of named) expect(services).toContain(name.replace(/^tasks\./, ''))
+  })
 })
 
 describe('alertmanager.yml', () => {
