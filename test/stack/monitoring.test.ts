@@ -238,13 +238,14 @@ describe('prometheus.yml', () => {
     ])
   })
 
+  const stack = z
+    .looseObject({
+      services: z.record(z.string(), z.unknown()),
+      'x-backend-env': z.looseObject({ INTERNAL_HTTP_PORT: z.string() }),
+    })
+    .parse(parse(readFileSync(join(projectRoot, 'stack.yml'), 'utf8'), { merge: true }))
+
   it('scrapes every backend service of stack.yml on its internal port', () => {
-    const stack = z
-      .looseObject({
-        services: z.record(z.string(), z.unknown()),
-        'x-backend-env': z.looseObject({ INTERNAL_HTTP_PORT: z.string() }),
-      })
-      .parse(parse(readFileSync(join(projectRoot, 'stack.yml'), 'utf8'), { merge: true }))
     const backend = Object.keys(stack.services).filter((s) =>
       /^(web-[a-z0-9]+|images|releases|notifier)$/.test(s)
     )
@@ -254,11 +255,7 @@ describe('prometheus.yml', () => {
   })
 
   it('names only services that stack.yml runs (a missing one would be a silent gap, not an error)', () => {
-    const services = Object.keys(
-      z
-        .looseObject({ services: z.record(z.string(), z.unknown()) })
-        .parse(parse(readFileSync(join(projectRoot, 'stack.yml'), 'utf8'), { merge: true })).services
-    )
+    const services = Object.keys(stack.services)
     const named = config.scrape_configs.flatMap((j) => (j.dns_sd_configs ?? []).flatMap((sd) => sd.names))
     expect(named.length).toBeGreaterThan(0)
     for (const name of named) expect(services).toContain(name.replace(/^tasks\./, ''))
