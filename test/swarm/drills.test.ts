@@ -71,6 +71,33 @@ const updateState = (service: string) =>
     `vtta_${service}`,
   ]).trim()
 
+/** Each service's update state and Swarm's message for it: what a stuck roll is waiting on. */
+const updateStates = (services: string[]) => () =>
+  services
+    .map((s) => {
+      const status = docker(fra.dockerHost, [
+        'service',
+        'inspect',
+        '--format',
+        '{{if .UpdateStatus}}{{.UpdateStatus.State}}: {{.UpdateStatus.Message}}{{end}}',
+        `vtta_${s}`,
+      ]).trim()
+      const tasks = docker(fra.dockerHost, [
+        'service',
+        'ps',
+        '--no-trunc',
+        '--format',
+        '{{.Node}} {{.Image}} {{.CurrentState}} {{.Error}}',
+        `vtta_${s}`,
+      ])
+        .trim()
+        .split('\n')
+        .slice(0, 6)
+        .join(' | ')
+      return `${s} [${status}] ${tasks}`
+    })
+    .join('; ')
+
 /** Every service of a datacenter runs a task in it again (after a drain or a cut). */
 const servesAgain = (dc: string) =>
   backendServices.every((s) => taskNodes(s).includes(dc)) &&
@@ -113,7 +140,12 @@ function serviceLogFiles(node: SwarmNode, service: string) {
  * Polls `check` until it holds. A check that throws is "not yet": the managers answer errors while they
  * elect a leader (after a partition heals, for example), and the drill waits as an operator would.
  */
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
+async function until(
+  what: string,
+  check: () => boolean,
+  timeoutMs: number,
+  explain?: () => string
+): Promise<number> {
   const started = Date.now()
   let lastError = ''
   for (;;) {
@@ -122,8 +154,17 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error)
     }
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`${what}: not within ${timeoutMs / 1000} s${lastError ? ` (last: ${lastError})` : ''}`)
+    if (Date.now() - started > timeoutMs) {
+      let state = ''
+      try {
+        state = explain ? ` (state: ${explain()})` : ''
+      } catch (error) {
+        state = ` (state unknown: ${error instanceof Error ? error.message : String(error)})`
+      }
+      throw new Error(
+        `${what}: not within ${timeoutMs / 1000} s${lastError ? ` (last: ${lastError})` : ''}${state}`
+      )
+    }
     await sleep(1_000)
   }
 }
@@ -302,7 +343,8 @@ describe('the operator’s day on a real swarm', () => {
       await until(
         'every service updated',
         () => services.every((s) => updateState(s) === 'completed'),
-        600_000
+        600_000,
+        updateStates(services)
       )
       const convergeMs = Date.now() - started
       const f = await load.stop()
@@ -326,11 +368,17 @@ describe('the operator’s day on a real swarm', () => {
       await sleep(5_000)
       const started = Date.now()
       runRunbook('deploy', ctx, { VTTA_VERSION: broken })
-      await until('images rolled back', () => updateState('images') === 'rollback_completed', 600_000)
+      await until(
+        'images rolled back',
+        () => updateState('images') === 'rollback_completed',
+        600_000,
+        updateStates(['images'])
+      )
       await until(
         'every service rolled back',
         () => [...backendServices, 'web-fra1'].every((s) => updateState(s) === 'rollback_completed'),
-        300_000
+        300_000,
+        updateStates([...backendServices, 'web-fra1'])
       )
       await converge(fra.dockerHost, 240_000)
       const convergeMs = Date.now() - started
@@ -633,7 +681,7 @@ describe('the operator’s day on a real swarm', () => {
       const f = await load.stop()
       const lost = f.accepted.length - f.announcedOnce - f.announcedTwice
       figures.push(
-        `full disk on ${node.dc} (${(size / 2 ** 30).toFixed(1)} GiB ext4): threshold (80 %) -> DiskSpaceLow at the operator's Discord ${alertSeconds.toFixed(0)} s (disk ${(usedAtAlert * 100).toFixed(1)} % used, filling to full in ${fillSeconds} s); full -> nats-${node.dc} stopped storing ${(stoppedMs / 1000).toFixed(0)} s (JetStream disabled while full: ${disabledWhileFull ? 'yes' : 'no'}; task restarted by Swarm: ${restarted ? 'yes' : 'no'}); log flood kept ${(logs.bytes / 1e6).toFixed(1)} MB in ${logs.files} files (cap ${(capBytes / 1e6).toFixed(0)} MB); releases accepted during the drill ${f.accepted.length}, lost ${lost}, announced twice ${f.announcedTwice}; space freed -> replicas current, lag 0, in ${catchUpSeconds.toFixed(0)} s (${readded.length === 0 ? 'by themselves' : `after a stream update re-placed the replica of ${readded.join(', ')}`}); drill ${((Date.now() - started) / 1000).toFixed(0)} s, full for ${((freed - full) / 1000).toFixed(0)} s`
+        `full disk on ${node.dc} (${(size / 2 ** 30).toFixed(1)} GiB ext4): threshold (80 %) -> DiskSpaceLow at the operator's Discord ${alertSeconds.toFixed(0)} s (disk ${(usedAtAlert * 100).toFixed(1)} % used, filling to full in ${fillSeconds} s); full -> nats-${node.dc} stopped storing ${(stoppedMs / 1000).toFixed(0)} s (JetStream disabled while full: ${disabledWhileFull ? 'yes' : 'no'}; task restarted by Swarm: ${restarted ? 'yes' : 'no'}); log flood kept ${(logs.bytes / 1e6).toFixed(1)} MB in ${logs.files} files (cap ${(capBytes / 1e6).toFixed(0)} MB); releases accepted during the drill ${f.accepted.length}, lost ${lost}${f.unannounced.length ? ` (${f.unannounced.map((u) => `${u.version} accepted ${((u.acceptedAt - full) / 1000).toFixed(0)} s after full`).join(', ')})` : ''}, announced twice ${f.announcedTwice}; space freed -> replicas current, lag 0, in ${catchUpSeconds.toFixed(0)} s (${readded.length === 0 ? 'by themselves' : `after a stream update re-placed the replica of ${readded.join(', ')}`}); drill ${((Date.now() - started) / 1000).toFixed(0)} s, full for ${((freed - full) / 1000).toFixed(0)} s`
       )
       expect(logs.files).toBeGreaterThan(0)
       expect(logs.largest).toBeLessThanOrEqual(maxSize)

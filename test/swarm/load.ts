@@ -34,6 +34,8 @@ export interface LoadFigures {
   accepted: string[]
   announcedOnce: number
   announcedTwice: number
+  /** Accepted but never announced: each version and when its delivery was accepted (ms since the epoch). */
+  unannounced: Array<{ version: string; acceptedAt: number }>
   failures: unknown[]
 }
 
@@ -57,7 +59,7 @@ export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
     urlFor: () => `${target.edge}/img/width=96,format=webp/${target.imageUrl(`${runNonce}-${nextImage++}`)}`,
     headers: target.headers,
   })
-  const accepted: Array<{ version: string; title: string }> = []
+  const accepted: Array<{ version: string; title: string; at: number }> = []
   /** The release path's own requests that failed (5xx or no answer), and deliveries answered 503. */
   const releaseFailures: unknown[] = []
   let redelivered = 0
@@ -75,7 +77,7 @@ export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
       for (let attempt = 1; attempt <= 30; attempt++) {
         const res = await postDelivery(target.edge, delivery, { headers: target.headers }).catch(() => null)
         if (res?.status === 202) {
-          accepted.push({ version, title: `${title} ${version}` })
+          accepted.push({ version, title: `${title} ${version}`, at: Date.now() })
           break
         }
         // 503: not stored anywhere; GitHub would redeliver. Anything else is a failure.
@@ -127,6 +129,9 @@ export function underLoad(target: LoadTarget, webhookUrl?: () => string) {
         accepted: accepted.map((a) => a.version),
         announcedOnce: counts.filter((n) => n === 1).length,
         announcedTwice: counts.filter((n) => n > 1).length,
+        unannounced: accepted
+          .filter((_, i) => counts[i] === 0)
+          .map((a) => ({ version: a.version, acceptedAt: a.at })),
         failures: [...failed(answers), ...releaseFailures].slice(0, 5),
       }
     },
