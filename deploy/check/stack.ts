@@ -1,9 +1,11 @@
 /**
  * stack.yml as a whole: every backend service present, each datacenter with its web service and its tunnel,
- * nothing published, an encrypted overlay, secrets external and versioned ("stack.yml: <invariant>: <detail>").
+ * nothing published, an encrypted overlay, secrets external and versioned, every node's reservations within
+ * the smallest node ("stack.yml: <invariant>: <detail>").
  * Then the invariants of EVERY service (service.ts), so a service added later that forgets one is reported.
  */
 import { serviceNames } from '#shared/services.ts'
+import { capacityProblems } from './capacity.ts'
 import { natsDatacenters, serviceProblems } from './service.ts'
 import { deployFiles } from './files.ts'
 import type { Stack } from './stack-file.ts'
@@ -48,5 +50,7 @@ export function stackProblems(stack: Stack, conf: string): string[] {
 
   for (const [name, svc] of Object.entries(services))
     problems.push(...serviceProblems(name, svc, stack, conf))
+  // Every node can take its tasks and an update's second task (capacity.ts).
+  problems.push(...capacityProblems(stack, natsDatacenters(stack), deployFiles.stack))
   return problems
 }

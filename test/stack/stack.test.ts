@@ -280,6 +280,20 @@ const isVolume = (v: NonNullable<Service['volumes']>[number]) => typeof v === 'o
 
 const mutations: Mutation[] = [
   {
+    // What stalled the lab's rolling update: web-<dc>'s start-first task found no node with room.
+    description: 'the images service reserves so much that web-fra1’s start-first update has no room',
+    mutate: (d) =>
+      void (present(present(present(svc(d, 'images').deploy).resources).reservations).cpus = '0.9'),
+    expected:
+      /^stack\.yml: capacity: fra1's node would have 2\.30 CPUs reserved \(with the second task of web-fra1, cloudflared-fra1 during an update\)/,
+  },
+  {
+    description: 'prometheus reserves more memory than a node has',
+    mutate: (d) =>
+      void (present(present(present(svc(d, 'prometheus').deploy).resources).reservations).memory = '8G'),
+    expected: /^stack\.yml: capacity: ams3's node would have \d+\.\d+ GiB reserved/,
+  },
+  {
     description: 'prometheus runs as root',
     mutate: (d) => void (svc(d, 'prometheus').user = '0:0'),
     expected: /^stack\.yml: prometheus: user: must run as a non-root user/,
