@@ -7,14 +7,14 @@ import { steer } from '../edge/steering/nearest.ts'
 import type { Datacenter } from '#shared/catalogue.ts'
 
 export const datacenters: Datacenter[] = [
-  { id: 'fra', name: 'Frankfurt', lat: 50.11, lon: 8.68 },
-  { id: 'ams', name: 'Amsterdam', lat: 52.37, lon: 4.9 },
-  { id: 'lon', name: 'London', lat: 51.51, lon: -0.13 },
-  { id: 'nyc', name: 'New York', lat: 40.71, lon: -74.01 },
-  { id: 'sfo', name: 'San Francisco', lat: 37.77, lon: -122.42 },
-  { id: 'sgp', name: 'Singapore', lat: 1.35, lon: 103.82 },
-  { id: 'blr', name: 'Bangalore', lat: 12.97, lon: 77.59 },
-  { id: 'syd', name: 'Sydney', lat: -33.87, lon: 151.21, weight: 2 },
+  { id: 'fra', region: 'eu', name: 'Frankfurt', lat: 50.11, lon: 8.68 },
+  { id: 'ams', region: 'eu', name: 'Amsterdam', lat: 52.37, lon: 4.9 },
+  { id: 'lon', region: 'eu', name: 'London', lat: 51.51, lon: -0.13 },
+  { id: 'nyc', region: 'us', name: 'New York', lat: 40.71, lon: -74.01 },
+  { id: 'sfo', region: 'us', name: 'San Francisco', lat: 37.77, lon: -122.42 },
+  { id: 'sgp', region: 'ap', name: 'Singapore', lat: 1.35, lon: 103.82 },
+  { id: 'blr', region: 'ap', name: 'Bangalore', lat: 12.97, lon: 77.59 },
+  { id: 'syd', region: 'ap', name: 'Sydney', lat: -33.87, lon: 151.21, weight: 2 },
 ]
 
 const clients = Array.from({ length: 1024 }, (_, i) => ({

@@ -1,15 +1,26 @@
 /**
  * The datacenter catalogue: data (`datacenters.json`), validated here once for every reader —
  * the supervisor at start-up, the edge on its first request, the backend services.
- * Adding a datacenter is one entry in the JSON file, never a code change.
+ * Adding a datacenter is one entry in the JSON file, never a code change; so is a new region.
+ *
+ * Regions (issue #15): every datacenter names its `region`; a region's datacenters form one NATS cluster,
+ * regions are joined by gateways. `jetstream` (default true) says whether the datacenter's nats-server runs
+ * JetStream and so votes in the meta group. The home region, the one holding a strict majority of those
+ * voters, keeps the meta quorum and the consistent (R3) streams when an ocean is cut: shared/regions.ts.
  */
 import { z } from 'zod'
+import { quorumProblem } from './regions.ts'
 
 export const datacenterIdSchema = z
   .string()
   .regex(/^[a-z][a-z0-9-]{1,15}$/, 'must be 2-16 lowercase letters, digits or dashes')
 
 /** Where a datacenter's services answer. Production entries carry them; `npm start` fills in local ones. */
+/** A region id: `eu`, `us`, `ap`; the NATS cluster of the region carries this name. */
+export const regionIdSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,15}$/, 'must be 2-16 lowercase letters, digits or dashes')
+
 export const endpointsSchema = z.strictObject({
   /** Base URL of the datacenter's web service (landing page, /health, module registry). */
   web: z.url({ protocol: /^https?$/ }),
@@ -20,6 +31,9 @@ export const endpointsSchema = z.strictObject({
 export const datacenterSchema = z.strictObject({
   id: datacenterIdSchema,
   name: z.string().min(1),
+  region: regionIdSchema,
+  /** Whether its nats-server runs JetStream (a meta-group voter). Default true. */
+  jetstream: z.boolean().optional(),
   lat: z.number().min(-90).max(90),
   lon: z.number().min(-180).max(180),
   /** 0 takes no new traffic; relative preference otherwise (steering issue). */
@@ -39,6 +53,8 @@ export const catalogueSchema = z
         ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate id "${dc.id}"` })
       seen.add(dc.id)
     })
+    const problem = quorumProblem(entries)
+    if (problem) ctx.addIssue({ code: 'custom', path: [], message: problem })
   })
 
 export type Datacenter = z.infer<typeof datacenterSchema>

@@ -49,7 +49,7 @@ beforeAll(async () => {
   edgeUrl = `http://127.0.0.1:${port}`
   mkdirSync(join(dir, 'logs'), { recursive: true })
   edge = startProcess(
-    edgeSpec([{ id: 'fra', name: 'Frankfurt', lat: 50.11, lon: 8.68 }], {
+    edgeSpec([{ id: 'fra', name: 'Frankfurt', region: 'eu', lat: 50.11, lon: 8.68 }], {
       localDir: dir,
       edgePort: port,
       env: localEnv({}, edgeUrl, secrets).values,

@@ -143,8 +143,8 @@ describe('npm start with a bad catalogue', () => {
     writeFileSync(
       file,
       JSON.stringify([
-        { id: 'fra', name: 'Frankfurt', lat: 50.11, lon: 8.68 },
-        { id: 'ams', name: 'Amsterdam', lon: 4.9 },
+        { id: 'fra', name: 'Frankfurt', region: 'eu', lat: 50.11, lon: 8.68 },
+        { id: 'ams', name: 'Amsterdam', region: 'eu', lon: 4.9 },
       ])
     )
     const run = startSupervisor({

@@ -100,7 +100,7 @@ const cases = [
   {
     name: 'three datacenters in Europe (deploy/datacenters.production.json)',
     file: 'status-3-datacenters.png',
-    catalogue: production.map(({ id, name, lat, lon }) => ({ id, name, lat, lon })),
+    catalogue: production.map(({ id, name, region, lat, lon }) => ({ id, name, region, lat, lon })),
     health: { lon1: 'degraded' } as Record<string, Health>,
     viewer: '48.86,2.35', // Paris
     servedBy: 'London (lon1)', // nearest; degraded still serves

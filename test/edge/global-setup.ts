@@ -65,6 +65,7 @@ export default async function setup(project: TestProject) {
     {
       id: 'nyc',
       name: 'New York',
+      region: 'us',
       lat: 40.71,
       lon: -74.01,
       endpoints: { web: 'http://127.0.0.1:9', natsWs: nats.wsUrl },
@@ -72,6 +73,7 @@ export default async function setup(project: TestProject) {
     {
       id: 'syd',
       name: 'Sydney',
+      region: 'ap',
       lat: -33.87,
       lon: 151.21,
       endpoints: { web: sydWeb.url, natsWs: nats.wsUrl },

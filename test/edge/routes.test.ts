@@ -76,16 +76,21 @@ describe('configuration', () => {
     ['not JSON', '{oops', 'DATACENTERS: not valid JSON'],
     [
       'a latitude out of range',
-      '[{"id":"fra","name":"F","lat":95,"lon":8,"endpoints":{"web":"http://a","natsWs":"ws://a"}}]',
+      '[{"id":"fra","name":"F","region":"eu","lat":95,"lon":8,"endpoints":{"web":"http://a","natsWs":"ws://a"}}]',
       '[0].lat',
     ],
-    ['a missing endpoint', '[{"id":"fra","name":"F","lat":50,"lon":8}]', '[0].endpoints: required'],
+    [
+      'a missing endpoint',
+      '[{"id":"fra","name":"F","region":"eu","lat":50,"lon":8}]',
+      '[0].endpoints: required',
+    ],
     [
       'duplicate ids',
       JSON.stringify(
         [1, 2].map(() => ({
           id: 'fra',
           name: 'F',
+          region: 'eu',
           lat: 50,
           lon: 8,
           endpoints: { web: 'http://a', natsWs: 'ws://a' },

@@ -36,7 +36,9 @@ async function select(html: string, selector: string, names: string[] = []) {
 const get = (path: string, headers: Record<string, string> = {}) =>
   exports.default.fetch(new Request(`https://edge.test${path}`, { headers }))
 
-const reachable = (catalogue: Array<{ id: string; name: string; lat: number; lon: number }>) =>
+const reachable = (
+  catalogue: Array<{ id: string; name: string; region: string; lat: number; lon: number }>
+) =>
   catalogue.map((dc): ReachableDatacenter => ({
     ...dc,
     endpoints: { web: `https://${dc.id}.test`, natsWs: `wss://${dc.id}.test` },

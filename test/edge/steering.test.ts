@@ -4,7 +4,10 @@ import type { Datacenter } from '#shared/catalogue.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
 const local: Datacenter[] = catalogue
-const withNewYork: Datacenter[] = [...local, { id: 'nyc', name: 'New York', lat: 40.71, lon: -74.01 }]
+const withNewYork: Datacenter[] = [
+  ...local,
+  { id: 'nyc', name: 'New York', region: 'us', lat: 40.71, lon: -74.01 },
+]
 const order = (
   dcs: Datacenter[],
   client: Parameters<typeof steer>[1],

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { CatalogueError, parseCatalogue, parseReachableCatalogue } from '#shared/catalogue.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
+import world from '#shared/datacenters.world.json' with { type: 'json' }
+import { homeRegion, regionsOf } from '#shared/regions.ts'
 
 const entry = (over: Record<string, unknown> = {}) => ({
   id: 'fra',
   name: 'Frankfurt',
+  region: 'eu',
   lat: 50.11,
   lon: 8.68,
   ...over,
@@ -13,23 +16,27 @@ const entry = (over: Record<string, unknown> = {}) => ({
 describe('the datacenter catalogue', () => {
   it('ships the three local datacenters of the contract', () => {
     const parsed = parseCatalogue(catalogue, 'shared/datacenters.json')
-    expect(parsed.map(({ id, lat, lon }) => ({ id, lat, lon }))).toEqual([
-      { id: 'fra', lat: 50.11, lon: 8.68 },
-      { id: 'ams', lat: 52.37, lon: 4.9 },
-      { id: 'lon', lat: 51.51, lon: -0.13 },
+    expect(parsed.map(({ id, region, lat, lon }) => ({ id, region, lat, lon }))).toEqual([
+      { id: 'fra', region: 'eu', lat: 50.11, lon: 8.68 },
+      { id: 'ams', region: 'eu', lat: 52.37, lon: 4.9 },
+      { id: 'lon', region: 'eu', lat: 51.51, lon: -0.13 },
     ])
+    expect(homeRegion(parsed).id).toBe('eu')
   })
 
   it('takes a fourth datacenter with only the required fields', () => {
     const parsed = parseCatalogue(
-      [...catalogue, { id: 'nyc', name: 'New York', lat: 40.71, lon: -74.01 }],
+      [...catalogue, { id: 'nyc', name: 'New York', region: 'us', lat: 40.71, lon: -74.01 }],
       'x'
     )
-    expect(parsed.at(-1)).toEqual({ id: 'nyc', name: 'New York', lat: 40.71, lon: -74.01 })
+    expect(parsed.at(-1)).toEqual({ id: 'nyc', name: 'New York', region: 'us', lat: 40.71, lon: -74.01 })
   })
 
   it.each([
     ['a missing name', [entry({ name: undefined })], 'file.json: [0].name:'],
+    ['a missing region', [entry({ region: undefined })], '[0].region:'],
+    ['a region with capitals', [entry({ region: 'EU' })], '[0].region: must be'],
+    ['a jetstream flag that is not a boolean', [entry({ jetstream: 'yes' })], '[0].jetstream:'],
     ['a missing latitude', [entry({ lat: undefined })], '[0].lat:'],
     ['no coordinates at all', [entry({ lat: undefined, lon: undefined })], '[0].lon:'],
     ['a latitude out of range', [entry({ lat: -91 })], '[0].lat: Too small'],
@@ -56,5 +63,52 @@ describe('the datacenter catalogue', () => {
         'DATACENTERS'
       )
     ).toThrow('[0].endpoints.web')
+  })
+
+  it('ships the world: six datacenters in three regions, Europe holding the JetStream majority', () => {
+    const parsed = parseCatalogue(world, 'shared/datacenters.world.json')
+    expect(
+      regionsOf(parsed).map((r) => [r.id, r.datacenters.map((dc) => dc.id), r.jetStream.length])
+    ).toEqual([
+      ['eu', ['fra', 'ams', 'lon'], 3],
+      ['us', ['nyc', 'sfo'], 1],
+      ['ap', ['sgp'], 1],
+    ])
+    expect(homeRegion(parsed).id).toBe('eu')
+    // Its first three entries are the local default, so a world platform is the default one plus three.
+    expect(parsed.slice(0, 3)).toEqual(parseCatalogue(catalogue, 'x'))
+  })
+
+  const dc = (id: string, region: string, jetstream?: boolean) => ({
+    ...entry({ id, region }),
+    ...(jetstream === undefined ? {} : { jetstream }),
+  })
+
+  it.each([
+    [
+      'Europe with no majority of the JetStream servers (every server votes)',
+      [dc('fra', 'eu'), dc('ams', 'eu'), dc('lon', 'eu'), dc('nyc', 'us'), dc('sfo', 'us'), dc('sgp', 'ap')],
+      'no region holds a strict majority of the 6 JetStream servers (eu 3, us 2, ap 1)',
+    ],
+    [
+      'a home region with one server and R3 streams',
+      [dc('fra', 'eu'), dc('nyc', 'us', false), dc('sfo', 'us', false)],
+      'home region "eu" has 1 JetStream server(s); its R3 streams need 3',
+    ],
+    ['no JetStream server at all', [dc('fra', 'eu', false)], 'no datacenter runs JetStream'],
+  ])('refuses %s, naming the cause', (_case, data, named) => {
+    expect(() => parseCatalogue(data, 'file.json')).toThrow(CatalogueError)
+    expect(() => parseCatalogue(data, 'file.json')).toThrow(`file.json: (root): ${named}`)
+  })
+
+  it('takes a new region as data: a fourth region with one non-voting server', () => {
+    const parsed = parseCatalogue([...world, dc('blr', 'in', false)], 'x')
+    expect(regionsOf(parsed).map((r) => r.id)).toEqual(['eu', 'us', 'ap', 'in'])
+    expect(homeRegion(parsed).id).toBe('eu')
+  })
+
+  it('keeps a catalogue smaller than one R3 group valid (one or two datacenters run R1 or R2)', () => {
+    expect(homeRegion(parseCatalogue([dc('fra', 'eu')], 'x')).id).toBe('eu')
+    expect(homeRegion(parseCatalogue([dc('fra', 'eu'), dc('ams', 'eu')], 'x')).jetStream).toHaveLength(2)
   })
 })
