@@ -29,6 +29,7 @@ const realWeb = catalogue.find((dc) => dc.id !== 'nyc' && dc.id !== 'syd')!.endp
 const nearBoston = (id: string, web: string, lon = -71.06) => ({
   id,
   name: id,
+  region: 'us',
   lat: 42.36,
   lon,
   endpoints: { web, natsWs: 'ws://127.0.0.1:9' },

@@ -10,6 +10,7 @@ const catalogue = JSON.parse(env.DATACENTERS) as Array<{ id: string; endpoints: 
 const nearBostonDc = (id: string, web: string, lon = -71.06) => ({
   id,
   name: id,
+  region: 'us',
   lat: 42.36,
   lon,
   endpoints: { web, natsWs: 'ws://127.0.0.1:9' },

@@ -509,6 +509,7 @@ const mutations: Mutation[] = [
       f.catalogue.push({
         id: 'nyc3',
         name: 'New York',
+        region: 'us',
         lat: 40.71,
         lon: -74.01,
         endpoints: { web: 'https://dc-nyc3.vtta.io', natsWs: 'wss://nats-nyc3.vtta.io' },
