@@ -22,6 +22,7 @@ import {
   notifierBucket,
   objStreamName,
   registryBuckets,
+  registryMirrorBucket,
   releaseEventsStream,
 } from './releases.ts'
 import { queueGroups, subjects } from './subjects.ts'
@@ -108,9 +109,16 @@ const accountInfo = '$JS.API.INFO'
 
 const registryStreams = [kvStreamName(registryBuckets.kv), objStreamName(registryBuckets.zips)]
 
-/** The permissions of every component's user on the nats-server of datacenter `dc`. */
-export function natsPermissions(dc: string): Record<NatsComponent, NatsPermissions> {
+/**
+ * The permissions of every component's user on the nats-server of datacenter `dc`. `mirrorRegions`:
+ * the regions whose read mirror of the registry the release service keeps (shared/releases.ts).
+ */
+export function natsPermissions(
+  dc: string,
+  o: { mirrorRegions?: readonly string[] } = {}
+): Record<NatsComponent, NatsPermissions> {
   const heartbeat = (service: string) => subjects.heartbeat(dc, service)
+  const mirrors = (o.mirrorRegions ?? []).map((r) => kvStreamName(registryMirrorBucket(r)))
   return {
     edge: {
       // Requests to any datacenter (the edge chose it) and deliveries into the GITHUB stream. No
@@ -156,9 +164,9 @@ export function natsPermissions(dc: string): Record<NatsComponent, NatsPermissio
           heartbeat('releases'),
           accountInfo,
           ...manageStreams([githubStream.name, releaseEventsStream.name, deadLetterStream.name]),
-          ...manageStreams(registryStreams),
+          ...manageStreams([...registryStreams, ...mirrors]),
           ...readStreams([githubStream.name, releaseEventsStream.name, deadLetterStream.name]),
-          ...readStreams(registryStreams),
+          ...readStreams([...registryStreams, ...mirrors]),
           ...consumeStreams([githubStream.name, ...registryStreams]),
           ...purgeStreams(registryStreams),
           `$KV.${registryBuckets.kv}.>`,

@@ -10,7 +10,7 @@
  * so every writer and every test uses one definition. Nothing here imports from edge/ or backend/.
  */
 import { z } from 'zod'
-import type { StreamConfig } from '@nats-io/jetstream'
+import type { Placement, StreamConfig } from '@nats-io/jetstream'
 import { subjects } from './subjects.ts'
 
 const SECOND_NS = 1_000_000_000
@@ -260,6 +260,21 @@ export const registryBuckets = {
   kv: 'registry',
   zips: 'module-zips',
 } as const
+
+/**
+ * Read mirrors of the registry's KV, one per region other than the home region (issue #15): R1, placed
+ * by the region's tag, with `mirror_direct`, so a direct get of `KV_registry` issued in that region is
+ * answered there (nearest replica) and keeps answering while the home region is out of reach.
+ */
+export const registryMirrorBucket = (region: string) => `${registryBuckets.kv}-${region}`
+
+/**
+ * Where the consistent streams and buckets live: in the home region's cluster, on servers tagged `region:`,
+ * so their R3 RAFT groups never cross an ocean. Without a home region (one region), anywhere.
+ */
+export const homePlacement = (homeRegion: string | undefined): { placement?: Placement } =>
+  // The region's NATS cluster carries the region's id (local/nats-config.ts, deploy/nats.conf).
+  homeRegion ? { placement: { cluster: homeRegion, tags: [`region:${homeRegion}`] } } : {}
 
 /** The JetStream stream behind a KV bucket and behind an object store. */
 export const kvStreamName = (bucket: string) => `KV_${bucket}`

@@ -12,6 +12,7 @@ import { nuid } from '@nats-io/nats-core'
 import { z } from 'zod'
 import {
   deadLetterStreamConfig,
+  homePlacement,
   notifierBucket,
   releaseEventsStream,
   releaseEventsStreamConfig,
@@ -50,12 +51,18 @@ await runService({
     const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false })
     const js = jetstream(nc, { timeout: 5_000 })
     const replicas = config.JETSTREAM_REPLICAS
-    await ensureStream(jsm, releaseEventsStreamConfig(replicas, config.RELEASE_EVENTS_MAX_BYTES), log)
-    await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
+    const placed = homePlacement(config.JETSTREAM_HOME_REGION)
+    await ensureStream(
+      jsm,
+      { ...releaseEventsStreamConfig(replicas, config.RELEASE_EVENTS_MAX_BYTES), ...placed },
+      log
+    )
+    await ensureStream(jsm, { ...deadLetterStreamConfig(replicas), ...placed }, log)
     const consumer = 'notifier'
     const kv = new JsonKv(
       await withStartupRetries('notifier bucket', log, async () => {
         await new Kvm(js).create(notifierBucket, {
+          ...placed,
           replicas,
           history: 1,
           storage: 'file',

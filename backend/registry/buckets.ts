@@ -7,7 +7,13 @@ import type { NatsConnection } from '@nats-io/nats-core'
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
 import { Objm, type ObjectStore } from '@nats-io/obj'
-import { kvStreamName, objStreamName, registryBuckets } from '#shared/releases.ts'
+import {
+  homePlacement,
+  kvStreamName,
+  objStreamName,
+  registryBuckets,
+  registryMirrorBucket,
+} from '#shared/releases.ts'
 import { JsonKv } from './kv-store.ts'
 
 export interface RegistryStorage {
@@ -25,10 +31,12 @@ const TIMEOUT_MS = 5_000
 export async function ensureRegistryStorage(
   nc: NatsConnection,
   replicas: number,
-  o: { zipsMaxBytes?: number } = {}
+  o: { zipsMaxBytes?: number; homeRegion?: string | undefined } = {}
 ): Promise<RegistryStorage> {
   const js = jetstream(nc, { timeout: TIMEOUT_MS })
+  const placement = homePlacement(o.homeRegion)
   await new Kvm(js).create(registryBuckets.kv, {
+    ...placement,
     replicas,
     history: 1,
     storage: 'file',
@@ -38,6 +46,7 @@ export async function ensureRegistryStorage(
   // and a read from a lagging replica would only make the compare-and-set fail and retry.
   const kv = await new Kvm(js).open(registryBuckets.kv)
   const zips = await new Objm(js).create(registryBuckets.zips, {
+    ...placement,
     replicas,
     storage: 'file',
     description: 'vtta.io module registry: packaged zips',
@@ -52,6 +61,24 @@ export async function ensureRegistryStorage(
       await jsm.streams.update(stream, { ...info.config, max_bytes: o.zipsMaxBytes })
   }
   return { kv: new JsonKv(kv), zips }
+}
+
+/**
+ * Creates the registry KV's read mirror in each region (idempotent): R1 on a server tagged
+ * `region:<id>`, `mirror_direct` (nats.js sets it for a KV mirror), so that region's direct gets of
+ * the registry are answered by its own copy. The home region's own replicas need none.
+ */
+export async function ensureRegistryMirrors(nc: NatsConnection, regions: readonly string[]): Promise<void> {
+  const kvm = new Kvm(jetstream(nc, { timeout: TIMEOUT_MS }))
+  for (const region of regions)
+    await kvm.create(registryMirrorBucket(region), {
+      mirror: { name: registryBuckets.kv },
+      ...homePlacement(region),
+      replicas: 1,
+      history: 1,
+      storage: 'file',
+      description: `vtta.io module registry: read mirror in ${region}`,
+    })
 }
 
 /** Binds to existing buckets; null while the release service has never created them. */

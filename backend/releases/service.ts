@@ -12,13 +12,15 @@ import {
   deadLetterStreamConfig,
   githubStream,
   githubStreamConfig,
+  homePlacement,
   releaseEventsStreamConfig,
   streamMaxBytes,
 } from '#shared/releases.ts'
+import { regionIdSchema } from '#shared/catalogue.ts'
 import { allowing, parseAllowlist } from '../outbound/allowlist.ts'
 import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
-import { ensureRegistryStorage } from '../registry/buckets.ts'
+import { ensureRegistryMirrors, ensureRegistryStorage } from '../registry/buckets.ts'
 import { RegistryWriter } from '../registry/writer.ts'
 import { ReleaseClaims } from './claim.ts'
 import { startDurableConsumer } from '../runtime/durable-consumer.ts'
@@ -83,6 +85,20 @@ const configSchema = baseConfigSchema.extend({
   GITHUB_STREAM_MAX_BYTES: intVar(streamMaxBytes.github),
   RELEASE_EVENTS_MAX_BYTES: intVar(streamMaxBytes.releaseEvents),
   REGISTRY_ZIPS_MAX_BYTES: intVar(8 * GiB),
+  /**
+   * Regions (other than the home region) that get a read mirror of the registry's KV, comma-separated:
+   * the regions of the catalogue with a JetStream server (issue #15). Empty: no mirror.
+   */
+  REGISTRY_MIRROR_REGIONS: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean)
+    )
+    .pipe(z.array(regionIdSchema)),
 })
 
 await runService({
@@ -92,13 +108,27 @@ await runService({
     const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false })
     const js = jetstream(nc, { timeout: 5_000 })
     const replicas = config.JETSTREAM_REPLICAS
-    await ensureStream(jsm, githubStreamConfig(replicas, config.GITHUB_STREAM_MAX_BYTES), log)
-    await ensureStream(jsm, releaseEventsStreamConfig(replicas, config.RELEASE_EVENTS_MAX_BYTES), log)
-    await ensureStream(jsm, deadLetterStreamConfig(replicas), log)
+    const home = config.JETSTREAM_HOME_REGION
+    const placed = homePlacement(home)
+    await ensureStream(
+      jsm,
+      { ...githubStreamConfig(replicas, config.GITHUB_STREAM_MAX_BYTES), ...placed },
+      log
+    )
+    await ensureStream(
+      jsm,
+      { ...releaseEventsStreamConfig(replicas, config.RELEASE_EVENTS_MAX_BYTES), ...placed },
+      log
+    )
+    await ensureStream(jsm, { ...deadLetterStreamConfig(replicas), ...placed }, log)
     const consumer = 'releases'
     const storage = await withStartupRetries('registry buckets', log, () =>
-      ensureRegistryStorage(nc, replicas, { zipsMaxBytes: config.REGISTRY_ZIPS_MAX_BYTES })
+      ensureRegistryStorage(nc, replicas, { zipsMaxBytes: config.REGISTRY_ZIPS_MAX_BYTES, homeRegion: home })
     )
+    if (config.REGISTRY_MIRROR_REGIONS.length > 0)
+      await withStartupRetries('registry mirrors', log, () =>
+        ensureRegistryMirrors(nc, config.REGISTRY_MIRROR_REGIONS)
+      )
     const registry = new RegistryWriter(storage)
     const releaseMetrics = createReleaseMetrics(metrics.registry)
     const purgeTarget = {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { datacenterIdSchema } from '#shared/catalogue.ts'
+import { datacenterIdSchema, regionIdSchema } from '#shared/catalogue.ts'
 import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
 
 const natsUrlList = z
@@ -46,6 +46,11 @@ export const intVar = (fallback: number, min = 1) => z.coerce.number().int().min
 /** What a worker of a JetStream work queue reads (releases, notifier); each sets its own MAX_DELIVER. */
 export const workQueueConfig = (maxDeliver: number) => ({
   JETSTREAM_REPLICAS: intVar(3).pipe(z.number().max(5)),
+  /**
+   * The catalogue's home region (shared/regions.ts): the streams and buckets a service creates are
+   * placed on its servers (`region:<id>` tag). Unset with one region: placed anywhere.
+   */
+  JETSTREAM_HOME_REGION: regionIdSchema.optional(),
   ACK_WAIT_MS: intVar(30_000, 500),
   MAX_DELIVER: intVar(maxDeliver, 2),
 })
