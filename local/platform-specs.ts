@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Catalogue } from '#shared/catalogue.ts'
+import { jetStreamLayout } from '#shared/regions.ts'
 import { serviceNames, type ServiceName } from '#shared/services.ts'
 import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { writeNatsServerConfig } from './nats-config.ts'
@@ -71,6 +72,7 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
   const addresses = catalogue.map((_, i) => datacenterAddresses(i))
   const logs = join(localDir, 'logs')
   const credentials = localNatsCredentials(localDir)
+  const layout = jetStreamLayout(catalogue)
   return catalogue.map((dc, i) => {
     const a = addresses[i]!
     const dir = join(localDir, 'nats', dc.id)
@@ -145,8 +147,13 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
           HTTP_PORT: String(ports.services[service]),
           INTERNAL_HTTP_HOST: a.host,
           INTERNAL_HTTP_PORT: String(ports.internal[service]),
-          // One replica per datacenter, up to three (streams, KV buckets, object store).
-          JETSTREAM_REPLICAS: String(Math.min(3, catalogue.length)),
+          // One replica per datacenter of the home region, up to three (streams, KV buckets, object
+          // store), placed there when there are several regions; the registry mirrored to the others.
+          JETSTREAM_REPLICAS: String(layout.replicas),
+          ...(layout.homeRegion ? { JETSTREAM_HOME_REGION: layout.homeRegion } : {}),
+          ...(service === 'releases' && layout.mirrorRegions.length > 0
+            ? { REGISTRY_MIRROR_REGIONS: layout.mirrorRegions.join(',') }
+            : {}),
           // JetStream reserves max_bytes up front: the zips must fit the local max_file_store (1GB).
           REGISTRY_ZIPS_MAX_BYTES: process.env.REGISTRY_ZIPS_MAX_BYTES ?? String(256 * 1024 * 1024),
           // The dashboard's figures (web's GET /api/dashboard): the one local Prometheus (local/monitoring/).

@@ -65,3 +65,25 @@ export function homeRegion<D extends RegionMember>(catalogue: readonly D[]): Reg
   if (!home) throw new Error(quorumProblem(catalogue) ?? 'no home region')
   return home
 }
+
+/**
+ * Where JetStream keeps what (issue #15), as the services are told (JETSTREAM_REPLICAS,
+ * JETSTREAM_HOME_REGION, REGISTRY_MIRROR_REGIONS): the consistent streams R3 (fewer in a smaller home
+ * region) in the home region; one read mirror of the registry in every other region that runs JetStream.
+ * One region: no placement and no mirror, exactly as before regions existed.
+ */
+export function jetStreamLayout(catalogue: readonly RegionMember[]): {
+  replicas: number
+  homeRegion: string | undefined
+  mirrorRegions: string[]
+} {
+  const regions = regionsOf(catalogue)
+  const home = homeRegion(catalogue)
+  const replicas = Math.min(homeReplicas, home.jetStream.length)
+  if (regions.length === 1) return { replicas, homeRegion: undefined, mirrorRegions: [] }
+  return {
+    replicas,
+    homeRegion: home.id,
+    mirrorRegions: regions.filter((r) => r.id !== home.id && r.jetStream.length > 0).map((r) => r.id),
+  }
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { CatalogueError, parseCatalogue, parseReachableCatalogue } from '#shared/catalogue.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 import world from '#shared/datacenters.world.json' with { type: 'json' }
-import { homeRegion, regionsOf } from '#shared/regions.ts'
+import { homeRegion, jetStreamLayout, regionsOf } from '#shared/regions.ts'
 
 const entry = (over: Record<string, unknown> = {}) => ({
   id: 'fra',
@@ -110,5 +110,22 @@ describe('the datacenter catalogue', () => {
   it('keeps a catalogue smaller than one R3 group valid (one or two datacenters run R1 or R2)', () => {
     expect(homeRegion(parseCatalogue([dc('fra', 'eu')], 'x')).id).toBe('eu')
     expect(homeRegion(parseCatalogue([dc('fra', 'eu'), dc('ams', 'eu')], 'x')).jetStream).toHaveLength(2)
+  })
+
+  it('lays JetStream out from the regions: R3 at home, a registry mirror in each other region with JetStream', () => {
+    expect(jetStreamLayout(parseCatalogue(catalogue, 'x'))).toEqual({
+      replicas: 3,
+      homeRegion: undefined,
+      mirrorRegions: [],
+    })
+    expect(jetStreamLayout(parseCatalogue(world, 'x'))).toEqual({
+      replicas: 3,
+      homeRegion: 'eu',
+      mirrorRegions: ['us', 'ap'],
+    })
+    // A region without a JetStream server has nowhere to keep a mirror: its reads cross the gateway.
+    const noAp = world.map((d) => (d.region === 'ap' ? { ...d, jetstream: false } : d))
+    expect(jetStreamLayout(parseCatalogue(noAp, 'x')).mirrorRegions).toEqual(['us'])
+    expect(jetStreamLayout(parseCatalogue([dc('fra', 'eu'), dc('ams', 'eu')], 'x')).replicas).toBe(2)
   })
 })
