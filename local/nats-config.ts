@@ -80,6 +80,8 @@ export function writeNatsServerConfig(
     routeHosts: string[]
     /** The datacenter the permissions are scoped to: the server's own (default), or `*` for a test server that stands in for several. */
     permissionsDc?: string
+    /** Its region and the registry's mirror regions (natsPermissions); `*` for a test server of every region. */
+    scope?: { region?: string; mirrorRegions?: readonly string[] }
   }
 ): string {
   mkdirSync(dir, { recursive: true })
@@ -87,6 +89,7 @@ export function writeNatsServerConfig(
     join(dir, 'auth.conf'),
     authConfigFor(auth.credentials, {
       dc: auth.permissionsDc ?? server.dc,
+      ...(auth.scope ? { scope: auth.scope } : {}),
       routeHosts: auth.routeHosts,
       limits: jetStreamLimitsFor(auth.routeHosts.length, localServerStores),
     }),

@@ -87,7 +87,11 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
         clusterPort: ports.natsCluster,
         storeDir: resolve(dir, 'jetstream'),
       },
-      { credentials, routeHosts: addresses.map((o) => o.natsClusterHost) }
+      {
+        credentials,
+        routeHosts: addresses.map((o) => o.natsClusterHost),
+        scope: { region: dc.region, mirrorRegions: layout.mirrorRegions },
+      }
     )
     const services = localServices()
     return {
@@ -140,6 +144,7 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
           ...serviceEnv(env, service),
           DC: dc.id,
           DC_NAME: dc.name,
+          ...(service === 'images' ? { REGION: dc.region } : {}),
           NATS_URL: a.natsUrl,
           // Its own credential only (production: the Docker secret nats_seed_<service>).
           NATS_NKEY_SEED_FILE: credentials.seedFile(service),

@@ -110,12 +110,13 @@ const accountInfo = '$JS.API.INFO'
 const registryStreams = [kvStreamName(registryBuckets.kv), objStreamName(registryBuckets.zips)]
 
 /**
- * The permissions of every component's user on the nats-server of datacenter `dc`. `mirrorRegions`:
- * the regions whose read mirror of the registry the release service keeps (shared/releases.ts).
+ * The permissions of every component's user on the nats-server of datacenter `dc`. `region`: the
+ * datacenter's region (its image services also answer the region's transforms); `mirrorRegions`: the
+ * regions whose read mirror of the registry the release service keeps (shared/releases.ts).
  */
 export function natsPermissions(
   dc: string,
-  o: { mirrorRegions?: readonly string[] } = {}
+  o: { region?: string; mirrorRegions?: readonly string[] } = {}
 ): Record<NatsComponent, NatsPermissions> {
   const heartbeat = (service: string) => subjects.heartbeat(dc, service)
   const mirrors = (o.mirrorRegions ?? []).map((r) => kvStreamName(registryMirrorBucket(r)))
@@ -124,7 +125,12 @@ export function natsPermissions(
       // Requests to any datacenter (the edge chose it) and deliveries into the GITHUB stream. No
       // $JS.API: a JetStream publish is a plain publish whose acknowledgement comes to the inbox.
       publish: {
-        allow: [subjects.imageTransform('*'), subjects.ping('*'), githubStream.releaseSubjects],
+        allow: [
+          subjects.imageTransform('*'),
+          subjects.imageTransformInRegion('*'),
+          subjects.ping('*'),
+          githubStream.releaseSubjects,
+        ],
       },
       subscribe: { allow: [`${inboxPrefix('edge')}.>`] },
     },
@@ -152,7 +158,12 @@ export function natsPermissions(
       publish: { allow: [heartbeat('images'), accountInfo], deny: neverDeleteStreams },
       // Only in the `images` queue group of its own datacenter: nobody else can join it.
       subscribe: {
-        allow: [`${inboxPrefix('images')}.>`, `${subjects.imageTransform(dc)} ${queueGroups.images}`],
+        allow: [
+          `${inboxPrefix('images')}.>`,
+          `${subjects.imageTransform(dc)} ${queueGroups.images}`,
+          // Its own region's transforms only, in the same queue group.
+          ...(o.region ? [`${subjects.imageTransformInRegion(o.region)} ${queueGroups.images}`] : []),
+        ],
       },
       // A transformed image larger than max_payload is sent as several messages and a sentinel
       // (IMAGE_REPLY_CHUNK_BYTES may be as small as 64 KiB: a 16 MP PNG then takes up to 1,000).

@@ -87,3 +87,12 @@ export function jetStreamLayout(catalogue: readonly RegionMember[]): {
     mirrorRegions: regions.filter((r) => r.id !== home.id && r.jetStream.length > 0).map((r) => r.id),
   }
 }
+
+/** Whether the catalogue spans more than one region (memoised per catalogue: the edge asks per request). */
+const multiRegionMemo = new WeakMap<readonly RegionMember[], boolean>()
+export function multiRegion(catalogue: readonly RegionMember[]): boolean {
+  let answer = multiRegionMemo.get(catalogue)
+  if (answer === undefined)
+    multiRegionMemo.set(catalogue, (answer = new Set(catalogue.map((dc) => dc.region)).size > 1))
+  return answer
+}

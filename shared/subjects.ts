@@ -22,6 +22,12 @@ export const subjects = {
   heartbeats: (dc: string) => `heartbeat.${dc}.*`,
   /** Image transforms for `dc` (image issue). */
   imageTransform: (dc: string) => `images.${dc}.transform`,
+  /**
+   * Image transforms for any datacenter of `region` (issue #15), what the edge asks when the catalogue
+   * has several regions: the server the request enters prefers its own image services, then its
+   * region's (routes), then the nearest region's (gateways), so a region without one still gets answers.
+   */
+  imageTransformInRegion: (region: string) => `images.region.${region}.transform`,
   /** Release events (stream RELEASES), published by the release service once per outcome. */
   releasePackaged: 'releases.packaged',
   releaseRejected: 'releases.rejected',

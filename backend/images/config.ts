@@ -3,6 +3,7 @@
  * Defaults are for production; tests shorten the timeouts.
  */
 import { z } from 'zod'
+import { regionIdSchema } from '#shared/catalogue.ts'
 import { baseConfigSchema } from '../runtime/config.ts'
 import { parseAllowlist } from '../outbound/allowlist.ts'
 
@@ -10,6 +11,8 @@ const MiB = 1024 * 1024
 const positiveInt = () => z.coerce.number().int().positive()
 
 export const imagesConfigSchema = baseConfigSchema.extend({
+  /** The datacenter's region: also answer the region's transforms (shared/subjects.ts). Unset: only the datacenter's. */
+  REGION: regionIdSchema.optional(),
   /** The allowlist (backend/outbound/allowlist.ts): hosts, `*.domain`, or `ip:port` explicit local origins. */
   IMAGE_SOURCE_HOSTS: z.string().transform((text, ctx) => {
     const parsed = parseAllowlist(text, 'IMAGE_SOURCE_HOSTS')

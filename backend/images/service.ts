@@ -1,6 +1,7 @@
 /**
- * The image service of a datacenter: answers `images.<dc>.transform` (queue group `images`) with the
- * source image fetched safely, transformed by sharp, in chunked replies (shared/images.ts).
+ * The image service of a datacenter: answers `images.<dc>.transform` and, given its REGION,
+ * `images.region.<region>.transform` (queue group `images`) with the source image fetched safely,
+ * transformed by sharp, in chunked replies (shared/images.ts).
  */
 // First: size libuv's thread pool before anything starts it, and tune V8's GC before any large Buffer.
 import './thread-pool.ts'
@@ -62,13 +63,18 @@ await runService({
       },
       replyChunkBytes: config.IMAGE_REPLY_CHUNK_BYTES,
     })
-    const subscription = nc.subscribe(subjects.imageTransform(config.DC), {
-      queue: queueGroups.images,
-      callback: (err, msg) => {
-        if (err) log.error({ err }, 'transform subscription error')
-        else handle(msg)
-      },
-    })
+    const subscribe = (subject: string) =>
+      nc.subscribe(subject, {
+        queue: queueGroups.images,
+        callback: (err, msg) => {
+          if (err) log.error({ err, subject }, 'transform subscription error')
+          else handle(msg)
+        },
+      })
+    const subscriptions = [
+      subscribe(subjects.imageTransform(config.DC)),
+      ...(config.REGION ? [subscribe(subjects.imageTransformInRegion(config.REGION))] : []),
+    ]
     log.info(
       {
         concurrency: slots.concurrency,
@@ -80,7 +86,9 @@ await runService({
     )
     return {
       // Stop taking requests; those admitted finish (they are tracked in flight) before NATS drains.
-      stop: () => subscription.drain(),
+      stop: async () => {
+        await Promise.all(subscriptions.map((s) => s.drain()))
+      },
     }
   },
 })

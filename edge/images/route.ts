@@ -24,6 +24,7 @@ import {
   type TransformRequest,
 } from '#shared/images.ts'
 import { subjects } from '#shared/subjects.ts'
+import { multiRegion } from '#shared/regions.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
@@ -190,7 +191,11 @@ async function lookUpOrTransform(
       const reply = await c.env.NATS_BRIDGE.getByName(dc.id).requestStream(
         {
           dc: dc.id,
-          subject: subjects.imageTransform(dc.id),
+          // Several regions: ask the steered datacenter's region, so its server's own image service
+          // answers first and a region without one falls back through the gateways (shared/subjects.ts).
+          subject: multiRegion(config.datacenters)
+            ? subjects.imageTransformInRegion(dc.region)
+            : subjects.imageTransform(dc.id),
           payload: JSON.stringify(request),
           timeoutMs: config.imageTimeoutMs,
           headers: {

@@ -37,6 +37,8 @@ export interface AuthConfigOptions {
   /** `host:port` of every server's cluster listener (a server ignores its route to itself); one or none: no cluster. */
   routeHosts: string[]
   limits: JetStreamAccountLimits
+  /** The datacenter's region and the registry's mirror regions, for the permissions (natsPermissions). */
+  scope?: { region?: string; mirrorRegions?: readonly string[] }
 }
 
 /** One rule for both files: a server with more than one route host (itself included) joins a cluster. */
@@ -52,7 +54,7 @@ const permissionsBlock = (p: NatsPermissions) => ({
 })
 
 export function natsAuthConfig(o: AuthConfigOptions): string {
-  const permissions = natsPermissions(o.dc)
+  const permissions = natsPermissions(o.dc, o.scope ?? {})
   const users = natsComponents.flatMap((component) =>
     o.publicKeys[component].map(
       (nkey) =>

@@ -55,9 +55,15 @@ export default async function setup(project: TestProject) {
   const silent = createServer(() => {})
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   const sydney = { DC: 'syd', NATS_URL: nats.url }
+  // Several regions in this catalogue: the edge asks `images.region.ap.transform` for syd.
   const [sydWeb, sydImages] = await Promise.all([
     startService('web', { ...sydney, DC_NAME: 'Sydney' }),
-    startService('images', { ...sydney, IMAGE_SOURCE_HOSTS: origin.origin, IMAGE_CONCURRENCY: '2' }),
+    startService('images', {
+      ...sydney,
+      REGION: 'ap',
+      IMAGE_SOURCE_HOSTS: origin.origin,
+      IMAGE_CONCURRENCY: '2',
+    }),
   ])
   const datacenters = [
     ...catalogue.map((dc, i) => ({ ...dc, endpoints: { web: webs[i]!.url, natsWs: nats.wsUrl } })),

@@ -26,8 +26,9 @@ let nats: TestNatsServer
 let operator: NatsConnection
 
 beforeAll(async () => {
-  // A server of datacenter fra: its users' datacenter-scoped subjects name fra.
-  nats = await startNatsServer('fra', { scope: 'fra' })
+  // A server of datacenter fra in region eu: its users' scoped subjects name fra (and eu); the release
+  // service keeps registry mirrors in us and ap.
+  nats = await startNatsServer('fra', { scope: 'fra', region: 'eu', mirrorRegions: ['us', 'ap'] })
   operator = await connect({ servers: nats.url, ...natsAuth() })
   const jsm = await jetstreamManager(operator)
   await jsm.streams.add(githubStreamConfig(1))
@@ -139,6 +140,36 @@ describe('each service reaches only its own subjects and streams', () => {
     expect(await subscriptionFate(nc, 'images.fra.transform', 'images')).toBe('open')
     expect(await subscriptionFate(nc, 'images.ams.transform', 'images')).toMatch(/Permissions Violation/)
     expect(await subscriptionFate(nc, 'images.fra.transform')).toMatch(/Permissions Violation/)
+    await nc.close()
+  })
+
+  it("images answers its own region's transforms, only in its queue group, and no other region's", async () => {
+    const { nc } = await as('images')
+    expect(await subscriptionFate(nc, 'images.region.eu.transform', 'images')).toBe('open')
+    expect(await subscriptionFate(nc, 'images.region.us.transform', 'images')).toMatch(
+      /Permissions Violation/
+    )
+    expect(await subscriptionFate(nc, 'images.region.eu.transform')).toMatch(/Permissions Violation/)
+    await nc.close()
+  })
+
+  it("releases creates the registry's mirrors of its regions, and no other stream by that name", async () => {
+    const { nc, violations, settle } = await as('releases')
+    const jsm = await jetstreamManager(nc)
+    expect((await jsm.streams.info('KV_registry')).config.name).toBe('KV_registry')
+    const mirror = await jsm.streams.add({
+      name: 'KV_registry-us',
+      mirror: { name: 'KV_registry' },
+      mirror_direct: true,
+    })
+    expect(mirror.config.mirror?.name).toBe('KV_registry')
+    await expect(
+      nc.request('$JS.API.STREAM.CREATE.KV_registry-xx', JSON.stringify({ name: 'KV_registry-xx' }), {
+        timeout: 1000,
+      })
+    ).rejects.toThrow(/Permissions Violation/)
+    await settle()
+    expect(violations).toEqual(['publish $JS.API.STREAM.CREATE.KV_registry-xx'])
     await nc.close()
   })
 

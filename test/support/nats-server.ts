@@ -22,9 +22,13 @@ export interface TestNatsServer {
 
 /**
  * `scope`: the datacenter whose subjects the users' permissions name. By default `*`: one server
- * stands in for every datacenter a test's services say they are in; the security tests pass a real one.
+ * stands in for every datacenter (and region) a test's services say they are in; the security tests
+ * pass a real one, with its `region` and the registry's `mirrorRegions`.
  */
-export async function startNatsServer(name = 'test', opts: { scope?: string } = {}): Promise<TestNatsServer> {
+export async function startNatsServer(
+  name = 'test',
+  opts: { scope?: string; region?: string; mirrorRegions?: string[] } = {}
+): Promise<TestNatsServer> {
   const dir = mkdtempSync(join(tmpdir(), `vtta-nats-${name}-`))
   const [clientPort, monitorPort, webSocketPort] = [await freePort(), await freePort(), await freePort()]
   const conf = writeNatsServerConfig(
@@ -38,7 +42,16 @@ export async function startNatsServer(name = 'test', opts: { scope?: string } = 
       clusterPort: 0,
       storeDir: join(dir, 'jetstream'),
     },
-    { credentials: testNatsCredentials(), routeHosts: [], permissionsDc: opts.scope ?? '*' }
+    {
+      credentials: testNatsCredentials(),
+      routeHosts: [],
+      permissionsDc: opts.scope ?? '*',
+      // Standing in for every datacenter, it stands in for every region too.
+      scope: {
+        region: opts.region ?? (opts.scope ? undefined : '*'),
+        ...(opts.mirrorRegions ? { mirrorRegions: opts.mirrorRegions } : {}),
+      },
+    }
   )
   const monitorUrl = `http://127.0.0.1:${monitorPort}`
   const launch = async () => {

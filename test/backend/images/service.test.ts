@@ -13,6 +13,7 @@ import { startService, type TestService } from '../../support/backend-service.ts
 import { startOriginServer, type OriginServer } from '../../support/origin-server.ts'
 import * as fixtures from '../../support/image-fixtures.ts'
 import { etagOfDigest } from '#shared/images.ts'
+import { subjects } from '#shared/subjects.ts'
 import { requestTransform } from './transform-client.ts'
 import { natsAuth } from '../../support/nats-credentials.ts'
 
@@ -38,7 +39,12 @@ beforeAll(async () => {
       contentType: 'image/jpeg',
     },
   })
-  service = await startService('images', { DC: 'fra', NATS_URL: nats.url, IMAGE_SOURCE_HOSTS: origin.origin })
+  service = await startService('images', {
+    DC: 'fra',
+    REGION: 'eu',
+    NATS_URL: nats.url,
+    IMAGE_SOURCE_HOSTS: origin.origin,
+  })
   nc = await connect({ servers: nats.url, ...natsAuth() })
 })
 
@@ -66,6 +72,23 @@ describe('image service', () => {
     expect(sha(await sharp(answer.body).raw().toBuffer())).toBe(sha(source))
     // One ETag for the whole body, on every chunk (the client checks they agree).
     expect(answer.etag).toBe(etagOf(answer.body))
+  })
+
+  it("answers its region's transforms too (what the edge asks with several regions), and no other region's", async () => {
+    const answer = await requestTransform(
+      nc,
+      { source: origin.fileUrl('photo.jpg'), options: { width: 64 } },
+      { subject: subjects.imageTransformInRegion('eu') }
+    )
+    expect(answer.status).toBe(200)
+    expect((await sharp(answer.body).metadata()).width).toBe(64)
+    await expect(
+      requestTransform(
+        nc,
+        { source: origin.fileUrl('photo.jpg') },
+        { subject: subjects.imageTransformInRegion('us') }
+      )
+    ).rejects.toThrow(/no responders/i)
   })
 
   it("sends an error's ETag with its JSON body", async () => {

@@ -28,14 +28,14 @@ export function imageOptions(partial: Partial<ResolvedImageOptions> = {}): Resol
 export async function requestTransform(
   nc: NatsConnection,
   request: { source: string; options?: Partial<ResolvedImageOptions> } | string,
-  opts: { dc?: string; timeoutMs?: number; headers?: Record<string, string> } = {}
+  opts: { dc?: string; subject?: string; timeoutMs?: number; headers?: Record<string, string> } = {}
 ): Promise<TransformAnswer> {
   const started = performance.now()
   const payload =
     typeof request === 'string'
       ? request
       : JSON.stringify({ source: request.source, options: imageOptions(request.options) })
-  const replies = await nc.requestMany(subjects.imageTransform(opts.dc ?? 'fra'), payload, {
+  const replies = await nc.requestMany(opts.subject ?? subjects.imageTransform(opts.dc ?? 'fra'), payload, {
     strategy: 'sentinel',
     maxWait: opts.timeoutMs ?? 20_000,
     headers: opts.headers ? toHeaders(opts.headers) : undefined,
