@@ -46,17 +46,18 @@ export interface Steering<D extends Datacenter> {
 /** What the health state says of a datacenter, for steering. */
 export type Availability = 'available' | 'down' | 'drained'
 
+/** Where distances are measured from: the client's coordinates, else its continent's centre. */
+export function clientOrigin(client: ClientLocation): { lat: number; lon: number } | undefined {
+  if (client.lat !== undefined && client.lon !== undefined) return { lat: client.lat, lon: client.lon }
+  return client.continent ? continentCentres[client.continent] : undefined
+}
+
 export function steer<D extends Datacenter>(
   catalogue: readonly D[],
   client: ClientLocation,
   availability: (dc: D) => Availability = () => 'available'
 ): Steering<D> {
-  const origin =
-    client.lat !== undefined && client.lon !== undefined
-      ? { lat: client.lat, lon: client.lon }
-      : client.continent
-        ? continentCentres[client.continent]
-        : undefined
+  const origin = clientOrigin(client)
   const scored = catalogue.map((dc, index) => ({
     dc,
     pinned: client.country !== undefined && dc.countries?.includes(client.country) === true,
