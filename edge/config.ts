@@ -5,7 +5,13 @@
  */
 import { errorMessage } from '#shared/error-message.ts'
 import { z } from 'zod'
-import { describeIssues, parseReachableCatalogue, type ReachableDatacenter } from '#shared/catalogue.ts'
+import {
+  describeIssues,
+  endpointsSchema,
+  parseReachableCatalogue,
+  type Endpoints,
+  type ReachableDatacenter,
+} from '#shared/catalogue.ts'
 import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
 import type { Bindings } from './env.ts'
 
@@ -21,6 +27,12 @@ const bearerToken = z
   .min(43, 'must be at least 43 characters (32 random bytes, e.g. `openssl rand -base64 32`)')
   .max(512, 'must be at most 512 characters')
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+
+/**
+ * DATACENTER_LEGS's bound, checked before it is parsed: a leg is some 70 characters, so this holds the
+ * legs of about 30 datacenters (900 pairs); the world catalogue's 36 legs take 3 kB.
+ */
+const MAX_LEGS_CHARS = 64 * 1024
 
 const varsSchema = z.object({
   ALLOW_GEO_OVERRIDE: z.enum(['true', 'false']).default('false'),
@@ -59,11 +71,21 @@ const varsSchema = z.object({
     .min(1, 'must be set')
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII'),
   ORIGIN_CLIENT_SECRET: bearerToken,
+  /**
+   * Local runs with the WAN on only (steering/legs.ts; production never sets it): JSON, for every
+   * pair of DATACENTERS, the endpoints that reach the target from the client's home datacenter.
+   */
+  DATACENTER_LEGS: z
+    .string()
+    .max(MAX_LEGS_CHARS, `must be at most ${MAX_LEGS_CHARS} characters (the legs of some 30 datacenters)`)
+    .optional(),
 })
 
 export interface EdgeConfig {
   datacenters: ReachableDatacenter[]
   byId: Map<string, ReachableDatacenter>
+  /** DATACENTER_LEGS: set only on a local run with the WAN on (steering/legs.ts). */
+  legs: DatacenterLegs | undefined
   allowGeoOverride: boolean
   health: {
     probeIntervalMs: number
@@ -87,7 +109,71 @@ export class EdgeConfigError extends Error {
   override name = 'EdgeConfigError'
 }
 
-/** What the edge reads; every name must be a binding (wrangler.toml's, or a secret in env.ts). */
+/** By home datacenter id, then target datacenter id: the endpoints of that leg (steering/legs.ts). */
+export type DatacenterLegs = ReadonlyMap<string, ReadonlyMap<string, Endpoints>>
+
+/** How many of a bad DATACENTER_LEGS's problems the error lists: it is answered to every client. */
+const MAX_LEG_ISSUES = 5
+
+/**
+ * DATACENTER_LEGS as a complete table over the catalogue's ids: every home has a leg to every
+ * target, itself included, so a request never silently bypasses the emulated WAN for want of one.
+ */
+function legsSchema(ids: readonly string[]) {
+  const known = new Set(ids)
+  const unknown = (id: string) => `unknown datacenter "${id}" (not in DATACENTERS)`
+  const missing = 'missing: every datacenter of DATACENTERS needs a leg to each, itself included'
+  return z.record(z.string(), z.record(z.string(), endpointsSchema)).superRefine((legs, ctx) => {
+    for (const [home, row] of Object.entries(legs)) {
+      if (!known.has(home)) ctx.addIssue({ code: 'custom', path: [home], message: unknown(home) })
+      for (const target of Object.keys(row))
+        if (!known.has(target))
+          ctx.addIssue({ code: 'custom', path: [home, target], message: unknown(target) })
+    }
+    for (const home of ids) {
+      const row = Object.hasOwn(legs, home) ? legs[home] : undefined
+      if (!row) ctx.addIssue({ code: 'custom', path: [home], message: missing })
+      else
+        for (const target of ids)
+          if (!Object.hasOwn(row, target))
+            ctx.addIssue({ code: 'custom', path: [home, target], message: missing })
+    }
+  })
+}
+
+function parseLegs(text: string, datacenters: readonly ReachableDatacenter[]): DatacenterLegs {
+  let data: unknown
+  try {
+    // zod drops a `__proto__` key without a word: refuse it here, as the id it cannot be.
+    data = JSON.parse(text, (key, value: unknown) => {
+      if (key === '__proto__')
+        throw new EdgeConfigError('DATACENTER_LEGS: "__proto__" is not a datacenter id')
+      return value
+    })
+  } catch (error) {
+    if (error instanceof EdgeConfigError) throw error
+    // Valid JSON too deep for the reviver's recursion is a RangeError: say so, not "not JSON".
+    if (!(error instanceof SyntaxError))
+      throw new EdgeConfigError(`DATACENTER_LEGS: cannot be read (${String(error)})`)
+    throw new EdgeConfigError('DATACENTER_LEGS: not valid JSON')
+  }
+  const parsed = z
+    .object({ DATACENTER_LEGS: legsSchema(datacenters.map((dc) => dc.id)) })
+    .safeParse({ DATACENTER_LEGS: data })
+  if (!parsed.success) {
+    const { issues } = parsed.error
+    const more = issues.length > MAX_LEG_ISSUES ? `; and ${issues.length - MAX_LEG_ISSUES} more` : ''
+    throw new EdgeConfigError(describeIssues(new z.ZodError(issues.slice(0, MAX_LEG_ISSUES))) + more)
+  }
+  return new Map(
+    Object.entries(parsed.data.DATACENTER_LEGS).map(([home, row]) => [home, new Map(Object.entries(row))])
+  )
+}
+
+/**
+ * What the edge reads; every name must be a binding (wrangler.toml's, or a secret or a local-only var
+ * in env.ts).
+ */
 type ConfigVars = Pick<Bindings, 'DATACENTERS' | keyof z.input<typeof varsSchema>>
 
 /** The names of the variables and secrets the edge reads, DATACENTERS aside. */
@@ -127,9 +213,11 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
   // One credential for two roles would make the purge token an operator token.
   if (v.PURGE_TOKEN !== undefined && v.PURGE_TOKEN === v.ADMIN_TOKEN)
     throw new EdgeConfigError('PURGE_TOKEN: must differ from ADMIN_TOKEN')
+  const legs = v.DATACENTER_LEGS === undefined ? undefined : parseLegs(v.DATACENTER_LEGS, datacenters)
   const config: EdgeConfig = {
     datacenters,
     byId: new Map(datacenters.map((dc) => [dc.id, dc])),
+    legs,
     allowGeoOverride: v.ALLOW_GEO_OVERRIDE === 'true',
     health: {
       probeIntervalMs: v.PROBE_INTERVAL_MS,

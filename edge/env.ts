@@ -35,8 +35,19 @@ export type EdgeSecret = (typeof edgeSecrets)[number]
 /** The secrets as bindings, each optional. */
 export type SecretBindings = Partial<Record<EdgeSecret, string>>
 
-/** Everything the Worker is bound to: wrangler.toml's bindings (generated) and the secrets. */
-export interface Bindings extends Cloudflare.Env, SecretBindings {}
+/**
+ * Vars that no table of wrangler.toml sets, so `wrangler types` cannot know them: only the local
+ * platform passes them (local/platform-specs.ts), and test/stack/wrangler.test.ts fails when the
+ * production environment sets one.
+ */
+export const localOnlyVars = [
+  /** The edge's legs through the emulated WAN (`WAN=1 npm start`): steering/legs.ts. */
+  'DATACENTER_LEGS',
+] as const
+export type LocalOnlyVar = (typeof localOnlyVars)[number]
+
+/** Everything the Worker is bound to: wrangler.toml's bindings (generated), the secrets, the local-only vars. */
+export interface Bindings extends Cloudflare.Env, SecretBindings, Partial<Record<LocalOnlyVar, string>> {}
 
 export interface Variables {
   requestId: string

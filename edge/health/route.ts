@@ -7,6 +7,7 @@ import { pingReplySchema, type PingRequest } from '#shared/schemas.ts'
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
+import { natsBridge } from '../steering/legs.ts'
 
 export const health = new Hono<AppEnv>()
 
@@ -17,11 +18,14 @@ health.get('/health', (c) => {
 
 health.get('/health/:dc', async (c) => {
   const id = c.req.param('dc')
-  if (!c.get('config').byId.has(id)) throw new ApiError('unknown_datacenter', `unknown datacenter ${id}`)
+  const dc = c.get('config').byId.get(id)
+  if (!dc) throw new ApiError('unknown_datacenter', `unknown datacenter ${id}`)
   const started = Date.now()
   const ping: PingRequest = { from: 'edge', sentAt: started }
-  const reply = await c.env.NATS_BRIDGE.getByName(id).request({
+  const { bridge, natsWs } = natsBridge(c, dc)
+  const reply = await bridge.request({
     dc: id,
+    natsWs,
     subject: subjects.ping(id),
     payload: JSON.stringify(ping),
     timeoutMs: 2_000,

@@ -1,8 +1,9 @@
 /**
- * GET/HEAD requests proxied to a datacenter's web service, with failover: a refused or reset
- * connection (`unreachable`), no answer within UPSTREAM_TIMEOUT_MS (`timeout`) or a 5xx
- * (`upstream_5xx`) moves the request to the next datacenter; when none answers, the answer is
- * steering/failover.ts's (504 if any timed out, else 502). The datacenter's own `x-datacenter`
+ * GET/HEAD requests proxied to a datacenter's web service (at the request's leg when the emulated
+ * WAN is on: steering/legs.ts), with failover: a refused or reset connection (`unreachable`), no
+ * answer within UPSTREAM_TIMEOUT_MS (`timeout`) or a 5xx (`upstream_5xx`) moves the request to the
+ * next datacenter; when none answers, the answer is steering/failover.ts's (504 if any timed out,
+ * else 502). The datacenter's own `x-datacenter`
  * header passes through. Every request carries the edge's proof (the Access service token); a
  * client's own CF-Access-* headers are dropped, never forwarded. A HEAD goes upstream as a HEAD
  * unless the caller asks for the GET (`method: 'GET'`): routes that cache must only ever store what
@@ -12,6 +13,7 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { AppEnv } from '../env.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
+import { webLeg } from '../steering/legs.ts'
 
 /** Request headers that describe this hop, not the request, and are not forwarded. */
 const HOP_BY_HOP = [
@@ -44,7 +46,7 @@ export async function proxyToDatacenter(
   const outcome = await withFailover(c, async (dc) => {
     let res: Response
     try {
-      res = await fetch(new URL(path, dc.endpoints.web), {
+      res = await fetch(new URL(path, webLeg(c, dc)), {
         method,
         headers,
         redirect: 'manual',

@@ -28,6 +28,7 @@ import { multiRegion } from '#shared/regions.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
+import { natsBridge } from '../steering/legs.ts'
 import type { BridgeStreamReply } from '../nats/bridge.ts'
 import { parseImageUrl } from './url.ts'
 import { verifyImagePath } from './signature.ts'
@@ -188,9 +189,11 @@ async function lookUpOrTransform(
   const outcome = await withFailover(
     c,
     async (dc) => {
-      const reply = await c.env.NATS_BRIDGE.getByName(dc.id).requestStream(
+      const { bridge, natsWs } = natsBridge(c, dc)
+      const reply = await bridge.requestStream(
         {
           dc: dc.id,
+          natsWs,
           // Several regions: ask the steered datacenter's region, so its server's own image service
           // answers first and a region without one falls back through the gateways (shared/subjects.ts).
           subject: multiRegion(config.datacenters)

@@ -2,6 +2,9 @@
  * NatsBridge: a Durable Object, one per datacenter (named by its id), that holds one NATS
  * connection over WebSocket and multiplexes every request through it. A Worker cannot keep a socket
  * across requests, so this is what makes an edge-to-NATS request cost one round trip, not five.
+ * With the emulated WAN's legs (DATACENTER_LEGS, steering/legs.ts) there is one per (client's home,
+ * datacenter) instead, and every request to it names the leg's URL (`natsWs`): always the same one,
+ * as the bridge is named for it.
  *
  * Failures come back as values with a stable code (RPC would strip error classes), so callers can
  * tell "nobody listens here" (try the next datacenter) from "too slow".
@@ -30,7 +33,12 @@ export type BridgeStreamReply =
   | { ok: true; data: Uint8Array; headers: Record<string, string>; parts: number; connects: number }
   | { ok: false; code: BridgeFailure; message: string; connects: number }
 
-export interface BridgePublish {
+/** The leg a request takes (steering/legs.ts `natsBridge`): absent, the datacenter's own natsWs. */
+interface BridgeLeg {
+  natsWs?: string
+}
+
+export interface BridgePublish extends BridgeLeg {
   dc: string
   subject: string
   payload: Uint8Array | string
@@ -48,7 +56,7 @@ export type BridgeReply =
   | { ok: true; data: Uint8Array; headers: Record<string, string>; connects: number }
   | { ok: false; code: BridgeFailure; message: string; connects: number }
 
-export interface BridgeRequest {
+export interface BridgeRequest extends BridgeLeg {
   dc: string
   subject: string
   payload: string | Uint8Array
@@ -94,20 +102,21 @@ export class NatsBridge extends DurableObject<Bindings> {
   }
 
   async #open(
-    dcId: string
+    dcId: string,
+    leg: BridgeLeg
   ): Promise<{ ok: true; nc: NatsConnection } | { ok: false; code: BridgeFailure; message: string }> {
     const config = edgeConfig(this.env)
     const dc = config.byId.get(dcId)
     if (!dc) return { ok: false, code: 'unknown_datacenter', message: `unknown datacenter ${dcId}` }
     try {
-      return { ok: true, nc: await this.#connect(dc.endpoints.natsWs, config.natsEdgeSeed) }
+      return { ok: true, nc: await this.#connect(leg.natsWs ?? dc.endpoints.natsWs, config.natsEdgeSeed) }
     } catch (error) {
       return { ok: false, code: 'unreachable', message: `NATS of ${dc.id}: ${String(error)}` }
     }
   }
 
   async request(req: BridgeRequest): Promise<BridgeReply> {
-    const conn = await this.#open(req.dc)
+    const conn = await this.#open(req.dc, req)
     if (!conn.ok) return { ...conn, connects: this.#connects }
     const nc = conn.nc
     try {
@@ -138,7 +147,7 @@ export class NatsBridge extends DurableObject<Bindings> {
   }
 
   async #requestStream(req: BridgeRequest): Promise<BridgeStreamReply> {
-    const conn = await this.#open(req.dc)
+    const conn = await this.#open(req.dc, req)
     if (!conn.ok) return { ...conn, connects: this.#connects }
     const timeoutMs = req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     const chunks: Uint8Array[] = []
@@ -182,7 +191,7 @@ export class NatsBridge extends DurableObject<Bindings> {
    * the id makes the retry safe.
    */
   async publish(req: BridgePublish): Promise<BridgePublishReply> {
-    const conn = await this.#open(req.dc)
+    const conn = await this.#open(req.dc, req)
     if (!conn.ok) return { ...conn, attempts: 0 }
     const deadline = Date.now() + (req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
     const js = jetstream(conn.nc)

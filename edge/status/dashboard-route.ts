@@ -11,7 +11,8 @@
  * behind that.
  *
  * The figures come from the steered datacenter's web service (`GET /api/dashboard`, which asks its
- * Prometheus: backend/web/dashboard.ts) with the usual failover (steering/failover.ts). No failure
+ * Prometheus: backend/web/dashboard.ts; at the request's leg when the emulated WAN is on:
+ * steering/legs.ts) with the usual failover (steering/failover.ts). No failure
  * of this route is ever reported against a datacenter's health, not even a time-out or a refused
  * connection: monitoring must never change how the edge steers real traffic (a slow Prometheus would
  * otherwise take a healthy datacenter out of rotation), and the probes judge datacenters. So the web
@@ -35,6 +36,7 @@ import {
 import { errorMessage } from '#shared/error-message.ts'
 import type { AppEnv } from '../env.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
+import { webLeg } from '../steering/legs.ts'
 import { ApiError } from '../http/errors.ts'
 import {
   dashboardErrorPage,
@@ -90,7 +92,7 @@ async function fromDatacenters(c: Context<AppEnv>, range: DashboardRange): Promi
   const outcome = await withFailover<Dashboard>(c, async (dc) => {
     let res: Response
     try {
-      res = await fetch(new URL(`/api/dashboard?range=${range}`, dc.endpoints.web), {
+      res = await fetch(new URL(`/api/dashboard?range=${range}`, webLeg(c, dc)), {
         headers,
         redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),

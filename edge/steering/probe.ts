@@ -1,4 +1,9 @@
-/** One active probe: GET <web>/health of a datacenter with the edge's proof, within a timeout. */
+/**
+ * One active probe: GET <web>/health of a datacenter with the edge's proof, within a timeout.
+ * Always at the datacenter's own endpoint, never a client's leg of the emulated WAN (steering/legs.ts):
+ * the HealthRegistry is one object in one place, so no client's leg is its own. Issue #16 probes from
+ * several vantages.
+ */
 import { healthDocumentSchema } from '#shared/schemas.ts'
 import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { ProbeResult } from './health-state.ts'

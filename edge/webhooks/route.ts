@@ -12,6 +12,7 @@ import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
+import { natsBridge } from '../steering/legs.ts'
 import { deliveryHeaders, readCapped, signatureValid } from './github-delivery.ts'
 
 export const webhooks = new Hono<AppEnv>()
@@ -65,8 +66,10 @@ webhooks.post('/webhooks/github', async (c) => {
       const remaining = BUDGET_MS - (Date.now() - started)
       if (remaining < 200)
         return { ok: false, code: 'out_of_time', message: `${BUDGET_MS} ms spent`, healthy: true }
-      const ack = await c.env.NATS_BRIDGE.getByName(dc.id).publish({
+      const { bridge, natsWs } = natsBridge(c, dc)
+      const ack = await bridge.publish({
         dc: dc.id,
+        natsWs,
         subject,
         payload: body,
         msgId,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { steer, distanceKm, type Availability } from '../../edge/steering/nearest.ts'
+import { steer, distanceKm, homeDatacenter, type Availability } from '../../edge/steering/nearest.ts'
 import type { Datacenter } from '#shared/catalogue.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
@@ -88,5 +88,39 @@ describe('steering: nearest datacenter by great-circle distance', () => {
     const result = steer(local, { lat: 52.37, lon: 4.9 }, (dc) => (dc.id === 'ams' ? 'drained' : 'down'))
     expect(result.fallback).toBe(true)
     expect(result.ranked.map((dc) => dc.id)).toEqual(['lon', 'fra', 'ams'])
+  })
+})
+
+describe('the client home datacenter: where the client is, for the WAN legs', () => {
+  const home = (dcs: Datacenter[], client: Parameters<typeof homeDatacenter>[1]) =>
+    homeDatacenter(dcs, client).id
+
+  it.each(cities)(
+    '%s (%f, %f) stands at %s, and at %s with New York added',
+    (_city, lat, lon, nearest, withNyc) => {
+      expect(home(local, { lat, lon })).toBe(nearest)
+      expect(home(withNewYork, { lat, lon })).toBe(withNyc)
+    }
+  )
+
+  it('is the nearest whatever steering prefers: weights and country pins do not move the client', () => {
+    const amsOut = local.map((dc) => (dc.id === 'ams' ? { ...dc, weight: 0 } : dc))
+    expect(home(amsOut, { lat: 52.37, lon: 4.9 })).toBe('ams')
+    // Brussels: ams is nearest; steering would prefer fra at weight 3.
+    const fra3 = local.map((dc) => (dc.id === 'fra' ? { ...dc, weight: 3 } : dc))
+    expect(home(fra3, { lat: 50.85, lon: 4.35 })).toBe('ams')
+    const pinned = local.map((dc) => (dc.id === 'ams' ? { ...dc, countries: ['IE'] } : dc))
+    expect(home(pinned, { lat: 53.35, lon: -6.26, country: 'IE' })).toBe('lon')
+  })
+
+  it('without coordinates, stands at the nearest to its continent, else at the first of the catalogue', () => {
+    expect(home(withNewYork, { continent: 'NA' })).toBe('nyc')
+    expect(home(withNewYork, { continent: 'EU' })).toBe('fra')
+    expect(home(withNewYork, {})).toBe('fra')
+    expect(home([...withNewYork].reverse(), {})).toBe('nyc')
+  })
+
+  it('has no home in an empty catalogue', () => {
+    expect(() => homeDatacenter([], {})).toThrow(RangeError)
   })
 })

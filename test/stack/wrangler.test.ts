@@ -6,7 +6,9 @@
  *   config reader (the same normalisation and validation `wrangler deploy` applies), checked for the
  *   invariants below, and built with `wrangler deploy --dry-run`, which needs no account or network.
  * - The edge's secrets (edge/env.ts `edgeSecrets`) are never vars, and every variable the edge reads
- *   (edge/config.ts) is a wrangler var or a secret.
+ *   (edge/config.ts) is a wrangler var, a secret or a local-only var.
+ * - The local-only vars (edge/env.ts `localOnlyVars`: DATACENTER_LEGS, the emulated WAN's legs) are in
+ *   no table: only `WAN=1 npm start` passes them, and production must never reach a datacenter by one.
  *
  * As in stack.test.ts the invariants are a checker returning problems ("<where>: <invariant>: <detail>"),
  * and the negative tests break a copy of the real configuration to show that each problem is reported.
@@ -90,7 +92,9 @@ const { edgeConfig, configVarNames } = z
     configVarNames: z.array(z.string()),
   })
   .parse(await edgeModule('config.ts'))
-const { edgeSecrets } = z.object({ edgeSecrets: z.array(z.string()) }).parse(await edgeModule('env.ts'))
+const { edgeSecrets, localOnlyVars } = z
+  .object({ edgeSecrets: z.array(z.string()), localOnlyVars: z.array(z.string()) })
+  .parse(await edgeModule('env.ts'))
 
 const placeholderSeed = new TextDecoder().decode(createUser().getSeed())
 
@@ -167,6 +171,10 @@ function productionProblems(
   for (const { table, vars: tableVars } of tables) {
     for (const secret of edgeSecrets) {
       if (secret in tableVars) problems.push(`${table}: secrets: ${secret} is a secret, never a var`)
+    }
+    // The emulated WAN's legs: a datacenter reached at a loopback relay, or anywhere but its own endpoints.
+    for (const name of localOnlyVars) {
+      if (name in tableVars) problems.push(`${table}: local-only: ${name} is set by \`WAN=1 npm start\` only`)
     }
   }
   return problems
@@ -251,7 +259,12 @@ describe('wrangler.toml [env.production]', () => {
   })
 
   it('binds every variable the edge reads, as a var or as a secret, and no secret the edge does not read', () => {
-    const provided = new Set([...Object.keys(local.vars), ...Object.keys(production.vars), ...edgeSecrets])
+    const provided = new Set([
+      ...Object.keys(local.vars),
+      ...Object.keys(production.vars),
+      ...edgeSecrets,
+      ...localOnlyVars,
+    ])
     expect(configVarNames.filter((name) => !provided.has(name))).toEqual([])
     expect(edgeSecrets.filter((name) => !configVarNames.includes(name))).toEqual([])
   })
@@ -264,6 +277,14 @@ describe('wrangler.toml [env.production]', () => {
     expect(datacenters).toEqual(catalogue)
     expect(datacenters.map((dc) => dc.id)).toEqual(['fra1', 'ams3', 'lon1'])
     expect(production.vars.ALLOW_GEO_OVERRIDE).toBe('false')
+  })
+
+  it('sets no local-only var: production reaches every datacenter at its own endpoints', () => {
+    expect(localOnlyVars).toEqual(['DATACENTER_LEGS'])
+    for (const name of localOnlyVars) {
+      expect(production.vars).not.toHaveProperty(name)
+      expect(local.vars).not.toHaveProperty(name)
+    }
   })
 
   it('limits image misses per client IP and minute (the edge answers Retry-After: 60)', () => {
@@ -434,6 +455,16 @@ const mutations: Mutation[] = [
     description: 'a secret is stored as a production var',
     mutate: (env) => (env.vars.ADMIN_TOKEN = 'correct horse battery staple'),
     expected: /^\[env\.production\.vars\]: secrets: ADMIN_TOKEN is a secret, never a var/,
+  },
+  {
+    description: 'production sets the emulated WAN legs',
+    mutate: (env) => (env.vars.DATACENTER_LEGS = '{}'),
+    expected: /^\[env\.production\.vars\]: local-only: DATACENTER_LEGS is set by `WAN=1 npm start` only/,
+  },
+  {
+    description: 'the local table sets the emulated WAN legs',
+    mutate: (_env, top) => (top.vars.DATACENTER_LEGS = '{}'),
+    expected: /^\[vars\]: local-only: DATACENTER_LEGS is set by `WAN=1 npm start` only/,
   },
   {
     description: 'a secret is stored as a local var',

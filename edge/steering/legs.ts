@@ -1,0 +1,69 @@
+/**
+ * The edge's legs to the datacenters: where a request reaches a datacenter from (issue #15).
+ *
+ * Cloudflare has a location near every client, so a request's way to a datacenter starts near the
+ * client: at the datacenter nearest to it, its home (steering/nearest.ts `homeDatacenter`). In
+ * production that is simply the network, and every request reaches a datacenter at its own endpoints.
+ * On one machine the emulated WAN (`WAN=1 npm start`, local/wan/) gives every (home, target) pair an
+ * address of its own that carries the round-trip time between the two (5 ms when they are the same),
+ * and the local platform names them in the DATACENTER_LEGS var (validated in config.ts: every pair of
+ * DATACENTERS, home == target included). With legs, a request from a client at home h reaches the
+ * datacenter t it is steered to, or fails over to, at leg (h, t); without, at t's own endpoints, as
+ * before.
+ *
+ * What takes a leg: the web service (http/datacenter.ts, the dashboard route) through `webLeg`, and
+ * NATS (images, webhooks, /health/<dc>) through `natsBridge`. A NatsBridge holds one connection, so
+ * with legs there is one bridge per (home, target), named `<home>><target>`; without, one per
+ * datacenter, named by its id, as before. What does not: the HealthRegistry's probes, one object in
+ * one place, whose leg would only say where that object runs (steering/probe.ts; issue #16 probes from
+ * several vantages).
+ */
+import type { Context } from 'hono'
+import type { Endpoints, ReachableDatacenter } from '#shared/catalogue.ts'
+import type { EdgeConfig } from '../config.ts'
+import type { AppEnv, Bindings } from '../env.ts'
+import { clientLocation } from '../client-location.ts'
+import { homeDatacenter } from './nearest.ts'
+
+/** The endpoints at which a client whose home datacenter is `home` reaches `dc`. */
+export function legEndpoints(
+  config: Pick<EdgeConfig, 'legs'>,
+  home: string | undefined,
+  dc: ReachableDatacenter
+): Endpoints {
+  if (!config.legs || home === undefined) return dc.endpoints
+  const leg = config.legs.get(home)?.get(dc.id)
+  // config.ts refuses legs that miss a pair: reaching here is a bug, never a reason to bypass the WAN.
+  if (!leg) throw new Error(`DATACENTER_LEGS has no leg from ${home} to ${dc.id}`)
+  return leg
+}
+
+/** This request's home datacenter id when legs are configured; without them none is needed. */
+export function requestHome(c: Context<AppEnv>): string | undefined {
+  const config = c.get('config')
+  if (!config.legs) return undefined
+  return homeDatacenter(config.datacenters, clientLocation(c.req.raw, config.allowGeoOverride)).id
+}
+
+/** The base URL at which this request reaches `dc`'s web service. */
+export function webLeg(c: Context<AppEnv>, dc: ReachableDatacenter): string {
+  return legEndpoints(c.get('config'), requestHome(c), dc).web
+}
+
+type BridgeStub = ReturnType<Bindings['NATS_BRIDGE']['getByName']>
+
+/**
+ * The NatsBridge that carries this request to `dc`, and the URL it is to connect to (pass it on as
+ * the request's `natsWs`). Without legs: `dc`'s own bridge, on `dc`'s own natsWs (`natsWs` undefined).
+ */
+export function natsBridge(
+  c: Context<AppEnv>,
+  dc: ReachableDatacenter
+): { bridge: BridgeStub; natsWs: string | undefined } {
+  const home = requestHome(c)
+  if (home === undefined) return { bridge: c.env.NATS_BRIDGE.getByName(dc.id), natsWs: undefined }
+  return {
+    bridge: c.env.NATS_BRIDGE.getByName(`${home}>${dc.id}`),
+    natsWs: legEndpoints(c.get('config'), home, dc).natsWs,
+  }
+}
