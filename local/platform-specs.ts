@@ -10,6 +10,7 @@ import { jetStreamLayout } from '#shared/regions.ts'
 import { serviceNames, type ServiceName } from '#shared/services.ts'
 import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { writeNatsServerConfig } from './nats-config.ts'
+import { wanLegs } from './wan-legs.ts'
 import { ensureNatsCredentials, type NatsCredentials } from './nats-auth/credentials.ts'
 import type { ProcessSpec } from './processes.ts'
 import type { LocalEnv } from './env.ts'
@@ -200,6 +201,9 @@ export function edgeSpec(
     GITHUB_WEBHOOK_SECRET: opts.env.GITHUB_WEBHOOK_SECRET,
     NATS_EDGE_SEED: opts.natsEdgeSeed ?? localNatsCredentials(opts.localDir).seed('edge'),
   }
+  // WAN=1: the edge stands where the client is, reaching each datacenter at the relay address of the
+  // leg from the client's nearest one. Only the loopback platform has those addresses (not the swarm).
+  if (opts.tunables.WAN === '1' && !opts.endpoints) vars.DATACENTER_LEGS = JSON.stringify(wanLegs(catalogue))
   for (const name of edgeTunables) {
     const value = opts.tunables[name]
     if (value !== undefined) vars[name] = value

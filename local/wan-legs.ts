@@ -1,0 +1,38 @@
+/**
+ * The edge's legs through the emulated WAN (issue #15 contract). A client whose nearest datacenter is
+ * the h-th of the catalogue (0-based) reaches the t-th at 127.0.(t+1).(h+2), on t's own ports: the
+ * WAN relay (local/wan/) listening there holds each byte for RTT(h, t)/2 each way (5 ms round trip
+ * when h == t, the client's own datacenter) and forwards it to t's own address, 127.0.(t+1).1.
+ * `wanLegs` is what `WAN=1 npm start` gives the edge as DATACENTER_LEGS (edge/steering/legs.ts picks
+ * the leg per request). The relay's `wanAddress` (local/wan/address.ts) is the same rule for any pair
+ * of datacenters.
+ */
+import type { Catalogue, Endpoints } from '#shared/catalogue.ts'
+import { loopbackAddress, ports } from './addresses.ts'
+
+/** The address at which a client whose home is datacenter `homeIndex` reaches datacenter `targetIndex`. */
+export function wanLegHost(homeIndex: number, targetIndex: number): string {
+  // The last octet is h + 2 (1 is the datacenter itself), so at most 253 homes.
+  if (!Number.isInteger(homeIndex) || homeIndex < 0 || homeIndex > 252)
+    throw new RangeError(`no WAN leg from datacenter #${homeIndex + 1}`)
+  return loopbackAddress(targetIndex).replace(/\.1$/, `.${homeIndex + 2}`)
+}
+
+/** DATACENTER_LEGS for a catalogue: every home to every target, itself included. */
+export function wanLegs(catalogue: Catalogue): Record<string, Record<string, Endpoints>> {
+  return Object.fromEntries(
+    catalogue.map((home, h) => [
+      home.id,
+      Object.fromEntries(
+        catalogue.map((target, t) => {
+          const host = wanLegHost(h, t)
+          const leg = {
+            web: `http://${host}:${ports.services.web}`,
+            natsWs: `ws://${host}:${ports.natsWebSocket}`,
+          }
+          return [target.id, leg]
+        })
+      ),
+    ])
+  )
+}

@@ -1,0 +1,99 @@
+/**
+ * The edge's legs of `WAN=1 npm start` (local/wan-legs.ts): the contract's address rule, the
+ * DATACENTER_LEGS the edge is given, and that the edge's own configuration (edge/config.ts) accepts
+ * it as it is. Which leg a request takes is test/edge/legs.test.ts's.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { parseCatalogue } from '#shared/catalogue.ts'
+import world from '#shared/datacenters.world.json' with { type: 'json' }
+import local from '#shared/datacenters.json' with { type: 'json' }
+import { wanLegHost, wanLegs } from '../../local/wan-legs.ts'
+import { edgeSpec } from '../../local/platform-specs.ts'
+import { localEnv } from '../../local/env.ts'
+import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
+
+const worldCatalogue = parseCatalogue(world, 'datacenters.world.json')
+const localCatalogue = parseCatalogue(local, 'datacenters.json')
+
+/** edge/config.ts, imported by URL at run time: edge/ is type-checked with the Worker's types. */
+const { edgeConfig } = z
+  .object({
+    edgeConfig: z.custom<
+      (vars: Record<string, unknown>) => { legs?: ReadonlyMap<string, ReadonlyMap<string, unknown>> }
+    >((v) => typeof v === 'function'),
+  })
+  .parse(await import(new URL('../../edge/config.ts', import.meta.url).href))
+
+const dir = mkdtempSync(join(tmpdir(), 'vtta-wan-legs-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function edgeVars(tunables: NodeJS.ProcessEnv, endpoints?: (i: number) => { web: string; natsWs: string }) {
+  const { values } = localEnv({}, 'http://127.0.0.1:8787', loadEdgeSecrets(dir).secrets)
+  const spec = edgeSpec(worldCatalogue, { localDir: dir, edgePort: 8787, env: values, tunables, endpoints })
+  return z.record(z.string(), z.string()).parse(JSON.parse(spec.env.EDGE_VARS ?? ''))
+}
+
+describe('wanLegHost: where a client at home h reaches datacenter t', () => {
+  it('is 127.0.(t+1).(h+2)', () => {
+    expect(wanLegHost(0, 0)).toBe('127.0.1.2')
+    expect(wanLegHost(0, 3)).toBe('127.0.4.2')
+    expect(wanLegHost(3, 0)).toBe('127.0.1.5')
+    expect(wanLegHost(5, 4)).toBe('127.0.5.7')
+    expect(wanLegHost(252, 253)).toBe('127.0.254.254')
+  })
+
+  it('has no address past the last octet, nor for an index that is not one', () => {
+    for (const [h, t] of [
+      [253, 0],
+      [-1, 0],
+      [0, 254],
+      [0.5, 0],
+    ] as const)
+      expect(() => wanLegHost(h, t)).toThrow(RangeError)
+  })
+})
+
+describe('wanLegs: DATACENTER_LEGS for a catalogue', () => {
+  it('has every pair of the world, itself included, on the datacenter ports', () => {
+    const legs = wanLegs(worldCatalogue)
+    const ids = worldCatalogue.map((dc) => dc.id)
+    expect(Object.keys(legs)).toEqual(ids)
+    for (const home of ids) expect(Object.keys(legs[home]!)).toEqual(ids)
+    // A client in New York (home index 3) reaching Frankfurt (0), and its own datacenter.
+    expect(legs.nyc!.fra).toEqual({ web: 'http://127.0.1.5:8080', natsWs: 'ws://127.0.1.5:8443' })
+    expect(legs.nyc!.nyc).toEqual({ web: 'http://127.0.4.5:8080', natsWs: 'ws://127.0.4.5:8443' })
+    expect(legs.fra!.sgp).toEqual({ web: 'http://127.0.6.2:8080', natsWs: 'ws://127.0.6.2:8443' })
+  })
+
+  it("is the three-datacenter catalogue's own for it", () => {
+    expect(Object.keys(wanLegs(localCatalogue))).toEqual(['fra', 'ams', 'lon'])
+    expect(wanLegs(localCatalogue).lon!.ams!.web).toBe('http://127.0.2.4:8080')
+  })
+})
+
+describe('npm start gives the edge its legs with WAN=1 only', () => {
+  it('passes DATACENTER_LEGS with WAN=1, and the edge accepts it', () => {
+    const vars = edgeVars({ WAN: '1' })
+    expect(JSON.parse(vars.DATACENTER_LEGS ?? '')).toEqual(wanLegs(worldCatalogue))
+    const config = edgeConfig(vars)
+    expect(config.legs?.size).toBe(6)
+    expect(config.legs?.get('sgp')?.get('lon')).toEqual({
+      web: 'http://127.0.3.7:8080',
+      natsWs: 'ws://127.0.3.7:8443',
+    })
+  })
+
+  it('passes none without it, nor to an edge whose datacenters are elsewhere (the swarm)', () => {
+    expect(edgeVars({})).not.toHaveProperty('DATACENTER_LEGS')
+    expect(edgeVars({ WAN: '0' })).not.toHaveProperty('DATACENTER_LEGS')
+    const swarm = (i: number) => ({
+      web: `http://10.0.0.${i + 2}:8080`,
+      natsWs: `wss://10.0.0.${i + 2}:8443`,
+    })
+    expect(edgeVars({ WAN: '1' }, swarm)).not.toHaveProperty('DATACENTER_LEGS')
+  })
+})
