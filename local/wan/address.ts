@@ -1,0 +1,33 @@
+/**
+ * Where the emulated WAN's links listen (issue #15 contract). Datacenter i (0-based, catalogue order)
+ * binds 127.0.(i+1).1 (local/addresses.ts); traffic from datacenter f to datacenter t goes to
+ * 127.0.(t+1).(f+2) on the target's own port, where the relay holds it for the one-way time of (f, t)
+ * and forwards it to 127.0.(t+1).1. f == t is the edge's leg to a client's own datacenter. The whole of
+ * 127.0.0.0/8 is loopback on Linux, so no address needs configuring.
+ */
+import { loopbackAddress, ports } from '../addresses.ts'
+
+/** The NATS gateway port (one gateway listener per server, issue #15 contract). */
+export const natsGatewayPort = 7222
+
+/**
+ * The TCP ports of a datacenter that other datacenters (and the edge) reach: NATS client, routes,
+ * gateways, WebSocket (the edge's bridge) and the web service (the edge's requests). Monitoring and
+ * the services' internal ports stay inside a datacenter.
+ */
+export const defaultWanPorts: readonly number[] = [
+  ports.natsClient,
+  ports.natsCluster,
+  natsGatewayPort,
+  ports.natsWebSocket,
+  ports.services.web,
+]
+
+/** The relay address for traffic from datacenter `fromIndex` to datacenter `toIndex`. */
+export function wanAddress(fromIndex: number, toIndex: number): string {
+  const target = loopbackAddress(toIndex)
+  // The last octet is f + 2 (1 is the datacenter itself), so at most 253 datacenters.
+  if (!Number.isInteger(fromIndex) || fromIndex < 0 || fromIndex > 252)
+    throw new RangeError(`no WAN relay address from datacenter #${fromIndex + 1}`)
+  return target.replace(/\.1$/, `.${fromIndex + 2}`)
+}

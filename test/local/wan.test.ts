@@ -1,0 +1,431 @@
+/**
+ * The emulated WAN (local/wan/, issue #15): real TCP through the real relay on 127.0.0.0/8, echo
+ * servers standing where the datacenters bind (127.0.(i+1).1). Each link carries its table RTT within
+ * 10 % (p50 of 25 echo round trips), bytes keep their order through a bulk transfer, a cut stops traffic
+ * both ways and a heal delivers what it held.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../../local/free-port.ts'
+import { wanAddress, defaultWanPorts } from '../../local/wan/address.ts'
+import { addPartition, CutSet, parseCuts } from '../../local/wan/cuts.ts'
+import { nowMs } from '../../local/wan/precise-timer.ts'
+import { WanRelay } from '../../local/wan/relay.ts'
+import { loadRttTable, parseRttFile } from '../../local/wan/rtt.ts'
+
+const world = [
+  { id: 'fra', region: 'eu' },
+  { id: 'ams', region: 'eu' },
+  { id: 'lon', region: 'eu' },
+  { id: 'nyc', region: 'us' },
+  { id: 'sfo', region: 'us' },
+  { id: 'sgp', region: 'ap' },
+]
+const ids = world.map((d) => d.id)
+const index = (id: string) => ids.indexOf(id)
+
+/** A datacenter's stand-in on 127.0.(i+1).1: echoes every byte, and records what it received. */
+interface Echo {
+  server: Server
+  received: Buffer[]
+  connections: Socket[]
+  ended: number
+}
+
+/** One echo server per datacenter, all on one port (found free on every address). */
+async function startEchoes(): Promise<{ port: number; echoes: Echo[] }> {
+  for (;;) {
+    const port = await freePort('127.0.1.1')
+    const echoes: Echo[] = []
+    try {
+      for (let i = 0; i < ids.length; i++) {
+        const echo: Echo = {
+          server: createServer({ allowHalfOpen: true }),
+          received: [],
+          connections: [],
+          ended: 0,
+        }
+        echo.server.on('connection', (socket) => {
+          socket.setNoDelay(true)
+          echo.connections.push(socket)
+          socket.on('data', (chunk: Buffer) => {
+            echo.received.push(chunk)
+            socket.write(chunk)
+          })
+          socket.on('end', () => {
+            echo.ended++
+            socket.end()
+          })
+          socket.on('error', () => {})
+        })
+        echoes.push(echo)
+        await new Promise<void>((resolve, reject) => {
+          echo.server.once('error', reject)
+          echo.server.listen(port, `127.0.${i + 1}.1`, () => resolve())
+        })
+      }
+      return { port, echoes }
+    } catch {
+      for (const e of echoes) e.server.close()
+    }
+  }
+}
+
+/** A client connection through the WAN that collects what comes back. */
+class Probe {
+  readonly socket: Socket
+  readonly got: Buffer[] = []
+  closed = false
+
+  constructor(from: string, to: string, port: number) {
+    this.socket = connect({
+      host: wanAddress(index(from), index(to)),
+      port,
+      noDelay: true,
+      allowHalfOpen: true,
+    })
+    this.socket.on('data', (chunk: Buffer) => this.got.push(chunk))
+    this.socket.on('close', () => (this.closed = true))
+    this.socket.on('error', () => {})
+  }
+
+  get text(): string {
+    return Buffer.concat(this.got).toString()
+  }
+
+  /** Resolves true once `text` has come back, false after `ms`. */
+  async waitFor(text: string, ms: number): Promise<boolean> {
+    for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20))
+      if (this.text.includes(text)) return true
+    return this.text.includes(text)
+  }
+
+  async echo(text: string, ms = 3_000): Promise<boolean> {
+    this.socket.write(text)
+    return this.waitFor(text, ms)
+  }
+}
+
+/** The p50 of `n` one-byte echo round trips over one connection, in ms. */
+async function rttP50(from: string, to: string, port: number, n = 25): Promise<number> {
+  const socket = connect({ host: wanAddress(index(from), index(to)), port, noDelay: true })
+  await once(socket, 'connect')
+  // The first exchange also waits for the upstream connection: not a round trip of the link.
+  socket.write('x')
+  await once(socket, 'data')
+  const samples: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = nowMs()
+    socket.write('x')
+    await once(socket, 'data')
+    samples.push(nowMs() - t0)
+  }
+  socket.destroy()
+  samples.sort((a, b) => a - b)
+  return samples[Math.floor(n / 2)]!
+}
+
+const quietLog = () => {
+  const lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> = []
+  const at = (level: string) => (obj: Record<string, unknown>, msg: string) =>
+    void lines.push({ level, obj, msg })
+  return { lines, log: { info: at('info'), warn: at('warn'), error: at('error') } }
+}
+
+const received = (echo: Echo) => Buffer.concat(echo.received).toString()
+
+describe('the RTT table (local/wan/rtt.json)', () => {
+  const table = loadRttTable()
+
+  it('holds the research figures, symmetric, with their provenance and the 5 ms client leg', () => {
+    expect(table.rttMs('fra', 'ams')).toBe(12)
+    expect(table.rttMs('ams', 'fra')).toBe(12)
+    expect(table.rttMs('fra', 'nyc')).toBe(95)
+    expect(table.rttMs('sgp', 'nyc')).toBe(236)
+    expect(table.rttMs('lon', 'sfo')).toBe(144)
+    expect(table.rttMs('sfo', 'sgp')).toBe(173)
+    expect(table.rttMs('nyc', 'nyc')).toBe(5)
+    expect(table.oneWayMs('fra', 'nyc')).toBe(47.5)
+    expect(table.source).toMatch(/Azure.*P50.*2026-07-02.*azure-network-latency/)
+    expect(() => table.assertCovers(ids)).not.toThrow()
+  })
+
+  it('names both datacenters of a pair it lacks, and the relay refuses to start without it', async () => {
+    expect(() => table.rttMs('ams', 'blr')).toThrow(/no round-trip time between ams and blr/)
+    expect(() => table.assertCovers(['fra', 'ams', 'blr'])).toThrow(/between ams and blr/)
+    await expect(
+      WanRelay.start({ datacenters: ['fra', 'xyz'], rtt: table, ports: [1], log: quietLog().log })
+    ).rejects.toThrow(/no round-trip time between fra and xyz/)
+  })
+
+  it('refuses a malformed table naming the field', () => {
+    const base = { source: 'test', unit: 'ms', sameDatacenterMs: 5, rtt: { fra: { ams: 12 } } }
+    expect(() => parseRttFile({ ...base, rtt: { fra: { ams: -1 } } }, 'rtt.json')).toThrow(/rtt\.fra\.ams/)
+    expect(() => parseRttFile({ ...base, source: '' }, 'rtt.json')).toThrow(/rtt\.json: source/)
+    expect(() => parseRttFile({ ...base, rtt: { fra: { ams: 12 }, ams: { fra: 13 } } }, 'x')).toThrow(
+      /ams-fra is given twice, as 12 and 13 ms/
+    )
+  })
+})
+
+describe('wanAddress', () => {
+  it('is 127.0.(to+1).(from+2): the target datacenter, reached from the source', () => {
+    expect(wanAddress(0, 1)).toBe('127.0.2.2')
+    expect(wanAddress(3, 5)).toBe('127.0.6.5')
+    expect(wanAddress(5, 3)).toBe('127.0.4.7')
+    expect(wanAddress(2, 2)).toBe('127.0.3.4')
+    expect(() => wanAddress(253, 0)).toThrow(RangeError)
+    expect(() => wanAddress(0, 254)).toThrow(RangeError)
+  })
+
+  it('relays the ports that cross datacenters: NATS client, routes, gateways, WebSocket and web', () => {
+    expect([...defaultWanPorts].sort()).toEqual([4222, 6222, 7222, 8080, 8443])
+  })
+})
+
+describe('the relay', () => {
+  let port: number
+  let echoes: Echo[]
+  let relay: WanRelay
+  const probes: Probe[] = []
+  const probe = (from: string, to: string) => {
+    const p = new Probe(from, to, port)
+    probes.push(p)
+    return p
+  }
+  const logged = quietLog()
+
+  beforeAll(async () => {
+    ;({ port, echoes } = await startEchoes())
+    relay = await WanRelay.start({ datacenters: ids, rtt: loadRttTable(), ports: [port], log: logged.log })
+  })
+  afterAll(async () => {
+    for (const p of probes) p.socket.destroy()
+    await relay?.close()
+    for (const e of echoes ?? []) {
+      for (const s of e.connections) s.destroy()
+      e.server.close()
+    }
+  })
+
+  it('carries each link its round-trip time, within 10 %', { timeout: 60_000 }, async () => {
+    const links: Array<[string, string, number]> = [
+      ['fra', 'ams', 12],
+      ['ams', 'fra', 12],
+      ['fra', 'nyc', 95],
+      ['nyc', 'sgp', 236],
+      ['fra', 'fra', 5],
+      ['sgp', 'sgp', 5],
+    ]
+    const measured: string[] = []
+    for (const [from, to, want] of links) {
+      const p50 = await rttP50(from, to, port)
+      measured.push(`${from}->${to} ${p50.toFixed(2)} ms (table ${want})`)
+      expect(Math.abs(p50 - want) / want, `${from}->${to}: ${p50.toFixed(2)} ms`).toBeLessThan(0.1)
+    }
+    console.log(`WAN RTT p50 of 25: ${measured.join(', ')}`)
+  })
+
+  it(
+    'keeps every byte in order through a bulk transfer, and says how fast',
+    { timeout: 60_000 },
+    async () => {
+      for (const [from, to] of [
+        ['fra', 'ams'],
+        ['nyc', 'sgp'],
+      ] as const) {
+        const data = randomBytes(16 * 1024 * 1024)
+        const p = probe(from, to)
+        await once(p.socket, 'connect')
+        const t0 = nowMs()
+        // In pieces of every size, against the socket's backpressure.
+        for (let at = 0; at < data.length;) {
+          const size = 1 + Math.floor(Math.random() * 128 * 1024)
+          if (!p.socket.write(data.subarray(at, at + size))) await once(p.socket, 'drain')
+          at += size
+        }
+        while (p.got.reduce((n, c) => n + c.length, 0) < data.length) await sleep(5)
+        const seconds = (nowMs() - t0) / 1000
+        const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+        expect(sha(Buffer.concat(p.got))).toBe(sha(data))
+        console.log(
+          `WAN bulk ${from}->${to} (RTT ${loadRttTable().rttMs(from, to)} ms): 16 MiB there and back in ${seconds.toFixed(2)} s, ${(data.length / 1e6 / seconds).toFixed(1)} MB/s each way`
+        )
+      }
+    }
+  )
+
+  it(
+    'stops traffic both ways on a cut; a heal delivers what it held and lets new connections through',
+    { timeout: 30_000 },
+    async () => {
+      const nyc = echoes[index('nyc')]!
+      const fra = echoes[index('fra')]!
+      const open = probe('fra', 'nyc')
+      expect(await open.echo('before-the-cut')).toBe(true)
+      const nycConnections = nyc.connections.length
+
+      relay.setCuts(new CutSet([{ between: ['fra'], and: ['nyc'] }]))
+      open.socket.write('held-on-an-open-connection')
+      // A connection made during the cut is accepted and goes nowhere (a black hole, not a refusal).
+      const late = probe('fra', 'nyc')
+      await once(late.socket, 'connect')
+      late.socket.write('held-on-a-new-connection')
+      const back = probe('nyc', 'fra')
+      back.socket.write('held-the-other-way')
+      // Other links carry on.
+      expect(await probe('fra', 'ams').echo('fra-ams-during-the-cut')).toBe(true)
+      expect(await probe('nyc', 'sfo').echo('nyc-sfo-during-the-cut')).toBe(true)
+
+      await sleep(2_000)
+      expect(received(nyc)).not.toContain('held-on')
+      expect(nyc.connections.length).toBe(nycConnections)
+      expect(received(fra)).not.toContain('held-the-other-way')
+      expect(open.text).not.toContain('held')
+      expect(relay.links()['fra->nyc']!.heldBytes).toBeGreaterThanOrEqual('held-on-an-open-connection'.length)
+
+      relay.setCuts(new CutSet([]))
+      expect(await open.waitFor('held-on-an-open-connection', 2_000)).toBe(true)
+      expect(await late.waitFor('held-on-a-new-connection', 2_000)).toBe(true)
+      expect(await back.waitFor('held-the-other-way', 2_000)).toBe(true)
+      expect(received(nyc)).toContain('held-on-an-open-connection')
+      expect(await probe('fra', 'nyc').echo('after-the-heal')).toBe(true)
+    }
+  )
+
+  it('closes through, after a heal, a connection its client closed during the cut', async () => {
+    const nyc = echoes[index('nyc')]!
+    const p = probe('fra', 'nyc')
+    expect(await p.echo('hello')).toBe(true)
+    const endedBefore = nyc.ended
+    relay.setCuts(new CutSet([{ between: ['fra'], and: ['nyc'] }]))
+    p.socket.end('goodbye')
+    await sleep(500)
+    expect(received(nyc)).not.toContain('goodbye')
+    expect(nyc.ended).toBe(endedBefore)
+    expect(p.closed).toBe(false)
+
+    relay.setCuts(new CutSet([]))
+    expect(await p.waitFor('goodbye', 2_000)).toBe(true)
+    for (let i = 0; i < 100 && !p.closed; i++) await sleep(20)
+    expect(nyc.ended).toBe(endedBefore + 1)
+    expect(p.closed).toBe(true)
+  })
+
+  it('refuses the upstream as the target does, one way later: a datacenter that is down resets', async () => {
+    // Nothing listens on this port at the target: the relay's upstream is refused, and the client reset.
+    const closedPort = await freePort('127.0.4.1')
+    const solo = await WanRelay.start({
+      datacenters: ids,
+      rtt: loadRttTable(),
+      ports: [closedPort],
+      log: logged.log,
+    })
+    try {
+      const p = new Probe('fra', 'nyc', closedPort)
+      await once(p.socket, 'connect')
+      const t0 = nowMs()
+      // once() would reject on the reset's 'error'; the close after it is what counts.
+      await new Promise((resolve) => p.socket.once('close', resolve))
+      // The SYN's way there and the reset's way back: one RTT, and a reset, not a clean end.
+      expect(nowMs() - t0).toBeGreaterThan(95 * 0.9)
+      expect(p.socket.errored).toMatchObject({ code: 'ECONNRESET' })
+    } finally {
+      await solo.close()
+    }
+  })
+})
+
+describe('the relay under a cut, with a small hold limit', () => {
+  it(
+    'holds at most its limit, pauses the sender with one log line, and loses nothing',
+    { timeout: 30_000 },
+    async () => {
+      const { port, echoes } = await startEchoes()
+      const logged = quietLog()
+      const holdLimitBytes = 64 * 1024
+      const relay = await WanRelay.start({
+        datacenters: ids,
+        rtt: loadRttTable(),
+        ports: [port],
+        holdLimitBytes,
+        log: logged.log,
+      })
+      const p = new Probe('ams', 'lon', port)
+      try {
+        expect(await p.echo('x')).toBe(true)
+        relay.setCuts(new CutSet([{ between: ['ams'], and: ['lon'] }]))
+        // More than the kernel's socket buffers on both sides of the relay can take.
+        const data = randomBytes(32 * 1024 * 1024)
+        p.socket.write(data)
+        await sleep(1_000)
+        // The relay holds about its limit (plus one chunk); the rest waits in the kernels and the client.
+        const held = relay.links()['ams->lon']!.heldBytes
+        expect(held).toBeGreaterThan(0)
+        expect(held).toBeLessThanOrEqual(holdLimitBytes + 256 * 1024)
+        expect(p.socket.writableLength).toBeGreaterThan(0)
+        const capped = logged.lines.filter((l) => l.obj.event === 'wan_hold_limit')
+        expect(capped).toHaveLength(1)
+        expect(capped[0]).toMatchObject({ level: 'warn', obj: { from: 'ams', to: 'lon', cut: true } })
+        expect(capped[0]!.msg).toMatch(
+          /ams->lon:\d+ up: holding over 65536 bytes \(link cut\); reading from the sender paused/
+        )
+
+        relay.setCuts(new CutSet([]))
+        const lon = echoes[index('lon')]!
+        const total = () => lon.received.reduce((n, c) => n + c.length, 0)
+        for (let i = 0; i < 1000 && total() < data.length + 1; i++) await sleep(20)
+        expect(Buffer.concat(lon.received).subarray(1).equals(data)).toBe(true)
+      } finally {
+        p.socket.destroy()
+        await relay.close()
+        for (const e of echoes) {
+          for (const s of e.connections) s.destroy()
+          e.server.close()
+        }
+      }
+    }
+  )
+})
+
+describe('cuts.json and partitions (local/wan/cuts.ts)', () => {
+  it('cuts a region from a region, a datacenter from all others, and refuses names it does not know', () => {
+    expect(addPartition([], world, 'eu', 'us')).toEqual([
+      { between: ['fra', 'ams', 'lon'], and: ['nyc', 'sfo'] },
+    ])
+    expect(addPartition([], world, 'sgp')).toEqual([
+      { between: ['sgp'], and: ['fra', 'ams', 'lon', 'nyc', 'sfo'] },
+    ])
+    const cuts = addPartition([], world, 'us', 'ap')
+    expect(addPartition(cuts, world, 'ap', 'us')).toEqual(cuts)
+    const set = new CutSet(addPartition([], world, 'eu', 'us'))
+    expect([
+      set.isCut('fra', 'nyc'),
+      set.isCut('sfo', 'lon'),
+      set.isCut('fra', 'sgp'),
+      set.isCut('fra', 'fra'),
+    ]).toEqual([true, true, false, false])
+    expect(() => addPartition([], world, 'xyz')).toThrow(
+      /unknown datacenter or region "xyz" \(datacenters: fra, .*; regions: eu, us, ap\)/
+    )
+    expect(() => addPartition([], world, 'eu', 'fra')).toThrow(/share fra/)
+    expect(() => addPartition([], [{ id: 'fra' }], 'fra')).toThrow(/nothing to cut fra from/)
+    // Without regions in the catalogue, a region name is simply unknown.
+    expect(() => addPartition([], [{ id: 'fra' }, { id: 'ams' }], 'eu')).toThrow(
+      /unknown datacenter or region "eu"/
+    )
+  })
+
+  it('refuses a cuts.json that is malformed or names an unknown datacenter, saying where', () => {
+    expect(() => parseCuts({ cuts: [{ between: ['fra'] }] }, 'cuts.json', world)).toThrow(
+      /cuts\.json: cuts\[0\]\.and/
+    )
+    expect(() => parseCuts({ cuts: [{ between: ['fra'], and: ['fra'] }] }, 'c', world)).toThrow(/both sides/)
+    expect(() => parseCuts({ cuts: [{ between: ['fra'], and: ['blr'] }] }, 'c', world)).toThrow(
+      /cuts\[0\]\.and: unknown datacenter "blr"/
+    )
+  })
+})
