@@ -27,6 +27,7 @@ import {
 } from './platform-specs.ts'
 import { monitoringListeners, monitoringServices, monitoringSpecs } from './monitoring/specs.ts'
 import { errorMessage } from '#shared/error-message.ts'
+import { wanSpec } from './wan/spec.ts'
 
 export { projectRoot, localServices } from './platform-specs.ts'
 
@@ -41,6 +42,8 @@ export interface PlatformOptions {
   /** Told about every process that ends while the platform runs; nothing is restarted. */
   onExit?: (proc: Supervised, how: string) => void
   readyTimeoutMs?: number
+  /** Run the emulated WAN (local/wan/): its relay is ready before any datacenter starts. */
+  wan?: boolean
 }
 
 export interface Platform {
@@ -164,12 +167,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   try {
     await Promise.all(
       // Monitoring starts with the stand-ins: Prometheus finds the services up as they come.
-      [...standInSpecs(localDir, { ...gitHubApp }), ...monitoringSpecs(localDir, specs)].map(
-        ({ spec, readyPath }) => {
-          const proc = launch(spec)
-          return waitForHttp(`${spec.url}${readyPath}`, { timeoutMs, what: spec.service, abort: died(proc) })
-        }
-      )
+      [
+        ...standInSpecs(localDir, { ...gitHubApp }),
+        ...monitoringSpecs(localDir, specs),
+        ...(options.wan ? [wanSpec(catalogue, localDir)] : []),
+      ].map(({ spec, readyPath }) => {
+        const proc = launch(spec)
+        return waitForHttp(`${spec.url}${readyPath}`, { timeoutMs, what: spec.service, abort: died(proc) })
+      })
     )
     await startDatacenters(specs)
     ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))

@@ -3,6 +3,7 @@
  *   DATACENTERS_FILE  catalogue to use (default shared/datacenters.json)
  *   EDGE_PORT         edge port (default 8787)
  *   LOCAL_DIR         state, logs and data (default .local)
+ *   WAN               1: every link between datacenters carries its RTT (local/wan/); default off
  */
 import { readFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
@@ -13,6 +14,7 @@ import { projectRoot, startPlatform, type Platform } from './platform.ts'
 import { errorMessage } from '#shared/error-message.ts'
 import { monitoringUrls } from './monitoring/specs.ts'
 import { LOCAL_SCRAPE_INTERVAL_SECONDS } from './monitoring/prometheus-config.ts'
+import { loadRttTable } from './wan/rtt.ts'
 
 function fail(message: string): never {
   console.error(`npm start: ${message}`)
@@ -25,6 +27,9 @@ const edgePort = Number(process.env.EDGE_PORT ?? 8787)
 if (!Number.isInteger(edgePort) || edgePort < 1 || edgePort > 65535)
   fail(`EDGE_PORT=${process.env.EDGE_PORT} is not a port`)
 
+const wan = process.env.WAN === '1'
+if (!['1', '0', '', undefined].includes(process.env.WAN)) fail(`WAN=${process.env.WAN}: use WAN=1 (or 0)`)
+
 let catalogue
 try {
   catalogue = parseCatalogue(
@@ -35,6 +40,14 @@ try {
   if (error instanceof CatalogueError) fail(`invalid datacenter catalogue: ${error.message}`)
   fail(`cannot read the datacenter catalogue ${catalogueFile}: ${errorMessage(error)}`)
 }
+
+// Every pair of the catalogue needs its round-trip time: say which one is missing before anything starts.
+if (wan)
+  try {
+    loadRttTable().assertCovers(catalogue.map((dc) => dc.id))
+  } catch (error) {
+    fail(errorMessage(error))
+  }
 
 const edgeUrl = `http://127.0.0.1:${edgePort}`
 let edgeSecrets
@@ -50,7 +63,7 @@ if (edgeSecrets.created)
 const env = localEnv(process.env, edgeUrl, edgeSecrets.secrets)
 const started = Date.now()
 console.log(
-  `vtta.io local platform: ${catalogue.length} datacenters (${catalogue.map((dc) => dc.id).join(', ')})`
+  `vtta.io local platform: ${catalogue.length} datacenters (${catalogue.map((dc) => dc.id).join(', ')})${wan ? ', WAN on (local/wan/rtt.json)' : ''}`
 )
 
 let platform: Platform | undefined
@@ -72,6 +85,7 @@ try {
     localDir,
     edgePort,
     env: env.values,
+    wan,
     onExit: (proc, how) =>
       console.error(
         `! ${proc.spec.dc ? `${proc.spec.dc} ` : ''}${proc.spec.service} (pid ${proc.pid}) ${how}; not restarted. Log: ${relative(process.cwd(), proc.spec.logFile)}`

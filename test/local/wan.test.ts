@@ -2,13 +2,18 @@
  * The emulated WAN (local/wan/, issue #15): real TCP through the real relay on 127.0.0.0/8, echo
  * servers standing where the datacenters bind (127.0.(i+1).1). Each link carries its table RTT within
  * 10 % (p50 of 25 echo round trips), bytes keep their order through a bulk transfer, a cut stops traffic
- * both ways and a heal delivers what it held.
+ * both ways and a heal delivers what it held, and the relay process refuses what it cannot run.
  */
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { mkdtempSync } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { projectRoot } from '../../local/platform-specs.ts'
 import { freePort } from '../../local/free-port.ts'
 import { wanAddress, defaultWanPorts } from '../../local/wan/address.ts'
 import { addPartition, CutSet, parseCuts } from '../../local/wan/cuts.ts'
@@ -427,5 +432,32 @@ describe('cuts.json and partitions (local/wan/cuts.ts)', () => {
     expect(() => parseCuts({ cuts: [{ between: ['fra'], and: ['blr'] }] }, 'c', world)).toThrow(
       /cuts\[0\]\.and: unknown datacenter "blr"/
     )
+  })
+})
+
+describe('the relay process refuses bad configuration', () => {
+  const run = async (env: Record<string, string>) => {
+    const child = spawn(process.execPath, [join(projectRoot, 'local', 'wan', 'serve.ts')], {
+      env: { PATH: process.env.PATH ?? '', LOCAL_DIR: mkdtempSync(join(tmpdir(), 'vtta-wan-bad-')), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    const [code] = (await once(child, 'exit')) as [number]
+    return { code, out }
+  }
+
+  it('exits naming the pair a catalogue has and the table lacks, or the bad variable', async () => {
+    const missing = await run({
+      WAN_DATACENTERS: JSON.stringify([{ id: 'fra' }, { id: 'ams' }, { id: 'blr' }]),
+      WAN_PORTS: String(await freePort()),
+      WAN_CONTROL_PORT: String(await freePort()),
+    })
+    expect(missing.code).toBe(1)
+    expect(missing.out).toContain('no round-trip time between ams and blr')
+    const bad = await run({ WAN_DATACENTERS: '[]', WAN_PORTS: 'x', WAN_CONTROL_PORT: '1' })
+    expect(bad.code).toBe(78)
+    expect(bad.out).toContain('WAN_DATACENTERS')
+    expect(bad.out).toContain('WAN_PORTS')
   })
 })
