@@ -10,6 +10,8 @@
  *   restart <dc> <svc>   graceful restart of one process (SIGTERM; nats: SIGUSR2, lame duck), then ready again
  *   enroll <owner/repo>             the repository may publish releases (audited; registry-commands.ts)
  *   transfer <module> <owner/repo>  the module moves to that enrolled repository (audited)
+ *   partition <dc|region> [from <dc|region>]  cut WAN links (WAN=1; without from: from every other
+ *                        datacenter); heal: every link again (local/wan/command.ts)
  * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN, and for status ORIGIN_CLIENT_ID and
  * ORIGIN_CLIENT_SECRET (default the ones `npm start` generated in <LOCAL_DIR>/secrets/edge.json); for enroll/transfer GITHUB_API_URL, GITHUB_APP_ID,
  * GITHUB_APP_PRIVATE_KEY_FILE (default the local stand-in and App), OPERATOR (who is recorded;
@@ -27,9 +29,11 @@ import { loadEdgeSecrets } from './edge-secrets.ts'
 import { projectRoot } from './platform-specs.ts'
 import { errorMessage, fetchFailure } from '#shared/error-message.ts'
 import { healthNow } from './health-now.ts'
+import { wanCommand, wanUsage } from './wan/command.ts'
 
 const usage =
-  'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | restart <dc> <service> | enroll <owner/repo> | transfer <module> <owner/repo>'
+  'usage: npm run swarm -- status | drain <dc> | undrain <dc> | kill <dc> | revive <dc> | pause <dc> | resume <dc> | restart <dc> <service> | enroll <owner/repo> | transfer <module> <owner/repo> | ' +
+  wanUsage
 
 function fail(message: string): never {
   console.error(`swarm: ${message}`)
@@ -117,11 +121,11 @@ async function status(state: StateFile, originProof: Record<string, string>): Pr
 
 const [command, dc, service] = process.argv.slice(2)
 // Arguments first: the usage needs no running platform.
-const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume', 'enroll']
+const needsDc = ['drain', 'undrain', 'kill', 'revive', 'pause', 'resume', 'enroll', 'partition']
 const needsTwo = ['restart', 'transfer']
 if (
   !command ||
-  ![...needsDc, ...needsTwo, 'status'].includes(command) ||
+  ![...needsDc, ...needsTwo, 'status', 'heal'].includes(command) ||
   (needsDc.includes(command) && !dc) ||
   (needsTwo.includes(command) && !service)
 )
@@ -214,6 +218,14 @@ switch (command) {
     break
   case 'transfer':
     await registryCommand((ctx) => transferModule(ctx, dc!, service!))
+    break
+  case 'partition':
+  case 'heal':
+    try {
+      console.log((await wanCommand(state, localDir, command, process.argv.slice(3))).join('\n'))
+    } catch (error) {
+      fail(errorMessage(error))
+    }
     break
   default:
     fail(usage)

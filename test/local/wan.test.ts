@@ -2,24 +2,29 @@
  * The emulated WAN (local/wan/, issue #15): real TCP through the real relay on 127.0.0.0/8, echo
  * servers standing where the datacenters bind (127.0.(i+1).1). Each link carries its table RTT within
  * 10 % (p50 of 25 echo round trips), bytes keep their order through a bulk transfer, a cut stops traffic
- * both ways and a heal delivers what it held, and the relay process refuses what it cannot run.
+ * both ways and a heal delivers what it held, and the relay process follows cuts.json as
+ * `npm run swarm -- partition|heal` writes it, by datacenter and by region.
  */
-import { spawn } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { projectRoot } from '../../local/platform-specs.ts'
 import { freePort } from '../../local/free-port.ts'
+import type { StateFile } from '../../local/state.ts'
 import { wanAddress, defaultWanPorts } from '../../local/wan/address.ts'
-import { addPartition, CutSet, parseCuts } from '../../local/wan/cuts.ts'
+import { addPartition, CutSet, cutsPath, parseCuts } from '../../local/wan/cuts.ts'
 import { nowMs } from '../../local/wan/precise-timer.ts'
 import { WanRelay } from '../../local/wan/relay.ts'
 import { loadRttTable, parseRttFile } from '../../local/wan/rtt.ts'
+import { wanSpec } from '../../local/wan/spec.ts'
 
 const world = [
   { id: 'fra', region: 'eu' },
@@ -432,6 +437,187 @@ describe('cuts.json and partitions (local/wan/cuts.ts)', () => {
     expect(() => parseCuts({ cuts: [{ between: ['fra'], and: ['blr'] }] }, 'c', world)).toThrow(
       /cuts\[0\]\.and: unknown datacenter "blr"/
     )
+  })
+})
+
+/** Runs `local/swarm.ts` with these arguments against LOCAL_DIR: exit code, stdout and stderr. */
+async function swarm(
+  localDir: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [join(projectRoot, 'local', 'swarm.ts'), ...args],
+      {
+        cwd: projectRoot,
+        // ADMIN_TOKEN: swarm.ts reads the edge's token up front; these commands do not use it.
+        env: { ...process.env, LOCAL_DIR: localDir, ADMIN_TOKEN: 'unused-by-partition' },
+      }
+    )
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    return z.object({ code: z.number(), stdout: z.string(), stderr: z.string() }).parse(error)
+  }
+}
+
+describe('WAN=1: the relay process, and `npm run swarm -- partition|heal`', () => {
+  const localDir = mkdtempSync(join(tmpdir(), 'vtta-wan-'))
+  let port: number
+  let echoes: Echo[]
+  let child: ChildProcess
+  let output = ''
+  let controlUrl: string
+  const probes: Probe[] = []
+  const probe = (from: string, to: string) => {
+    const p = new Probe(from, to, port)
+    probes.push(p)
+    return p
+  }
+  const relayCuts = async () =>
+    z.object({ cuts: z.array(z.unknown()) }).parse(await (await fetch(`${controlUrl}/state`)).json()).cuts
+
+  beforeAll(async () => {
+    ;({ port, echoes } = await startEchoes())
+    const controlPort = await freePort()
+    controlUrl = `http://127.0.0.1:${controlPort}`
+    // The spec `npm start` runs, on the test's ports and with a catalogue that has regions.
+    const { spec } = wanSpec(
+      world.map((d) => ({ ...d, name: d.id, lat: 0, lon: 0 })),
+      localDir,
+      [port]
+    )
+    child = spawn(spec.command, spec.args, {
+      cwd: spec.cwd,
+      env: { ...spec.env, WAN_CONTROL_PORT: String(controlPort) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk))
+    for (let i = 0; i < 200; i++) {
+      const ok = await fetch(`${controlUrl}/healthz`).then(
+        (r) => r.ok,
+        () => false
+      )
+      if (ok) break
+      await sleep(50)
+    }
+    const state: StateFile = {
+      edge: 'http://127.0.0.1:1',
+      control: 'http://127.0.0.1:1',
+      processes: [{ dc: null, service: 'wan', pid: child.pid!, url: controlUrl }],
+    }
+    writeFileSync(join(localDir, 'state.json'), JSON.stringify(state))
+  })
+  afterAll(() => {
+    for (const p of probes) p.socket.destroy()
+    child?.kill('SIGTERM')
+    for (const e of echoes ?? []) {
+      for (const s of e.connections) s.destroy()
+      e.server.close()
+    }
+  })
+
+  it('starts whole, logging JSON lines', () => {
+    expect(JSON.parse(readFileSync(cutsPath(localDir), 'utf8'))).toEqual({ cuts: [] })
+    const first = JSON.parse(output.split('\n')[0]!) as Record<string, unknown>
+    expect(first).toMatchObject({ service: 'wan', event: 'wan_listening', level: 'info' })
+  })
+
+  it('names partition and heal in the usage', async () => {
+    const { code, stderr } = await swarm(localDir, 'partition')
+    expect(code).toBe(1)
+    expect(stderr).toContain('partition <dc|region> [from <dc|region>]')
+    expect(stderr).toContain('heal')
+    const bad = await swarm(localDir, 'partition', 'eu', 'to', 'us')
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('usage: npm run swarm -- partition <dc|region> [from <dc|region>] | heal')
+  })
+
+  it(
+    'cuts a region from a region and prints what is cut; other links carry on',
+    { timeout: 20_000 },
+    async () => {
+      const { code, stdout } = await swarm(localDir, 'partition', 'eu', 'from', 'us')
+      expect(code).toBe(0)
+      expect(stdout).toBe('partitioned eu from us\nnow cut:\n  fra, ams, lon  <-/->  nyc, sfo\n')
+      const cut = probe('ams', 'sfo')
+      cut.socket.write('across-the-atlantic')
+      expect(await probe('fra', 'sgp').echo('to-asia')).toBe(true)
+      expect(await probe('nyc', 'sfo').echo('inside-us')).toBe(true)
+      expect(await cut.waitFor('across-the-atlantic', 1_000)).toBe(false)
+      expect(received(echoes[index('sfo')]!)).not.toContain('across-the-atlantic')
+
+      const heal = await swarm(localDir, 'heal')
+      expect(heal).toMatchObject({ code: 0, stdout: 'healed every link\nnow cut:\n  nothing is cut\n' })
+      expect(await cut.waitFor('across-the-atlantic', 2_000)).toBe(true)
+    }
+  )
+
+  it('without from, cuts a datacenter from every other one', { timeout: 20_000 }, async () => {
+    const { code, stdout } = await swarm(localDir, 'partition', 'sgp')
+    expect(code).toBe(0)
+    expect(stdout).toContain('  sgp  <-/->  fra, ams, lon, nyc, sfo\n')
+    expect(await probe('nyc', 'sgp').echo('to-sgp', 1_000)).toBe(false)
+    expect(await probe('sgp', 'lon').echo('from-sgp', 1_000)).toBe(false)
+    // The edge's leg to a client's own datacenter is no link between datacenters: never cut.
+    expect(await probe('sgp', 'sgp').echo('inside-sgp')).toBe(true)
+    // Cuts add up.
+    const more = await swarm(localDir, 'partition', 'fra', 'from', 'ams')
+    expect(more.stdout).toContain('  sgp  <-/->  fra, ams, lon, nyc, sfo\n  fra  <-/->  ams\n')
+    expect(await swarm(localDir, 'heal')).toMatchObject({ code: 0 })
+  })
+
+  it('refuses an unknown datacenter or region, naming it, and cuts nothing', async () => {
+    const { code, stderr } = await swarm(localDir, 'partition', 'atlantis')
+    expect(code).toBe(1)
+    expect(stderr).toMatch(
+      /swarm: unknown datacenter or region "atlantis" \(datacenters: fra, ams, lon, nyc, sfo, sgp; regions: eu, us, ap\)/
+    )
+    const from = await swarm(localDir, 'partition', 'eu', 'from', 'mars')
+    expect(from.stderr).toContain('"mars"')
+    expect(await relayCuts()).toEqual([])
+  })
+
+  it(
+    'ignores a malformed cuts.json with a clear log line and keeps the last good cuts',
+    { timeout: 20_000 },
+    async () => {
+      expect((await swarm(localDir, 'partition', 'us', 'from', 'ap')).code).toBe(0)
+      const good = await relayCuts()
+      for (const [text, reason] of [
+        ['{ "cuts": [ { "between": ["nyc"] ', /not JSON/],
+        ['{"cuts":[{"between":["nyc"],"and":["blr"]}]}', /cuts\[0\]\.and: unknown datacenter "blr"/],
+      ] as const) {
+        writeFileSync(cutsPath(localDir), text)
+        let line: Record<string, unknown> | undefined
+        for (let i = 0; i < 60 && !line; i++, await sleep(50))
+          line = output
+            .split('\n')
+            .filter((l) => l.includes('wan_cuts_invalid'))
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+            .find((l) => reason.test(String(l.error)))
+        expect(line, `a log line for ${text}`).toMatchObject({ level: 'error', kept: good })
+        expect(String(line!.msg)).toContain(cutsPath(localDir))
+        expect(await relayCuts()).toEqual(good)
+        expect(await probe('sfo', 'sgp').echo('still-cut', 500)).toBe(false)
+      }
+      // The commands start again from the relay's last good cuts.
+      const healed = await swarm(localDir, 'heal')
+      expect(healed.code).toBe(0)
+      expect(await relayCuts()).toEqual([])
+    }
+  )
+
+  it('says the WAN is off when the platform runs without it', async () => {
+    const off = mkdtempSync(join(tmpdir(), 'vtta-wan-off-'))
+    writeFileSync(
+      join(off, 'state.json'),
+      JSON.stringify({ edge: 'x', control: 'x', processes: [] } satisfies StateFile)
+    )
+    const { code, stderr } = await swarm(off, 'heal')
+    expect(code).toBe(1)
+    expect(stderr).toContain('the WAN is off: start the platform with `WAN=1 npm start`')
   })
 })
 
