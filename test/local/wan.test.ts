@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { parseCatalogue } from '#shared/catalogue.ts'
 import { projectRoot } from '../../local/platform-specs.ts'
 import { freePort } from '../../local/free-port.ts'
 import type { StateFile } from '../../local/state.ts'
@@ -162,6 +163,17 @@ describe('the RTT table (local/wan/rtt.json)', () => {
     expect(table.source).toMatch(/Azure.*P50.*2026-07-02.*azure-network-latency/)
     expect(() => table.assertCovers(ids)).not.toThrow()
   })
+
+  it.each(['datacenters.json', 'datacenters.world.json'])(
+    'covers every pair of shared/%s, so WAN=1 npm start runs it',
+    (file) => {
+      const catalogue = parseCatalogue(
+        JSON.parse(readFileSync(join(projectRoot, 'shared', file), 'utf8')),
+        file
+      )
+      expect(() => table.assertCovers(catalogue.map((dc) => dc.id))).not.toThrow()
+    }
+  )
 
   it('names both datacenters of a pair it lacks, and the relay refuses to start without it', async () => {
     expect(() => table.rttMs('ams', 'blr')).toThrow(/no round-trip time between ams and blr/)
