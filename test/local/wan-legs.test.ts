@@ -1,5 +1,5 @@
 /**
- * The edge's legs of `WAN=1 npm start` (local/wan-legs.ts): the contract's address rule, the
+ * The edge's legs of `WAN=1 npm start` (local/wan/legs.ts): the contract's address rule, the
  * DATACENTER_LEGS the edge is given, and that the edge's own configuration (edge/config.ts) accepts
  * it as it is. Which leg a request takes is test/edge/legs.test.ts's.
  */
@@ -11,7 +11,8 @@ import { z } from 'zod'
 import { parseCatalogue } from '#shared/catalogue.ts'
 import world from '#shared/datacenters.world.json' with { type: 'json' }
 import local from '#shared/datacenters.json' with { type: 'json' }
-import { wanLegHost, wanLegs } from '../../local/wan-legs.ts'
+import { wanLegs } from '../../local/wan/legs.ts'
+import { wanAddress } from '../../local/wan/address.ts'
 import { edgeSpec } from '../../local/platform-specs.ts'
 import { localEnv } from '../../local/env.ts'
 import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
@@ -37,13 +38,13 @@ function edgeVars(tunables: NodeJS.ProcessEnv, endpoints?: (i: number) => { web:
   return z.record(z.string(), z.string()).parse(JSON.parse(spec.env.EDGE_VARS ?? ''))
 }
 
-describe('wanLegHost: where a client at home h reaches datacenter t', () => {
+describe('wanAddress: where a client at home h (or datacenter h) reaches datacenter t', () => {
   it('is 127.0.(t+1).(h+2)', () => {
-    expect(wanLegHost(0, 0)).toBe('127.0.1.2')
-    expect(wanLegHost(0, 3)).toBe('127.0.4.2')
-    expect(wanLegHost(3, 0)).toBe('127.0.1.5')
-    expect(wanLegHost(5, 4)).toBe('127.0.5.7')
-    expect(wanLegHost(252, 253)).toBe('127.0.254.254')
+    expect(wanAddress(0, 0)).toBe('127.0.1.2')
+    expect(wanAddress(0, 3)).toBe('127.0.4.2')
+    expect(wanAddress(3, 0)).toBe('127.0.1.5')
+    expect(wanAddress(5, 4)).toBe('127.0.5.7')
+    expect(wanAddress(252, 253)).toBe('127.0.254.254')
   })
 
   it('has no address past the last octet, nor for an index that is not one', () => {
@@ -53,7 +54,7 @@ describe('wanLegHost: where a client at home h reaches datacenter t', () => {
       [0, 254],
       [0.5, 0],
     ] as const)
-      expect(() => wanLegHost(h, t)).toThrow(RangeError)
+      expect(() => wanAddress(h, t)).toThrow(RangeError)
   })
 })
 

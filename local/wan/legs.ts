@@ -4,19 +4,11 @@
  * WAN relay (local/wan/) listening there holds each byte for RTT(h, t)/2 each way (5 ms round trip
  * when h == t, the client's own datacenter) and forwards it to t's own address, 127.0.(t+1).1.
  * `wanLegs` is what `WAN=1 npm start` gives the edge as DATACENTER_LEGS (edge/steering/legs.ts picks
- * the leg per request). The relay's `wanAddress` (local/wan/address.ts) is the same rule for any pair
- * of datacenters.
+ * the leg per request); the addresses are the relay's own rule (address.ts).
  */
 import type { Catalogue, Endpoints } from '#shared/catalogue.ts'
-import { loopbackAddress, ports } from './addresses.ts'
-
-/** The address at which a client whose home is datacenter `homeIndex` reaches datacenter `targetIndex`. */
-export function wanLegHost(homeIndex: number, targetIndex: number): string {
-  // The last octet is h + 2 (1 is the datacenter itself), so at most 253 homes.
-  if (!Number.isInteger(homeIndex) || homeIndex < 0 || homeIndex > 252)
-    throw new RangeError(`no WAN leg from datacenter #${homeIndex + 1}`)
-  return loopbackAddress(targetIndex).replace(/\.1$/, `.${homeIndex + 2}`)
-}
+import { ports } from '../addresses.ts'
+import { wanAddress } from './address.ts'
 
 /** DATACENTER_LEGS for a catalogue: every home to every target, itself included. */
 export function wanLegs(catalogue: Catalogue): Record<string, Record<string, Endpoints>> {
@@ -25,7 +17,7 @@ export function wanLegs(catalogue: Catalogue): Record<string, Record<string, End
       home.id,
       Object.fromEntries(
         catalogue.map((target, t) => {
-          const host = wanLegHost(h, t)
+          const host = wanAddress(h, t)
           const leg = {
             web: `http://${host}:${ports.services.web}`,
             natsWs: `ws://${host}:${ports.natsWebSocket}`,
