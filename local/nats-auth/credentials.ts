@@ -1,6 +1,7 @@
 /**
  * NATS credentials: one nkey seed per component (shared/nats-permissions.ts), one for each of the
- * system account's users (the operator's `system`, the nats-exporter), and the password the servers' cluster routes authenticate with. Stored one file
+ * system account's users (the operator's `system`, the nats-exporter), and the passwords the servers'
+ * cluster routes and gateways (between regions) authenticate with. Stored one file
  * each in a directory (mode 0700, files 0600), so each process can be handed exactly its own seed
  * file (`NATS_NKEY_SEED_FILE`), as Docker secrets hand one to each service in production.
  *
@@ -34,6 +35,7 @@ export interface NatsCredentials {
   /** The key being rotated out (still trusted until retired), if a rotation is under way. */
   previousPublicKey(identity: NatsIdentity): string | undefined
   routePassword: string
+  gatewayPassword: string
 }
 
 const writeSecret = (path: string, value: string) => {
@@ -69,8 +71,13 @@ export function ensureNatsCredentials(dir: string): NatsCredentials {
     if (!existsSync(seedFile(identity)))
       writeSecret(seedFile(identity), new TextDecoder().decode(createUser().getSeed()))
   }
-  const passwordFile = join(dir, 'route-password')
-  if (!existsSync(passwordFile)) writeSecret(passwordFile, randomBytes(32).toString('base64url'))
+  // A credentials directory made before gateways existed gets its gateway password here, like any missing file.
+  const passwordFile = (name: string) => {
+    const file = join(dir, `${name}-password`)
+    if (!existsSync(file)) writeSecret(file, randomBytes(32).toString('base64url'))
+    return file
+  }
+  const [routePasswordFile, gatewayPasswordFile] = [passwordFile('route'), passwordFile('gateway')]
 
   const seeds = new Map(
     natsIdentities.map((identity) => [identity, readFileSync(seedFile(identity), 'utf8').trim()])
@@ -88,6 +95,7 @@ export function ensureNatsCredentials(dir: string): NatsCredentials {
     previousPublicKey: (identity) => previous.get(identity),
     seed: (identity) => seeds.get(identity)!,
     publicKey: (identity) => publicKeys.get(identity)!,
-    routePassword: readFileSync(passwordFile, 'utf8').trim(),
+    routePassword: readFileSync(routePasswordFile, 'utf8').trim(),
+    gatewayPassword: readFileSync(gatewayPasswordFile, 'utf8').trim(),
   }
 }
