@@ -7,6 +7,8 @@ import type { ServiceName } from '#shared/services.ts'
 export const ports = {
   natsClient: 4222,
   natsCluster: 6222,
+  /** The gateway listener: one per server, joining its region's cluster to the others (issue #15). */
+  natsGateway: 7222,
   natsMonitor: 8222,
   natsWebSocket: 8443,
   /** The datacenter's nats-exporter: /metrics (Prometheus job `nats`), /healthz, /readyz. */
@@ -41,6 +43,8 @@ export interface DatacenterAddresses {
   natsUrl: string
   /** `host:port` of the cluster listener (routes carry their credentials: local/nats-auth). */
   natsClusterHost: string
+  /** `host:port` of the gateway listener (gateways carry their credentials: local/nats-auth). */
+  natsGatewayHost: string
   natsMonitorUrl: string
   natsWsUrl: string
   /** Where the datacenter's nats-exporter answers /metrics, /healthz and /readyz. */
@@ -56,6 +60,7 @@ export function datacenterAddresses(index: number): DatacenterAddresses {
     host,
     natsUrl: `nats://${host}:${ports.natsClient}`,
     natsClusterHost: `${host}:${ports.natsCluster}`,
+    natsGatewayHost: `${host}:${ports.natsGateway}`,
     natsMonitorUrl: `http://${host}:${ports.natsMonitor}`,
     natsWsUrl: `ws://${host}:${ports.natsWebSocket}`,
     natsExporterUrl: `http://${host}:${ports.natsExporter}`,

@@ -9,7 +9,8 @@ import type { Catalogue } from '#shared/catalogue.ts'
 import { jetStreamLayout } from '#shared/regions.ts'
 import { serviceNames, type ServiceName } from '#shared/services.ts'
 import { datacenterAddresses, ports, standIns } from './addresses.ts'
-import { writeNatsServerConfig } from './nats-config.ts'
+import { directPeerHost, writeNatsServerConfig } from './nats-config.ts'
+import { jetStreamServers, natsServerTopology } from './nats-auth/topology.ts'
 import { wanLegs } from './wan/legs.ts'
 import { ensureNatsCredentials, type NatsCredentials } from './nats-auth/credentials.ts'
 import type { ProcessSpec } from './processes.ts'
@@ -74,23 +75,35 @@ export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: Loc
   const logs = join(localDir, 'logs')
   const credentials = localNatsCredentials(localDir)
   const layout = jetStreamLayout(catalogue)
+  // How one server dials another's route and gateway listeners (the WAN relay replaces directPeerHost).
+  const peerHost = directPeerHost
+  const reach = (from: number, to: number) => ({
+    cluster: `${peerHost(from, to)}:${ports.natsCluster}`,
+    gateway: `${peerHost(from, to)}:${ports.natsGateway}`,
+  })
   return catalogue.map((dc, i) => {
     const a = addresses[i]!
     const dir = join(localDir, 'nats', dc.id)
+    const topology = natsServerTopology(catalogue, i, reach)
     const conf = writeNatsServerConfig(
       dir,
       {
         dc: dc.id,
+        region: dc.region,
+        jetstream: topology.jetstream,
         host: a.host,
         clientPort: ports.natsClient,
         monitorPort: ports.natsMonitor,
         webSocketPort: ports.natsWebSocket,
         clusterPort: ports.natsCluster,
+        gatewayPort: ports.natsGateway,
         storeDir: resolve(dir, 'jetstream'),
       },
       {
         credentials,
-        routeHosts: addresses.map((o) => o.natsClusterHost),
+        routeHosts: topology.routeHosts,
+        gateways: topology.gateways,
+        jetStreamServers: jetStreamServers(catalogue),
         scope: { region: dc.region, mirrorRegions: layout.mirrorRegions },
       }
     )

@@ -250,11 +250,13 @@ async function preflight(
     { host: '127.0.0.1', port: standIns.discord.port, what: 'the Discord stand-in' },
     ...monitoringListeners(),
     ...addresses.flatMap((a) => [
-      ...[ports.natsClient, ports.natsCluster, ports.natsMonitor, ports.natsWebSocket].map((port) => ({
-        host: a.host,
-        port,
-        what: 'nats-server',
-      })),
+      ...[ports.natsClient, ports.natsCluster, ports.natsGateway, ports.natsMonitor, ports.natsWebSocket].map(
+        (port) => ({
+          host: a.host,
+          port,
+          what: 'nats-server',
+        })
+      ),
       ...services.map((service) => ({ host: a.host, port: ports.services[service], what: service })),
       { host: a.host, port: ports.natsExporter, what: 'nats-exporter' },
     ]),

@@ -28,6 +28,7 @@ export const routedDatacenters = (productionCatalogue: unknown): string[] => {
       string[]
     >,
     routePassword: 'x',
+    gatewayPassword: 'x',
     routeHosts: ids.map(productionRouteHost),
     limits: jetStreamLimitsFor(ids.length, productionServerStores),
   })

@@ -3,12 +3,15 @@
  * nats.conf): the application account with its JetStream limits and one nkey user per component with
  * the permissions of shared/nats-permissions.ts for that datacenter, the system account (the operator's
  * `system` user and the job users of natsSystemPermissions, such as the nats-exporter), and the
- * credentials of the cluster routes. The same renderer makes the local platform's file and the
- * production Docker secret (`npm run nats-auth`), so both enforce one model.
+ * credentials of the cluster routes and of the gateways between regions. The same renderer makes the
+ * local platform's file and the production Docker secret (`npm run nats-auth`), so both enforce one model.
  *
- * Route credentials live here rather than in nats.conf because a route URL carries its password
- * (nats-server 2.9 does not send the cluster's `authorization` on routes it solicits): nats.conf
- * says `routes: $ROUTES` and `password: $ROUTE_PASSWORD`, defined below.
+ * Route and gateway credentials live here rather than in nats.conf because their URLs carry the password
+ * (nats-server 2.9 does not send the cluster's `authorization` on routes it solicits; the NATS docs put the
+ * gateway's credentials in its URLs too): nats.conf says `routes: $ROUTES`, `gateways: $GATEWAYS` and
+ * `password: $ROUTE_PASSWORD` / `$GATEWAY_PASSWORD`, defined below. Production's one nats.conf also reads
+ * the server's place from here (`server`): its cluster name, region tag and whether it runs JetStream,
+ * all from the catalogue that the routes and gateways come from.
  */
 import {
   natsAccounts,
@@ -19,6 +22,7 @@ import {
   type NatsPermissions,
 } from '#shared/nats-permissions.ts'
 import { natsIdentities, type NatsCredentials, type NatsIdentity } from './credentials.ts'
+import type { NatsGateway } from './topology.ts'
 
 export interface JetStreamAccountLimits {
   /** e.g. "64MB" */
@@ -34,18 +38,32 @@ export interface AuthConfigOptions {
   /** Public nkeys per identity; two during a rotation (old and new), else one. */
   publicKeys: Record<NatsIdentity, string[]>
   routePassword: string
+  gatewayPassword: string
   /** `host:port` of every server's cluster listener (a server ignores its route to itself); one or none: no cluster. */
   routeHosts: string[]
+  /** The gateways the server connects to, every region's (topology.ts); none: no gateway block. */
+  gateways?: NatsGateway[]
+  /** For production's one nats.conf: the server's region (CLUSTER_NAME, REGION_TAG) and JETSTREAM. */
+  server?: { region: string; jetstream: boolean }
   limits: JetStreamAccountLimits
   /** The datacenter's region and the registry's mirror regions, for the permissions (natsPermissions). */
   scope?: { region?: string; mirrorRegions?: readonly string[] }
 }
 
-/** One rule for both files: a server with more than one route host (itself included) joins a cluster. */
-export const isClustered = (routeHosts: readonly string[]): boolean => routeHosts.length > 1
+/**
+ * One rule for both files: a server with more than one route host (itself included) joins a cluster, and so
+ * does one with gateways, if only with itself: nats-server 2.9.10 refuses to start JetStream in a
+ * super-cluster without configured routes ("JetStream cluster requires configured routes"), which a
+ * region of one server satisfies with its route to itself.
+ */
+export const isClustered = (routeHosts: readonly string[], gateways: readonly NatsGateway[] = []): boolean =>
+  routeHosts.length > 1 || gateways.length > 0
 
 /** The cluster's route user; its password is the only secret a route presents. */
 export const routeUser = 'route'
+
+/** The gateways' user; its password is the only secret a gateway presents. */
+export const gatewayUser = 'gateway'
 
 const permissionsBlock = (p: NatsPermissions) => ({
   publish: p.publish,
@@ -72,14 +90,33 @@ export function natsAuthConfig(o: AuthConfigOptions): string {
       )
     ),
   ]
-  const routes = o.routeHosts.map((h) => JSON.stringify(`nats-route://${routeUser}:${o.routePassword}@${h}`))
-  // Variables nats.conf does not use are refused as unknown fields: routes only for a cluster.
-  const routeVariables = isClustered(o.routeHosts)
-    ? `ROUTE_PASSWORD: ${JSON.stringify(o.routePassword)}\nROUTES: [${routes.join(', ')}]\n`
-    : ''
+  const gateways = o.gateways ?? []
+  const routes = o.routeHosts.map((h) => `nats-route://${routeUser}:${o.routePassword}@${h}`)
+  const gatewayList = gateways.map((g) => ({
+    name: g.name,
+    urls: g.hosts.map((h) => `nats://${gatewayUser}:${o.gatewayPassword}@${h}`),
+  }))
+  // Variables nats.conf does not use are refused as unknown fields: routes only for a cluster, gateways
+  // only with a gateway block, the server's place only for production's nats.conf. One line each, so
+  // that deploy/check/catalogue.ts can read them back.
+  const variables = [
+    ...(o.server
+      ? [
+          `CLUSTER_NAME: ${JSON.stringify(o.server.region)}`,
+          `REGION_TAG: ${JSON.stringify(`region:${o.server.region}`)}`,
+          `JETSTREAM: ${String(o.server.jetstream)}`,
+        ]
+      : []),
+    ...(isClustered(o.routeHosts, gateways)
+      ? [`ROUTE_PASSWORD: ${JSON.stringify(o.routePassword)}`, `ROUTES: ${JSON.stringify(routes)}`]
+      : []),
+    ...(gateways.length > 0
+      ? [`GATEWAY_PASSWORD: ${JSON.stringify(o.gatewayPassword)}`, `GATEWAYS: ${JSON.stringify(gatewayList)}`]
+      : []),
+  ]
   return `# Generated for datacenter ${o.dc} by local/nats-auth (shared/nats-permissions.ts): do not edit.
-# Holds the cluster's route password: a secret (Docker secret in production, .local/ locally).
-${routeVariables}
+# Holds the route and gateway passwords: a secret (Docker secret in production, .local/ locally).
+${variables.map((v) => `${v}\n`).join('')}
 accounts {
   ${natsAccounts.app} {
     jetstream {
@@ -127,7 +164,7 @@ export const localServerStores = { memoryMB: 64, fileGB: 1 }
 /** auth.conf from a credential set: each identity's key, and its previous one during a rotation. */
 export function authConfigFor(
   credentials: NatsCredentials,
-  o: Omit<AuthConfigOptions, 'publicKeys' | 'routePassword'>
+  o: Omit<AuthConfigOptions, 'publicKeys' | 'routePassword' | 'gatewayPassword'>
 ): string {
   const publicKeys = Object.fromEntries(
     natsIdentities.map((identity) => {
@@ -135,5 +172,10 @@ export function authConfigFor(
       return [identity, [credentials.publicKey(identity), ...(previous ? [previous] : [])]]
     })
   ) as Record<NatsIdentity, string[]>
-  return natsAuthConfig({ ...o, publicKeys, routePassword: credentials.routePassword })
+  return natsAuthConfig({
+    ...o,
+    publicKeys,
+    routePassword: credentials.routePassword,
+    gatewayPassword: credentials.gatewayPassword,
+  })
 }
