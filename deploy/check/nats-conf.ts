@@ -1,8 +1,10 @@
 /**
  * deploy/nats.conf, the one nats-server configuration of every datacenter: every listener authenticates
- * (accounts and users from auth.conf, routes with the route password, monitoring on 127.0.0.1 only), the
- * edge's WebSocket listener has TLS, JetStream keeps one replica per datacenter. Also the small reader the
- * stack's checks use to compare stack.yml with it (lame duck, store_dir, the WebSocket certificate).
+ * (accounts and users from auth.conf, routes and gateways with their passwords, monitoring on 127.0.0.1
+ * only), the edge's WebSocket listener has TLS, JetStream keeps one replica per datacenter, and each
+ * server takes its place in the super-cluster from auth.conf (its region's cluster, gateways to every
+ * region, tags, JetStream or not). Also the small reader the stack's checks use to compare stack.yml
+ * with it (lame duck, store_dir, the WebSocket certificate).
  */
 import { deployFiles } from './files.ts'
 
@@ -40,6 +42,22 @@ export function natsConfProblems(conf: string): string[] {
     natsBlock(cluster, 'authorization') === undefined
   )
     fail('cluster routes must authenticate (authorization, routes: $ROUTES from auth.conf)')
+  // One cluster per region (regions.md §1): its name and routes come from the catalogue through auth.conf.
+  if (natsSetting(cluster, 'name') !== '$CLUSTER_NAME')
+    fail("the cluster's name must be $CLUSTER_NAME (its region, from auth.conf): one cluster per region")
+  const gateway = natsBlock(conf, 'gateway')
+  if (gateway === undefined)
+    fail('no gateway block: the regions must be joined by gateways (gateways: $GATEWAYS from auth.conf)')
+  else {
+    if (natsSetting(gateway, 'name') !== '$CLUSTER_NAME')
+      fail("the gateway's name must be $CLUSTER_NAME, its cluster's name")
+    if (!/:7222$/.test(natsSetting(gateway, 'listen') ?? '')) fail('the gateway must listen on port 7222')
+    if (
+      !/^\s*gateways\s*[:=]?\s*\$GATEWAYS\s*$/m.test(gateway) ||
+      natsBlock(gateway, 'authorization') === undefined
+    )
+      fail('gateways must authenticate (authorization, gateways: $GATEWAYS from auth.conf)')
+  }
   if (!/^127\.0\.0\.1:/.test(natsSetting(conf, 'http') ?? ''))
     fail('the monitoring port (http) must listen on 127.0.0.1: it has no authentication')
   if (/no_auth_user/.test(conf.replace(/#.*$/gm, '')))
@@ -47,6 +65,9 @@ export function natsConfProblems(conf: string): string[] {
   if (!/^\s*unique_tag\s*[:=]?\s*"dc:"/m.test(conf)) fail('jetstream needs unique_tag: "dc:"')
   if (!natsSetting(natsBlock(conf, 'jetstream') ?? '', 'store_dir'))
     fail('jetstream needs a store_dir (on the persistent volume)')
+  // The catalogue decides which servers vote in the meta group (the home region's majority).
+  if (natsSetting(natsBlock(conf, 'jetstream') ?? '', 'enabled') !== '$JETSTREAM')
+    fail('jetstream must say enabled: $JETSTREAM (from auth.conf: the catalogue says which servers run it)')
   // The edge's WebSocket listener crosses the internet: TLS, never no_tls.
   const websocket = natsBlock(conf, 'websocket')
   if (websocket === undefined) fail('no websocket listener (the edge connects over wss://)')
@@ -63,7 +84,8 @@ export function natsConfProblems(conf: string): string[] {
       }
     }
   }
-  if (!/^\s*server_tags\s*[:=]?\s*\[\s*\$DC_TAG\s*\]/m.test(conf)) fail('server_tags must be [$DC_TAG]')
+  if (!/^\s*server_tags\s*[:=]?\s*\[\s*\$DC_TAG\s*,\s*\$REGION_TAG\s*\]/m.test(conf))
+    fail('server_tags must be [$DC_TAG, $REGION_TAG] (placement by datacenter and by region)')
   for (const key of ['ping_interval', 'ping_max', 'lame_duck_duration']) {
     if (natsSetting(conf, key) === undefined) fail(`${key} is not set`)
   }

@@ -10,7 +10,7 @@ import { docker, run } from './command.ts'
 import { runRunbook, type RunbookContext } from './runbook.ts'
 import { projectRoot } from '../platform-specs.ts'
 import { writeProductionAuth } from '../nats-auth/command.ts'
-import { bridge, outside, registryHost, type SwarmNode } from './topology.ts'
+import { bridge, outside, productionCatalogue, registryHost, type SwarmNode } from './topology.ts'
 import type { EdgeSecrets } from '../edge-secrets.ts'
 import type { LocalGitHubApp } from '../github-app.ts'
 import type { MonitoringImages } from './images.ts'
@@ -91,10 +91,10 @@ export function createSecrets(
   if (existing.has('nats_seed_web_v1')) return
   const secrets = join(swarmDir, 'secrets')
   const natsDir = join(secrets, 'nats')
-  // `npm run nats-auth -- <dir>`: the same function.
+  // `npm run nats-auth -- <dir>`: the same function, on the catalogue the nodes come from.
   writeProductionAuth(
     natsDir,
-    nodes.map((n) => n.dc)
+    productionCatalogue().filter((dc) => nodes.some((n) => n.dc === dc.id))
   )
   const origin = makeOriginCertificate(secrets, nodes)
   runRunbook('create-secrets', ctx, {
