@@ -13,7 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseCatalogue } from '#shared/catalogue.ts'
-import type { RegionMember } from '#shared/regions.ts'
+import { jetStreamLayout, quorumProblem, type RegionMember } from '#shared/regions.ts'
 import { authConfigFor, jetStreamLimitsFor, type AuthConfigOptions } from './auth-config.ts'
 import { jetStreamServers, natsServerTopology } from './topology.ts'
 import { authTopologyProblems, productionListeners } from './topology-check.ts'
@@ -34,12 +34,16 @@ export const productionServerStores = { memoryMB: 256, fileGB: 20 }
  * What the auth.conf of each production server says besides its keys and passwords, by datacenter id:
  * production servers are the Swarm services nats-<dc>, routed on 6222 and gatewayed on 7222 over the
  * overlay, and production's one nats.conf always has its gateway block (a single region lists itself).
+ * The permissions are scoped to the server's region and the registry's mirror regions as npm start
+ * scopes its own (platform-specs.ts); a catalogue without a home region (the deploy check reads one
+ * before it validates) gets no mirrors.
  */
 export function productionAuthOptions(
   catalogue: readonly RegionMember[]
 ): Map<string, Omit<AuthConfigOptions, 'publicKeys' | 'routePassword' | 'gatewayPassword'>> {
   const reach = (_from: number, to: number) => productionListeners(catalogue[to]!.id)
   const limits = jetStreamLimitsFor(jetStreamServers(catalogue), productionServerStores)
+  const mirrorRegions = quorumProblem(catalogue) ? [] : jetStreamLayout(catalogue).mirrorRegions
   return new Map(
     catalogue.map((dc, i) => {
       const t = natsServerTopology(catalogue, i, reach)
@@ -48,6 +52,7 @@ export function productionAuthOptions(
         {
           dc: dc.id,
           server: { region: t.region, jetstream: t.jetstream },
+          scope: { region: t.region, mirrorRegions },
           routeHosts: t.routeHosts,
           gateways: t.gateways,
           limits,

@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCatalogue, type Catalogue } from '#shared/catalogue.ts'
+import { queueGroups, subjects } from '#shared/subjects.ts'
+import { kvStreamName, registryMirrorBucket } from '#shared/releases.ts'
 import { productionAuthFile, writeProductionAuth } from '../../local/nats-auth/command.ts'
 import { catalogueProblems, natsTopologyProblems, productionAuthConfs } from '../../deploy/check/catalogue.ts'
 import { natsConfProblems } from '../../deploy/check/nats-conf.ts'
@@ -74,6 +76,14 @@ describe('npm run nats-auth on six datacenters in three regions', () => {
     expect(servers(variable(auth('sgp1'), 'ROUTES'))).toEqual(['sgp1:6222'])
     // The same gateway list everywhere (a server ignores its own region's entry).
     for (const dc of six) expect(variable(auth(dc.id), 'GATEWAYS'), dc.id).toEqual(gateways)
+  })
+
+  it("scopes each server's permissions to its region, as npm start does", () => {
+    // sgp1's image services answer ap's transforms; the release service keeps the us and ap mirrors.
+    expect(auth('sgp1')).toContain(`"${subjects.imageTransformInRegion('ap')} ${queueGroups.images}"`)
+    expect(auth('nyc3')).not.toContain(`"${subjects.imageTransformInRegion('ap')} ${queueGroups.images}"`)
+    for (const region of ['us', 'ap'])
+      expect(auth('fra1')).toContain(`$JS.API.STREAM.CREATE.${kvStreamName(registryMirrorBucket(region))}"`)
   })
 
   /** `nats-server -t` on deploy/nats.conf with `auth` beside it, as the nats-<dc> service runs it. */
