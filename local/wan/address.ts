@@ -7,9 +7,6 @@
  */
 import { loopbackAddress, ports } from '../addresses.ts'
 
-/** The NATS gateway port (one gateway listener per server, issue #15 contract). */
-export const natsGatewayPort = 7222
-
 /**
  * The TCP ports of a datacenter that other datacenters (and the edge) reach: NATS client, routes,
  * gateways, WebSocket (the edge's bridge) and the web service (the edge's requests). Monitoring and
@@ -18,7 +15,7 @@ export const natsGatewayPort = 7222
 export const defaultWanPorts: readonly number[] = [
   ports.natsClient,
   ports.natsCluster,
-  natsGatewayPort,
+  ports.natsGateway,
   ports.natsWebSocket,
   ports.services.web,
 ]
