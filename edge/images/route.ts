@@ -190,25 +190,29 @@ async function lookUpOrTransform(
     c,
     async (dc) => {
       const { bridge, natsWs } = natsBridge(c, dc)
-      const reply = await bridge.requestStream(
-        {
-          dc: dc.id,
-          natsWs,
-          // Several regions: ask the steered datacenter's region, so its server's own image service
-          // answers first and a region without one falls back through the gateways (shared/subjects.ts).
-          subject: multiRegion(config.datacenters)
-            ? subjects.imageTransformInRegion(dc.region)
-            : subjects.imageTransform(dc.id),
-          payload: JSON.stringify(request),
-          timeoutMs: config.imageTimeoutMs,
-          headers: {
-            'x-request-id': c.get('requestId'),
-            // When this edge stops waiting: the service drops work past it (deadline_exceeded).
-            [imageRequestHeaders.deadline]: String(Date.now() + config.imageTimeoutMs),
+      const ask = (subject: string) =>
+        bridge.requestStream(
+          {
+            dc: dc.id,
+            natsWs,
+            subject,
+            payload: JSON.stringify(request),
+            timeoutMs: config.imageTimeoutMs,
+            headers: {
+              'x-request-id': c.get('requestId'),
+              // When this edge stops waiting: the service drops work past it (deadline_exceeded).
+              [imageRequestHeaders.deadline]: String(Date.now() + config.imageTimeoutMs),
+            },
           },
-        },
-        key.url
-      )
+          key.url
+        )
+      // The steered datacenter's own image service first (a queue group spreads requests over a whole
+      // cluster, so the region's subject alone would send half of them across the region). With several
+      // regions, none there: the region's subject, answered elsewhere in the region or, with none in
+      // it, by the nearest region through the gateways (shared/subjects.ts).
+      let reply = await ask(subjects.imageTransform(dc.id))
+      if (!reply.ok && reply.code === 'no_responders' && multiRegion(config.datacenters))
+        reply = await ask(subjects.imageTransformInRegion(dc.region))
       // A timeout is this request's cost (a slow source, a heavy transform), not a dead datacenter.
       if (!reply.ok)
         return { ok: false, code: reply.code, message: reply.message, healthy: reply.code === 'timeout' }
