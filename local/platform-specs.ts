@@ -12,6 +12,7 @@ import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { directPeerHost, writeNatsServerConfig } from './nats-config.ts'
 import { jetStreamServers, natsServerTopology } from './nats-auth/topology.ts'
 import { wanLegs } from './wan/legs.ts'
+import { wanAddress } from './wan/address.ts'
 import { ensureNatsCredentials, type NatsCredentials } from './nats-auth/credentials.ts'
 import type { ProcessSpec } from './processes.ts'
 import type { LocalEnv } from './env.ts'
@@ -70,13 +71,21 @@ export interface DatacenterSpecs {
 export const localNatsCredentials = (localDir: string): NatsCredentials =>
   ensureNatsCredentials(resolve(localDir, 'secrets', 'nats'))
 
-export function datacenterSpecs(catalogue: Catalogue, localDir: string, env: LocalEnv): DatacenterSpecs[] {
+export function datacenterSpecs(
+  catalogue: Catalogue,
+  localDir: string,
+  env: LocalEnv,
+  o: { wan?: boolean } = {}
+): DatacenterSpecs[] {
   const addresses = catalogue.map((_, i) => datacenterAddresses(i))
   const logs = join(localDir, 'logs')
   const credentials = localNatsCredentials(localDir)
   const layout = jetStreamLayout(catalogue)
-  // How one server dials another's route and gateway listeners (the WAN relay replaces directPeerHost).
-  const peerHost = directPeerHost
+  // How one server dials another's route and gateway listeners: directly, or with the WAN on through the
+  // relay address of the pair (local/wan/address.ts), so routes and gateways carry the pair's RTT.
+  const peerHost = o.wan
+    ? (from: number, to: number) => (from === to ? directPeerHost(from, to) : wanAddress(from, to))
+    : directPeerHost
   const reach = (from: number, to: number) => ({
     cluster: `${peerHost(from, to)}:${ports.natsCluster}`,
     gateway: `${peerHost(from, to)}:${ports.natsGateway}`,

@@ -140,7 +140,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     localServices(),
     options.edgePort
   )
-  const specs = datacenterSpecs(catalogue, localDir, env)
+  const specs = datacenterSpecs(catalogue, localDir, env, { wan: options.wan ?? false })
   const revive = async (dc: string) => {
     const d = specs.find((s) => s.dc === dc)
     if (!d) throw new Error(`unknown datacenter ${dc}`)
