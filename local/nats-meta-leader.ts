@@ -11,7 +11,12 @@
  * step-down are system requests.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { NatsConnection } from '@nats-io/nats-core'
+import { nkeyAuthenticator, type NatsConnection } from '@nats-io/nats-core'
+import { connect } from '@nats-io/transport-node'
+import type { Catalogue } from '#shared/catalogue.ts'
+import { homeRegion, multiRegion } from '#shared/regions.ts'
+import { datacenterAddresses } from './addresses.ts'
+import type { NatsCredentials } from './nats-auth/credentials.ts'
 import { z } from 'zod'
 
 const jszReply = z.object({
@@ -79,5 +84,29 @@ export async function keepMetaLeaderHome(
     // The old leader answers before it hands over: wait for a new one.
     const stepped = Date.now()
     while (Date.now() - stepped < 10_000 && (await metaLeader(nc, 500)) === leader) await sleep(100)
+  }
+}
+
+/**
+ * npm start's use of the above: with several regions, once the servers are up, the meta leader is moved
+ * into the home region (local servers are named after their datacenter). One region: nothing to do.
+ * Returns what happened, for the supervisor's banner, or undefined.
+ */
+export async function placeLocalMetaLeader(
+  catalogue: Catalogue,
+  credentials: NatsCredentials
+): Promise<MetaLeaderPlacement | undefined> {
+  if (!multiRegion(catalogue)) return undefined
+  const home = homeRegion(catalogue)
+  const first = catalogue.findIndex((dc) => dc.id === home.jetStream[0]?.id)
+  const nc = await connect({
+    servers: datacenterAddresses(first).natsUrl,
+    name: 'npm start (meta leader)',
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(credentials.seed('system'))),
+  })
+  try {
+    return await keepMetaLeaderHome(nc, (server) => home.jetStream.some((dc) => dc.id === server))
+  } finally {
+    await nc.close()
   }
 }

@@ -21,6 +21,7 @@ import { enrollFixtureRepositories } from './enroll-fixtures.ts'
 import {
   datacenterSpecs,
   edgeSpec,
+  localNatsCredentials,
   localServices,
   standInSpecs,
   type DatacenterSpecs,
@@ -28,6 +29,7 @@ import {
 import { monitoringListeners, monitoringServices, monitoringSpecs } from './monitoring/specs.ts'
 import { errorMessage } from '#shared/error-message.ts'
 import { wanSpec } from './wan/spec.ts'
+import { placeLocalMetaLeader } from './nats-meta-leader.ts'
 
 export { projectRoot, localServices } from './platform-specs.ts'
 
@@ -177,6 +179,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       })
     )
     await startDatacenters(specs)
+    const meta = await placeLocalMetaLeader(catalogue, localNatsCredentials(localDir))
+    if (meta)
+      console.log(
+        `JetStream meta leader: ${meta.leader} (home region; ${meta.stepDowns} step-down(s) from ${meta.leaders[0] ?? '?'})`
+      )
     ;({ server: control, url: controlUrl } = await startControl({ revive, restart }))
     const edge = launch(
       edgeSpec(catalogue, {
