@@ -1,0 +1,295 @@
+/**
+ * `npm run test:world`: the six-datacenter world (shared/datacenters.world.json) with the WAN on, as
+ * `DATACENTERS_FILE=shared/datacenters.world.json WAN=1 npm start` runs it, and issue #15's proofs that
+ * need it: the super-cluster as its maintainers recommend, image transforms inside the client's region,
+ * registry reads answered by the nearest mirror, and Europe keeping the JetStream quorum while an ocean
+ * is cut. Every part is real: nats-servers, services, the edge in workerd, the user-space WAN relay.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import sharp from 'sharp'
+import { jetstreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/nats-core'
+import { freePort } from '../../local/free-port.ts'
+import { readState, type StateFile } from '../../local/state.ts'
+import { localEnv } from '../../local/env.ts'
+import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
+import { connectOperatorNats } from '../../local/operator-nats.ts'
+import { datacenterAddresses } from '../../local/addresses.ts'
+import { openRegistryStorage, ensureRegistryStorage } from '../../backend/registry/buckets.ts'
+import { RegistryWriter } from '../../backend/registry/writer.ts'
+import { kvStreamName, registryBuckets, registryMirrorBucket } from '#shared/releases.ts'
+import world from '#shared/datacenters.world.json' with { type: 'json' }
+import { startSupervisor, swarm, type Supervisor } from '../support/supervisor.ts'
+import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
+import { datacenterState, waitUntil } from '../e2e/context.ts'
+
+const localDir = mkdtempSync(join(tmpdir(), 'vtta-world-'))
+let supervisor: Supervisor
+let origin: OriginServer
+let edge: string
+let state: StateFile
+/** The operator's connection to fra (Europe, the home region). */
+let operator: NatsConnection
+
+const index = (dc: string) => world.findIndex((d) => d.id === dc)
+const near = {
+  newYork: { 'x-client-geo': '40.71,-74.01' },
+  singapore: { 'x-client-geo': '1.35,103.82' },
+}
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
+}
+const figures: string[] = []
+
+/** images_transforms_total of one datacenter's image service, from its internal /metrics. */
+async function transforms(dc: string): Promise<number> {
+  const text = await (await fetch(`${datacenterAddresses(index(dc)).internalUrl('images')}/metrics`)).text()
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('images_transforms_total{'))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
+}
+
+let uniq = 0
+/** An image miss (a source URL never asked before) from near `client`; its status and the time it took. */
+async function imageMiss(
+  client: Record<string, string>
+): Promise<{ status: number; ms: number; dc: string | null }> {
+  const started = performance.now()
+  const res = await fetch(`${edge}/img/width=64,format=webp/${origin.fileUrl('photo.jpg', `u=${++uniq}`)}`, {
+    headers: client,
+    signal: AbortSignal.timeout(20_000),
+  })
+  await res.arrayBuffer()
+  return { status: res.status, ms: performance.now() - started, dc: res.headers.get('x-datacenter') }
+}
+
+/** GET /api/modules/<id> from sgp's own web service (with the edge's proof), its status. */
+async function readInSingapore(id: string): Promise<number> {
+  const { secrets } = loadEdgeSecrets(localDir)
+  const res = await fetch(`${datacenterAddresses(index('sgp')).serviceUrl('web')}/api/modules/${id}`, {
+    headers: {
+      'cf-access-client-id': secrets.ORIGIN_CLIENT_ID,
+      'cf-access-client-secret': secrets.ORIGIN_CLIENT_SECRET,
+    },
+    signal: AbortSignal.timeout(5_000),
+  }).catch(() => null)
+  if (!res) return 0
+  await res.arrayBuffer()
+  return res.status
+}
+
+let writer: RegistryWriter
+let written = 0
+/** Commits one new module version in Europe (as the release service does); its id. */
+async function writeInEurope(): Promise<string> {
+  const id = `world-${++written}`
+  const version = '1.0.0'
+  const base = `https://vtta.io/modules/${id}/${version}`
+  const result = await writer.commitVersion({
+    moduleId: id,
+    title: `World ${written}`,
+    repository: 'vtta/world',
+    entry: {
+      version,
+      channel: 'stable',
+      status: 'packaged',
+      repositoryId: 9100,
+      releaseId: written,
+      tag: `v${version}`,
+      releaseUrl: `https://github.com/vtta/world/releases/tag/v${version}`,
+      manifestUrl: `${base}/module.json`,
+      downloadUrl: `${base}/module.zip`,
+      compatibility: { minimum: '12', verified: '13', maximum: null },
+      zip: { object: `${id}/${version}.zip`, sha256: '0'.repeat(64), size: 1 },
+      manifestSha256: '0'.repeat(64),
+      packagedAt: new Date().toISOString(),
+      deletedAt: null,
+    },
+  })
+  if (result.outcome !== 'committed') throw new Error(`writing ${id}: ${result.outcome}`)
+  return id
+}
+
+/** Milliseconds from now until `read` answers 200, polled every 10 ms, or Infinity after `timeoutMs`. */
+async function msUntilVisible(id: string, timeoutMs: number): Promise<number> {
+  const started = performance.now()
+  while (performance.now() - started < timeoutMs) {
+    if ((await readInSingapore(id)) === 200) return performance.now() - started
+    await sleep(10)
+  }
+  return Infinity
+}
+
+beforeAll(async () => {
+  const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: '#0ea5e9' } })
+    .jpeg()
+    .toBuffer()
+  origin = await startOriginServer({ 'photo.jpg': { body: photo, contentType: 'image/jpeg' } })
+  const port = await freePort()
+  edge = `http://127.0.0.1:${port}`
+  supervisor = startSupervisor({
+    LOCAL_DIR: localDir,
+    DATACENTERS_FILE: join('shared', 'datacenters.world.json'),
+    WAN: '1',
+    EDGE_PORT: String(port),
+    PROBE_INTERVAL_MS: '1000',
+    PROBE_TIMEOUT_MS: '1500',
+    DOWN_AFTER: '2',
+    UP_AFTER: '3',
+    HEALTH_MEMO_MS: '1000',
+    IMAGE_SOURCE_HOSTS: `${localEnv({}, '').values.IMAGE_SOURCE_HOSTS},${origin.origin}`,
+  })
+  if (!(await supervisor.ready)) throw new Error(`the world did not start:\n${supervisor.output()}`)
+  state = readState(localDir)
+  operator = await connectOperatorNats(state, localDir)
+  writer = new RegistryWriter(
+    (await openRegistryStorage(operator)) ?? (await ensureRegistryStorage(operator, 3))
+  )
+}, 300_000)
+
+afterAll(async () => {
+  console.log(`world figures:\n  ${figures.join('\n  ')}`)
+  await operator?.close()
+  if (supervisor && supervisor.child.exitCode === null) {
+    supervisor.child.kill('SIGINT')
+    await supervisor.exited
+  }
+  await origin?.close()
+}, 120_000)
+
+describe('the super-cluster, as the NATS maintainers recommend across oceans', () => {
+  it('places the release streams and the registry R3 in Europe, and a registry mirror in us and ap', async () => {
+    const jsm = await jetstreamManager(operator)
+    for (const stream of ['GITHUB', 'RELEASES', kvStreamName(registryBuckets.kv)]) {
+      const info = await jsm.streams.info(stream)
+      const servers = [info.cluster?.leader, ...(info.cluster?.replicas ?? []).map((r) => r.name)].sort()
+      expect(info.cluster?.name, stream).toBe('eu')
+      expect(servers, stream).toEqual(['ams', 'fra', 'lon'])
+    }
+    for (const [region, dc] of [
+      ['us', 'nyc'],
+      ['ap', 'sgp'],
+    ] as const) {
+      const info = await jsm.streams.info(kvStreamName(registryMirrorBucket(region)))
+      expect(info.config.mirror?.name).toBe(kvStreamName(registryBuckets.kv))
+      expect(info.config.mirror_direct).toBe(true)
+      expect(info.cluster?.leader).toBe(dc)
+    }
+  })
+})
+
+describe('image transforms stay in the client’s region', () => {
+  it('transforms a us client’s misses in us: nyc, and sfo once nyc is lost', async () => {
+    // The edge steers to nyc once its probes have seen nyc up (a fresh edge knows nothing yet).
+    await waitUntil(
+      () => datacenterState(edge, 'nyc'),
+      (s) => s === 'healthy',
+      60_000,
+      'nyc healthy at the edge'
+    )
+    const before = await transforms('nyc')
+    const up: number[] = []
+    const servedBy: string[] = []
+    for (let i = 0; i < 10; i++) {
+      const miss = await imageMiss(near.newYork)
+      expect(miss.status).toBe(200)
+      servedBy.push(miss.dc ?? '?')
+      up.push(miss.ms)
+    }
+    expect(servedBy).toEqual(Array<string>(10).fill('nyc'))
+    expect((await transforms('nyc')) - before, 'every miss transformed by nyc’s own image service').toBe(10)
+    figures.push(`us-east image miss, nyc up: p50 ${percentile(up, 50).toFixed(0)} ms`)
+
+    // nyc's image service lost, its NATS server alive: the region's subject reaches sfo's.
+    const images = readState(localDir).processes.find((p) => p.dc === 'nyc' && p.service === 'images')!
+    process.kill(-images.pid, 'SIGKILL')
+    const sfoFirst = await transforms('sfo')
+    const inRegion: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const miss = await imageMiss(near.newYork)
+      expect(miss.status).toBe(200)
+      inRegion.push(miss.ms)
+    }
+    expect((await transforms('sfo')) - sfoFirst, 'transformed by sfo, the other datacenter in us').toBe(5)
+    figures.push(
+      `us-east image miss, nyc's image service lost: p50 ${percentile(inRegion, 50).toFixed(0)} ms via the region (sfo)`
+    )
+
+    await swarm(localDir, 'kill', 'nyc')
+    const sfoBefore = await transforms('sfo')
+    const down: number[] = []
+    let errors = 0
+    const killed = Date.now()
+    while (down.length < 10) {
+      const miss = await imageMiss(near.newYork)
+      if (miss.status !== 200) {
+        errors++
+        expect(Date.now() - killed, 'errors only while the edge learns nyc is gone').toBeLessThan(10_000)
+        continue
+      }
+      down.push(miss.ms)
+    }
+    expect((await transforms('sfo')) - sfoBefore).toBeGreaterThanOrEqual(10)
+    figures.push(
+      `us-east image miss, nyc killed: p50 ${percentile(down, 50).toFixed(0)} ms via sfo, ${errors} errors while switching`
+    )
+    await swarm(localDir, 'revive', 'nyc')
+  })
+})
+
+describe('registry reads where the users are', () => {
+  it('sees every write made in Europe from Singapore, read from its own mirror', async () => {
+    const lags: number[] = []
+    for (let i = 0; i < 50; i++) lags.push(await msUntilVisible(await writeInEurope(), 5_000))
+    // The lag is a figure (issue goal: p99 <= 0.5 s; npm run bench measures it); what must hold is that
+    // every write reaches Singapore's mirror.
+    figures.push(
+      `registry write in eu -> visible in sgp (50 writes): p50 ${percentile(lags, 50).toFixed(0)} ms, p99 ${percentile(lags, 99).toFixed(0)} ms (goal p99 <= 500)`
+    )
+    expect(lags.filter((ms) => ms === Infinity)).toEqual([])
+  })
+
+  it('keeps answering in Singapore with Europe cut off, and Europe keeps its quorum, consumers and writes', async () => {
+    const known = await writeInEurope()
+    expect(await msUntilVisible(known, 5_000)).toBeLessThan(5_000)
+    await swarm(localDir, 'partition', 'eu')
+    const cutAt = Date.now()
+    try {
+      // Let NATS notice the cut (the lab's ping interval) before judging.
+      await sleep(15_000)
+      const jsm = await jetstreamManager(operator)
+      let creates = 0
+      let reads = 0
+      let usImages = 0
+      let duringCut = ''
+      while (Date.now() - cutAt < 120_000) {
+        // A consumer create is a meta-group proposal: Europe must still hold the meta quorum.
+        const consumer = await jsm.consumers.add('GITHUB', { inactive_threshold: 5_000_000_000 })
+        await jsm.consumers.delete('GITHUB', consumer.name)
+        creates++
+        expect(await readInSingapore(known)).toBe(200)
+        reads++
+        expect((await imageMiss(near.newYork)).status).toBe(200)
+        usImages++
+        if (!duringCut) duringCut = await writeInEurope()
+        await sleep(1_000)
+      }
+      figures.push(
+        `Europe cut off 120 s: ${creates} consumer creates in eu, ${reads} reads in sgp, ${usImages} us image misses, all answered`
+      )
+      expect(await readInSingapore(duringCut)).toBe(404)
+      await swarm(localDir, 'heal')
+      const caughtUp = await msUntilVisible(duringCut, 10_000)
+      figures.push(`after the heal, sgp saw the write made during the cut in ${caughtUp.toFixed(0)} ms`)
+      expect(caughtUp).toBeLessThanOrEqual(5_000)
+    } finally {
+      await swarm(localDir, 'heal')
+    }
+  })
+})
