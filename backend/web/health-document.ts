@@ -14,6 +14,9 @@ export async function healthDocument(
   // The web service answers this very request, so it is ready by definition when NATS is.
   services.web = { state: connected ? 'ready' : 'not_ready', lastSeen: Date.now() }
   const allReady = Object.values(services).every((s) => s.state === 'ready')
-  const status = !connected || !jetstream ? 'down' : allReady ? 'ok' : 'degraded'
+  // Without NATS the datacenter serves nothing: down. Without JetStream it still serves images and registry
+  // reads (a mirror, in a region cut off from the home region by an ocean; issue #15): degraded, so the edge
+  // keeps sending it what it can answer, and `nats.jetstream` says what it cannot.
+  const status = !connected ? 'down' : jetstream && allReady ? 'ok' : 'degraded'
   return { dc, status, nats: { connected, jetstream }, services, at: Date.now() }
 }
