@@ -33,6 +33,14 @@ export interface NatsServerOptions {
   /** Its gateway listener's port; needed once there are gateways. */
   gatewayPort?: number
   storeDir: string
+  /**
+   * What the server tells its peers to dial for its route and gateway listeners, instead of their own
+   * addresses (`advertise`). With the WAN on, every peer must reach it through its own relay address, which
+   * no single advertised address can say; the servers gossip these addresses and dial them when a link
+   * fails, straight past the relay and any partition. So the WAN advertises an address where nothing
+   * listens: a gossiped dial fails at once and only the configured (relay) URLs connect.
+   */
+  advertise?: { cluster: string; gateway: string }
 }
 
 /** How the server is joined to others, which its auth.conf holds the URLs for. */
@@ -66,7 +74,12 @@ export function natsServerConfig(o: NatsServerOptions, joins: NatsServerJoins): 
     : `
 cluster {
   name: ${clusterName}
-  listen: "${o.host}:${o.clusterPort}"
+  listen: "${o.host}:${o.clusterPort}"${
+    o.advertise
+      ? `
+  advertise: "${o.advertise.cluster}"`
+      : ''
+  }
   authorization { user: ${routeUser}, password: $ROUTE_PASSWORD }
   routes: $ROUTES
 }`
@@ -76,7 +89,12 @@ cluster {
 # The other regions (and its own, which it ignores): one cluster per region, joined by gateways.
 gateway {
   name: ${clusterName}
-  listen: "${o.host}:${o.gatewayPort!}"
+  listen: "${o.host}:${o.gatewayPort!}"${
+    o.advertise
+      ? `
+  advertise: "${o.advertise.gateway}"`
+      : ''
+  }
   authorization { user: ${gatewayUser}, password: $GATEWAY_PASSWORD }
   gateways: $GATEWAYS
 }`

@@ -12,7 +12,7 @@ import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { directPeerHost, writeNatsServerConfig } from './nats-config.ts'
 import { jetStreamServers, natsServerTopology } from './nats-auth/topology.ts'
 import { wanLegs } from './wan/legs.ts'
-import { wanAddress } from './wan/address.ts'
+import { unreachableAddress, wanAddress } from './wan/address.ts'
 import { ensureNatsCredentials, type NatsCredentials } from './nats-auth/credentials.ts'
 import type { ProcessSpec } from './processes.ts'
 import type { LocalEnv } from './env.ts'
@@ -107,6 +107,14 @@ export function datacenterSpecs(
         clusterPort: ports.natsCluster,
         gatewayPort: ports.natsGateway,
         storeDir: resolve(dir, 'jetstream'),
+        ...(o.wan
+          ? {
+              advertise: {
+                cluster: `${unreachableAddress(i)}:${ports.natsCluster}`,
+                gateway: `${unreachableAddress(i)}:${ports.natsGateway}`,
+              },
+            }
+          : {}),
       },
       {
         credentials,

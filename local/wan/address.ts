@@ -28,3 +28,12 @@ export function wanAddress(fromIndex: number, toIndex: number): string {
     throw new RangeError(`no WAN relay address from datacenter #${fromIndex + 1}`)
   return target.replace(/\.1$/, `.${fromIndex + 2}`)
 }
+
+/**
+ * An address of datacenter `index` where nothing listens (the last octet 255 is never a datacenter's
+ * nor a relay's): what its nats-server advertises for its route and gateway listeners with the WAN on,
+ * so a peer that dials a gossiped address fails at once instead of bypassing the relay (nats-config.ts).
+ */
+export function unreachableAddress(index: number): string {
+  return loopbackAddress(index).replace(/\.1$/, '.255')
+}
