@@ -49,6 +49,14 @@ export interface RelayOptions {
   holdLimitBytes?: number
   /** Structured lines (a pino logger in serve.ts). */
   log: RelayLog
+  /**
+   * The NATS gateway port and each datacenter's region: a gateway connection on a pair (f, t) whose
+   * CONNECT names a gateway (the dialer's region) other than f's is refused. nats-server 2.9 hands the
+   * gateway URLs a server was configured with (its own pairs' relay addresses) to the clusters it meets,
+   * which add them to theirs; without this, fra could reach sgp through sfo's pair, which a partition of
+   * Europe does not cut. Only gateways carry their region in CONNECT; routes stay inside a region.
+   */
+  gateways?: { port: number; regionOf: Readonly<Record<string, string>> }
 }
 
 /**
@@ -218,8 +226,40 @@ class Connection {
     client.setNoDelay(true)
     // The SYN's one-way trip: the upstream is opened one one-way time after the client connected.
     this.up.push({ kind: 'connect', due: nowMs() + pair.oneWayMs })
+    const region = relay.gatewayRegion(pair)
+    if (region !== undefined) this.#admitOnlyGateway(region)
     this.up.readFrom(client)
     client.once('close', () => this.#maybeDone())
+  }
+
+  /**
+   * Reads the dialer's first line (its CONNECT, sent after the server's INFO) alongside the delay line:
+   * a gateway of another region than this pair's source is reset before its CONNECT is delivered.
+   */
+  #admitOnlyGateway(region: string): void {
+    let head = ''
+    const check = (chunk: Buffer) => {
+      head += chunk.toString('latin1')
+      const end = head.indexOf('\r\n')
+      if (end < 0 && head.length < 64 * 1024) return
+      this.client.off('data', check)
+      const gateway = /^CONNECT\s+(\{.*\})/.exec(head.slice(0, end < 0 ? undefined : end))?.[1]
+      let name: unknown
+      try {
+        name = gateway ? (JSON.parse(gateway) as { gateway?: unknown }).gateway : undefined
+      } catch {
+        name = undefined
+      }
+      if (name === region) return
+      this.relay.logRefused(this.pair, region, name)
+      this.client.resetAndDestroy()
+      // After the delay line has taken this chunk too (its listener runs next): none of it is delivered.
+      queueMicrotask(() => {
+        this.up.clear()
+        this.upstream?.resetAndDestroy()
+      })
+    }
+    this.client.on('data', check)
   }
 
   #deliver(item: Item, direction: 'up' | 'down'): void {
@@ -336,6 +376,27 @@ export class WanRelay {
       )
       server.listen(pair.port, host, () => resolve())
     })
+  }
+
+  /** The region a gateway dialling through `pair` must name, or undefined when the pair's port is no gateway. */
+  gatewayRegion(pair: Pair): string | undefined {
+    const g = this.#opts.gateways
+    return g && pair.port === g.port && pair.from !== pair.to ? g.regionOf[pair.from] : undefined
+  }
+
+  /** Once per refused connection: a gateway that took another pair's relay address. */
+  logRefused(pair: Pair, region: string, named: unknown): void {
+    this.#opts.log.info(
+      {
+        event: 'wan_gateway_refused',
+        from: pair.from,
+        to: pair.to,
+        port: pair.port,
+        expected: region,
+        named: typeof named === 'string' ? named.slice(0, 64) : null,
+      },
+      `${pair.from}->${pair.to}:${pair.port}: refused a gateway of ${typeof named === 'string' ? `"${named.slice(0, 64)}"` : 'no region'}, only ${region}'s servers dial through this pair`
+    )
   }
 
   indexOf(id: string): number {

@@ -23,6 +23,7 @@ import { datacenterIdSchema } from '#shared/catalogue.ts'
 import { errorMessage } from '#shared/error-message.ts'
 import { sendJson, serveHttp } from '../stand-ins/http.ts'
 import { projectRoot } from '../platform-specs.ts'
+import { ports } from '../addresses.ts'
 import { CutSet, cutsPath, describeCuts, readCutsFile, writeCutsFile, type WanDatacenter } from './cuts.ts'
 import { loadRttTable, defaultRttFile } from './rtt.ts'
 import { WanRelay } from './relay.ts'
@@ -78,6 +79,10 @@ try {
     ports: env.WAN_PORTS,
     holdLimitBytes: env.WAN_HOLD_LIMIT_BYTES,
     log,
+    gateways: {
+      port: ports.natsGateway,
+      regionOf: Object.fromEntries(datacenters.flatMap((d) => (d.region ? [[d.id, d.region]] : []))),
+    },
   })
   log.info(
     {

@@ -361,6 +361,51 @@ describe('the relay', () => {
   })
 })
 
+describe('the relay on the NATS gateway port', () => {
+  it("passes a gateway of the pair's own region, and refuses another region's before its CONNECT arrives", async () => {
+    const { port, echoes } = await startEchoes()
+    const logged = quietLog()
+    const guard = await WanRelay.start({
+      datacenters: ids,
+      rtt: loadRttTable(),
+      ports: [port],
+      log: logged.log,
+      gateways: { port, regionOf: Object.fromEntries(world.map((d) => [d.id, d.region])) },
+    })
+    const sgp = echoes[index('sgp')]!
+    try {
+      // fra's own pair to sgp, as fra's gateway (region eu) dials it: relayed.
+      const own = new Probe('fra', 'sgp', port)
+      expect(await own.echo('CONNECT {"gateway":"eu","name":"fra"}\r\n', 2_000)).toBe(true)
+      // sfo's pair to sgp, taken by a server of eu (a URL gossiped by us): reset, and sgp never sees it.
+      const taken = new Probe('sfo', 'sgp', port)
+      await once(taken.socket, 'connect')
+      taken.socket.write('CONNECT {"gateway":"eu","name":"fra"}\r\n')
+      await new Promise((resolve) => taken.socket.once('close', resolve))
+      expect(taken.socket.errored).toMatchObject({ code: 'ECONNRESET' })
+      // A first line that is no CONNECT at all is refused too.
+      const garbage = new Probe('nyc', 'sgp', port)
+      await once(garbage.socket, 'connect')
+      garbage.socket.write('PING\r\n')
+      await new Promise((resolve) => garbage.socket.once('close', resolve))
+      await sleep(300)
+      const seen = received(sgp)
+      expect(seen).toContain('"name":"fra"')
+      expect(seen.match(/CONNECT/g)).toHaveLength(1)
+      expect(seen).not.toContain('PING')
+      expect(
+        logged.lines.filter((l) => l.obj.event === 'wan_gateway_refused').map((l) => l.obj.from)
+      ).toEqual(['sfo', 'nyc'])
+    } finally {
+      await guard.close()
+      for (const e of echoes) {
+        for (const s of e.connections) s.destroy()
+        e.server.close()
+      }
+    }
+  })
+})
+
 describe('the relay under a cut, with a small hold limit', () => {
   it(
     'holds at most its limit, pauses the sender with one log line, and loses nothing',
