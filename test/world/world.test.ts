@@ -84,6 +84,14 @@ async function readInSingapore(id: string): Promise<number> {
   return res.status
 }
 
+/** The address datacenter `dc`'s server dialled for its outbound gateway to `region` (/gatewayz). */
+async function outboundGatewayIp(dc: string, region: string): Promise<string | undefined> {
+  const doc = (await (await fetch(`${datacenterAddresses(index(dc)).natsMonitorUrl}/gatewayz`)).json()) as {
+    outbound_gateways?: Record<string, { connection?: { ip?: string } }>
+  }
+  return doc.outbound_gateways?.[region]?.connection?.ip
+}
+
 let writer: RegistryWriter
 let written = 0
 /** Commits one new module version in Europe (as the release service does); its id. */
@@ -283,11 +291,15 @@ describe('registry reads where the users are', () => {
       figures.push(
         `Europe cut off 120 s: ${creates} consumer creates in eu, ${reads} reads in sgp, ${usImages} us image misses, all answered`
       )
+      // The cut held: the write made in Europe meanwhile has not reached Singapore's mirror.
       expect(await readInSingapore(duringCut)).toBe(404)
       await swarm(localDir, 'heal')
       const caughtUp = await msUntilVisible(duringCut, 10_000)
       figures.push(`after the heal, sgp saw the write made during the cut in ${caughtUp.toFixed(0)} ms`)
       expect(caughtUp).toBeLessThanOrEqual(5_000)
+      // Reconnected through a relay address of Europe's for sgp (fra's, ams's or lon's: the servers of a region
+      // share their gateway URLs), never another region's pair (local/wan/relay.ts).
+      expect(['127.0.6.2', '127.0.6.3', '127.0.6.4']).toContain(await outboundGatewayIp('fra', 'ap'))
     } finally {
       await swarm(localDir, 'heal')
     }
