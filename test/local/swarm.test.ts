@@ -3,37 +3,18 @@
  * shows the truth now beside the edge's lagging view, against a stand-in edge and web services
  * that answer as the real ones do.
  */
-import { execFile } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { z } from 'zod'
-import { projectRoot } from '../../local/platform-specs.ts'
+import { swarmOutcome } from '../support/supervisor.ts'
 import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
 import { freePort } from '../../local/free-port.ts'
 import type { StateFile } from '../../local/state.ts'
 import { Router, sendJson, serveHttp, type HttpServer } from '../../local/stand-ins/http.ts'
 import type { HealthDocument } from '#shared/schemas.ts'
 
-/** Runs `local/swarm.ts` with these arguments and LOCAL_DIR: its exit code, stdout and stderr. */
-async function swarm(
-  localDir: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [join(projectRoot, 'local', 'swarm.ts'), ...args],
-      { cwd: projectRoot, env: { ...process.env, LOCAL_DIR: localDir } }
-    )
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    // execFile rejects with the exit code and the output on the error.
-    return z.object({ code: z.number(), stdout: z.string(), stderr: z.string() }).parse(error)
-  }
-}
+const swarm = (localDir: string, ...args: string[]) => swarmOutcome(localDir, args)
 
 describe('swarm usage', () => {
   const noPlatform = mkdtempSync(join(tmpdir(), 'vtta-swarm-'))

@@ -5,7 +5,7 @@
  * both ways and a heal delivers what it held, and the relay process follows cuts.json as
  * `npm run swarm -- partition|heal` writes it, by datacenter and by region.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -13,11 +13,11 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { parseCatalogue } from '#shared/catalogue.ts'
 import { projectRoot } from '../../local/platform-specs.ts'
+import { swarmOutcome } from '../support/supervisor.ts'
 import { freePort } from '../../local/free-port.ts'
 import type { StateFile } from '../../local/state.ts'
 import { wanAddress, defaultWanPorts } from '../../local/wan/address.ts'
@@ -497,26 +497,9 @@ describe('cuts.json and partitions (local/wan/cuts.ts)', () => {
   })
 })
 
-/** Runs `local/swarm.ts` with these arguments against LOCAL_DIR: exit code, stdout and stderr. */
-async function swarm(
-  localDir: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [join(projectRoot, 'local', 'swarm.ts'), ...args],
-      {
-        cwd: projectRoot,
-        // ADMIN_TOKEN: swarm.ts reads the edge's token up front; these commands do not use it.
-        env: { ...process.env, LOCAL_DIR: localDir, ADMIN_TOKEN: 'unused-by-partition' },
-      }
-    )
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    return z.object({ code: z.number(), stdout: z.string(), stderr: z.string() }).parse(error)
-  }
-}
+/** `npm run swarm` against LOCAL_DIR; ADMIN_TOKEN: swarm.ts reads it up front, these commands do not use it. */
+const swarm = (localDir: string, ...args: string[]) =>
+  swarmOutcome(localDir, args, { ADMIN_TOKEN: 'unused-by-partition' })
 
 describe('WAN=1: the relay process, and `npm run swarm -- partition|heal`', () => {
   const localDir = mkdtempSync(join(tmpdir(), 'vtta-wan-'))

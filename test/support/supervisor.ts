@@ -3,6 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { z } from 'zod'
 import { projectRoot } from '../../local/platform.ts'
 import { commandLine, liveProcessesInGroup } from '../../local/process-table.ts'
 
@@ -45,6 +46,31 @@ async function runLocalScript(script: string, localDir: string, args: string[]):
     }
   )
   return stdout
+}
+
+/**
+ * `npm run swarm -- <args>` against LOCAL_DIR `localDir` (with `env` added), whether it succeeds or not: its
+ * exit code, stdout and stderr, for tests of the command itself.
+ */
+export async function swarmOutcome(
+  localDir: string,
+  args: string[],
+  env: Record<string, string> = {}
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [join(projectRoot, 'local', 'swarm.ts'), ...args],
+      {
+        cwd: projectRoot,
+        env: { ...process.env, LOCAL_DIR: localDir, ...env },
+      }
+    )
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    // execFile rejects with the exit code and the output on the error.
+    return z.object({ code: z.number(), stdout: z.string(), stderr: z.string() }).parse(error)
+  }
 }
 
 /** `npm run swarm -- <args>` against the platform in `localDir`. */
