@@ -175,7 +175,7 @@ export function datacenterSpecs(
           ...serviceEnv(env, service),
           DC: dc.id,
           DC_NAME: dc.name,
-          ...(service === 'images' ? { REGION: dc.region } : {}),
+          ...(service === 'images' || service === 'web' ? { REGION: dc.region } : {}),
           NATS_URL: a.natsUrl,
           // Its own credential only (production: the Docker secret nats_seed_<service>).
           NATS_NKEY_SEED_FILE: credentials.seedFile(service),

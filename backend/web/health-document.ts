@@ -6,7 +6,8 @@ import type { HeartbeatRegistry } from './heartbeats.ts'
 export async function healthDocument(
   dc: string,
   nats: NatsHandle,
-  heartbeats: HeartbeatRegistry
+  heartbeats: HeartbeatRegistry,
+  o: { awayFromHome?: boolean } = {}
 ): Promise<HealthDocument> {
   const connected = nats.connected()
   const jetstream = connected && (await nats.jetstreamReady())
@@ -14,9 +15,18 @@ export async function healthDocument(
   // The web service answers this very request, so it is ready by definition when NATS is.
   services.web = { state: connected ? 'ready' : 'not_ready', lastSeen: Date.now() }
   const allReady = Object.values(services).every((s) => s.state === 'ready')
-  // Without NATS the datacenter serves nothing: down. Without JetStream it still serves images and registry
-  // reads (a mirror, in a region cut off from the home region by an ocean; issue #15): degraded, so the edge
-  // keeps sending it what it can answer, and `nats.jetstream` says what it cannot.
-  const status = !connected ? 'down' : jetstream && allReady ? 'ok' : 'degraded'
+  // Without NATS the datacenter serves nothing: down. Without JetStream, down in the home region (its own
+  // server or the cluster has failed: the edge takes its traffic elsewhere, e.g. a full disk), but degraded
+  // in another region, where it means the ocean to the home region is cut while images and the registry's
+  // mirror still answer (issue #15): the edge keeps sending it what it can, `nats.jetstream` says the rest.
+  const status = !connected
+    ? 'down'
+    : !jetstream
+      ? o.awayFromHome
+        ? 'degraded'
+        : 'down'
+      : allReady
+        ? 'ok'
+        : 'degraded'
   return { dc, status, nats: { connected, jetstream }, services, at: Date.now() }
 }

@@ -13,11 +13,18 @@ import { landingPage } from './landing-page.ts'
 import { modulesApi } from './modules-api.ts'
 import { dashboardApi, dashboardConfig } from './dashboard.ts'
 import { accessAssertionConfig, originProofConfig, requireOriginProof } from './origin-proof.ts'
+import { regionIdSchema } from '#shared/catalogue.ts'
 
 const configSchema = baseConfigSchema
   .extend({
     /** Human name of the datacenter for the landing page; defaults to its id. */
     DC_NAME: z.string().min(1).optional(),
+    /**
+     * The datacenter's region and the catalogue's home region (issue #15): outside the home region a
+     * JetStream that does not answer is an ocean cut, not this datacenter's failure (health-document.ts).
+     */
+    REGION: regionIdSchema.optional(),
+    JETSTREAM_HOME_REGION: regionIdSchema.optional(),
     ...originProofConfig,
     ...dashboardConfig,
   })
@@ -54,7 +61,12 @@ await runService({
       res.type('html').send(landingPage({ id: config.DC, name: config.DC_NAME ?? config.DC }))
     })
     http.get('/health', async (_req, res) => {
-      const doc = await healthDocument(config.DC, nats, heartbeats)
+      const doc = await healthDocument(config.DC, nats, heartbeats, {
+        awayFromHome:
+          config.REGION !== undefined &&
+          config.JETSTREAM_HOME_REGION !== undefined &&
+          config.REGION !== config.JETSTREAM_HOME_REGION,
+      })
       res.status(doc.status === 'down' ? 503 : 200).json(doc)
     })
     http.use(modulesApi(nc, log))
