@@ -1,16 +1,19 @@
 /**
- * Exactly one Discord message per announcement, across redeliveries, restarts and the notifiers of
- * every datacenter, recorded in the notifier's KV bucket:
+ * Exactly one Discord message per announcement, across redeliveries, restarts, partitions and the
+ * notifiers of every datacenter, recorded in the notifier's KV bucket:
  *
  *   absent/idle ──create or compare-and-set──▶ sending (lease, owner) ──Discord 2xx──▶ sent (message id)
  *                                                  │ 429 / 5xx / network: back to idle, retry
  *                                                  │ 401 / 404 / 400: deleted, dead-lettered
  *
- * The claim is taken immediately before the HTTP call and given up on any definite failure, so a
- * `sending` record outlives its call only if the notifier died during it. Only then is the outcome
- * unknown; once the lease expires another notifier sends again. We chose that side of the edge:
- * at-least-once inside that window (a duplicate only if Discord accepted the message and the
- * notifier died in the few milliseconds before recording `sent`), never a lost announcement.
+ * The claim is taken immediately before the HTTP call and given up on any definite failure. After a
+ * 2xx the owner records `sent` until it succeeds: a notifier cut off from the bucket's quorum (a
+ * partition, its server's full disk) records it once it is back. So another notifier leaves an expired
+ * `sending` claim alone for `takeoverAfterMs` more (longer than the partitions we ride out), and only
+ * then sends again. Only an owner that died between Discord's 2xx and its record leaves the outcome
+ * unknown; we chose that side of the edge: at-least-once inside that window (a duplicate only if
+ * Discord accepted the message and the notifier died in the few milliseconds before recording
+ * `sent`), never a lost announcement, at the price of announcing up to takeoverAfterMs late then.
  * Everywhere else: exactly once — concurrent notifiers serialise on the claim, and `sent` is final.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -34,6 +37,11 @@ export interface AnnounceOptions {
   owner: string
   /** Longer than one HTTP call can take. */
   leaseMs: number
+  /**
+   * How long an expired claim of another notifier is left alone: its owner may have been answered 2xx
+   * and be cut off from the bucket, recording `sent` once back. Longer than the partitions we ride out.
+   */
+  takeoverAfterMs: number
   /** A rate limit up to this long is waited out in place; a longer one retries the message later. */
   maxInlineWaitMs: number
   /** Immediate retries of a 5xx or network failure before the message is retried later. */
@@ -65,8 +73,12 @@ export async function announceOnce(
     const current = await kv.get(key, announcementRecordSchema)
     const record = current?.value
     if (record?.state === 'sent') return 'duplicate'
-    if (record?.state === 'sending' && record.leaseUntil > Date.now() && record.owner !== o.owner) {
-      // Another notifier is sending it right now: its outcome decides.
+    if (
+      record?.state === 'sending' &&
+      record.owner !== o.owner &&
+      record.leaseUntil + o.takeoverAfterMs > Date.now()
+    ) {
+      // Another notifier is sending it, or sent it and cannot record that yet: its outcome decides.
       if (Date.now() > waitUntil) throw new RetryLater(`${key} is being sent by ${record.owner}`, o.leaseMs)
       item.keepAlive()
       await sleep(200)
@@ -101,8 +113,7 @@ export async function announceOnce(
         messageId: result.messageId,
         updatedAt: new Date().toISOString(),
       }
-      // It was sent: record it even if the claim was taken over meanwhile (the record must say so).
-      if ((await kv.update(key, sent, revision)) === null) await kv.put(key, sent)
+      await recordSent(kv, key, sent, revision, item, claim.leaseUntil + o.takeoverAfterMs)
       return 'sent'
     }
     // A definite "not sent": give the claim back before anything else.
@@ -124,5 +135,30 @@ export async function announceOnce(
     failures++
     if (failures > o.inlineRetries) throw new Error(`Discord failed ${failures} times: ${result.message}`)
     await waitFor(250 * 2 ** (failures - 1), item)
+  }
+}
+
+/**
+ * Records `sent` after Discord's 2xx, retrying while the bucket cannot be reached (keeping the message
+ * alive), until `deadline`: the moment another notifier may take the claim over. It is recorded even if
+ * the claim was taken over meanwhile (the record must say the message went out).
+ */
+async function recordSent(
+  kv: JsonKv,
+  key: string,
+  sent: AnnouncementRecord,
+  revision: number,
+  item: WorkItem,
+  deadline: number
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if ((await kv.update(key, sent, revision)) === null) await kv.put(key, sent)
+      return
+    } catch (error) {
+      if (Date.now() >= deadline) throw error
+      item.keepAlive()
+      await sleep(Math.min(5_000, 250 * 2 ** Math.min(attempt, 5)))
+    }
   }
 }

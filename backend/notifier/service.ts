@@ -40,6 +40,11 @@ const configSchema = baseConfigSchema.extend({
   RELEASE_EVENTS_MAX_BYTES: intVar(streamMaxBytes.releaseEvents),
   NOTIFIER_CONCURRENCY: intVar(2),
   DISCORD_TIMEOUT_MS: intVar(10_000, 100),
+  /**
+   * An expired claim of another notifier is left alone this long (announce.ts): longer than the partitions
+   * we ride out, so a notifier that sent and was cut off records `sent` before anyone sends again.
+   */
+  ANNOUNCE_TAKEOVER_MS: intVar(120_000, 0),
   /** A 429 asking to wait longer than this retries the message later instead of holding it. */
   MAX_INLINE_RATE_LIMIT_WAIT_MS: intVar(30_000, 0),
 })
@@ -92,6 +97,7 @@ await runService({
       options: {
         owner: `${config.DC}/${process.pid}/${nuid.next()}`,
         leaseMs: config.DISCORD_TIMEOUT_MS + 5_000,
+        takeoverAfterMs: config.ANNOUNCE_TAKEOVER_MS,
         maxInlineWaitMs: config.MAX_INLINE_RATE_LIMIT_WAIT_MS,
         inlineRetries: 3,
       },
