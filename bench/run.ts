@@ -8,15 +8,8 @@
  *   npm run bench -- --quick                       short rounds: checks that the code runs end to
  *                                                  end; its figures are too noisy to quote
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseCatalogue } from '#shared/catalogue.ts'
-import { projectRoot, startPlatform, type Platform } from '../local/platform.ts'
-import { loadEdgeSecrets } from '../local/edge-secrets.ts'
-import { localEnv } from '../local/env.ts'
-import { freePort } from '../local/free-port.ts'
+import { onLocalPlatform } from './local-platform.ts'
 import { benchEdgePaths } from './edge-paths.ts'
 import { benchSteering } from './steering.ts'
 import { benchImagesBackend } from './images-backend.ts'
@@ -45,42 +38,6 @@ const quick = args.quick
 if (quick) console.log('--quick: short rounds; the figures are too noisy to quote')
 
 if (runs('steering')) await benchSteering({ rounds: quick ? 3 : 7 })
-
-/**
- * Runs `work` on the local platform, started on a state directory of its own, with the images
- * benchmark's origin port (free) in IMAGE_SOURCE_HOSTS; the directory is gone afterwards, also when
- * the platform did not start (its addresses taken, say).
- */
-async function onLocalPlatform(work: (platform: Platform, originPort: number) => Promise<void>) {
-  const catalogue = parseCatalogue(
-    JSON.parse(readFileSync(join(projectRoot, 'shared', 'datacenters.json'), 'utf8')),
-    'shared/datacenters.json'
-  )
-  const localDir = mkdtempSync(join(tmpdir(), 'vtta-bench-'))
-  try {
-    const edgePort = await freePort()
-    const originPort = await freePort()
-    const defaults = localEnv({}, '').values
-    const platform = await startPlatform({
-      catalogue,
-      localDir,
-      edgePort,
-      env: localEnv(
-        { ...process.env, IMAGE_SOURCE_HOSTS: `${defaults.IMAGE_SOURCE_HOSTS},127.0.0.1:${originPort}` },
-        `http://127.0.0.1:${edgePort}`,
-        loadEdgeSecrets(localDir).secrets
-      ).values,
-      tunables: {},
-    })
-    try {
-      await work(platform, originPort)
-    } finally {
-      await platform.stop()
-    }
-  } finally {
-    rmSync(localDir, { recursive: true, force: true })
-  }
-}
 
 if (runs('edge') || runs('images'))
   await onLocalPlatform(async (platform, originPort) => {
