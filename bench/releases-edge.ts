@@ -17,7 +17,7 @@ import { percentile } from './load.ts'
 import { printTable } from './table.ts'
 
 /** When the Discord stand-in received the announcement (its own clock: polling does not add to it). */
-async function announcedAt(title: string, deadline: number): Promise<number> {
+export async function announcedAt(title: string, deadline: number): Promise<number> {
   while (Date.now() < deadline) {
     const calls = await recordedCalls(standIns.discord.url)
     const call = calls.find((c) => c.status < 300 && embedTitles(c).includes(title))

@@ -4,7 +4,8 @@
  * disturbed (its addresses are; stop it first).
  *
  *   npm run bench                                  every table, full length (the figures to quote)
- *   npm run bench -- --only images --only steering  some parts: steering, edge, images, releases
+ *   npm run bench -- --only images --only steering  some parts: steering, edge, images, releases,
+ *                                                  world (issue #15's: the six datacenters, WAN on)
  *   npm run bench -- --quick                       short rounds: checks that the code runs end to
  *                                                  end; its figures are too noisy to quote
  */
@@ -23,8 +24,9 @@ import {
 } from './image-edge.ts'
 import { benchReleases } from './releases.ts'
 import { benchReleasesThroughEdge } from './releases-edge.ts'
+import { benchWorld, worldBenchDefaults } from './world.ts'
 
-const parts = ['steering', 'edge', 'images', 'releases'] as const
+const parts = ['steering', 'edge', 'images', 'releases', 'world'] as const
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } },
 })
@@ -76,3 +78,9 @@ if (runs('edge') || runs('images'))
 
 // Its own three-node cluster and services on free ports: delivery as the edge publishes it -> Discord.
 if (runs('releases')) await benchReleases(quick ? { releases: 10 } : {})
+
+// The six-datacenter world with the WAN on, on its own state directory (bench/world.ts).
+if (runs('world'))
+  await benchWorld(
+    quick ? { imageMisses: 5, registryReads: 5, publishes: 10, deliveries: 3 } : worldBenchDefaults
+  )
