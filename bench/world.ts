@@ -73,6 +73,7 @@ import { edgeConfig, startBenchWorkers } from './worker-process.ts'
 import { announcedAt } from './releases-edge.ts'
 import { percentile } from './load.ts'
 import { printTable } from './table.ts'
+import { packagedEntry } from '../test/support/packaged-entry.ts'
 
 export interface WorldBenchOptions {
   /** Image misses per phase (nyc up, nyc killed), each with its T request. */
@@ -208,28 +209,19 @@ async function benchRegistryReads(localDir: string, operator: NatsConnection, re
   const writer = new RegistryWriter(storage)
   const id = 'bench-world'
   const version = '1.0.0'
-  const base = `https://vtta.io/modules/${id}/${version}`
   // Written in Europe as the release service writes it (the registry's leader is there).
   const written = await writer.commitVersion({
     moduleId: id,
     title: 'Bench world',
     repository: 'vtta/bench-world',
-    entry: {
+    entry: packagedEntry({
+      id,
       version,
-      channel: 'stable',
-      status: 'packaged',
+      repository: 'vtta/bench-world',
       repositoryId: 9200,
       releaseId: 1,
-      tag: `v${version}`,
-      releaseUrl: `https://github.com/vtta/bench-world/releases/tag/v${version}`,
-      manifestUrl: `${base}/module.json`,
-      downloadUrl: `${base}/module.zip`,
-      compatibility: { minimum: '12', verified: '13', maximum: null },
-      zip: { object: `${id}/${version}.zip`, sha256: '0'.repeat(64), size: 1 },
-      manifestSha256: '0'.repeat(64),
-      packagedAt: new Date().toISOString(),
-      deletedAt: null,
-    },
+      baseUrl: 'https://vtta.io',
+    }),
   })
   if (written.outcome !== 'committed') throw new Error(`writing ${id}: ${written.outcome}`)
 

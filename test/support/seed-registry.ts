@@ -8,6 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core'
 import { ensureRegistryStorage } from '../../backend/registry/buckets.ts'
 import { zipObjectName } from '../../backend/registry/names.ts'
 import { RegistryWriter } from '../../backend/registry/writer.ts'
+import { packagedEntry } from './packaged-entry.ts'
 
 import { seededModule } from '../edge/seeded-module.ts'
 
@@ -21,27 +22,20 @@ export async function seedRegistry(nc: NatsConnection): Promise<void> {
   const json = JSON.stringify({ id, version, title: 'Edge cache test' })
   const sha256 = (b: string | Uint8Array) => createHash('sha256').update(b).digest('hex')
   await writer.putManifest({ moduleId: id, version, releaseId, json, sha256: sha256(json) })
-  const base = `https://edge.test/modules/${id}/${version}`
   const result = await writer.commitVersion({
     moduleId: id,
     title: 'Edge cache test',
     repository: 'vtta/edge-cache-test',
-    entry: {
+    entry: packagedEntry({
+      id,
       version,
-      channel: 'stable',
-      status: 'packaged',
+      repository: 'vtta/edge-cache-test',
       repositoryId: 9001,
       releaseId,
-      tag: `v${version}`,
-      releaseUrl: `https://github.com/vtta/edge-cache-test/releases/tag/v${version}`,
-      manifestUrl: `${base}/module.json`,
-      downloadUrl: `${base}/module.zip`,
-      compatibility: { minimum: '12', verified: '13', maximum: null },
+      baseUrl: 'https://edge.test',
       zip: { object, sha256: sha256(zip), size: zip.length },
       manifestSha256: sha256(json),
-      packagedAt: new Date().toISOString(),
-      deletedAt: null,
-    },
+    }),
   })
   if (result.outcome !== 'committed') throw new Error(`seeding the registry: ${result.outcome}`)
 }

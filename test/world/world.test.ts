@@ -26,6 +26,7 @@ import world from '#shared/datacenters.world.json' with { type: 'json' }
 import { startSupervisor, swarm, type Supervisor } from '../support/supervisor.ts'
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
 import { datacenterState, waitUntil } from '../e2e/context.ts'
+import { packagedEntry } from '../support/packaged-entry.ts'
 
 const localDir = mkdtempSync(join(tmpdir(), 'vtta-world-'))
 let supervisor: Supervisor
@@ -98,27 +99,18 @@ let written = 0
 async function writeInEurope(): Promise<string> {
   const id = `world-${++written}`
   const version = '1.0.0'
-  const base = `https://vtta.io/modules/${id}/${version}`
   const result = await writer.commitVersion({
     moduleId: id,
     title: `World ${written}`,
     repository: 'vtta/world',
-    entry: {
+    entry: packagedEntry({
+      id,
       version,
-      channel: 'stable',
-      status: 'packaged',
+      repository: 'vtta/world',
       repositoryId: 9100,
       releaseId: written,
-      tag: `v${version}`,
-      releaseUrl: `https://github.com/vtta/world/releases/tag/v${version}`,
-      manifestUrl: `${base}/module.json`,
-      downloadUrl: `${base}/module.zip`,
-      compatibility: { minimum: '12', verified: '13', maximum: null },
-      zip: { object: `${id}/${version}.zip`, sha256: '0'.repeat(64), size: 1 },
-      manifestSha256: '0'.repeat(64),
-      packagedAt: new Date().toISOString(),
-      deletedAt: null,
-    },
+      baseUrl: 'https://vtta.io',
+    }),
   })
   if (result.outcome !== 'committed') throw new Error(`writing ${id}: ${result.outcome}`)
   return id
