@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Catalogue } from '#shared/catalogue.ts'
 import { jetStreamLayout } from '#shared/regions.ts'
-import { serviceNames, type ServiceName } from '#shared/services.ts'
+import { serviceNames, servicesOf, type ServiceName } from '#shared/services.ts'
 import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { directPeerHost, writeNatsServerConfig } from './nats-config.ts'
 import { jetStreamServers, natsServerTopology } from './nats-auth/topology.ts'
@@ -124,7 +124,8 @@ export function datacenterSpecs(
         scope: { region: dc.region, mirrorRegions: layout.mirrorRegions },
       }
     )
-    const services = localServices()
+    // Across regions the release consumers run in the home region only (shared/services.ts).
+    const services = servicesOf(catalogue, dc, localServices())
     return {
       dc: dc.id,
       natsMonitorUrl: a.natsMonitorUrl,

@@ -285,6 +285,23 @@ describe('the configuration npm start writes for the world', () => {
     }
   })
 
+  it('runs the release consumers in the home region only, every other service everywhere', () => {
+    const specs = datacenterSpecs(world, join(dir, 'services'), env())
+    const running = Object.fromEntries(specs.map((d) => [d.dc, d.services.map((s) => s.service).sort()]))
+    const all = ['images', 'notifier', 'releases', 'web']
+    expect(running).toEqual({
+      fra: all,
+      ams: all,
+      lon: all,
+      nyc: ['images', 'web'],
+      sfo: ['images', 'web'],
+      sgp: ['images', 'web'],
+    })
+    // One region: every datacenter runs every service, as before regions existed.
+    const single = datacenterSpecs(readCatalogue('shared/datacenters.json'), join(dir, 'services-eu'), env())
+    for (const d of single) expect(d.services.map((s) => s.service).sort()).toEqual(all)
+  })
+
   it('keeps the three-datacenter default one cluster without gateways', () => {
     const localDir = join(dir, 'default')
     datacenterSpecs(readCatalogue('shared/datacenters.json'), localDir, env())
