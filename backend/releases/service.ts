@@ -28,6 +28,7 @@ import { TransientError } from './errors.ts'
 import { GitHubApp } from './github-api.ts'
 import { handleDelivery } from './handle-delivery.ts'
 import { createReleaseMetrics } from './metrics.ts'
+import { MirrorWatchdog } from '../registry/mirror-watchdog.ts'
 import { purgeEdgeCache } from './purge.ts'
 import { ensureStream, withStartupRetries } from '../runtime/jetstream-setup.ts'
 import { RetryLater } from '../runtime/work-queue.ts'
@@ -99,6 +100,9 @@ const configSchema = baseConfigSchema.extend({
         .filter(Boolean)
     )
     .pipe(z.array(regionIdSchema)),
+  /** How often the mirrors are compared with the registry, and how long one may stand still behind it. */
+  REGISTRY_MIRROR_CHECK_MS: intVar(10_000, 100),
+  REGISTRY_MIRROR_STALL_MS: intVar(30_000, 1_000),
 })
 
 await runService({
@@ -198,10 +202,21 @@ await runService({
         }
       },
     })
+    const watchdog =
+      config.REGISTRY_MIRROR_REGIONS.length > 0
+        ? new MirrorWatchdog(nc, {
+            regions: config.REGISTRY_MIRROR_REGIONS,
+            intervalMs: config.REGISTRY_MIRROR_CHECK_MS,
+            stallAfterMs: config.REGISTRY_MIRROR_STALL_MS,
+            log,
+            metrics: metrics.registry,
+          })
+        : undefined
+    watchdog?.start()
     if (!config.PURGE_TOKEN) log.warn('PURGE_TOKEN is empty: the edge cache is not purged after a release')
     return {
       async stop() {
-        await queue.stop()
+        await Promise.all([queue.stop(), watchdog?.stop()])
       },
     }
   },

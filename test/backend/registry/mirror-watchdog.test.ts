@@ -1,0 +1,153 @@
+/**
+ * The registry mirror watchdog against a real nats-server: a mirror that follows is left alone, one that
+ * stands still behind the registry is re-created after `stallAfterMs` (and then catches up), a missing one
+ * is created, and a young one is never judged. The stall itself (nats-server 2.9.10 after a partition of
+ * the origin's leader) is stood in for by a plain stream under the mirror's name: it never advances.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { connect } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/nats-core'
+import { jetstreamManager, JetStreamApiError } from '@nats-io/jetstream'
+import { Registry } from 'prom-client'
+import { startNatsServer, type TestNatsServer } from '../../support/nats-server.ts'
+import { natsAuth } from '../../support/nats-credentials.ts'
+import {
+  ensureRegistryMirrors,
+  ensureRegistryStorage,
+  type RegistryStorage,
+} from '../../../backend/registry/buckets.ts'
+import { MirrorWatchdog } from '../../../backend/registry/mirror-watchdog.ts'
+import { createLogger } from '../../../backend/runtime/logger.ts'
+import { kvStreamName, registryMirrorBucket } from '#shared/releases.ts'
+
+const mirrorStream = kvStreamName(registryMirrorBucket('us'))
+let nats: TestNatsServer
+let nc: NatsConnection
+let storage: RegistryStorage
+
+beforeAll(async () => {
+  nats = await startNatsServer('mirror-watchdog', { tagRegion: 'us' })
+  nc = await connect({ servers: nats.url, ...natsAuth() })
+  storage = await ensureRegistryStorage(nc, 1)
+})
+afterAll(async () => {
+  await nc?.close()
+  await nats?.dispose()
+})
+
+const jsm = () => jetstreamManager(nc, { checkAPI: false })
+const write = async (n: number) => {
+  for (let i = 0; i < n; i++) await storage.kv.put(`key.${Date.now()}.${i}`, { i })
+}
+const mirrorInfo = async () => (await jsm()).streams.info(mirrorStream)
+const originLastSeq = async () => (await (await jsm()).streams.info('KV_registry')).state.last_seq
+
+const watchdog = (metrics = new Registry()) =>
+  new MirrorWatchdog(nc, {
+    regions: ['us'],
+    intervalMs: 60_000,
+    stallAfterMs: 30_000,
+    log: createLogger({ service: 'test', dc: 'test' }, 'silent'),
+    metrics,
+  })
+
+beforeEach(async () => {
+  await (await jsm()).streams.delete(mirrorStream).catch((err: unknown) => {
+    if (!(err instanceof JetStreamApiError)) throw err
+  })
+})
+
+async function until(what: string, ok: () => Promise<boolean>) {
+  for (let i = 0; i < 100; i++) {
+    if (await ok()) return
+    await sleep(100)
+  }
+  throw new Error(`never: ${what}`)
+}
+
+describe('the registry mirror watchdog', () => {
+  it('leaves a mirror that follows alone, however long', async () => {
+    await ensureRegistryMirrors(nc, ['us'])
+    const created = (await mirrorInfo()).created
+    const dog = watchdog()
+    const t0 = Date.now() + 60_000
+    for (const at of [0, 40_000, 80_000, 120_000]) {
+      await write(3)
+      await until(
+        'the mirror follows',
+        async () => (await mirrorInfo()).state.last_seq === (await originLastSeq())
+      )
+      const [check] = await dog.check(t0 + at)
+      expect(check).toEqual({ region: 'us', state: 'following', behind: 0 })
+    }
+    expect((await mirrorInfo()).created).toBe(created)
+  })
+
+  it('re-creates a mirror that stands still behind the registry, which then catches up', async () => {
+    // A stream under the mirror's name that mirrors nothing: it stands still as the stalled mirror did.
+    await (await jsm()).streams.add({ name: mirrorStream, subjects: ['stalled.us'], storage: 'file' })
+    const created = (await mirrorInfo()).created
+    await write(2)
+    const metrics = new Registry()
+    const dog = watchdog(metrics)
+    const t0 = Date.now() + 60_000 // past the young mirror's grace
+    const behind = await originLastSeq()
+    expect(await dog.check(t0)).toEqual([{ region: 'us', state: 'catching-up', behind }])
+    expect(await dog.check(t0 + 29_000)).toEqual([{ region: 'us', state: 'catching-up', behind }])
+    expect((await mirrorInfo()).created).toBe(created)
+    expect(await dog.check(t0 + 30_000)).toEqual([{ region: 'us', state: 'recreated', behind }])
+
+    const info = await mirrorInfo()
+    expect(info.created).not.toBe(created)
+    expect(info.config.mirror?.name).toBe('KV_registry')
+    await until(
+      'the new mirror catches up',
+      async () => (await mirrorInfo()).state.last_seq === (await originLastSeq())
+    )
+    const text = await metrics.metrics()
+    expect(text).toContain('releases_registry_mirror_recreated_total{region="us"} 1')
+    expect(text).toContain(`releases_registry_mirror_behind{region="us"} ${behind}`)
+  })
+
+  it('starts judging again when a mirror moves, and never judges a young one', async () => {
+    await (await jsm()).streams.add({ name: mirrorStream, subjects: ['stalled.us'], storage: 'file' })
+    await write(1)
+    const dog = watchdog()
+    // Created just now: young, however long it has stood still by the watchdog's clock.
+    const now = Date.now()
+    expect((await dog.check(now))[0]!.state).toBe('catching-up')
+    expect((await dog.check(now + 29_000))[0]!.state).toBe('catching-up')
+    // It moves (a message of its own here): the stand-still starts over from this look.
+    await nc.request('stalled.us', new Uint8Array(0))
+    const later = Date.now() + 60_000
+    expect((await dog.check(later))[0]!.state).toBe('catching-up')
+    expect((await dog.check(later + 29_000))[0]!.state).toBe('catching-up')
+    expect((await dog.check(later + 30_000))[0]!.state).toBe('recreated')
+  })
+
+  it('creates a mirror that is missing', async () => {
+    await write(1)
+    expect(await watchdog().check(Date.now())).toEqual([{ region: 'us', state: 'created' }])
+    await until(
+      'the created mirror catches up',
+      async () => (await mirrorInfo()).state.last_seq === (await originLastSeq())
+    )
+  })
+
+  it('does nothing while the registry cannot be reached', async () => {
+    const closed = await connect({ servers: nats.url, ...natsAuth() })
+    await closed.close()
+    const dog = new MirrorWatchdog(closed, {
+      regions: ['us', 'ap'],
+      intervalMs: 60_000,
+      stallAfterMs: 30_000,
+      log: createLogger({ service: 'test', dc: 'test' }, 'silent'),
+      metrics: new Registry(),
+    })
+    expect(await dog.check(Date.now())).toEqual([
+      { region: 'us', state: 'unreachable' },
+      { region: 'ap', state: 'unreachable' },
+    ])
+  })
+})
