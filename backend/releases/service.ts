@@ -16,9 +16,8 @@ import {
   releaseEventsStreamConfig,
   streamMaxBytes,
 } from '#shared/releases.ts'
-import { regionIdSchema } from '#shared/catalogue.ts'
 import { allowing, parseAllowlist } from '../outbound/allowlist.ts'
-import { baseConfigSchema, intVar, workQueueConfig } from '../runtime/config.ts'
+import { baseConfigSchema, intVar, regionList, workQueueConfig } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { ensureRegistryMirrors, ensureRegistryStorage } from '../registry/buckets.ts'
 import { RegistryWriter } from '../registry/writer.ts'
@@ -90,16 +89,7 @@ const configSchema = baseConfigSchema.extend({
    * Regions (other than the home region) that get a read mirror of the registry's KV, comma-separated:
    * the regions of the catalogue with a JetStream server (issue #15). Empty: no mirror.
    */
-  REGISTRY_MIRROR_REGIONS: z
-    .string()
-    .default('')
-    .transform((text) =>
-      text
-        .split(',')
-        .map((r) => r.trim())
-        .filter(Boolean)
-    )
-    .pipe(z.array(regionIdSchema)),
+  REGISTRY_MIRROR_REGIONS: regionList(),
   /** How often the mirrors are compared with the registry, and how long one may stand still behind it. */
   REGISTRY_MIRROR_CHECK_MS: intVar(10_000, 100),
   REGISTRY_MIRROR_STALL_MS: intVar(30_000, 1_000),

@@ -43,6 +43,19 @@ export type BaseConfig = z.infer<typeof baseConfigSchema>
 /** An integer variable with a default and a lower bound. */
 export const intVar = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback)
 
+/** A comma-separated list of region ids (`us,ap`); empty or unset: none. */
+export const regionList = () =>
+  z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean)
+    )
+    .pipe(z.array(regionIdSchema))
+
 /** What a worker of a JetStream work queue reads (releases, notifier); each sets its own MAX_DELIVER. */
 export const workQueueConfig = (maxDeliver: number) => ({
   JETSTREAM_REPLICAS: intVar(3).pipe(z.number().max(5)),
