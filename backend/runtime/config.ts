@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { datacenterIdSchema, regionIdSchema } from '#shared/catalogue.ts'
 import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
+import { catalogueVariables, CatalogueVariablesError } from './catalogue-variables.ts'
 
 const natsUrlList = z
   .string()
@@ -37,6 +38,12 @@ export const baseConfigSchema = z.object({
   /** How long SIGTERM may take before the service gives up waiting and exits non-zero. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().default(2_000),
+  /**
+   * The datacenter catalogue as JSON (production: DATACENTERS_FILE, the Docker config of
+   * deploy/datacenters.production.json). Given, it decides REGION, DC_NAME and the JetStream layout
+   * for this task's DC (catalogue-variables.ts); unset, those come from the environment alone.
+   */
+  DATACENTERS: z.string().optional(),
 })
 export type BaseConfig = z.infer<typeof baseConfigSchema>
 
@@ -108,7 +115,17 @@ export function loadConfig<S extends z.ZodObject>(
   schema: S,
   env: NodeJS.ProcessEnv = process.env
 ): z.infer<S> {
-  const input = resolveSecretFiles(env, Object.keys(schema.shape))
+  const known = Object.keys(schema.shape)
+  let input = resolveSecretFiles(env, known)
+  if (input.DATACENTERS !== undefined) {
+    const source = env.DATACENTERS_FILE ? `DATACENTERS_FILE=${env.DATACENTERS_FILE}` : 'DATACENTERS'
+    try {
+      input = catalogueVariables(input, input.DATACENTERS, source, new Set(known))
+    } catch (error) {
+      if (!(error instanceof CatalogueVariablesError)) throw error
+      throw new ConfigError(`invalid configuration: ${error.message}`)
+    }
+  }
   const result = schema.safeParse(input)
   if (result.success) return result.data
   const problems = result.error.issues.map((issue) => {

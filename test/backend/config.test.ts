@@ -1,9 +1,16 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { baseConfigSchema, ConfigError, loadConfig } from '../../backend/runtime/config.ts'
+import {
+  baseConfigSchema,
+  ConfigError,
+  loadConfig,
+  regionList,
+  workQueueConfig,
+} from '../../backend/runtime/config.ts'
+import { regionIdSchema } from '#shared/catalogue.ts'
 
 import { createUser } from '@nats-io/nkeys'
 
@@ -88,5 +95,113 @@ describe('service configuration', () => {
     it('says a missing secret is required', () => {
       expect(() => loadConfig(schema, valid)).toThrow('GITHUB_WEBHOOK_SECRET is required')
     })
+  })
+})
+
+/**
+ * Production's backend tasks learn their region and the JetStream layout from the catalogue (a Docker
+ * config, DATACENTERS_FILE) and their DC (the node's hostname): Swarm templates cannot read node labels.
+ */
+describe("the catalogue decides a task's region and JetStream layout", () => {
+  const worldFile = 'test/fixtures/datacenters/six-continents.json'
+  const world = readFileSync(worldFile, 'utf8')
+  // What web, images, releases and notifier read of it, together.
+  const schema = baseConfigSchema.extend({
+    DC_NAME: z.string().optional(),
+    REGION: regionIdSchema.optional(),
+    ...workQueueConfig(5),
+    REGISTRY_MIRROR_REGIONS: regionList(),
+  })
+  const inWorld = (dc: string, extra: Record<string, string> = {}) =>
+    loadConfig(schema, { ...valid, DC: dc, DATACENTERS: world, ...extra })
+
+  it('gives a task in nyc3 its region, name and the layout npm start gives its processes', () => {
+    expect(inWorld('nyc3')).toMatchObject({
+      DC: 'nyc3',
+      DC_NAME: 'New York',
+      REGION: 'us',
+      JETSTREAM_REPLICAS: 3,
+      JETSTREAM_HOME_REGION: 'eu',
+      REGISTRY_MIRROR_REGIONS: ['us', 'ap'],
+    })
+    expect(inWorld('sgp1')).toMatchObject({ REGION: 'ap', JETSTREAM_HOME_REGION: 'eu' })
+  })
+
+  it('reads the catalogue from DATACENTERS_FILE, as the Docker config is mounted', () => {
+    const config = loadConfig(schema, { ...valid, DC: 'sfo3', DATACENTERS_FILE: worldFile })
+    expect(config).toMatchObject({ REGION: 'us', DC_NAME: 'San Francisco' })
+  })
+
+  it('places nothing and mirrors nothing for a catalogue of one region', () => {
+    const europe = readFileSync('shared/datacenters.json', 'utf8')
+    const config = loadConfig(schema, { ...valid, DC: 'ams', DATACENTERS: europe })
+    expect(config).toMatchObject({ REGION: 'eu', JETSTREAM_REPLICAS: 3, REGISTRY_MIRROR_REGIONS: [] })
+    expect(config.JETSTREAM_HOME_REGION).toBeUndefined()
+  })
+
+  it('accepts a variable set to what the catalogue says (a list in any order)', () => {
+    expect(
+      inWorld('fra1', { REGION: 'eu', JETSTREAM_REPLICAS: '3', REGISTRY_MIRROR_REGIONS: 'ap, us' })
+    ).toMatchObject({ REGION: 'eu', REGISTRY_MIRROR_REGIONS: ['ap', 'us'] })
+  })
+
+  it.each([
+    [
+      'a region the catalogue contradicts',
+      { REGION: 'eu' },
+      'REGION="eu" disagrees with DATACENTERS, which gives nyc3 "us"',
+    ],
+    [
+      'a home region other than the one holding the JetStream majority',
+      { JETSTREAM_HOME_REGION: 'us' },
+      'JETSTREAM_HOME_REGION="us" disagrees with DATACENTERS, which gives nyc3 "eu"',
+    ],
+    [
+      'mirrors the catalogue does not have',
+      { REGISTRY_MIRROR_REGIONS: 'us' },
+      'REGISTRY_MIRROR_REGIONS="us" disagrees with DATACENTERS, which gives nyc3 "us,ap"',
+    ],
+  ])('refuses %s, naming the variable and both values', (_case, extra, message) => {
+    expect(() => inWorld('nyc3', extra)).toThrow(ConfigError)
+    expect(() => inWorld('nyc3', extra)).toThrow(message)
+  })
+
+  it('refuses a home region when the catalogue has one region', () => {
+    const europe = readFileSync('shared/datacenters.json', 'utf8')
+    expect(() =>
+      loadConfig(schema, { ...valid, DC: 'ams', DATACENTERS: europe, JETSTREAM_HOME_REGION: 'eu' })
+    ).toThrow('JETSTREAM_HOME_REGION="eu" disagrees with DATACENTERS, which gives ams none')
+  })
+
+  it('refuses a DC the catalogue does not have, naming the file and its datacenters', () => {
+    expect(() => loadConfig(schema, { ...valid, DC: 'blr1', DATACENTERS_FILE: worldFile })).toThrow(
+      `DC="blr1" is no datacenter of DATACENTERS_FILE=${worldFile} (fra1, ams3, lon1, nyc3, sfo3, sgp1)`
+    )
+  })
+
+  it('refuses a catalogue that does not validate, naming the field, or the quorum it would lose', () => {
+    const entries = JSON.parse(world) as Array<Record<string, unknown>>
+    const noRegion = JSON.stringify(entries.map((dc, i) => (i === 3 ? { ...dc, region: 'US' } : dc)))
+    expect(() => inWorld('fra1', { DATACENTERS: noRegion })).toThrow(
+      /^invalid configuration: DATACENTERS: \[3\]\.region: must be 2-16 lowercase/
+    )
+    // sfo3 with JetStream: eu holds 3 of 6, no strict majority.
+    const tie = JSON.stringify(entries.map((dc) => ({ ...dc, jetstream: true })))
+    expect(() => inWorld('fra1', { DATACENTERS: tie })).toThrow(
+      /DATACENTERS: \(root\): no region holds a strict majority of the 6 JetStream servers \(eu 3, us 2, ap 1\)/
+    )
+    expect(() => inWorld('fra1', { DATACENTERS: '[{' })).toThrow(
+      /^invalid configuration: DATACENTERS: not JSON/
+    )
+  })
+
+  it('leaves a service that reads none of it alone (only what the schema names is filled in or checked)', () => {
+    const config = loadConfig(baseConfigSchema, {
+      ...valid,
+      DC: 'nyc3',
+      DATACENTERS: world,
+      REGION: 'elsewhere',
+    })
+    expect(config).not.toHaveProperty('REGION')
   })
 })
