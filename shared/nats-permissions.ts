@@ -120,6 +120,11 @@ export function natsPermissions(
 ): Record<NatsComponent, NatsPermissions> {
   const heartbeat = (service: string) => subjects.heartbeat(dc, service)
   const mirrors = (o.mirrorRegions ?? []).map((r) => kvStreamName(registryMirrorBucket(r)))
+  // The web services of a region with a read mirror of the registry read that one (backend/registry/reader.ts).
+  const ownMirror =
+    o.region !== undefined && (o.mirrorRegions ?? []).includes(o.region)
+      ? [kvStreamName(registryMirrorBucket(o.region))]
+      : []
   return {
     edge: {
       // Requests to any datacenter (the edge chose it) and deliveries into the GITHUB stream. No
@@ -139,9 +144,9 @@ export function natsPermissions(
         allow: [
           heartbeat('web'),
           accountInfo,
-          ...readStreams(registryStreams),
+          ...readStreams([...registryStreams, ...ownMirror]),
           // Listing keys and reading a zip use ordered (ephemeral) consumers; nothing is written.
-          ...consumeStreams(registryStreams),
+          ...consumeStreams([...registryStreams, ...ownMirror]),
         ],
         deny: neverDeleteStreams,
       },

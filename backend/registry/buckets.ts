@@ -81,6 +81,35 @@ export async function ensureRegistryMirrors(nc: NatsConnection, regions: readonl
     })
 }
 
+/**
+ * The registry as a web service outside the home region reads it (issue #15): the KV through its
+ * region's read mirror (`KV_registry-<region>`, R1 in the region), whose own direct gets are answered
+ * in the region whether or not the home region can be reached, also after a restart there (the
+ * mirror answers gets for its origin's name only while it hears from the origin). The zips stay in
+ * the home region (not mirrored: the CDN caches them), bound without asking it. Null while the mirror
+ * does not exist yet (the release service makes it).
+ */
+export async function openRegistryMirror(
+  nc: NatsConnection,
+  region: string
+): Promise<RegistryStorage | null> {
+  const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false })
+  const stream = kvStreamName(registryMirrorBucket(region))
+  try {
+    // Answered by the mirror's own server, in the region.
+    await jsm.streams.info(stream)
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return null
+    throw err
+  }
+  // checkAPI false: the account-info check is answered by the meta leader, in the home region.
+  const js = jetstream(nc, { timeout: TIMEOUT_MS, checkAPI: false })
+  // A mirror keeps its origin's subjects ($KV.registry.<key>): the origin's bucket, read from the mirror's stream.
+  const kv = await new Kvm(js).open(registryBuckets.kv, { allow_direct: true, streamName: stream })
+  const zips = await new Objm(js).open(registryBuckets.zips, false)
+  return { kv: new JsonKv(kv), zips }
+}
+
 /** Binds to existing buckets; null while the release service has never created them. */
 export async function openRegistryStorage(nc: NatsConnection): Promise<RegistryStorage | null> {
   const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false })

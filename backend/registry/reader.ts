@@ -1,11 +1,13 @@
 /**
  * Reading the registry (the web service's module API). Binds lazily: until the release service has
- * created the buckets, the registry is simply empty.
+ * created the buckets, the registry is simply empty. Given `mirrorRegion` (the web service's region
+ * when the registry has a read mirror there, issue #15), it reads the KV from that mirror; while the
+ * mirror does not exist yet it reads the origin and looks for the mirror again every few seconds.
  */
 import type { NatsConnection } from '@nats-io/nats-core'
 import type { ObjectResult } from '@nats-io/obj'
 import type { z } from 'zod'
-import { openRegistryStorage, type RegistryStorage } from './buckets.ts'
+import { openRegistryMirror, openRegistryStorage, type RegistryStorage } from './buckets.ts'
 import { registryKeys } from './names.ts'
 import {
   manifestRecordSchema,
@@ -18,28 +20,27 @@ import {
   type RejectionRecord,
 } from './records.ts'
 
-/** How long "no registry yet" is believed before binding is tried again. */
+/** How long "no registry yet" (or "no mirror yet") is believed before binding is tried again. */
 const RETRY_MISSING_MS = 2_000
 
 export class RegistryReader {
   readonly #nc: NatsConnection
+  readonly #mirrorRegion: string | undefined
   #storage: Promise<RegistryStorage | null> | undefined
-  #missingSince = 0
+  #retryAfter = 0
 
-  constructor(nc: NatsConnection) {
+  constructor(nc: NatsConnection, o: { mirrorRegion?: string | undefined } = {}) {
     this.#nc = nc
+    this.#mirrorRegion = o.mirrorRegion
   }
 
   async #open(): Promise<RegistryStorage | null> {
-    if (
-      this.#storage === undefined ||
-      (this.#missingSince && Date.now() - this.#missingSince > RETRY_MISSING_MS)
-    ) {
-      this.#missingSince = 0
-      this.#storage = openRegistryStorage(this.#nc).then(
-        (s) => {
-          if (!s) this.#missingSince = Date.now()
-          return s
+    if (this.#storage === undefined || (this.#retryAfter && Date.now() > this.#retryAfter)) {
+      this.#retryAfter = 0
+      this.#storage = this.#bind().then(
+        ({ storage, settled }) => {
+          if (!settled) this.#retryAfter = Date.now() + RETRY_MISSING_MS
+          return storage
         },
         (err: unknown) => {
           this.#storage = undefined
@@ -48,6 +49,16 @@ export class RegistryReader {
       )
     }
     return this.#storage
+  }
+
+  /** The storage to read, and whether it is for good (the mirror, or the origin when none is expected). */
+  async #bind(): Promise<{ storage: RegistryStorage | null; settled: boolean }> {
+    if (this.#mirrorRegion !== undefined) {
+      const mirror = await openRegistryMirror(this.#nc, this.#mirrorRegion)
+      if (mirror) return { storage: mirror, settled: true }
+    }
+    const origin = await openRegistryStorage(this.#nc)
+    return { storage: origin, settled: origin !== null && this.#mirrorRegion === undefined }
   }
 
   /** One record's value, or null when it (or the registry) does not exist. */

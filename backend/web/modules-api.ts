@@ -106,8 +106,13 @@ async function read<T>(lookup: Promise<T>): Promise<T> {
   }
 }
 
-export function modulesApi(nc: NatsConnection, log: Logger): Router {
-  const registry = new RegistryReader(nc)
+/** `mirrorRegion`: the web service's region when the registry has a read mirror there (RegistryReader). */
+export function modulesApi(
+  nc: NatsConnection,
+  log: Logger,
+  o: { mirrorRegion?: string | undefined } = {}
+): Router {
+  const registry = new RegistryReader(nc, o)
   const router = Router()
 
   const moduleRecord = async (id: string) => {

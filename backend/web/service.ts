@@ -1,10 +1,11 @@
 /**
  * The web service of a datacenter: the landing page, the datacenter's health document, the module
- * registry API, the dashboard's figures from Prometheus (dashboard.ts), and the `ping.<dc>`
- * responder. Its HTTP routes answer only requests bearing the edge's proof (origin-proof.ts).
+ * registry API (from its region's read mirror where the registry has one), the dashboard's figures from
+ * Prometheus (dashboard.ts), and the `ping.<dc>` responder. Its HTTP routes answer only requests bearing
+ * the edge's proof (origin-proof.ts).
  */
 import { z } from 'zod'
-import { baseConfigSchema } from '../runtime/config.ts'
+import { baseConfigSchema, regionList } from '../runtime/config.ts'
 import { runService } from '../runtime/service.ts'
 import { HeartbeatRegistry } from './heartbeats.ts'
 import { healthDocument } from './health-document.ts'
@@ -25,6 +26,8 @@ const configSchema = baseConfigSchema
      */
     REGION: regionIdSchema.optional(),
     JETSTREAM_HOME_REGION: regionIdSchema.optional(),
+    /** The regions with a read mirror of the registry: in one of them, the service reads its region's. */
+    REGISTRY_MIRROR_REGIONS: regionList(),
     ...originProofConfig,
     ...dashboardConfig,
   })
@@ -69,7 +72,13 @@ await runService({
       })
       res.status(doc.status === 'down' ? 503 : 200).json(doc)
     })
-    http.use(modulesApi(nc, log))
+    // Its region's read mirror of the registry, if it has one: registry reads stay in the region.
+    const mirrorRegion =
+      config.REGION !== undefined && config.REGISTRY_MIRROR_REGIONS.includes(config.REGION)
+        ? config.REGION
+        : undefined
+    if (mirrorRegion) log.info({ mirrorRegion }, "registry read from the region's mirror")
+    http.use(modulesApi(nc, log, { mirrorRegion }))
     http.use(dashboardApi(config, log))
 
     return {
