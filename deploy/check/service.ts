@@ -4,8 +4,9 @@
  * restart policies, resources, a read-only root, a pinned image, placement, declared secrets, configs and
  * networks); then those of its kind: a nats-<dc> server, a cloudflared-<dc> tunnel, a monitoring program
  * (prometheus, alertmanager, node-exporter: official images, not ours), or a node service (web-<dc> and the
- * backend services spread over the datacenters).
+ * backend services spread over the datacenters; the platform services among them mount the catalogue).
  */
+import { serviceNames } from '#shared/services.ts'
 import { durationMs } from './duration.ts'
 import { deployFiles } from './files.ts'
 import { natsBlock, natsSetting } from './nats-conf.ts'
@@ -47,6 +48,9 @@ const normaliseConstraint = (c: string): string => c.replace(/\s+/g, '')
 const sourceOf = (ref: FileReference): string => (typeof ref === 'string' ? ref : ref.source)
 /** Where it is mounted: /run/secrets/<target>, the name unless the long form says otherwise. */
 const targetOf = (ref: FileReference): string => (typeof ref === 'string' ? ref : (ref.target ?? ref.source))
+/** Where a config is mounted: its target, or /<name> for the short form. */
+const configTarget = (ref: FileReference): string =>
+  typeof ref === 'string' ? `/${ref}` : (ref.target ?? `/${ref.source}`)
 /** The long-form references (`source:` and `target:`), the only ones that can name a path. */
 const longForms = (refs: FileReference[] | undefined) =>
   (refs ?? []).filter((ref): ref is Exclude<FileReference, string> => typeof ref === 'object')
@@ -243,12 +247,14 @@ function secrets(c: ServiceCheck): void {
       fail('secrets', `${source} is not declared in the top-level secrets`)
   }
   const mounted = mountedSecrets(svc)
+  // A file that is no secret (the catalogue) is a Docker config, mounted where the service says.
+  const configTargets = new Set((svc.configs ?? []).map(configTarget))
   const env = svc.environment ?? {}
   for (const [key, value] of Object.entries(env)) {
-    if (!key.endsWith('_FILE')) continue
+    if (!key.endsWith('_FILE') || configTargets.has(value ?? '')) continue
     const secret = secretPath.exec(value ?? '')?.[1]
     if (!secret || !mounted.has(secret))
-      fail('secrets', `${key} must point at a mounted secret (/run/secrets/<target>)`)
+      fail('secrets', `${key} must point at a mounted secret (/run/secrets/<target>) or config`)
   }
 }
 
@@ -397,6 +403,31 @@ function nodeService(c: ServiceCheck): void {
   }
 }
 
+/**
+ * A platform service (web-<dc>, images, releases, notifier) mounts the production catalogue and says where
+ * (DATACENTERS_FILE): one service spans datacenters of several regions, and a task learns its region and
+ * the JetStream layout from the catalogue and its DC, never from Swarm (templates cannot read node labels).
+ */
+function catalogue(c: ServiceCheck): void {
+  const { name, svc, stack, fail } = c
+  const kind = /backend\/([a-z-]+)\/service\.ts/.exec(commandOf(svc).join(' '))?.[1] ?? name
+  if (!(serviceNames as readonly string[]).includes(kind)) return
+  // ./deploy/… as written, or the absolute path `docker stack config` resolves it to.
+  const isCatalogue = (path = '') =>
+    path === `./${deployFiles.catalogue}` || path.endsWith(`/${deployFiles.catalogue}`)
+  const mounted = (svc.configs ?? []).find((ref) => isCatalogue(stack.configs[sourceOf(ref)]?.file))
+  if (mounted === undefined) {
+    fail(
+      'catalogue',
+      `must mount the production catalogue (a config of ./${deployFiles.catalogue}): its tasks learn their region from it`
+    )
+    return
+  }
+  const target = configTarget(mounted)
+  if (svc.environment?.DATACENTERS_FILE !== target)
+    fail('catalogue', `DATACENTERS_FILE must name where the catalogue is mounted (${target})`)
+}
+
 const everyService = [
   logging,
   healthcheck,
@@ -421,6 +452,9 @@ export function serviceProblems(name: string, svc: Service, stack: Stack, natsCo
   if (isNats(name)) natsServer(check)
   else if (isCloudflared(name)) tunnel(check)
   else if (isMonitoring(name)) monitoring(check)
-  else nodeService(check)
+  else {
+    nodeService(check)
+    catalogue(check)
+  }
   return problems
 }

@@ -556,6 +556,18 @@ const mutations: Mutation[] = [
     expected: /^stack\.yml: nats-exporter: environment: NATS_URL on a node in ams3 must name nats-ams3 first/,
   },
   {
+    description: 'images does not mount the production catalogue (its tasks would not know their region)',
+    mutate: (d) => void (svc(d, 'images').configs = []),
+    expected:
+      /^stack\.yml: images: catalogue: must mount the production catalogue \(a config of \.\/deploy\/datacenters\.production\.json\)/,
+  },
+  {
+    description: 'web-ams3 looks for the catalogue where it is not mounted',
+    mutate: (d) => void (envOf(d, 'web-ams3').DATACENTERS_FILE = '/etc/datacenters.json'),
+    expected:
+      /^stack\.yml: web-ams3: catalogue: DATACENTERS_FILE must name where the catalogue is mounted \(\/etc\/vtta\/datacenters\.json\)/,
+  },
+  {
     description: 'nats.conf forgets its users',
     mutate: (_d, f) => (f.conf = f.conf.replace(/^include auth\.conf$/m, '')),
     expected: /^deploy\/nats\.conf: must include auth\.conf/,
