@@ -203,8 +203,15 @@ export class StackFileError extends Error {
  * wrong kind (StackFileError, naming each).
  */
 export function loadStack(text: string, env: Record<string, string | undefined>): Stack {
-  return validateStack(interpolateValues(parse(text, { merge: true }), env))
+  return validateStack(interpolateValues(parseComposeYaml(text), env))
 }
+
+/**
+ * A compose file's YAML with its anchors and `<<` merges resolved. The yaml library refuses more than
+ * 100 aliased nodes by default (a guard against "billion laughs"); stack.yml's per-datacenter services
+ * reuse large anchors, six datacenters pass that bound, and docker's own reader accepts them. Still bounded.
+ */
+export const parseComposeYaml = (text: string): unknown => parse(text, { merge: true, maxAliasCount: 2_000 })
 
 /** Validates a parsed and interpolated compose file (also `docker stack config`'s output). */
 export function validateStack(data: unknown): Stack {

@@ -20,6 +20,7 @@ import { freePort } from '../../local/free-port.ts'
 import { projectRoot } from '../../local/platform.ts'
 import { startDiscordStandIn, embedTitles, type DiscordStandIn } from '../../local/stand-ins/discord.ts'
 import { waitForHttp } from '../../local/wait.ts'
+import { parseComposeYaml } from '../../deploy/check/stack-file.ts'
 
 const dir = join(projectRoot, 'deploy', 'monitoring')
 const read = (file: string) => readFileSync(join(dir, file), 'utf8')
@@ -243,7 +244,7 @@ describe('prometheus.yml', () => {
       services: z.record(z.string(), z.unknown()),
       'x-backend-env': z.looseObject({ INTERNAL_HTTP_PORT: z.string() }),
     })
-    .parse(parse(readFileSync(join(projectRoot, 'stack.yml'), 'utf8'), { merge: true }))
+    .parse(parseComposeYaml(readFileSync(join(projectRoot, 'stack.yml'), 'utf8')))
 
   it('scrapes every backend service of stack.yml on its internal port', () => {
     const backend = Object.keys(stack.services).filter((s) =>
