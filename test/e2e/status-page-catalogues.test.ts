@@ -98,9 +98,17 @@ async function startEdge(catalogue: Datacenter[], health: Record<string, Health>
 
 const cases = [
   {
-    name: 'three datacenters in Europe (deploy/datacenters.production.json)',
-    file: 'status-3-datacenters.png',
-    catalogue: production.map(({ id, name, region, lat, lon }) => ({ id, name, region, lat, lon })),
+    name: 'the production datacenters (deploy/datacenters.production.json)',
+    file: 'status-production.png',
+    // `jetstream` kept: without it the catalogue would lose Europe's JetStream majority and be refused.
+    catalogue: production.map(({ id, name, region, lat, lon, ...dc }) => ({
+      id,
+      name,
+      region,
+      lat,
+      lon,
+      ...('jetstream' in dc ? { jetstream: dc.jetstream } : {}),
+    })),
     health: { lon1: 'degraded' } as Record<string, Health>,
     viewer: '48.86,2.35', // Paris
     servedBy: 'London (lon1)', // nearest; degraded still serves

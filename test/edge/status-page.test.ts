@@ -158,7 +158,7 @@ describe('escaping', () => {
 describe('the map', () => {
   const catalogues = {
     'three in Europe (shared/datacenters.json)': reachable(europe),
-    'three in Europe (production)': production,
+    'six on three continents (production)': production,
     'six on three continents': reachable(sixContinents),
   }
 

@@ -2,8 +2,13 @@
  * The runbook's blocks that local/docker-swarm and the swarm drills run (docs/operations.md, marked
  * `<!-- runbook: <name> -->`): each is there, once, and is the command the runbook shows.
  */
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { runbookBlocks, withLocalOverride } from '../../local/docker-swarm/runbook.ts'
+import { runbookBlocks, runRunbook, withLocalOverride } from '../../local/docker-swarm/runbook.ts'
+import { productionCatalogue } from '../../local/docker-swarm/topology.ts'
+import { projectRoot } from '../../local/platform-specs.ts'
 
 const used = [
   'swarm-init',
@@ -47,5 +52,32 @@ describe('the runbook the drills run', () => {
     expect(withLocalOverride('docker stack deploy -c stack.yml vtta\ndocker stack services vtta')).toBe(
       'docker stack deploy -c stack.yml -c stack.local.yml vtta\ndocker stack services vtta'
     )
+  })
+
+  it("creates every production datacenter's NATS secret, however many the catalogue has", () => {
+    // A stand-in `docker` that records its arguments: the block runs as written, in a checkout.
+    const dir = mkdtempSync(join(tmpdir(), 'vtta-runbook-'))
+    const calls = join(dir, 'calls')
+    writeFileSync(join(dir, 'docker'), `#!/bin/sh\necho "$*" >> '${calls}'\n`)
+    chmodSync(join(dir, 'docker'), 0o755)
+    runRunbook(
+      'nats-secrets',
+      {
+        dockerHost: 'unix:///nonexistent',
+        cwd: projectRoot,
+        env: { PATH: `${dir}:${process.env.PATH ?? ''}` },
+      },
+      { NATS_CREDENTIALS_DIR: '/creds' }
+    )
+    const created = readFileSync(calls, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ').slice(2).join(' '))
+    expect(created).toEqual(
+      expect.arrayContaining(
+        productionCatalogue().map((dc) => `nats_auth_${dc.id}_v1 /creds/auth-${dc.id}.conf`)
+      )
+    )
+    expect(created.filter((c) => c.startsWith('nats_auth_'))).toHaveLength(productionCatalogue().length)
   })
 })

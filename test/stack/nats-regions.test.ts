@@ -1,11 +1,11 @@
 /**
  * Production NATS across regions (issue #15, point 4, the servers): deploy/nats.conf is one file for every
- * region, each server's place coming from the auth.conf `npm run nats-auth` renders from the catalogue. Proven
- * on the six-datacenter fixture (fra1, ams3, lon1 in eu; nyc3, sfo3 in us, sfo3 without JetStream; sgp1 in
- * ap) and on today's production catalogue: the rendered files with the real nats.conf pass nats-server's
- * own configuration test, routes stay in their region, every region has its gateway entry; and the deploy
- * checks name a cluster that crosses regions, a region without a gateway entry, and a nats.conf that
- * loses its per-region values.
+ * region, each server's place coming from the auth.conf `npm run nats-auth` renders from the catalogue.
+ * Proven on the six-datacenter fixture (fra1, ams3, lon1 in eu; nyc3, sfo3 in us, sfo3 without JetStream;
+ * sgp1 in ap), on the production catalogue (the same six, DigitalOcean's ids) and on one of a single
+ * region: the rendered files with the real nats.conf pass nats-server's own configuration test, routes stay
+ * in their region, every region has its gateway entry; and the deploy checks name a cluster that crosses
+ * regions, a region without a gateway entry, and a nats.conf that loses its per-region values.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -115,12 +115,27 @@ describe('npm run nats-auth on six datacenters in three regions', () => {
     expect(broken.stderr).toMatch(/variable reference for 'GATEWAYS'/)
   })
 
-  it("passes it for today's single-region production catalogue too (the gateway lists its own region)", () => {
+  it('passes it for the production catalogue, whose three regions each have their gateway', () => {
+    const gateway = (...dcs: string[]) => dcs.map((dc) => `nats://gateway:x@nats-${dc}:7222`)
     for (const [dc, text] of productionAuthConfs(production)) {
       expect(variable(text, 'GATEWAYS')).toEqual([
-        { name: 'eu', urls: production.map((d) => `nats://gateway:x@nats-${d.id}:7222`) },
+        { name: 'eu', urls: gateway('fra1', 'ams3', 'lon1') },
+        { name: 'us', urls: gateway('nyc3', 'sfo3') },
+        { name: 'ap', urls: gateway('sgp1') },
       ])
       const test = configurationTest(`prod-${dc}`, text)
+      expect(test.status, `${dc}: ${test.stderr}`).toBe(0)
+    }
+    expect(variable(productionAuthConfs(production).get('sfo3')!, 'JETSTREAM')).toBe(false)
+  })
+
+  it('passes it for a catalogue of one region too (the gateway lists its own region)', () => {
+    const europe = production.filter((dc) => dc.region === 'eu')
+    for (const [dc, text] of productionAuthConfs(europe)) {
+      expect(variable(text, 'GATEWAYS')).toEqual([
+        { name: 'eu', urls: europe.map((d) => `nats://gateway:x@nats-${d.id}:7222`) },
+      ])
+      const test = configurationTest(`eu-${dc}`, text)
       expect(test.status, `${dc}: ${test.stderr}`).toBe(0)
     }
   })

@@ -110,9 +110,13 @@ describe('stack.yml', () => {
   })
 
   it('runs every backend service, and per datacenter one nats server, one web and one tunnel', () => {
-    const perDc = ['fra1', 'ams3', 'lon1'].flatMap((dc) => [`nats-${dc}`, `web-${dc}`, `cloudflared-${dc}`])
+    const datacenters = ['fra1', 'ams3', 'lon1', 'nyc3', 'sfo3', 'sgp1']
+    const perDc = datacenters.flatMap((dc) => [`nats-${dc}`, `web-${dc}`, `cloudflared-${dc}`])
     expect(services).toEqual(expect.arrayContaining([...serviceNames.filter((n) => n !== 'web'), ...perDc]))
-    expect(natsDatacenters(stack)).toEqual(['fra1', 'ams3', 'lon1'])
+    expect(natsDatacenters(stack)).toEqual(datacenters)
+    // One task of each spread service per datacenter.
+    for (const name of ['images', 'releases', 'notifier', 'nats-exporter'])
+      expect(svc(stack, name).deploy?.replicas, name).toBe(datacenters.length)
     expect(routedDatacenters(catalogue)).toEqual(natsDatacenters(stack))
   })
 
@@ -143,6 +147,18 @@ describe('stack.yml', () => {
       ['fra1', 50.11, 8.68],
       ['ams3', 52.37, 4.9],
       ['lon1', 51.51, -0.13],
+      ['nyc3', 40.71, -74.01],
+      ['sfo3', 37.77, -122.42],
+      ['sgp1', 1.35, 103.82],
+    ])
+    // Three regions, Europe holding 3 of the 5 JetStream servers (sfo3 runs none).
+    expect(entries.map((dc) => [dc.id, dc.region, dc.jetstream ?? true])).toEqual([
+      ['fra1', 'eu', true],
+      ['ams3', 'eu', true],
+      ['lon1', 'eu', true],
+      ['nyc3', 'us', true],
+      ['sfo3', 'us', false],
+      ['sgp1', 'ap', true],
     ])
     expect(Object.keys(stack.volumes).filter((v) => v.startsWith('nats-'))).toEqual(
       natsDatacenters(stack).map((dc) => `nats-${dc}-data`)
@@ -192,9 +208,7 @@ describe('stack.yml', () => {
   })
 
   it('names each field of the wrong kind, as docker would refuse it', () => {
-    const wrong = stackText
-      .replace(/^(\s+replicas:) 3$/m, '$1 three')
-      .replace(/^(\s+init:) true$/m, '$1 maybe')
+    const wrong = stackText.replace(/^(\s+replicas:) 6$/m, '$1 six').replace(/^(\s+init:) true$/m, '$1 maybe')
     expect(wrong).not.toBe(stackText)
     expect(() => loadStack(wrong, deployEnv)).toThrow(StackFileError)
     expect(() => loadStack(wrong, deployEnv)).toThrow(/services\.images\.deploy\.replicas: /)
@@ -203,11 +217,11 @@ describe('stack.yml', () => {
 
   it('reads an interpolated count or flag as docker does, cast to its type', () => {
     const interpolated = stackText
-      .replace(/^(\s+replicas:) 3$/m, '$1 ${REPLICAS:-3}')
+      .replace(/^(\s+replicas:) 6$/m, '$1 ${REPLICAS:-6}')
       .replace(/^(\s+init:) true$/m, '$1 ${INIT:-true}')
     expect(interpolated).not.toBe(stackText)
     const resolved = loadStack(interpolated, deployEnv)
-    expect(resolved.services.images?.deploy?.replicas).toBe(3)
+    expect(resolved.services.images?.deploy?.replicas).toBe(6)
     expect(resolved.services.images?.init).toBe(true)
     expect(problemsWith(resolved, natsConf, catalogue)).toEqual([])
   })
@@ -508,15 +522,17 @@ const mutations: Mutation[] = [
     description: 'the catalogue has a datacenter without a nats server',
     mutate: (_d, f) =>
       f.catalogue.push({
-        id: 'nyc3',
-        name: 'New York',
-        region: 'us',
-        lat: 40.71,
-        lon: -74.01,
-        endpoints: { web: 'https://dc-nyc3.vtta.io', natsWs: 'wss://nats-nyc3.vtta.io' },
+        id: 'blr1',
+        name: 'Bangalore',
+        region: 'ap',
+        // No JetStream: Europe keeps its majority, the missing server is the only problem.
+        jetstream: false,
+        lat: 12.97,
+        lon: 77.59,
+        endpoints: { web: 'https://dc-blr1.vtta.io', natsWs: 'wss://nats-blr1.vtta.io' },
       }),
     expected:
-      /^stack\.yml: datacenters: nyc3 is in deploy\/datacenters\.production\.json but not in stack\.yml/,
+      /^stack\.yml: datacenters: blr1 is in deploy\/datacenters\.production\.json but not in stack\.yml/,
   },
   {
     description: "nats-ams3 mounts another datacenter's users",
@@ -901,7 +917,7 @@ describe('npm run check:deploy', () => {
     expect(status).toBe(0)
     expect(stdout).toMatch(
       new RegExp(
-        `^check:deploy: no problems in stack\\.yml, deploy/nats\\.conf, .*\\(${Object.keys(stack.services).length} services over fra1, ams3, lon1; VTTA_VERSION 0\\.1\\.0\\)\n$`
+        `^check:deploy: no problems in stack\\.yml, deploy/nats\\.conf, .*\\(${Object.keys(stack.services).length} services over fra1, ams3, lon1, nyc3, sfo3, sgp1; VTTA_VERSION 0\\.1\\.0\\)\n$`
       )
     )
   })
@@ -932,7 +948,7 @@ describe('npm run check:deploy', () => {
   it('names the file of whatever does not read, and checks the rest', () => {
     const broken = mkdtempSync(join(tmpdir(), 'check-deploy-'))
     try {
-      writeFileSync(join(broken, 'stack.yml'), stackText.replace(/^(\s+replicas:) 3$/m, '$1 three'))
+      writeFileSync(join(broken, 'stack.yml'), stackText.replace(/^(\s+replicas:) 6$/m, '$1 six'))
       writeFileSync(join(broken, 'Dockerfile'), dockerfile)
       writeFileSync(join(broken, '.dockerignore'), dockerignore ?? '')
       const { files, problems } = readDeployFiles(broken, deployEnv)

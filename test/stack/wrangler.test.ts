@@ -275,7 +275,7 @@ describe('wrangler.toml [env.production]', () => {
       'DATACENTERS'
     )
     expect(datacenters).toEqual(catalogue)
-    expect(datacenters.map((dc) => dc.id)).toEqual(['fra1', 'ams3', 'lon1'])
+    expect(datacenters.map((dc) => dc.id)).toEqual(['fra1', 'ams3', 'lon1', 'nyc3', 'sfo3', 'sgp1'])
     expect(production.vars.ALLOW_GEO_OVERRIDE).toBe('false')
   })
 
