@@ -282,3 +282,51 @@ export const objStreamName = (bucket: string) => `OBJ_${bucket}`
 
 /** The notifier's KV bucket: one record per announcement (exactly-once claims). */
 export const notifierBucket = 'notifier'
+
+// ---------------------------------------------------------------------------------------------
+// Where JetStream keeps what (issue #15)
+
+/** The catalogue's JetStream layout as the services are told it (shared/regions.ts jetStreamLayout). */
+export interface JetStreamPlanLayout {
+  replicas: number
+  homeRegion?: string | undefined
+  mirrorRegions?: readonly string[]
+}
+
+/** One stream a service creates (a stream, a KV bucket's, the object store's), with its copies and place. */
+export interface PlannedStream {
+  stream: string
+  /** Who creates it (the release and notification streams both, alike). */
+  creators: ReadonlyArray<'releases' | 'notifier'>
+  num_replicas: number
+  placement?: Placement
+  /** The stream a read mirror copies. */
+  mirrorOf?: string
+}
+
+/**
+ * Every stream the services create, for a layout: the consistent ones (release streams, the registry's KV
+ * and zips, the notifier's claims) with `replicas` copies placed in the home region (homePlacement), the
+ * registry's read mirrors R1 in their regions. A statement of what releases and notifier do at start-up
+ * (their service.ts, backend/registry/buckets.ts), held to it by test/backend/releases/jetstream-plan.test.ts
+ * against a real nats-server; `npm run check:deploy` holds it against the production catalogue.
+ */
+export function jetStreamPlan(layout: JetStreamPlanLayout): PlannedStream[] {
+  const home = { num_replicas: layout.replicas, ...homePlacement(layout.homeRegion) }
+  const registry = kvStreamName(registryBuckets.kv)
+  return [
+    { stream: githubStream.name, creators: ['releases'], ...home },
+    { stream: releaseEventsStream.name, creators: ['releases', 'notifier'], ...home },
+    { stream: deadLetterStream.name, creators: ['releases', 'notifier'], ...home },
+    { stream: registry, creators: ['releases'], ...home },
+    { stream: objStreamName(registryBuckets.zips), creators: ['releases'], ...home },
+    { stream: kvStreamName(notifierBucket), creators: ['notifier'], ...home },
+    ...(layout.mirrorRegions ?? []).map((region) => ({
+      stream: kvStreamName(registryMirrorBucket(region)),
+      creators: ['releases'] as const,
+      num_replicas: 1,
+      ...homePlacement(region),
+      mirrorOf: registry,
+    })),
+  ]
+}

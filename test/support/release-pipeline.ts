@@ -181,6 +181,8 @@ export interface PipelineOptions {
   web?: boolean
   /** More environment for every release service (quotas, …). */
   releasesEnv?: Record<string, string>
+  /** More environment for every release and notifier service (the JetStream layout, …). */
+  env?: Record<string, string>
 }
 
 export interface Pipeline {
@@ -225,6 +227,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     ACK_WAIT_MS: '3000',
     MAX_DELIVER: '4',
     LOG_LEVEL: 'info',
+    ...o.env,
   }
   const releasesEnv = (i: number) => ({
     ...at(i),
