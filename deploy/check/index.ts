@@ -1,7 +1,8 @@
 /**
  * Every deploy check over the files `docker stack deploy` and `docker build` read (files.ts): stack.yml
  * (resolved with the deploy shell's variables), deploy/nats.conf, deploy/datacenters.production.json, the
- * Dockerfile and .dockerignore. One list of problems, each starting with the file to fix; empty when the
+ * Dockerfile and .dockerignore; across them, the NATS topology of the regions (catalogue.ts) and where
+ * JetStream keeps what (jetstream.ts). One list of problems, each starting with the file to fix; empty when the
  * files are fit to deploy. A file that is missing or does not parse is a problem too, and the checks that
  * need it are left out (their problems would only repeat it).
  */
@@ -13,6 +14,7 @@ import { dockerfileProblems } from './dockerfile.ts'
 import { dockerignoreProblems } from './dockerignore.ts'
 import { deployFiles } from './files.ts'
 import { natsConfProblems } from './nats-conf.ts'
+import { jetStreamProblems } from './jetstream.ts'
 import { initProblems } from './signals.ts'
 import { stackProblems } from './stack.ts'
 import { loadStack, StackFileError, type Stack } from './stack-file.ts'
@@ -38,6 +40,7 @@ export function deployProblems({
   return [
     ...(stack && catalogue !== undefined ? datacenterProblems(stack, catalogue) : []),
     ...(catalogue !== undefined ? catalogueProblems(catalogue) : []),
+    ...(stack && catalogue !== undefined ? jetStreamProblems(stack, catalogue) : []),
     ...(natsConf !== undefined ? natsConfProblems(natsConf) : []),
     ...(stack && natsConf !== undefined ? stackProblems(stack, natsConf) : []),
     ...(dockerfile !== undefined ? dockerfileProblems(dockerfile) : []),
