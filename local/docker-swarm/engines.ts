@@ -1,17 +1,18 @@
 /**
  * The nodes: a bridge, one network namespace and one Docker Engine per datacenter, and the swarm they
- * form the runbook's way (docs/operations.md, "Bootstrap the swarm": every node a manager, labelled
- * dc/role/nats). Engines run with `--iptables=false --bridge=none` (this kernel has no netfilter for
- * Docker's rules) and their own data-root, exec-root and socket under .local/docker-swarm/nodes/<dc>/.
- * Each node's data-root is a filesystem of its own (nodeDisk below), as production keeps /var/lib/docker
- * apart from the root disk: a full Docker disk on one node is then a full disk of that node only.
+ * form the runbook's way (docs/operations.md, "Bootstrap the swarm": the home region's nodes managers, the
+ * others workers, every node labelled dc/role/nats). Engines run with `--iptables=false --bridge=none`
+ * (this kernel has no netfilter for Docker's rules) and their own data-root, exec-root and socket under
+ * .local/docker-swarm/nodes/<dc>/. Each node's data-root is a filesystem of its own (nodeDisk below), as
+ * production keeps /var/lib/docker apart from the root disk: a full Docker disk on one node is then a full
+ * disk of that node only.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { attempt, docker, dockerSucceeds, run } from './command.ts'
-import { bridge, registryHost, type SwarmNode } from './topology.ts'
+import { bridge, managerOf, registryHost, type SwarmNode } from './topology.ts'
 
 export function makeNetwork(nodes: SwarmNode[]): void {
   if (!attempt('ip', ['link', 'show', bridge.name])) {
@@ -206,20 +207,29 @@ export function makeGatewayBridge(node: SwarmNode): void {
   run('ip', ['route', 'replace', node.gatewaySubnet, 'via', node.address])
 }
 
-/** The runbook's bootstrap on this machine's nodes: init on the first, the others join as managers. */
+/**
+ * The runbook's bootstrap on this machine's nodes: init on the first manager, the other managers (the home
+ * region's nodes, topology.ts) join with the manager token, every other node with the worker token; then
+ * the first manager labels them all. A node already in the swarm is left as it is (swarm:up run again).
+ */
 export function formSwarm(
   nodes: SwarmNode[],
   runbook: (node: SwarmNode, block: string, env: Record<string, string>) => void
 ) {
-  const [first, ...rest] = nodes
-  if (!first) throw new Error('no datacenter in the catalogue')
+  const first = managerOf(nodes)
   const state = (n: SwarmNode) =>
     docker(n.dockerHost, ['info', '--format', '{{.Swarm.LocalNodeState}}']).trim()
   if (state(first) !== 'active') runbook(first, 'swarm-init', { NODE_IP: first.address })
-  const token = docker(first.dockerHost, ['swarm', 'join-token', '-q', 'manager']).trim()
-  for (const node of rest)
-    if (state(node) !== 'active')
-      runbook(node, 'swarm-join', { NODE_IP: node.address, MANAGER_IP: first.address, MANAGER_TOKEN: token })
+  const token = (role: 'manager' | 'worker') =>
+    docker(first.dockerHost, ['swarm', 'join-token', '-q', role]).trim()
+  const managerToken = token('manager')
+  const workerToken = token('worker')
+  for (const node of nodes) {
+    if (node === first || state(node) === 'active') continue
+    const join = { NODE_IP: node.address, MANAGER_IP: first.address }
+    if (node.manager) runbook(node, 'swarm-join', { ...join, MANAGER_TOKEN: managerToken })
+    else runbook(node, 'swarm-join-worker', { ...join, WORKER_TOKEN: workerToken })
+  }
   for (const node of nodes) runbook(first, 'label-node', { DC: node.dc })
 }
 

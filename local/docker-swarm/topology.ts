@@ -4,10 +4,13 @@
  * `vtta-<dc>` with its own hostname (= the datacenter id, as the runbook asks of every node), joined by
  * one bridge on which this machine is 10.98.0.1 (the registry, the stand-ins, the edge) and the n-th
  * node 10.98.0.(n+2). Every address is inside namespaces made here; nothing leaves the machine.
+ * The managers are the home region's nodes, as docs/operations.md ("Bootstrap the swarm") keeps them; every
+ * other node is a worker, on which `docker node` and `docker service` do not answer.
  */
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseCatalogue, type Catalogue } from '#shared/catalogue.ts'
+import { homeRegion } from '#shared/regions.ts'
 import { projectRoot } from '../platform-specs.ts'
 
 export const bridge = { name: 'vtta-swarm0', address: '10.98.0.1', prefix: 24 } as const
@@ -23,6 +26,9 @@ export const edgePort = 8788
 
 export interface SwarmNode {
   dc: string
+  region: string
+  /** A swarm manager: a node of the home region (the JetStream majority's); the others join as workers. */
+  manager: boolean
   address: string
   netns: string
   /** The host end of the node's veth pair (15 characters at most, the kernel's limit). */
@@ -43,11 +49,14 @@ export function productionCatalogue(): Catalogue {
 
 export function swarmNodes(localDir: string, catalogue = productionCatalogue()): SwarmNode[] {
   if (catalogue.length > 250) throw new RangeError('at most 250 nodes on 10.98.0.0/24')
+  const home = homeRegion(catalogue).id
   return catalogue.map((dc, i) => {
     const dir = join(swarmDir(localDir), 'nodes', dc.id)
     const socket = join(dir, 'docker.sock')
     return {
       dc: dc.id,
+      region: dc.region,
+      manager: dc.region === home,
       address: `10.98.0.${i + 2}`,
       netns: `vtta-${dc.id}`,
       hostLink: `vtta-${dc.id}`.slice(0, 13) + '-h',
@@ -58,4 +67,11 @@ export function swarmNodes(localDir: string, catalogue = productionCatalogue()):
       dockerHost: `unix://${socket}`,
     }
   })
+}
+
+/** Where the operator's `docker node`, `docker service` and `docker stack` commands go: the first manager. */
+export function managerOf(nodes: readonly SwarmNode[]): SwarmNode {
+  const manager = nodes.find((n) => n.manager)
+  if (!manager) throw new Error('no manager among the swarm nodes: the catalogue has no home region node')
+  return manager
 }

@@ -30,7 +30,7 @@ import {
 import { converge, createSecrets, deploy, deployEnv, makeCheckout } from './deploy.ts'
 import { runRunbook } from './runbook.ts'
 import { startStandIns, writeSwarmState } from './outside.ts'
-import { outside, registryHost, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
+import { managerOf, outside, registryHost, swarmDir as swarmDirOf, swarmNodes } from './topology.ts'
 import { waitForHttp } from '../wait.ts'
 
 export interface SwarmUp {
@@ -73,7 +73,7 @@ export async function swarmUp(localDir: string, version: string, log = console.l
 
   for (const node of nodes) makeGatewayBridge(node)
   const checkout = makeCheckout(swarmDir)
-  const manager = { dockerHost: nodes[0]!.dockerHost, cwd: checkout }
+  const manager = { dockerHost: managerOf(nodes).dockerHost, cwd: checkout }
   formSwarm(nodes, (node, block, env) =>
     runRunbook(block, { dockerHost: node.dockerHost, cwd: checkout }, env)
   )

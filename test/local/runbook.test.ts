@@ -13,6 +13,7 @@ import { projectRoot } from '../../local/platform-specs.ts'
 const used = [
   'swarm-init',
   'swarm-join',
+  'swarm-join-worker',
   'label-node',
   'create-secrets',
   'nats-secrets',

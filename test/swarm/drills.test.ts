@@ -14,7 +14,7 @@ import sharp from 'sharp'
 import { z } from 'zod'
 import { swarmUp, packageVersion, type SwarmUp } from '../../local/docker-swarm/up.ts'
 import { swarmDown } from '../../local/docker-swarm/down.ts'
-import { swarmNodes, outside, type SwarmNode } from '../../local/docker-swarm/topology.ts'
+import { managerOf, swarmNodes, outside, type SwarmNode } from '../../local/docker-swarm/topology.ts'
 import { attempt, docker, dockerSucceeds, run } from '../../local/docker-swarm/command.ts'
 import { runRunbook, type RunbookContext } from '../../local/docker-swarm/runbook.ts'
 import { converge, deployEnv, swarmWebhook } from '../../local/docker-swarm/deploy.ts'
@@ -38,6 +38,8 @@ import { parseComposeYaml } from '../../deploy/check/stack-file.ts'
 const localDir = mkdtempSync(join(tmpdir(), 'vtta-swarm-'))
 const nodes = swarmNodes(localDir)
 const [fra, ams, lon] = nodes as [SwarmNode, SwarmNode, SwarmNode]
+/** Where `docker node`, `service` and `secret` go: a manager (nodes outside the home region are workers). */
+const manager = managerOf(nodes)
 /** Every datacenter of the production catalogue, sorted: where a backend service runs its one task each. */
 const everyDc = nodes.map((n) => n.dc).sort()
 const backendServices = ['images', 'releases', 'notifier']
@@ -51,7 +53,7 @@ const figures: string[] = []
 
 /** Where each running task of a service is: node hostnames. */
 const taskNodes = (service: string) =>
-  docker(fra.dockerHost, [
+  docker(manager.dockerHost, [
     'service',
     'ps',
     `vtta_${service}`,
@@ -66,7 +68,7 @@ const taskNodes = (service: string) =>
     .sort()
 
 const updateState = (service: string) =>
-  docker(fra.dockerHost, [
+  docker(manager.dockerHost, [
     'service',
     'inspect',
     '--format',
@@ -78,14 +80,14 @@ const updateState = (service: string) =>
 const updateStates = (services: string[]) => () =>
   services
     .map((s) => {
-      const status = docker(fra.dockerHost, [
+      const status = docker(manager.dockerHost, [
         'service',
         'inspect',
         '--format',
         '{{if .UpdateStatus}}{{.UpdateStatus.State}}: {{.UpdateStatus.Message}}{{end}}',
         `vtta_${s}`,
       ]).trim()
-      const tasks = docker(fra.dockerHost, [
+      const tasks = docker(manager.dockerHost, [
         'service',
         'ps',
         '--no-trunc',
@@ -108,14 +110,14 @@ const servesAgain = (dc: string) =>
   taskNodes(`nats-${dc}`).length === 1
 
 /** The swarm's managers answer (they have a leader). */
-const managersAnswer = () => dockerSucceeds(fra.dockerHost, ['node', 'ls'])
+const managersAnswer = () => dockerSucceeds(manager.dockerHost, ['node', 'ls'])
 
 /** The stack's containers running on a node, from its own engine. */
 const stackContainers = (node: SwarmNode) =>
   docker(node.dockerHost, ['ps', '-q', '--filter', 'name=vtta_']).split('\n').filter(Boolean).length
 
 const runningImage = (service: string) =>
-  docker(fra.dockerHost, [
+  docker(manager.dockerHost, [
     'service',
     'inspect',
     '--format',
@@ -203,7 +205,7 @@ beforeAll(async () => {
   )
   await waitForHttp(`${edgeUrl}/status.json`, { timeoutMs: 60_000, what: 'the edge', abort: edge.exited })
   ctx = {
-    dockerHost: fra.dockerHost,
+    dockerHost: manager.dockerHost,
     cwd: join(up.swarmDir, 'checkout'),
     env: {
       ...deployEnv(up.version, up.images, ensureLocalGitHubApp(up.swarmDir, {}), up.swarmDir),
@@ -273,7 +275,7 @@ describe('the operator’s day on a real swarm', () => {
       runRunbook('activate', ctx, { DC: ams.dc })
       // ...and takes its own back, healthy, before the edge sends it traffic again.
       await until('ams3 serves again', () => servesAgain('ams3'), 300_000)
-      await converge(fra.dockerHost, 240_000)
+      await converge(manager.dockerHost, 240_000)
       runRunbook('undrain', ctx, { DC: ams.dc })
       const convergeMs = Date.now() - started
       await sleep(5_000)
@@ -299,7 +301,7 @@ describe('the operator’s day on a real swarm', () => {
       await until(
         'lon1 seen down by the swarm',
         () =>
-          docker(fra.dockerHost, ['node', 'inspect', '--format', '{{.Status.State}}', 'lon1']).trim() ===
+          docker(manager.dockerHost, ['node', 'inspect', '--format', '{{.Status.State}}', 'lon1']).trim() ===
           'down',
         120_000
       )
@@ -316,7 +318,7 @@ describe('the operator’s day on a real swarm', () => {
       // "no leader" until they elect one again (the runbook says to wait for it).
       const leaderlessMs = await until('the managers have a leader again', () => managersAnswer(), 180_000)
       await until('lon1 serves again', () => servesAgain('lon1'), 300_000)
-      await converge(fra.dockerHost, 300_000)
+      await converge(manager.dockerHost, 300_000)
       const convergeMs = Date.now() - healed
       await sleep(10_000)
       const f = await load.stop()
@@ -389,7 +391,7 @@ describe('the operator’s day on a real swarm', () => {
         300_000,
         updateStates([...backendServices, 'web-fra1'])
       )
-      await converge(fra.dockerHost, 240_000)
+      await converge(manager.dockerHost, 240_000)
       const convergeMs = Date.now() - started
       const f = await load.stop()
       figures.push(describeFigures(`roll out a broken ${broken}, rolled back`, f, convergeMs))
@@ -417,7 +419,7 @@ describe('the operator’s day on a real swarm', () => {
       figures.push(describeFigures('rotate discord_webhook_url to _v2', f, convergeMs))
       expect(f.accepted.length).toBeGreaterThan(0)
       expect(f.announcedOnce).toBe(f.accepted.length)
-      expect(dockerSucceeds(fra.dockerHost, ['secret', 'rm', 'discord_webhook_url_v1'])).toBe(true)
+      expect(dockerSucceeds(manager.dockerHost, ['secret', 'rm', 'discord_webhook_url_v1'])).toBe(true)
     }
   )
 
@@ -426,14 +428,14 @@ describe('the operator’s day on a real swarm', () => {
     const logging = stackLogging()
     const capBytes =
       Number.parseInt(logging.options['max-size']!, 10) * 1024 * 1024 * Number(logging.options['max-file'])
-    docker(fra.dockerHost, [
+    docker(manager.dockerHost, [
       'service',
       'create',
       '--name',
       'vtta_log-flood',
       '--detach',
       '--constraint',
-      'node.labels.dc == fra1',
+      `node.labels.dc == ${fra.dc}`,
       '--log-driver',
       logging.driver,
       ...Object.entries(logging.options).flatMap(([k, v]) => ['--log-opt', `${k}=${v}`]),
@@ -454,7 +456,7 @@ describe('the operator’s day on a real swarm', () => {
       if (now.bytes > kept.bytes) kept = now
       mostFiles = Math.max(mostFiles, now.files)
     }
-    docker(fra.dockerHost, ['service', 'rm', 'vtta_log-flood'])
+    docker(manager.dockerHost, ['service', 'rm', 'vtta_log-flood'])
     figures.push(
       `log flood: at most ${(kept.bytes / 1e6).toFixed(1)} MB in ${kept.files} files (at most ${mostFiles} at once, largest ${(kept.largest / 1e6).toFixed(1)} MB) over 60 s of flooding, cap ${(capBytes / 1e6).toFixed(0)} MB`
     )
@@ -468,7 +470,7 @@ describe('the operator’s day on a real swarm', () => {
     for (const service of ['images', 'web-fra1', 'nats-fra1'])
       expect(
         JSON.parse(
-          docker(fra.dockerHost, [
+          docker(manager.dockerHost, [
             'service',
             'inspect',
             '--format',
@@ -567,7 +569,7 @@ describe('the operator’s day on a real swarm', () => {
       const load = underLoad(target)
       await sleep(5_000)
       // A service flooding its logs on that node, with the stack's log options: they cannot fill the disk.
-      docker(fra.dockerHost, [
+      docker(manager.dockerHost, [
         'service',
         'create',
         '--name',
@@ -648,7 +650,7 @@ describe('the operator’s day on a real swarm', () => {
             stoppedMs = Date.now() - full
         }
       }
-      docker(fra.dockerHost, ['service', 'rm', 'vtta_disk-flood'])
+      docker(manager.dockerHost, ['service', 'rm', 'vtta_disk-flood'])
       expect(stoppedMs, `nats-${node.dc} stopped storing while its disk was full`).toBeGreaterThanOrEqual(0)
 
       // Space again: the node's server comes back (restarted by Swarm if it disabled JetStream) and its
