@@ -185,10 +185,12 @@ export function datacenterSpecs(
           INTERNAL_HTTP_HOST: a.host,
           INTERNAL_HTTP_PORT: String(ports.internal[service]),
           // One replica per datacenter of the home region, up to three (streams, KV buckets, object
-          // store), placed there when there are several regions; the registry mirrored to the others.
+          // store), placed there when there are several regions; the registry mirrored to the others:
+          // releases makes the mirrors, web reads its own region's (as production's tasks derive it from
+          // the catalogue, backend/runtime/catalogue-variables.ts).
           JETSTREAM_REPLICAS: String(layout.replicas),
           ...(layout.homeRegion ? { JETSTREAM_HOME_REGION: layout.homeRegion } : {}),
-          ...(service === 'releases' && layout.mirrorRegions.length > 0
+          ...((service === 'releases' || service === 'web') && layout.mirrorRegions.length > 0
             ? { REGISTRY_MIRROR_REGIONS: layout.mirrorRegions.join(',') }
             : {}),
           // JetStream reserves max_bytes up front: the zips must fit the local max_file_store (1GB).

@@ -20,6 +20,7 @@ import { Kvm } from '@nats-io/kv'
 import { parseCatalogue, type Catalogue } from '#shared/catalogue.ts'
 import { homeRegion } from '#shared/regions.ts'
 import { datacenterSpecs, projectRoot } from '../../local/platform-specs.ts'
+import { derivedVariables } from '../../backend/runtime/catalogue-variables.ts'
 import { localEnv } from '../../local/env.ts'
 import { loadEdgeSecrets } from '../../local/edge-secrets.ts'
 import { keepMetaLeaderHome, metaLeader } from '../../local/nats-meta-leader.ts'
@@ -300,6 +301,26 @@ describe('the configuration npm start writes for the world', () => {
     // One region: every datacenter runs every service, as before regions existed.
     const single = datacenterSpecs(readCatalogue('shared/datacenters.json'), join(dir, 'services-eu'), env())
     for (const d of single) expect(d.services.map((s) => s.service).sort()).toEqual(all)
+  })
+
+  it("hands web its region's registry mirror as production's catalogue does, releases every mirror", () => {
+    const specs = datacenterSpecs(world, join(dir, 'mirrors'), env())
+    const envOf = (dc: string, service: string) =>
+      specs.find((d) => d.dc === dc)!.services.find((s) => s.service === service)?.env ?? {}
+    for (const { dc } of specs) {
+      // What a production task of this datacenter takes from the catalogue (DATACENTERS_FILE).
+      const derived = derivedVariables(world, dc)!
+      for (const name of ['REGION', 'JETSTREAM_HOME_REGION', 'REGISTRY_MIRROR_REGIONS'])
+        expect(envOf(dc, 'web')[name], `${dc} web ${name}`).toBe(derived[name])
+    }
+    // So web in nyc and sgp reads its region's mirror; releases (in eu only) makes them all.
+    expect(envOf('nyc', 'web').REGISTRY_MIRROR_REGIONS).toBe('us,ap')
+    for (const dc of europe) expect(envOf(dc, 'releases').REGISTRY_MIRROR_REGIONS).toBe('us,ap')
+    // One region: no mirror to read or make.
+    const single = datacenterSpecs(readCatalogue('shared/datacenters.json'), join(dir, 'mirrors-eu'), env())
+    for (const d of single)
+      for (const s of d.services)
+        expect(s.env.REGISTRY_MIRROR_REGIONS, `${d.dc} ${s.service}`).toBeUndefined()
   })
 
   it('keeps the three-datacenter default one cluster without gateways', () => {
