@@ -20,7 +20,7 @@ import { originProofHeaders } from '../../support/origin-proof.ts'
 import { ensureRegistryMirrors, ensureRegistryStorage } from '../../../backend/registry/buckets.ts'
 import { RegistryReader } from '../../../backend/registry/reader.ts'
 import { RegistryWriter } from '../../../backend/registry/writer.ts'
-import type { VersionEntry } from '../../../backend/registry/records.ts'
+import { packagedEntry } from '../../support/packaged-entry.ts'
 
 const origin = kvStreamName(registryBuckets.kv)
 const mirror = kvStreamName(registryMirrorBucket('us'))
@@ -32,24 +32,20 @@ let operator: NatsConnection
 let web: NatsConnection
 let writer: RegistryWriter
 
-const entry = (version: string, releaseId: number): VersionEntry => ({
-  version,
-  channel: 'stable',
-  status: 'packaged',
-  repositoryId: 7,
-  releaseId,
-  tag: `v${version}`,
-  releaseUrl: `https://github.com/o/r/releases/tag/v${version}`,
-  manifestUrl: 'https://vtta.io/modules/m/module.json',
-  downloadUrl: `https://vtta.io/modules/m/${version}/module.zip`,
-  compatibility: { minimum: '12', verified: '13', maximum: null },
-  zip: { object: `m/${version}/${releaseId}/module.zip`, sha256: 'x', size: 1 },
-  manifestSha256: 'y',
-  packagedAt: new Date().toISOString(),
-  deletedAt: null,
-})
 const publish = (moduleId: string, version: string, releaseId: number) =>
-  writer.commitVersion({ moduleId, title: moduleId, repository: 'o/r', entry: entry(version, releaseId) })
+  writer.commitVersion({
+    moduleId,
+    title: moduleId,
+    repository: 'o/r',
+    entry: packagedEntry({
+      id: moduleId,
+      version,
+      repository: 'o/r',
+      repositoryId: 7,
+      releaseId,
+      baseUrl: 'https://vtta.io',
+    }),
+  })
 
 /** The streams the direct gets seen on the server ask (`$JS.API.DIRECT.GET.<stream>.…`). */
 function directGets(): { streams: () => string[]; stop: () => void } {
