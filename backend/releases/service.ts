@@ -28,6 +28,7 @@ import { GitHubApp } from './github-api.ts'
 import { handleDelivery } from './handle-delivery.ts'
 import { createReleaseMetrics } from './metrics.ts'
 import { MirrorWatchdog } from '../registry/mirror-watchdog.ts'
+import { mirrorCheckConfig } from '../registry/mirror-stall.ts'
 import { purgeEdgeCache } from './purge.ts'
 import { ensureStream, withStartupRetries } from '../runtime/jetstream-setup.ts'
 import { RetryLater } from '../runtime/work-queue.ts'
@@ -90,9 +91,7 @@ const configSchema = baseConfigSchema.extend({
    * the regions of the catalogue with a JetStream server (issue #15). Empty: no mirror.
    */
   REGISTRY_MIRROR_REGIONS: regionList(),
-  /** How often the mirrors are compared with the registry, and how long one may stand still behind it. */
-  REGISTRY_MIRROR_CHECK_MS: intVar(10_000, 100),
-  REGISTRY_MIRROR_STALL_MS: intVar(30_000, 1_000),
+  ...mirrorCheckConfig,
 })
 
 await runService({

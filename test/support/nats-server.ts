@@ -27,13 +27,7 @@ export interface TestNatsServer {
  */
 export async function startNatsServer(
   name = 'test',
-  opts: {
-    scope?: string
-    region?: string
-    mirrorRegions?: string[]
-    /** The server's own `region:<id>` tag, for streams placed by region. */
-    tagRegion?: string
-  } = {}
+  opts: { scope?: string; region?: string; mirrorRegions?: string[] } = {}
 ): Promise<TestNatsServer> {
   const dir = mkdtempSync(join(tmpdir(), `vtta-nats-${name}-`))
   const [clientPort, monitorPort, webSocketPort] = [await freePort(), await freePort(), await freePort()]
@@ -41,7 +35,6 @@ export async function startNatsServer(
     dir,
     {
       dc: name,
-      ...(opts.tagRegion ? { region: opts.tagRegion } : {}),
       host: '127.0.0.1',
       clientPort,
       monitorPort,
