@@ -110,8 +110,15 @@ export async function openRegistryMirror(
   return { kv: new JsonKv(kv), zips }
 }
 
-/** Binds to existing buckets; null while the release service has never created them. */
-export async function openRegistryStorage(nc: NatsConnection): Promise<RegistryStorage | null> {
+/**
+ * Binds to existing buckets; null while the release service has never created them. `direct: false`
+ * reads through the KV's stream leader, in the home region: a direct get may be answered by a region's
+ * mirror (`mirror_direct`), which is what a reader bypassing a stale mirror must avoid.
+ */
+export async function openRegistryStorage(
+  nc: NatsConnection,
+  o: { direct?: boolean } = {}
+): Promise<RegistryStorage | null> {
   const jsm = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false })
   try {
     await jsm.streams.info(kvStreamName(registryBuckets.kv))
@@ -121,7 +128,7 @@ export async function openRegistryStorage(nc: NatsConnection): Promise<RegistryS
     throw err
   }
   const js = jetstream(nc, { timeout: TIMEOUT_MS })
-  const kv = await new Kvm(js).open(registryBuckets.kv, { allow_direct: true })
+  const kv = await new Kvm(js).open(registryBuckets.kv, { allow_direct: o.direct ?? true })
   const zips = await new Objm(js).open(registryBuckets.zips)
   return { kv: new JsonKv(kv), zips }
 }

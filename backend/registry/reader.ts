@@ -2,7 +2,8 @@
  * Reading the registry (the web service's module API). Binds lazily: until the release service has
  * created the buckets, the registry is simply empty. Given `mirrorRegion` (the web service's region
  * when the registry has a read mirror there, issue #15), it reads the KV from that mirror; while the
- * mirror does not exist yet it reads the origin and looks for the mirror again every few seconds.
+ * mirror does not exist yet it reads the origin and looks for the mirror again every few seconds, and
+ * while `freshness` says the mirror is stale (mirror-freshness.ts) it reads the origin's stream leader.
  */
 import type { NatsConnection } from '@nats-io/nats-core'
 import type { ObjectResult } from '@nats-io/obj'
@@ -26,12 +27,33 @@ const RETRY_MISSING_MS = 2_000
 export class RegistryReader {
   readonly #nc: NatsConnection
   readonly #mirrorRegion: string | undefined
+  readonly #freshness: { readonly stale: boolean } | undefined
   #storage: Promise<RegistryStorage | null> | undefined
   #retryAfter = 0
+  #leader: Promise<RegistryStorage | null> | undefined
 
-  constructor(nc: NatsConnection, o: { mirrorRegion?: string | undefined } = {}) {
+  constructor(
+    nc: NatsConnection,
+    o: { mirrorRegion?: string | undefined; freshness?: { readonly stale: boolean } | undefined } = {}
+  ) {
     this.#nc = nc
     this.#mirrorRegion = o.mirrorRegion
+    this.#freshness = o.freshness
+  }
+
+  /** Europe's registry read through its stream leader (never a mirror), bound once it exists. */
+  #openLeader(): Promise<RegistryStorage | null> {
+    this.#leader ??= openRegistryStorage(this.#nc, { direct: false }).then(
+      (storage) => {
+        if (!storage) this.#leader = undefined
+        return storage
+      },
+      (err: unknown) => {
+        this.#leader = undefined
+        throw err
+      }
+    )
+    return this.#leader
   }
 
   async #open(): Promise<RegistryStorage | null> {
@@ -61,9 +83,14 @@ export class RegistryReader {
     return { storage: origin, settled: origin !== null && this.#mirrorRegion === undefined }
   }
 
+  /** The storage to read now: the bound one, or the leader's while the mirror is stale. */
+  #current(): Promise<RegistryStorage | null> {
+    return this.#freshness?.stale ? this.#openLeader() : this.#open()
+  }
+
   /** One record's value, or null when it (or the registry) does not exist. */
   async #get<S extends z.ZodType>(key: string, schema: S): Promise<z.infer<S> | null> {
-    const s = await this.#open()
+    const s = await this.#current()
     return s ? ((await s.kv.get(key, schema))?.value ?? null) : null
   }
 
@@ -72,7 +99,7 @@ export class RegistryReader {
   }
 
   async listModules(): Promise<ModuleRecord[]> {
-    const s = await this.#open()
+    const s = await this.#current()
     if (!s) return []
     const keys = await s.kv.keys(`${registryKeys.modulePrefix}*`)
     const records = await Promise.all(keys.map((k) => s.kv.get(k, moduleRecordSchema)))

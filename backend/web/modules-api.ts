@@ -110,7 +110,7 @@ async function read<T>(lookup: Promise<T>): Promise<T> {
 export function modulesApi(
   nc: NatsConnection,
   log: Logger,
-  o: { mirrorRegion?: string | undefined } = {}
+  o: { mirrorRegion?: string | undefined; freshness?: { readonly stale: boolean } | undefined } = {}
 ): Router {
   const registry = new RegistryReader(nc, o)
   const router = Router()

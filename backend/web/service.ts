@@ -15,6 +15,8 @@ import { modulesApi } from './modules-api.ts'
 import { dashboardApi, dashboardConfig } from './dashboard.ts'
 import { accessAssertionConfig, originProofConfig, requireOriginProof } from './origin-proof.ts'
 import { regionIdSchema } from '#shared/catalogue.ts'
+import { mirrorCheckConfig } from '../registry/mirror-stall.ts'
+import { MirrorFreshness } from '../registry/mirror-freshness.ts'
 
 const configSchema = baseConfigSchema
   .extend({
@@ -28,6 +30,7 @@ const configSchema = baseConfigSchema
     JETSTREAM_HOME_REGION: regionIdSchema.optional(),
     /** The regions with a read mirror of the registry: in one of them, the service reads its region's. */
     REGISTRY_MIRROR_REGIONS: regionList(),
+    ...mirrorCheckConfig,
     ...originProofConfig,
     ...dashboardConfig,
   })
@@ -44,7 +47,7 @@ const configSchema = baseConfigSchema
 await runService({
   name: 'web',
   config: configSchema,
-  start({ config, nc, nats, http, log }) {
+  start({ config, nc, nats, http, log, metrics }) {
     const heartbeats = new HeartbeatRegistry(config.HEARTBEAT_INTERVAL_MS * 3)
     heartbeats.listen(nc, config.DC, log)
     const pings = answerPings(nc, config.DC)
@@ -78,12 +81,24 @@ await runService({
         ? config.REGION
         : undefined
     if (mirrorRegion) log.info({ mirrorRegion }, "registry read from the region's mirror")
-    http.use(modulesApi(nc, log, { mirrorRegion }))
+    // A mirror that stands still behind Europe is read around, not believed (mirror-freshness.ts).
+    const freshness =
+      mirrorRegion === undefined
+        ? undefined
+        : new MirrorFreshness(nc, {
+            region: mirrorRegion,
+            intervalMs: config.REGISTRY_MIRROR_CHECK_MS,
+            stallAfterMs: config.REGISTRY_MIRROR_STALL_MS,
+            log,
+            metrics: metrics.registry,
+          })
+    freshness?.start()
+    http.use(modulesApi(nc, log, { mirrorRegion, freshness }))
     http.use(dashboardApi(config, log))
 
     return {
       async stop() {
-        await Promise.all([pings.drain(), heartbeats.stop()])
+        await Promise.all([pings.drain(), heartbeats.stop(), freshness?.stop()])
       },
     }
   },
