@@ -197,7 +197,17 @@ function image(c: ServiceCheck): void {
   if (!svc.image || !image) fail('image', 'missing')
   else if (!image.groups?.digest && !(tag && /^v?\d+\.\d+\.\d+([-+.][\w.-]+)?$/.test(tag))) {
     fail('image', `tag must be a release version, not ${tag ?? '(none, i.e. latest)'}`)
+  } else if (image.groups?.repository === 'nats' && tag && !mirrorsCompareAndSet(tag)) {
+    // Older servers drop the registry's compare-and-set writes in the regions' read mirrors after any
+    // gap (backend/registry/mirror-stall.ts; nats-server 48fecd284, in 2.12.0).
+    fail('image', `nats ${tag} breaks the registry's read mirrors; run 2.12.0 or newer`)
   }
+}
+
+/** Whether an official nats image's version tag is 2.12.0 or newer. */
+function mirrorsCompareAndSet(tag: string): boolean {
+  const [major = 0, minor = 0] = tag.replace(/^v/, '').split('.').map(Number)
+  return major > 2 || (major === 2 && minor >= 12)
 }
 
 /** Placement and replicas: in its own datacenter, or one task per datacenter. */

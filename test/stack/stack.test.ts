@@ -701,6 +701,12 @@ const mutations: Mutation[] = [
     mutate: (d) => (svc(d, 'nats-lon1').image = 'nats:latest'),
     expected: /^stack\.yml: nats-lon1: image: .*latest/,
   },
+  {
+    description: 'nats-sgp1 runs nats 2.11, which breaks the registry mirrors',
+    mutate: (d) => (svc(d, 'nats-sgp1').image = 'nats:2.11.9-alpine'),
+    expected:
+      /^stack\.yml: nats-sgp1: image: nats 2\.11\.9-alpine breaks the registry's read mirrors; run 2\.12\.0 or newer/,
+  },
 ]
 
 describe('the stack invariant checker', () => {
