@@ -1,7 +1,7 @@
 /**
  * The nodes: a bridge, one network namespace and one Docker Engine per datacenter, and the swarm they
  * form the runbook's way (docs/operations.md, "Bootstrap the swarm": the home region's nodes managers, the
- * others workers, every node labelled dc/role/nats). Engines run with `--iptables=false --bridge=none`
+ * others workers, every node labelled dc/region/role/nats). Engines run with `--iptables=false --bridge=none`
  * (this kernel has no netfilter for Docker's rules) and their own data-root, exec-root and socket under
  * .local/docker-swarm/nodes/<dc>/. Each node's data-root is a filesystem of its own (nodeDisk below), as
  * production keeps /var/lib/docker apart from the root disk: a full Docker disk on one node is then a full
@@ -210,7 +210,8 @@ export function makeGatewayBridge(node: SwarmNode): void {
 /**
  * The runbook's bootstrap on this machine's nodes: init on the first manager, the other managers (the home
  * region's nodes, topology.ts) join with the manager token, every other node with the worker token; then
- * the first manager labels them all. A node already in the swarm is left as it is (swarm:up run again).
+ * the first manager labels them all (the runbook's block reads each node's region from the checkout's
+ * catalogue). A node already in the swarm is left as it is (swarm:up run again).
  */
 export function formSwarm(
   nodes: SwarmNode[],

@@ -55,30 +55,56 @@ describe('the runbook the drills run', () => {
     )
   })
 
-  it("creates every production datacenter's NATS secret, however many the catalogue has", () => {
-    // A stand-in `docker` that records its arguments: the block runs as written, in a checkout.
+  /**
+   * Runs a block as written, in this checkout, against a stand-in `docker` that records its arguments:
+   * the docker calls it made, and its error if it failed.
+   */
+  function recordedRun(block: string, env: Record<string, string>) {
     const dir = mkdtempSync(join(tmpdir(), 'vtta-runbook-'))
     const calls = join(dir, 'calls')
+    writeFileSync(calls, '')
     writeFileSync(join(dir, 'docker'), `#!/bin/sh\necho "$*" >> '${calls}'\n`)
     chmodSync(join(dir, 'docker'), 0o755)
-    runRunbook(
-      'nats-secrets',
-      {
-        dockerHost: 'unix:///nonexistent',
-        cwd: projectRoot,
-        env: { PATH: `${dir}:${process.env.PATH ?? ''}` },
-      },
-      { NATS_CREDENTIALS_DIR: '/creds' }
-    )
-    const created = readFileSync(calls, 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => line.split(' ').slice(2).join(' '))
+    const ctx = {
+      dockerHost: 'unix:///nonexistent',
+      cwd: projectRoot,
+      env: { PATH: `${dir}:${process.env.PATH ?? ''}` },
+    }
+    let error: string | undefined
+    try {
+      runRunbook(block, ctx, env)
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err)
+    }
+    return { calls: readFileSync(calls, 'utf8').split('\n').filter(Boolean), error }
+  }
+
+  it("creates every production datacenter's NATS secret, however many the catalogue has", () => {
+    const run = recordedRun('nats-secrets', { NATS_CREDENTIALS_DIR: '/creds' })
+    expect(run.error).toBeUndefined()
+    const created = run.calls.map((line) => line.split(' ').slice(2).join(' '))
     expect(created).toEqual(
       expect.arrayContaining(
         productionCatalogue().map((dc) => `nats_auth_${dc.id}_v1 /creds/auth-${dc.id}.conf`)
       )
     )
     expect(created.filter((c) => c.startsWith('nats_auth_'))).toHaveLength(productionCatalogue().length)
+  })
+
+  it("labels a node with its datacenter and the catalogue's region for it, read from the checkout", () => {
+    for (const dc of productionCatalogue()) {
+      expect(recordedRun('label-node', { DC: dc.id }), dc.id).toEqual({
+        calls: [
+          `node update --label-add dc=${dc.id} --label-add region=${dc.region} --label-add role=app --label-add nats=true ${dc.id}`,
+        ],
+        error: undefined,
+      })
+    }
+  })
+
+  it('refuses to label a node the catalogue does not know, and labels nothing', () => {
+    const run = recordedRun('label-node', { DC: 'atl1' })
+    expect(run.error).toMatch(/atl1 is no datacenter of the catalogue/)
+    expect(run.calls).toEqual([])
   })
 })
