@@ -5,9 +5,12 @@
  * (insufficient resources)") and the rollout never completes: it happened to web-<dc> on the lab's 2-CPU
  * nodes once Prometheus and Alertmanager joined the stack.
  *
- * Which tasks a node of datacenter `dc` may hold: a global service's one; a service constrained to another
- * datacenter's node (`node.labels.dc == <other>`), none; any other, its replicas up to max_replicas_per_node.
+ * Which tasks a node may hold: none of a service whose placement constraints do not admit it (one pinned to
+ * another datacenter's node, `node.labels.dc == <other>`, or kept in another region,
+ * `node.labels.region == <other>`: nodes.ts reads them as Swarm does); otherwise a global service's one,
+ * any other's replicas up to max_replicas_per_node.
  */
+import { admits, type StackNode } from './nodes.ts'
 import type { Service, Stack } from './stack-file.ts'
 
 const GiB = 2 ** 30
@@ -26,27 +29,25 @@ export function memoryBytes(quantity: string | number): number {
   return Number(match[1]) * 1024 ** power
 }
 
-/** How many tasks of `service` a node of datacenter `dc` may hold. */
-function tasksOnNode(service: Service, dc: string): number {
+/** How many tasks of `service` `node` may hold. */
+function tasksOnNode(service: Service, node: StackNode): number {
   const deploy = service.deploy ?? {}
+  if (!admits(deploy.placement?.constraints ?? [], node)) return 0
   if (deploy.mode === 'global') return 1
-  const pinned = (deploy.placement?.constraints ?? [])
-    .map((c) => /^node\.labels\.dc\s*==\s*(\S+)$/.exec(c.trim())?.[1])
-    .find((d) => d !== undefined)
-  if (pinned !== undefined && pinned !== dc) return 0
   const replicas = deploy.replicas ?? 1
   return Math.min(replicas, deploy.placement?.max_replicas_per_node ?? replicas)
 }
 
 /** Problems, one per datacenter whose node would be short ("stack.yml: capacity: <detail>"). */
-export function capacityProblems(stack: Stack, datacenters: readonly string[], file = 'stack.yml'): string[] {
+export function capacityProblems(stack: Stack, nodes: readonly StackNode[], file = 'stack.yml'): string[] {
   const problems: string[] = []
-  for (const dc of datacenters) {
+  for (const node of nodes) {
+    const { dc } = node
     let cpus = 0
     let memory = 0
     const during: string[] = []
     for (const [name, service] of Object.entries(stack.services)) {
-      const tasks = tasksOnNode(service, dc)
+      const tasks = tasksOnNode(service, node)
       if (tasks === 0) continue
       const reserved = service.deploy?.resources?.reservations ?? {}
       const startFirst = service.deploy?.update_config?.order === 'start-first'

@@ -42,7 +42,7 @@ export function deployProblems({
     ...(catalogue !== undefined ? catalogueProblems(catalogue) : []),
     ...(stack && catalogue !== undefined ? jetStreamProblems(stack, catalogue) : []),
     ...(natsConf !== undefined ? natsConfProblems(natsConf) : []),
-    ...(stack && natsConf !== undefined ? stackProblems(stack, natsConf) : []),
+    ...(stack && natsConf !== undefined ? stackProblems(stack, natsConf, catalogue) : []),
     ...(dockerfile !== undefined ? dockerfileProblems(dockerfile) : []),
     ...(stack && dockerfile !== undefined ? initProblems(dockerfile, stack) : []),
     ...dockerignoreProblems(dockerignore),

@@ -1,17 +1,22 @@
 /**
  * stack.yml as a whole: every backend service present, each datacenter with its web service and its tunnel,
  * nothing published, an encrypted overlay, secrets external and versioned, every node's reservations within
- * the smallest node ("stack.yml: <invariant>: <detail>").
+ * the smallest node, each node labelled as the runbook labels it (nodes.ts: its region from the production
+ * catalogue) ("stack.yml: <invariant>: <detail>").
  * Then the invariants of EVERY service (service.ts), so a service added later that forgets one is reported.
  */
 import { serviceNames } from '#shared/services.ts'
 import { capacityProblems } from './capacity.ts'
+import { stackNodes } from './nodes.ts'
 import { natsDatacenters, serviceProblems } from './service.ts'
 import { deployFiles } from './files.ts'
 import type { Stack } from './stack-file.ts'
 
-/** Every problem of the stack: stack-wide ones and those of every service, each starting with stack.yml. */
-export function stackProblems(stack: Stack, conf: string): string[] {
+/**
+ * Every problem of the stack: stack-wide ones and those of every service, each starting with stack.yml.
+ * `productionCatalogue` (parsed JSON, undefined when missing) gives each node its region label.
+ */
+export function stackProblems(stack: Stack, conf: string, productionCatalogue?: unknown): string[] {
   const problems: string[] = []
   const fail = (invariant: string, detail: string) =>
     problems.push(`${deployFiles.stack}: ${invariant}: ${detail}`)
@@ -51,6 +56,6 @@ export function stackProblems(stack: Stack, conf: string): string[] {
   for (const [name, svc] of Object.entries(services))
     problems.push(...serviceProblems(name, svc, stack, conf))
   // Every node can take its tasks and an update's second task (capacity.ts).
-  problems.push(...capacityProblems(stack, natsDatacenters(stack), deployFiles.stack))
+  problems.push(...capacityProblems(stack, stackNodes(stack, productionCatalogue), deployFiles.stack))
   return problems
 }
