@@ -1,8 +1,8 @@
 /**
  * Every deploy check over the files `docker stack deploy` and `docker build` read (files.ts): stack.yml
  * (resolved with the deploy shell's variables), deploy/nats.conf, deploy/datacenters.production.json, the
- * Dockerfile and .dockerignore; across them, the NATS topology of the regions (catalogue.ts) and where
- * JetStream keeps what (jetstream.ts). One list of problems, each starting with the file to fix; empty when the
+ * Dockerfile and .dockerignore; across them, the NATS topology of the regions (catalogue.ts), where
+ * JetStream keeps what (jetstream.ts) and where the spread services run (spread.ts). One list of problems, each starting with the file to fix; empty when the
  * files are fit to deploy. A file that is missing or does not parse is a problem too, and the checks that
  * need it are left out (their problems would only repeat it).
  */
@@ -15,6 +15,7 @@ import { dockerignoreProblems } from './dockerignore.ts'
 import { deployFiles } from './files.ts'
 import { natsConfProblems } from './nats-conf.ts'
 import { jetStreamProblems } from './jetstream.ts'
+import { spreadProblems } from './spread.ts'
 import { initProblems } from './signals.ts'
 import { stackProblems } from './stack.ts'
 import { loadStack, StackFileError, type Stack } from './stack-file.ts'
@@ -41,6 +42,7 @@ export function deployProblems({
     ...(stack && catalogue !== undefined ? datacenterProblems(stack, catalogue) : []),
     ...(catalogue !== undefined ? catalogueProblems(catalogue) : []),
     ...(stack && catalogue !== undefined ? jetStreamProblems(stack, catalogue) : []),
+    ...(stack && catalogue !== undefined ? spreadProblems(stack, catalogue) : []),
     ...(natsConf !== undefined ? natsConfProblems(natsConf) : []),
     ...(stack && natsConf !== undefined ? stackProblems(stack, natsConf, catalogue) : []),
     ...(dockerfile !== undefined ? dockerfileProblems(dockerfile) : []),

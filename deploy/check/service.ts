@@ -40,6 +40,9 @@ export const isNodeService = (name: string): boolean =>
 /** The datacenter of a per-datacenter service (nats-<dc>, web-<dc>, cloudflared-<dc>), else undefined. */
 const datacenterOf = (name: string): string | undefined =>
   name === natsExporter ? undefined : /^(?:nats|web|cloudflared)-([a-z][a-z0-9-]*)$/.exec(name)?.[1]
+/** The services spread over datacenters, one task each: node services that are not per datacenter. */
+export const isSpreadService = (name: string): boolean =>
+  isNodeService(name) && datacenterOf(name) === undefined
 /** The backend service a stack service runs: web-<dc> runs web. */
 const backendOf = (name: string): string => (/^web-/.test(name) ? 'web' : name)
 
@@ -59,6 +62,9 @@ const mountedSecrets = (svc: Service): Set<string> => new Set((svc.secrets ?? []
 const namesOf = (value: Service['configs'] | Service['networks']): string[] =>
   Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : v.source)) : Object.keys(value ?? {})
 const commandOf = (svc: Service): string[] => (Array.isArray(svc.command) ? svc.command : [])
+/** The kind of service a stack service runs: the one its command runs (web-<dc> runs web), else its name. */
+export const kindOf = (name: string, svc: Service): string =>
+  /backend\/([a-z-]+)\/service\.ts/.exec(commandOf(svc).join(' '))?.[1] ?? name
 const healthTestOf = (svc: Service): string => [svc.healthcheck?.test ?? []].flat().join(' ')
 const secretPath = /^\/run\/secrets\/(.+)$/
 
@@ -210,11 +216,13 @@ function mirrorsCompareAndSet(tag: string): boolean {
   return major > 2 || (major === 2 && minor >= 12)
 }
 
-/** Placement and replicas: in its own datacenter, or one task per datacenter. */
+/**
+ * Placement and replicas: in its own datacenter, or one task per datacenter (which datacenters, and so how
+ * many replicas, follows from the production catalogue: spread.ts).
+ */
 function placement(c: ServiceCheck): void {
-  const { name, stack, fail } = c
+  const { name, fail } = c
   const deploy = c.svc.deploy ?? {}
-  const datacenters = natsDatacenters(stack)
   const placement = deploy.placement ?? {}
   const constraints = (placement.constraints ?? []).map(normaliseConstraint)
   const ownDc = datacenterOf(name)
@@ -240,9 +248,6 @@ function placement(c: ServiceCheck): void {
       fail('placement', 'needs a constraint selecting the (dc-labelled) app nodes')
     if (!(placement.preferences ?? []).some((p) => p.spread === 'node.labels.dc')) {
       fail('placement', 'must spread over node.labels.dc')
-    }
-    if ((deploy.mode ?? 'replicated') !== 'replicated' || deploy.replicas !== datacenters.length) {
-      fail('replicas', `must be one per datacenter (${datacenters.length})`)
     }
   }
 }

@@ -14,7 +14,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { serviceNames } from '#shared/services.ts'
+import { homeRegionServices, serviceNames } from '#shared/services.ts'
+import { homeRegion } from '#shared/regions.ts'
 import { parseCatalogue, parseReachableCatalogue, type Datacenter } from '#shared/catalogue.ts'
 import { deployProblems, readDeployFiles } from '../../deploy/check/index.ts'
 import { deployFiles } from '../../deploy/check/files.ts'
@@ -114,9 +115,12 @@ describe('stack.yml', () => {
     const perDc = datacenters.flatMap((dc) => [`nats-${dc}`, `web-${dc}`, `cloudflared-${dc}`])
     expect(services).toEqual(expect.arrayContaining([...serviceNames.filter((n) => n !== 'web'), ...perDc]))
     expect(natsDatacenters(stack)).toEqual(datacenters)
-    // One task of each spread service per datacenter.
-    for (const name of ['images', 'releases', 'notifier', 'nats-exporter'])
+    // One task of each spread service per datacenter; the release consumers' in the home region only
+    // (test/stack/spread.test.ts).
+    for (const name of ['images', 'nats-exporter'])
       expect(svc(stack, name).deploy?.replicas, name).toBe(datacenters.length)
+    for (const name of homeRegionServices)
+      expect(svc(stack, name).deploy?.replicas, name).toBe(homeRegion(catalogue).datacenters.length)
     expect(routedDatacenters(catalogue)).toEqual(natsDatacenters(stack))
   })
 
@@ -960,8 +964,6 @@ describe('npm run check:deploy', () => {
       const { files, problems } = readDeployFiles(broken, deployEnv)
       expect(problems).toEqual([
         'stack.yml: services.images.deploy.replicas: expected a number',
-        'stack.yml: services.releases.deploy.replicas: expected a number',
-        'stack.yml: services.notifier.deploy.replicas: expected a number',
         'stack.yml: services.nats-exporter.deploy.replicas: expected a number',
         'deploy/datacenters.production.json: missing',
         'deploy/nats.conf: missing',
