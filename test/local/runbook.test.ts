@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runbookBlocks, runRunbook, withLocalOverride } from '../../local/docker-swarm/runbook.ts'
 import { productionCatalogue } from '../../local/docker-swarm/topology.ts'
+import { nodeLabels } from '../../deploy/check/nodes.ts'
 import { projectRoot } from '../../local/platform-specs.ts'
 
 const used = [
@@ -99,6 +100,18 @@ describe('the runbook the drills run', () => {
         ],
         error: undefined,
       })
+    }
+  })
+
+  it('gives each node the labels the deploy checks place the services by', () => {
+    for (const dc of productionCatalogue()) {
+      const [call = ''] = recordedRun('label-node', { DC: dc.id }).calls
+      const labels = Object.fromEntries(
+        [...call.matchAll(/--label-add ([^=\s]+)=(\S*)/g)].map(
+          ([, key = '', value = '']) => [key, value] as const
+        )
+      )
+      expect(labels, dc.id).toEqual(nodeLabels(dc.id, dc.region))
     }
   })
 
