@@ -27,6 +27,7 @@ import { startSupervisor, swarm, type Supervisor } from '../support/supervisor.t
 import { startOriginServer, type OriginServer } from '../support/origin-server.ts'
 import { datacenterState, waitUntil } from '../e2e/context.ts'
 import { packagedEntry } from '../support/packaged-entry.ts'
+import { deliverThroughFaults } from './release-durability.ts'
 
 const localDir = mkdtempSync(join(tmpdir(), 'vtta-world-'))
 let supervisor: Supervisor
@@ -296,4 +297,41 @@ describe('registry reads where the users are', () => {
       await swarm(localDir, 'heal')
     }
   })
+})
+
+describe('no release lost or announced twice across partitions', () => {
+  it(
+    '1,000 deliveries through eu and us, with the GITHUB leader’s datacenter partitioned 60 s, then us cut 60 s',
+    { timeout: 1_200_000 },
+    async () => {
+      const f = await deliverThroughFaults(
+        { edge, operator: () => operator, swarm: (...args) => swarm(localDir, ...args) },
+        { total: 1_000, spanMs: 180_000, cutMs: 60_000 }
+      )
+      const once = [...f.announcements.values()].filter((n) => n === 1).length
+      const twice = [...f.announcements.values()].filter((n) => n > 1).length
+      const lost = [...f.announcements.entries()].filter(([, n]) => n === 0).map(([t]) => t)
+      const retries = Object.entries(f.retried)
+        .map(([status, n]) => `${n}× ${status}`)
+        .join(', ')
+      const waits = f.accepted
+        .flatMap((a) => (a.publishedAt === undefined ? [] : [a.publishedAt - a.acceptedAt]))
+        .sort((a, b) => a - b)
+      const at = (q: number) =>
+        ((waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] ?? NaN) / 1000).toFixed(1)
+      figures.push(
+        `accepted to served: p50 ${at(0.5)} s, p99 ${at(0.99)} s, max ${at(1)} s`,
+        `1,000 deliveries (${f.accepted.filter((a) => a.via === 'eu').length} via eu, ${f.accepted.filter((a) => a.via === 'us').length} via us) in ${(f.ms / 1000).toFixed(0)} s, ${f.leader} (GITHUB's leader) partitioned 60 s then us cut 60 s: accepted ${f.accepted.length}, packaged ${f.accepted.length - f.unpackaged.length}, announced once ${once}, twice ${twice}, lost ${lost.length}; redeliveries ${retries || 'none'}; publishing resumed ${(f.resumedMs / 1000).toFixed(1)} s after the leader's partition (${f.probes} redelivery probes)`
+      )
+      expect(f.accepted).toHaveLength(1_000)
+      expect(new Set(f.accepted.map((a) => a.title)).size).toBe(1_000)
+      // Both faults happened while deliveries were still being sent.
+      expect(Math.max(...f.accepted.map((a) => a.acceptedAt))).toBeGreaterThan(f.schedule.at(-1)!.at)
+      expect(f.unpackaged).toEqual([])
+      expect(lost).toEqual([])
+      expect(twice).toBe(0)
+      expect(once).toBe(1_000)
+      expect(f.resumedMs).toBeLessThanOrEqual(10_000)
+    }
+  )
 })
