@@ -693,7 +693,15 @@ describe('the operator’s day on a real swarm', () => {
       // the replicas did not come back by themselves, and said in the figures.
       const readded: string[] = []
       if (!caughtUp) {
-        for (const name of (await replicaState()).missing) {
+        // The meta group may still be settling after the node's return ("temporarily unavailable").
+        let state: Awaited<ReturnType<typeof replicaState>> | undefined
+        for (const deadline = Date.now() + 60_000; !state; await sleep(2_000)) {
+          state = await replicaState().catch((err: unknown) => {
+            if (Date.now() > deadline) throw err
+            return undefined
+          })
+        }
+        for (const name of state.missing) {
           const info = await jsm.streams.info(name)
           await jsm.streams.update(name, info.config)
           readded.push(name)
