@@ -12,7 +12,7 @@ import type { NatsConnection } from '@nats-io/nats-core'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { Gauge, type Registry } from 'prom-client'
 import type { Logger } from '../runtime/logger.ts'
-import { MirrorStallJudge, sampleMirror } from './mirror-stall.ts'
+import { lookEvery, MirrorStallJudge, sampleMirror } from './mirror-stall.ts'
 
 export interface MirrorFreshnessOptions {
   region: string
@@ -30,8 +30,7 @@ export class MirrorFreshness {
   readonly #judge: MirrorStallJudge
   readonly #gauge: Gauge<'region'> | undefined
   #stale = false
-  #timer?: NodeJS.Timeout
-  #running?: Promise<unknown>
+  #looking?: ReturnType<typeof lookEvery>
 
   constructor(nc: NatsConnection, o: MirrorFreshnessOptions) {
     this.#nc = nc
@@ -53,19 +52,11 @@ export class MirrorFreshness {
   }
 
   start(): void {
-    this.#timer = setInterval(() => {
-      this.#running ??= this.check(Date.now())
-        .catch((err: unknown) =>
-          this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'mirror check failed')
-        )
-        .finally(() => (this.#running = undefined))
-    }, this.#o.intervalMs)
-    this.#timer.unref()
+    this.#looking = lookEvery(this.#o.intervalMs, () => this.check(Date.now()), this.#o.log)
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer)
-    await this.#running
+    await this.#looking?.stop()
   }
 
   /** One look (public for tests, which drive the clock); the resulting `stale`. */

@@ -18,6 +18,7 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream'
 import { kvStreamName, registryBuckets, registryMirrorBucket } from '#shared/releases.ts'
 import { intVar } from '../runtime/config.ts'
+import type { Logger } from '../runtime/logger.ts'
 
 /** The release and web services' settings for their looks at the mirrors. */
 export const mirrorCheckConfig = {
@@ -86,5 +87,31 @@ export class MirrorStallJudge {
     const behindForMs = seen.behindSince === undefined ? 0 : now - seen.behindSince
     const young = now - Date.parse(sample.created) < this.#stallAfterMs
     return { behind, behindForMs, stalled: !young && behindForMs >= this.#stallAfterMs }
+  }
+}
+
+/**
+ * Runs `look` every `intervalMs`, one at a time (a look still running when the next is due is not
+ * doubled), logging a failed one; `stop` ends it and waits for the look in flight.
+ */
+export function lookEvery(
+  intervalMs: number,
+  look: () => Promise<unknown>,
+  log: Logger
+): { stop: () => Promise<void> } {
+  let running: Promise<unknown> | undefined
+  const timer = setInterval(() => {
+    running ??= look()
+      .catch((err: unknown) =>
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'mirror check failed')
+      )
+      .finally(() => (running = undefined))
+  }, intervalMs)
+  timer.unref()
+  return {
+    async stop() {
+      clearInterval(timer)
+      await running
+    },
   }
 }

@@ -14,7 +14,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { Gauge, type Registry } from 'prom-client'
 import type { Logger } from '../runtime/logger.ts'
 import { ensureRegistryMirrors } from './buckets.ts'
-import { MirrorStallJudge, sampleMirror } from './mirror-stall.ts'
+import { lookEvery, MirrorStallJudge, sampleMirror } from './mirror-stall.ts'
 
 export interface MirrorWatchdogOptions {
   regions: readonly string[]
@@ -55,8 +55,7 @@ export class MirrorWatchdog {
   readonly #o: MirrorWatchdogOptions
   readonly #metrics: ReturnType<typeof createMirrorMetrics>
   readonly #judge: MirrorStallJudge
-  #timer?: NodeJS.Timeout
-  #running?: Promise<unknown>
+  #looking?: ReturnType<typeof lookEvery>
 
   constructor(nc: NatsConnection, o: MirrorWatchdogOptions) {
     this.#nc = nc
@@ -66,19 +65,11 @@ export class MirrorWatchdog {
   }
 
   start(): void {
-    this.#timer = setInterval(() => {
-      this.#running ??= this.check(Date.now())
-        .catch((err: unknown) =>
-          this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'mirror check failed')
-        )
-        .finally(() => (this.#running = undefined))
-    }, this.#o.intervalMs)
-    this.#timer.unref()
+    this.#looking = lookEvery(this.#o.intervalMs, () => this.check(Date.now()), this.#o.log)
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer)
-    await this.#running
+    await this.#looking?.stop()
   }
 
   /** One look at every mirror (public for tests, which drive the clock). */

@@ -81,7 +81,7 @@ await runService({
         ? config.REGION
         : undefined
     if (mirrorRegion) log.info({ mirrorRegion }, "registry read from the region's mirror")
-    // A mirror that stands still behind Europe is read around, not believed (mirror-freshness.ts).
+    // A mirror that no longer follows Europe is read around, not believed (mirror-freshness.ts).
     const freshness =
       mirrorRegion === undefined
         ? undefined
