@@ -159,7 +159,11 @@ describe('the registry mirror watchdog', () => {
     await write(2)
     await storage.kv.update(key, { n: 3 }, second!)
     await write(1)
-    await sleep(1_000)
+    // Until the mirror has taken everything it will take: its last sequence stands for half a second.
+    for (let last = -1, now = (await mirrorInfo()).state.last_seq; now !== last;) {
+      await sleep(500)
+      ;[last, now] = [now, (await mirrorInfo()).state.last_seq]
+    }
     const mirrorKv = await new Kvm(jetstream(nc)).open('registry', { streamName: mirrorStream })
     const mirrored = await mirrorKv.get(key)
     expect(
@@ -174,6 +178,12 @@ describe('the registry mirror watchdog', () => {
     expect(behind).toBeGreaterThan(0)
     expect(await dog.check(t0)).toEqual([{ region: 'us', state: 'catching-up', behind }])
     await write(1)
+    // The mirror takes the plain write (one sequence off, still as far behind) before the next look.
+    const origin = await originLastSeq()
+    await until(
+      'the mirror takes the plain write',
+      async () => (await mirrorInfo()).state.last_seq === origin - behind
+    )
     expect(await dog.check(t0 + 30_000)).toEqual([{ region: 'us', state: 'stalled', behind }])
     expect((await mirrorInfo()).created).toBe(created)
     expect(await metrics.metrics()).toContain('releases_registry_mirror_stalled{region="us"} 1')
