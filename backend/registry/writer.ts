@@ -167,19 +167,27 @@ export class RegistryWriter {
   /**
    * Adds (or promotes) one release's version, re-checking every rule against the record it
    * replaces; `already` when this release is there, `rejected` when a rule forbids it.
+   * `seen` (the record as the caller read it, null when absent) saves the first read when it
+   * leads to a write: the compare-and-set refuses the write if the record has moved on since.
+   * Any other answer (already, deleted, rejected) is only given from a fresh read.
    */
-  async commitVersion(input: {
-    moduleId: string
-    title: string
-    repository: string
-    entry: VersionEntry
-  }): Promise<CommitResult> {
+  async commitVersion(
+    input: {
+      moduleId: string
+      title: string
+      repository: string
+      entry: VersionEntry
+    },
+    seen?: Versioned<ModuleRecord> | null
+  ): Promise<CommitResult> {
     const { moduleId, entry } = input
     const key = registryKeys.module(moduleId)
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await this.getModule(moduleId)
+      const fromSeen = attempt === 0 && seen !== undefined
+      const current = fromSeen ? seen : await this.getModule(moduleId)
       const record = current?.value ?? null
       const decision = decide(record, { ...entry, moduleId })
+      if (fromSeen && decision.kind !== 'new' && decision.kind !== 'promote') continue
       if (decision.kind === 'reject')
         return { outcome: 'rejected', code: decision.code, reason: decision.reason }
       if (decision.kind === 'already' || decision.kind === 'deleted')

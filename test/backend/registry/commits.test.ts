@@ -126,6 +126,47 @@ describe('registry commits', () => {
     expect((await commit('del', entry('1.1.0', 601))).outcome).toBe('deleted')
   })
 
+  it('commits from a record the caller read, and from a fresh read when that record has moved on', async () => {
+    await commit('seen', entry('1.0.0', 700))
+    const seen = await writer.getModule('seen')
+    const next = { moduleId: 'seen', title: 'M', repository: 'o/r' }
+    expect((await writer.commitVersion({ ...next, entry: entry('1.1.0', 701) }, seen)).outcome).toBe(
+      'committed'
+    )
+    // `seen` is stale now (1.1.0 is in): its compare-and-set is refused and a fresh read decides.
+    expect((await writer.commitVersion({ ...next, entry: entry('1.2.0', 702) }, seen)).outcome).toBe(
+      'committed'
+    )
+    // A module believed absent that exists: the create is refused, and the rules see the record.
+    expect(await writer.commitVersion({ ...next, entry: entry('1.2.0', 703) }, null)).toMatchObject({
+      outcome: 'rejected',
+      code: 'version_exists',
+    })
+    expect((await writer.getModule('seen'))!.value.versions.map((v) => v.version)).toEqual([
+      '1.0.0',
+      '1.1.0',
+      '1.2.0',
+    ])
+  })
+
+  it('answers anything but a write only from a fresh read, never from the record the caller read', async () => {
+    await commit('fresh', entry('1.0.0', 800))
+    const before = await writer.getModule('fresh')
+    await commit('fresh', entry('1.1.0', 801))
+    expect(await writer.markReleaseDeleted('fresh', 801)).toHaveLength(1)
+    // The stale record says 1.1.0 of release 801 is there; the registry says it was deleted.
+    const staleSays = { ...before!, value: (await writer.getModule('fresh'))!.value }
+    staleSays.value = {
+      ...staleSays.value,
+      versions: staleSays.value.versions.map((v) => ({ ...v, status: 'packaged' as const, deletedAt: null })),
+    }
+    const result = await writer.commitVersion(
+      { moduleId: 'fresh', title: 'M', repository: 'o/r', entry: entry('1.1.0', 801) },
+      staleSays
+    )
+    expect(result.outcome).toBe('deleted')
+  })
+
   it('binds a repository to one module id, atomically', async () => {
     const results = await Promise.all(['alpha', 'beta', 'gamma'].map((id) => writer.bindRepository(42, id)))
     expect(results.filter((r) => r.ok)).toHaveLength(1)
