@@ -20,7 +20,11 @@ export interface Claim {
 }
 
 export type Acquired =
-  | { kind: 'claimed'; claim: Claim }
+  /**
+   * `first`: no worker had claimed this release before (the claim was created, not taken over),
+   * so no other run of it can have changed the registry while this one was claiming it.
+   */
+  | { kind: 'claimed'; claim: Claim; first: boolean }
   /** Packaged in this channel (or stable) and its `packaged` event published: nothing to do. */
   | { kind: 'done'; record: ReleaseRecord }
 
@@ -37,7 +41,8 @@ export class ReleaseClaims {
 
   /**
    * Claims the release, waiting (polling, calling `keepAlive`) while another live worker holds it,
-   * up to `maxWaitMs`; then throws so the delivery is retried later.
+   * up to `maxWaitMs`; then throws so the delivery is retried later. The first try assumes no
+   * record (nearly every release is new): one create instead of a read and a create.
    */
   async acquire(
     key: string,
@@ -46,8 +51,8 @@ export class ReleaseClaims {
     maxWaitMs: number
   ): Promise<Acquired> {
     const deadline = Date.now() + maxWaitMs
-    for (;;) {
-      const current = await this.#kv.get(key, releaseRecordSchema)
+    for (let attempt = 0; ; attempt++) {
+      const current = attempt === 0 ? null : await this.#kv.get(key, releaseRecordSchema)
       const now = Date.now()
       const record = current?.value
       if (record?.state === 'packaged') {
@@ -73,7 +78,8 @@ export class ReleaseClaims {
           updatedAt: new Date(now).toISOString(),
         }
         const revision = await this.#kv.write(key, next, current?.revision ?? null)
-        if (revision !== null) return { kind: 'claimed', claim: { key, revision, record: next } }
+        if (revision !== null)
+          return { kind: 'claimed', claim: { key, revision, record: next }, first: attempt === 0 }
         continue
       }
       if (Date.now() > deadline) throw new Error(`${key} is still being packaged by ${holder}`)

@@ -44,6 +44,7 @@ async function claimed(): Promise<Claim> {
     0
   )
   if (acquired.kind !== 'claimed') throw new Error('a fresh key is always claimed')
+  expect(acquired.first).toBe(true)
   return acquired.claim
 }
 const stored = async (key: string) => (await kv.get(key, releaseRecordSchema))?.value
@@ -92,7 +93,19 @@ describe('withLease', () => {
     ).rejects.toThrow('GitHub is down')
     expect(await stored(claim.key)).toMatchObject({ state: 'packaging', leaseUntil: 0 })
     const taken = await theirs.acquire(claim.key, { channel: 'stable', delivery: null }, () => {}, 0)
-    expect(taken.kind).toBe('claimed')
+    // Taken over, not created: the registry may hold what the first run did.
+    expect(taken).toMatchObject({ kind: 'claimed', first: false })
+    expect(await stored(claim.key)).toMatchObject({ state: 'packaging', owner: 'them' })
+  })
+
+  it('answers done for a release packaged and announced, though its first try assumed no record', async () => {
+    const claim = await claimed()
+    await withLease(ours, claim, () =>
+      Promise.resolve({ record: { state: 'packaged', moduleId: 'x', announced: ['stable'] }, result: null })
+    )
+    const again = await theirs.acquire(claim.key, { channel: 'stable', delivery: null }, () => {}, 0)
+    expect(again.kind).toBe('done')
+    expect(await stored(claim.key)).toMatchObject({ state: 'packaged', owner: 'us' })
   })
 
   it('stops renewing once the work is over', async () => {
