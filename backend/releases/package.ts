@@ -14,7 +14,9 @@
  *     a crash between the two publishes again and the stream drops the duplicate;
  *   - a release older (GitHub's `published_at`) than the channel's latest, that the registry never
  *     held, is a late replay: it changes nothing and announces nothing;
- *   - per-repository quotas (stored zip bytes, versions) are checked before anything is stored.
+ *   - per-repository quotas (stored zip bytes, versions) are checked before anything is stored;
+ *   - the module record is read once, at step 1: the quota counts it and the commit's
+ *     compare-and-set starts from it (a record that moved on since costs one more read).
  *
  * The run is a sequence of steps, each returning either what the next step needs or the run's
  * Verdict; `settle` acts on the verdict under the lease, and `packageRelease` finishes what comes
@@ -38,6 +40,7 @@ import { versionFromTag } from '../registry/foundry-version.ts'
 import { isVersion, registryKeys, zipObjectName } from '../registry/names.ts'
 import type { ModuleRecord, VersionEntry } from '../registry/records.ts'
 import { decide, type Candidate } from '../registry/version-rules.ts'
+import type { Versioned } from '../registry/kv-store.ts'
 import type { RegistryWriter } from '../registry/writer.ts'
 import { downloadAsset, manifestAsset, zipAsset, type AssetLimits } from './assets.ts'
 import type { Claim, ReleaseClaims } from './claim.ts'
@@ -112,6 +115,16 @@ type Verdict =
 /** A step's result for the next step, or the verdict that ends the run. */
 type Step<T> = { ok: true; value: T } | { ok: false; verdict: Verdict }
 
+/**
+ * What the registry says of the repository as the run starts: the module it is bound to, and that
+ * module's record (null when it has none yet). The record is the starting point of the quota check
+ * and the commit's compare-and-set, so the run reads it once.
+ */
+interface RegistryView {
+  bound: string | null
+  module: Versioned<ModuleRecord> | null
+}
+
 /** The module ids known when a refusal happens: they decide where it is recorded. */
 interface Known {
   /** The module this repository is bound to (the registry's, before the run), or null. */
@@ -181,7 +194,7 @@ export async function packageRelease(
   const started = performance.now()
 
   const verdict = await withLease(deps.claims, claim, async () =>
-    settle(run, claim, await packagingVerdict(run))
+    settle(run, claim, await packagingVerdict(run, await readRegistry(deps.registry, ev.repositoryId)))
   )
 
   // The claim holds the outcome now; what remains is telling others.
@@ -206,14 +219,19 @@ export async function packageRelease(
   }
 }
 
+/** The repository's module and that module's record, as the registry holds them now. */
+async function readRegistry(registry: RegistryWriter, repositoryId: number): Promise<RegistryView> {
+  const bound = await registry.repositoryModule(repositoryId)
+  return { bound, module: bound ? await registry.getModule(bound) : null }
+}
+
 /** Steps 1-5: what the registry, GitHub's assets and the commit say about this release. */
-async function packagingVerdict(run: Run): Promise<Verdict> {
-  const { deps, ev } = run
+async function packagingVerdict(run: Run, view: RegistryView): Promise<Verdict> {
+  const { bound } = view
 
   // 1. What the registry already knows: a replay or a promotion needs no download.
-  const bound = await deps.registry.repositoryModule(ev.repositoryId)
   if (bound) {
-    const verdict = await registryVerdict(run, bound, { bound, manifestId: null })
+    const verdict = await registryVerdict(run, bound, view.module?.value ?? null, { bound, manifestId: null })
     if (verdict) return verdict
   }
 
@@ -228,12 +246,15 @@ async function packagingVerdict(run: Run): Promise<Verdict> {
   const chosen = manifest ?? zip.value.manifest
   const known: Known = { bound, manifestId: chosen.id }
 
+  // The record read at step 1 is this module's only if the repository was bound to it.
+  const seen = bound === chosen.id ? view.module : undefined
+
   // 4. Rewrite to our URLs, check the quota, store under this release's own names.
-  const stored = await store(run, known, chosen, zip.value)
+  const stored = await store(run, known, chosen, zip.value, seen)
   if (!stored.ok) return stored.verdict
 
   // 5. Commit: the module record's compare-and-set decides, atomically across workers.
-  return commit(run, known, chosen, stored.value)
+  return commit(run, known, chosen, stored.value, seen)
 }
 
 /** The installation's token, and the release's module.json asset (checked), if it has one. */
@@ -291,7 +312,8 @@ async function store(
   run: Run,
   known: Known,
   manifest: ValidManifest,
-  zip: InspectedZip
+  zip: InspectedZip,
+  seen: Versioned<ModuleRecord> | null | undefined
 ): Promise<Step<StoredZip>> {
   const { deps, ev, version } = run
   const moduleId = manifest.id
@@ -304,7 +326,8 @@ async function store(
   if (!rewritten.ok) return rewritten
   const { manifestJson } = rewritten.value
   const bytes = rewritten.value.zip
-  const overQuota = await quotaRefusal(run, moduleId, bytes.length)
+  const record = seen === undefined ? await deps.registry.getModule(moduleId) : seen
+  const overQuota = quotaRefusal(run, record?.value ?? null, bytes.length)
   if (overQuota) return stop(refused(overQuota, known))
   const object = zipObjectName(moduleId, version, ev.release.id)
   await deps.registry.putZip(object, bytes)
@@ -323,8 +346,17 @@ async function store(
   }
 }
 
-/** Binds the repository (first release) and commits the version; a refusal takes the stored files back. */
-async function commit(run: Run, known: Known, manifest: ValidManifest, stored: StoredZip): Promise<Verdict> {
+/**
+ * Binds the repository (first release) and commits the version, from the record the run has seen
+ * when it has one; a refusal takes the stored files back.
+ */
+async function commit(
+  run: Run,
+  known: Known,
+  manifest: ValidManifest,
+  stored: StoredZip,
+  seen: Versioned<ModuleRecord> | null | undefined
+): Promise<Verdict> {
   const { deps, ev, version } = run
   const { moduleId } = stored
   // Bound already (read at step 1, checked against the manifest): bindings never change.
@@ -350,12 +382,10 @@ async function commit(run: Run, known: Known, manifest: ValidManifest, stored: S
     deletedAt: null,
     publishedAt: ev.release.published_at ?? null,
   }
-  const result = await deps.registry.commitVersion({
-    moduleId,
-    title: manifest.title,
-    repository: ev.repository,
-    entry,
-  })
+  const result = await deps.registry.commitVersion(
+    { moduleId, title: manifest.title, repository: ev.repository, entry },
+    seen
+  )
   switch (result.outcome) {
     case 'rejected':
       return refused(new Rejection(result.code, result.reason), { ...known, bound: moduleId }, stored)
@@ -371,10 +401,17 @@ async function commit(run: Run, known: Known, manifest: ValidManifest, stored: S
   }
 }
 
-/** What the registry says about this release as `moduleId`'s; null when it must be packaged. */
-async function registryVerdict(run: Run, moduleId: string, known: Known): Promise<Verdict | null> {
-  const { deps, ev } = run
-  const record = (await deps.registry.getModule(moduleId))?.value
+/**
+ * What the registry (`record`: `moduleId`'s record, null when it has none) says about this release;
+ * null when it must be packaged.
+ */
+async function registryVerdict(
+  run: Run,
+  moduleId: string,
+  record: ModuleRecord | null,
+  known: Known
+): Promise<Verdict | null> {
+  const { ev } = run
   if (!record) return null // nothing under this id yet: a new module
   const candidate: Candidate = {
     moduleId,
@@ -438,7 +475,8 @@ async function checkManifest(
     )
   if (bound) return bound === manifest.id ? null : refused(idMismatch(manifest.id, bound), known)
   // Not bound yet, yet already stored: only a replay of this release can get here.
-  return registryVerdict(run, manifest.id, known)
+  const record = await run.deps.registry.getModule(manifest.id)
+  return registryVerdict(run, manifest.id, record?.value ?? null, known)
 }
 
 /** GitHub published this release before the channel's latest version: a late replay, not news. */
@@ -449,10 +487,9 @@ function olderThanLatest(run: Run, record: ModuleRecord): boolean {
   return Number.isFinite(published) && Number.isFinite(latestPublished) && published < latestPublished
 }
 
-/** Per-repository quota, counted over the module's versions this repository published. */
-async function quotaRefusal(run: Run, moduleId: string, zipBytes: number): Promise<Rejection | null> {
+/** Per-repository quota, counted over the module's versions (`record`) this repository published. */
+function quotaRefusal(run: Run, record: ModuleRecord | null, zipBytes: number): Rejection | null {
   const { maxBytes, maxVersions } = run.deps.limits.quota
-  const record = (await run.deps.registry.getModule(moduleId))?.value
   const own = record?.versions.filter((v) => v.repositoryId === run.ev.repositoryId) ?? []
   const bytes = own.reduce((sum, v) => sum + v.zip.size, 0)
   if (own.length + 1 > maxVersions)
