@@ -15,8 +15,9 @@
  *   - a release older (GitHub's `published_at`) than the channel's latest, that the registry never
  *     held, is a late replay: it changes nothing and announces nothing;
  *   - per-repository quotas (stored zip bytes, versions) are checked before anything is stored;
- *   - the module record is read once, at step 1: the quota counts it and the commit's
- *     compare-and-set starts from it (a record that moved on since costs one more read).
+ *   - the module record is read once, while the claim is taken: step 1 judges the release by it,
+ *     the quota counts it and the commit's compare-and-set starts from it (a record that moved
+ *     on since costs one more read); a claim taken over from another run reads it again.
  *
  * The run is a sequence of steps, each returning either what the next step needs or the run's
  * Verdict; `settle` acts on the verdict under the lease, and `packageRelease` finishes what comes
@@ -182,20 +183,29 @@ export async function packageRelease(
   }
   const keepAlive = () => item.keepAlive()
   const key = registryKeys.release(ev.repositoryId, ev.release.id, version)
-  const acquired = await deps.claims.acquire(
-    key,
-    { channel: ev.channel, delivery: ev.delivery },
-    keepAlive,
-    deps.claims.leaseMs * 3
-  )
-  if (acquired.kind === 'done') return 'duplicate'
-  const { claim } = acquired
+  // The registry is read while the claim is taken: the run needs both, and neither needs the other.
+  const [acquired, early] = await Promise.allSettled([
+    deps.claims.acquire(
+      key,
+      { channel: ev.channel, delivery: ev.delivery },
+      keepAlive,
+      deps.claims.leaseMs * 3
+    ),
+    readRegistry(deps.registry, ev.repositoryId),
+  ])
+  if (acquired.status === 'rejected') throw acquired.reason
+  if (acquired.value.kind === 'done') return 'duplicate'
+  const { claim, first } = acquired.value
   const run: Run = { deps, ev, version, keepAlive }
   const started = performance.now()
 
-  const verdict = await withLease(deps.claims, claim, async () =>
-    settle(run, claim, await packagingVerdict(run, await readRegistry(deps.registry, ev.repositoryId)))
-  )
+  const verdict = await withLease(deps.claims, claim, async () => {
+    // A claim taken over may follow a run of this release that changed the registry meanwhile; a
+    // failed early read is tried again under the lease (whose failure gives the claim back).
+    const view =
+      first && early.status === 'fulfilled' ? early.value : await readRegistry(deps.registry, ev.repositoryId)
+    return settle(run, claim, await packagingVerdict(run, view))
+  })
 
   // The claim holds the outcome now; what remains is telling others.
   switch (verdict.kind) {
