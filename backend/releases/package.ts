@@ -340,16 +340,19 @@ async function store(
   const overQuota = quotaRefusal(run, record?.value ?? null, bytes.length)
   if (overQuota) return stop(refused(overQuota, known))
   const object = zipObjectName(moduleId, version, ev.release.id)
-  await deps.registry.putZip(object, bytes)
-  run.keepAlive()
   const manifestSha256 = sha256(manifestJson)
-  await deps.registry.putManifest({
-    moduleId,
-    version,
-    releaseId: ev.release.id,
-    json: manifestJson,
-    sha256: manifestSha256,
-  })
+  // Two writes under this release's own names, neither read before the commit: at once.
+  await Promise.all([
+    deps.registry.putZip(object, bytes),
+    deps.registry.putManifest({
+      moduleId,
+      version,
+      releaseId: ev.release.id,
+      json: manifestJson,
+      sha256: manifestSha256,
+    }),
+  ])
+  run.keepAlive()
   return {
     ok: true,
     value: { object, moduleId, zip: { sha256: sha256(bytes), size: bytes.length }, manifestSha256 },
