@@ -241,6 +241,21 @@ export class RegistryWriter {
     return (await this.kv.get(registryKeys.notes(moduleId, version), notesRecordSchema))?.value ?? null
   }
 
+  /**
+   * The version's notes: `record` when it has none yet (stored now, in one create), else the ones
+   * it has (an `edited` event or an earlier run wrote them, and they stay).
+   */
+  async notesOnce(moduleId: string, version: string, record: NotesRecord): Promise<NotesRecord> {
+    const key = registryKeys.notes(moduleId, version)
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      if ((await this.kv.create(key, record)) !== null) return record
+      const current = await this.getNotes(moduleId, version)
+      if (current) return current
+      await pause(attempt) // deleted between the two: create again
+    }
+    throw new Error(`${key}: too much contention, gave up after ${MAX_CAS_ATTEMPTS} attempts`)
+  }
+
   async putNotes(moduleId: string, version: string, record: NotesRecord): Promise<void> {
     await this.kv.put(registryKeys.notes(moduleId, version), record)
   }

@@ -629,15 +629,12 @@ async function announce(
   const announced = [...alreadyAnnounced]
   const urls = moduleUrls(deps.publicBaseUrl, moduleId, version)
   // Notes are written once the version is the registry's (a refused release must not touch them).
-  let notes = (await deps.registry.getNotes(moduleId, version))?.notes
-  if (notes === undefined) {
-    notes = ev.release.body ?? ''
-    await deps.registry.putNotes(moduleId, version, {
-      notes,
-      releaseId: ev.release.id,
-      updatedAt: new Date().toISOString(),
-    })
-  }
+  // Notes already there (an `edited` event, a promotion, a retried run) stay, and are the ones quoted.
+  const { notes } = await deps.registry.notesOnce(moduleId, version, {
+    notes: ev.release.body ?? '',
+    releaseId: ev.release.id,
+    updatedAt: new Date().toISOString(),
+  })
   if (!announced.includes(entry.channel)) {
     await publishPackaged(deps.js, {
       moduleId,

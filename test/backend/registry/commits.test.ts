@@ -167,6 +167,18 @@ describe('registry commits', () => {
     expect(result.outcome).toBe('deleted')
   })
 
+  it("stores a version's notes once: the first run's stay, whatever later runs bring", async () => {
+    const notes = (text: string) => ({ notes: text, releaseId: 900, updatedAt: new Date().toISOString() })
+    expect((await writer.notesOnce('noted', '1.0.0', notes('first'))).notes).toBe('first')
+    expect((await writer.notesOnce('noted', '1.0.0', notes('second'))).notes).toBe('first')
+    // An edit replaces them; a later run (a promotion, a retry) quotes the edit and keeps it.
+    await writer.putNotes('noted', '1.0.0', notes('edited'))
+    expect((await writer.notesOnce('noted', '1.0.0', notes('third'))).notes).toBe('edited')
+    expect((await writer.getNotes('noted', '1.0.0'))?.notes).toBe('edited')
+    const raced = await Promise.all(['a', 'b', 'c'].map((t) => writer.notesOnce('noted', '2.0.0', notes(t))))
+    expect(new Set(raced.map((r) => r.notes)).size).toBe(1)
+  })
+
   it('binds a repository to one module id, atomically', async () => {
     const results = await Promise.all(['alpha', 'beta', 'gamma'].map((id) => writer.bindRepository(42, id)))
     expect(results.filter((r) => r.ok)).toHaveLength(1)
