@@ -68,9 +68,11 @@ export async function announceOnce(
 ): Promise<'sent' | 'duplicate'> {
   let failures = 0
   const waitUntil = Date.now() + 2 * o.leaseMs
-  for (;;) {
+  // Nearly every announcement is new: the first look assumes no record, so the claim is one create
+  // (refused when a record exists, which the next look reads).
+  for (let look = 0; ; look++) {
     if (webhook.disabledReason) throw new PermanentFailure(`webhook disabled: ${webhook.disabledReason}`)
-    const current = await kv.get(key, announcementRecordSchema)
+    const current = look === 0 ? null : await kv.get(key, announcementRecordSchema)
     const record = current?.value
     if (record?.state === 'sent') return 'duplicate'
     if (

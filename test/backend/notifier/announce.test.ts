@@ -130,6 +130,24 @@ describe('announceOnce', () => {
     expect(await announceOnce(kv, key, { content: 'C' }, webhook(), workItem(), o, metrics)).toBe('sent')
     expect(discord.calls()).toHaveLength(1)
   }, 30_000)
+
+  it('sends a new announcement once however many notifiers race for it, and a sent one never again', async () => {
+    discord.reset()
+    const key = 'raced'
+    const o = (owner: string) => options(owner, { leaseMs: 5_000 })
+    // Every notifier's first look assumes no record: one create wins, the others read what it wrote.
+    const raced = await Promise.all(
+      ['D', 'E', 'F'].map((owner) =>
+        announceOnce(kv, key, { content: 'D' }, webhook(), workItem(), o(owner), metrics)
+      )
+    )
+    expect(raced.filter((r) => r === 'sent')).toHaveLength(1)
+    expect(raced.filter((r) => r === 'duplicate')).toHaveLength(2)
+    expect(await announceOnce(kv, key, { content: 'D' }, webhook(), workItem(), o('G'), metrics)).toBe(
+      'duplicate'
+    )
+    expect(discord.calls()).toHaveLength(1)
+  }, 30_000)
 })
 
 const webhook = () => new DiscordWebhook(discord.webhookUrl, 5_000)
