@@ -628,33 +628,38 @@ async function announce(
   const entry = entryOf(record, run)
   const announced = [...alreadyAnnounced]
   const urls = moduleUrls(deps.publicBaseUrl, moduleId, version)
-  // Notes are written once the version is the registry's (a refused release must not touch them).
-  // Notes already there (an `edited` event, a promotion, a retried run) stay, and are the ones quoted.
-  const { notes } = await deps.registry.notesOnce(moduleId, version, {
-    notes: ev.release.body ?? '',
-    releaseId: ev.release.id,
-    updatedAt: new Date().toISOString(),
-  })
-  if (!announced.includes(entry.channel)) {
-    await publishPackaged(deps.js, {
-      moduleId,
-      title: record.title,
-      version: entry.version,
-      channel: entry.channel,
-      compatibility: entry.compatibility,
-      notes: notes.slice(0, NOTES_EXCERPT_MAX),
-      releaseUrl: entry.releaseUrl,
-      manifestUrl: entry.channel === 'beta' ? urls.betaManifest : urls.manifest,
-      downloadUrl: entry.downloadUrl,
-      repositoryId: ev.repositoryId,
-      repository: record.repository,
+  // The announcement quotes the notes GitHub serves for this release now (confirm.ts), never older
+  // than a stored copy, so storing them is not on its way. They are stored once the version is the
+  // registry's (a refused release must not touch them); notes already there (an `edited` event, a
+  // retried run) stay.
+  const notes = ev.release.body ?? ''
+  await Promise.all([
+    deps.registry.notesOnce(moduleId, version, {
+      notes,
       releaseId: ev.release.id,
-      tag: entry.tag,
-      author: ev.release.author?.login ?? null,
-      packagedAt: entry.packagedAt,
-    })
-    announced.push(entry.channel)
-  }
+      updatedAt: new Date().toISOString(),
+    }),
+    announced.includes(entry.channel)
+      ? null
+      : publishPackaged(deps.js, {
+          moduleId,
+          title: record.title,
+          version: entry.version,
+          channel: entry.channel,
+          compatibility: entry.compatibility,
+          notes: notes.slice(0, NOTES_EXCERPT_MAX),
+          releaseUrl: entry.releaseUrl,
+          manifestUrl: entry.channel === 'beta' ? urls.betaManifest : urls.manifest,
+          downloadUrl: entry.downloadUrl,
+          repositoryId: ev.repositoryId,
+          repository: record.repository,
+          releaseId: ev.release.id,
+          tag: entry.tag,
+          author: ev.release.author?.login ?? null,
+          packagedAt: entry.packagedAt,
+        }),
+  ])
+  if (!announced.includes(entry.channel)) announced.push(entry.channel)
   return { channel: entry.channel, announced }
 }
 

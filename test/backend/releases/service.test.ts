@@ -289,10 +289,11 @@ describe('the fixture modules, released through the GitHub stand-in', () => {
 
   it('a pre-release goes to the beta channel only; the stable manifest does not move', async () => {
     const stableBefore = await (await p.api('/modules/lib-wrapper/module.json')).text()
-    const d = await release('lib-wrapper', { version: '2.0.0-beta.1', prerelease: true })
+    const d = await release('lib-wrapper', { version: '2.0.0-beta.1', prerelease: true, notes: 'beta words' })
     const [event] = await packagedFor(d.spec.repositoryId, d.spec.releaseId)
     expect(event).toMatchObject({
       channel: 'beta',
+      notes: 'beta words',
       manifestUrl: `${p.edge.url}/modules/lib-wrapper/beta/module.json`,
     })
     expect(await (await p.api('/modules/lib-wrapper/module.json')).text()).toBe(stableBefore)
@@ -301,13 +302,21 @@ describe('the fixture modules, released through the GitHub stand-in', () => {
       latest: { stable: '1.1.0', beta: '2.0.0-beta.1' },
     })
 
-    // Then the pre-release is made a full release (`released`, same release): promoted, announced as stable.
+    // Then the pre-release is made a full release (`released`, same release): promoted, announced as
+    // stable, quoting the notes GitHub serves now.
     await p.publish(
-      await p.gh.delivery('lib-wrapper', { version: '2.0.0-beta.1', prerelease: false, action: 'released' })
+      await p.gh.delivery('lib-wrapper', {
+        version: '2.0.0-beta.1',
+        prerelease: false,
+        action: 'released',
+        notes: 'final words',
+      })
     )
     await poll(async () => (await packagedFor(d.spec.repositoryId, d.spec.releaseId, 'stable')).length).toBe(
       1
     )
+    const [stable] = await packagedFor(d.spec.repositoryId, d.spec.releaseId, 'stable')
+    expect(stable).toMatchObject({ channel: 'stable', notes: 'final words' })
     expect((await apiJson('/modules/lib-wrapper/module.json')).version).toBe('2.0.0-beta.1')
     await poll(() => callsFor('lib-wrapper', '2.0.0-beta.1').length).toBe(2)
   })
