@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { env, exports } from 'cloudflare:workers'
-import { createExecutionContext } from 'cloudflare:test'
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
+import { imageCacheKey } from '../../edge/images/cache.ts'
+import { parseImageOptions } from '#shared/images.ts'
 import { signImagePath } from '../../edge/images/signature.ts'
 import { errorOf } from './responses.ts'
 
@@ -62,5 +64,29 @@ describe('signed image URLs', () => {
     const res = await call(`/img/s:${signature}/width=100/https://www.dndbeyond.com/a.png`)
     expect(res.status).toBe(502) // past the signature check; no image service runs in these tests
     expect((await errorOf(res)).code).toBe('datacenter_unreachable')
+  })
+})
+
+describe('GET /img: a transform is kept in the Cache API', () => {
+  it('stores the answer it sent, once the request is done, for every isolate of this location', async () => {
+    const source = `${env.IMAGE_ORIGIN}/files/icon.png?cache-api`
+    const ctx = createExecutionContext()
+    const res = await worker.fetch(
+      new Request(`https://edge.test/img/width=24,format=png/${source}`, {
+        headers: { 'x-client-geo': '-33.87,151.21' },
+      }),
+      env,
+      ctx
+    )
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-cache')).toBe('MISS')
+    const sent = new Uint8Array(await res.arrayBuffer())
+    // The copy is written after the answer (a timer turn later): it is there when the request's work is.
+    await waitOnExecutionContext(ctx)
+    const parsed = parseImageOptions('width=24,format=png')
+    if (!parsed.ok) throw new Error(parsed.message)
+    const stored = await caches.default.match(imageCacheKey({ ...parsed.options, format: 'png' }, source))
+    expect(stored?.headers.get('etag')).toBe(res.headers.get('etag'))
+    expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(sent)
   })
 })
