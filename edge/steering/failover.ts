@@ -105,7 +105,8 @@ const describeFailures = (failures: readonly FailedAttempt[]): string =>
 
 export async function withFailover<T>(
   c: Context<AppEnv>,
-  attempt: (dc: ReachableDatacenter) => Promise<Attempt<T>>,
+  /** `last`: no datacenter is left to try after this one (it may take all the time there is). */
+  attempt: (dc: ReachableDatacenter, position: { last: boolean }) => Promise<Attempt<T>>,
   opts: { maxAttempts?: number } = {}
 ): Promise<FailoverOutcome<T>> {
   const config = c.get('config')
@@ -121,11 +122,12 @@ export async function withFailover<T>(
   }
   const tried: string[] = []
   const failures: FailedAttempt[] = []
-  for (const dc of ranked.slice(0, opts.maxAttempts ?? 2)) {
+  const candidates = ranked.slice(0, opts.maxAttempts ?? 2)
+  for (const [index, dc] of candidates.entries()) {
     tried.push(dc.id)
     let result: Attempt<T>
     try {
-      result = await attempt(dc)
+      result = await attempt(dc, { last: index === candidates.length - 1 })
     } catch (error) {
       result = { ok: false, code: 'exception', message: String(error) }
     }

@@ -1,10 +1,11 @@
 /**
  * `POST /webhooks/github`. A delivery is answered only after it is safe: `release` events are
  * stored in JetStream (Nats-Msg-Id = sha256 of the body, so a byte-identical redelivery is a
- * duplicate whatever its X-GitHub-Delivery, which the signature does not cover) through
- * the nearest healthy datacenter, retried with the same id on another one when that fails; 202
- * after the acknowledgement, 503 with Retry-After when no datacenter could take it. `ping`: 200.
- * Other events: 204. Wrong or missing signature: 401, before the body is parsed.
+ * duplicate whatever its X-GitHub-Delivery, which the signature does not cover) through the nearest
+ * healthy datacenter, retried with the same id on another one when that fails or has no
+ * acknowledgement within DATACENTER_BUDGET_MS; 202 after the acknowledgement, 503 with Retry-After
+ * when no datacenter could take it. `ping`: 200. Other events: 204. Wrong or missing signature: 401,
+ * before the body is parsed.
  */
 import { Hono } from 'hono'
 import { deliveryMsgId, githubHeaders } from '#shared/releases.ts'
@@ -19,6 +20,13 @@ export const webhooks = new Hono<AppEnv>()
 
 /** GitHub gives up after 10 s; leave room for the answer to travel back. */
 const BUDGET_MS = 8_000
+/**
+ * The most one datacenter gets while another is left to try. A publish is acknowledged within a few
+ * hundred milliseconds even across an ocean; a datacenter without an acknowledgement for 2 s cannot
+ * reach the stream's leader (cut off from the quorum: its clients' deliveries are stored elsewhere),
+ * or the stream is electing one, which the next datacenter waits out with the rest of the budget.
+ */
+const DATACENTER_BUDGET_MS = 2_000
 
 webhooks.post('/webhooks/github', async (c) => {
   const started = Date.now()
@@ -62,7 +70,7 @@ webhooks.post('/webhooks/github', async (c) => {
   const msgId = await deliveryMsgId(body)
   const outcome = await withFailover(
     c,
-    async (dc) => {
+    async (dc, { last }) => {
       const remaining = BUDGET_MS - (Date.now() - started)
       if (remaining < 200)
         return { ok: false, code: 'out_of_time', message: `${BUDGET_MS} ms spent`, healthy: true }
@@ -74,9 +82,7 @@ webhooks.post('/webhooks/github', async (c) => {
         payload: body,
         msgId,
         headers: natsHeaders,
-        // JetStream is one cluster: while it elects a leader, another datacenter would wait for the
-        // same election. So the first reachable datacenter gets the whole budget.
-        timeoutMs: remaining,
+        timeoutMs: last ? remaining : Math.min(remaining, DATACENTER_BUDGET_MS),
       })
       return ack.ok ? { ok: true, value: ack } : { ok: false, code: ack.code, message: ack.message }
     },

@@ -40,6 +40,9 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   const nats = await startNatsServer('edge-tests')
+  // A datacenter cut off from the stream's leader, as its own server sees it: JetStream answers
+  // nothing for the delivery subject (no GITHUB stream here).
+  const cutOff = await startNatsServer('edge-tests-cut-off')
   const webs = await Promise.all(
     catalogue.map((dc) => startService('web', { DC: dc.id, DC_NAME: dc.name, NATS_URL: nats.url }))
   )
@@ -56,6 +59,8 @@ export default async function setup(project: TestProject) {
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   const sydney = { DC: 'syd', NATS_URL: nats.url }
   // Several regions in this catalogue: the edge asks `images.region.ap.transform` for syd.
+  // Its own web service is fine (the edge's probes find it up); only its JetStream has no stream.
+  const cutOffWeb = await startService('web', { DC: 'cut', DC_NAME: 'Cut off', NATS_URL: cutOff.url })
   const [sydWeb, sydImages] = await Promise.all([
     startService('web', { ...sydney, DC_NAME: 'Sydney' }),
     startService('images', {
@@ -75,6 +80,15 @@ export default async function setup(project: TestProject) {
       lat: 40.71,
       lon: -74.01,
       endpoints: { web: 'http://127.0.0.1:9', natsWs: nats.wsUrl },
+    },
+    // Far from every other (Ushuaia): only clients placed there are steered to it first.
+    {
+      id: 'cut',
+      name: 'Cut off',
+      region: 'eu',
+      lat: -54.8,
+      lon: -68.3,
+      endpoints: { web: cutOffWeb.url, natsWs: cutOff.wsUrl },
     },
     {
       id: 'syd',
@@ -98,11 +112,11 @@ export default async function setup(project: TestProject) {
   await seedRegistry(nc)
   await nc.close()
   return async () => {
-    await Promise.all([...webs, sydWeb, sydImages].map((w) => w.stop()))
+    await Promise.all([...webs, cutOffWeb, sydWeb, sydImages].map((w) => w.stop()))
     await origin.close()
     silent.closeAllConnections()
     await new Promise((resolve) => silent.close(resolve))
-    await nats.dispose()
+    await Promise.all([nats.dispose(), cutOff.dispose()])
   }
 }
 

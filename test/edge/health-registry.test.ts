@@ -72,7 +72,7 @@ describe('GET /status.json', () => {
       edge: { requests: number }
     }>()
     expect(doc.viewer).toMatchObject({ lat: 51.51, lon: -0.13, steeredTo: 'lon', fallback: false })
-    expect(doc.datacenters.map((d) => d.id)).toEqual(['fra', 'ams', 'lon', 'nyc', 'syd'])
+    expect(doc.datacenters.map((d) => d.id)).toEqual(['fra', 'ams', 'lon', 'nyc', 'cut', 'syd'])
     for (const d of doc.datacenters) expect(['healthy', 'degraded', 'down', 'drained']).toContain(d.state)
     expect(doc.edge.requests).toBeGreaterThan(0)
   })

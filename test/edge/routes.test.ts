@@ -47,7 +47,10 @@ describe('route table', () => {
   it('GET /health lists the datacenters the edge knows', async () => {
     const res = await fetchEdge('/health')
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ status: 'ok', datacenters: ['fra', 'ams', 'lon', 'nyc', 'syd'] })
+    expect(await res.json()).toEqual({
+      status: 'ok',
+      datacenters: ['fra', 'ams', 'lon', 'nyc', 'cut', 'syd'],
+    })
   })
 })
 

@@ -66,7 +66,7 @@ describe('GET /status without JavaScript', () => {
   it('has a row and a marker per datacenter of the catalogue, each with its state', async () => {
     const html = await (await get('/status', { 'x-client-geo': '52.37,4.90' })).text()
     const rows = await select(html, 'tbody#datacenters > tr', ['data-dc', 'data-state'])
-    expect(rows.map((row) => row.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'nyc', 'syd'])
+    expect(rows.map((row) => row.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'nyc', 'cut', 'syd'])
     const badges = await select(html, 'tbody#datacenters .badge')
     const markers = await select(html, '#markers g.dc', ['data-dc', 'data-state'])
     const fills = await select(html, '#markers g.dc circle', ['fill'])
@@ -120,7 +120,7 @@ describe('GET /status without JavaScript', () => {
       'edge',
       'updated',
     ])
-    expect(await select(live, '#markers g.dc')).toHaveLength(5)
+    expect(await select(live, '#markers g.dc')).toHaveLength(6)
     expect(live).not.toContain('class="land"') // the map's land stays put
   })
 })

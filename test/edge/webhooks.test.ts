@@ -219,3 +219,34 @@ describe('POST /webhooks/github when no datacenter can store it', () => {
     expect((await errorOf(res)).code).toBe('queue_unavailable')
   })
 })
+
+describe('POST /webhooks/github when the nearest datacenter is cut off from the stream', () => {
+  it('gives it 2 s, then stores the delivery through the next one (202, not 503)', async () => {
+    // `cut` (global-setup.ts) is nearest to this client, its web service and NATS up, but no stream
+    // answers there: a datacenter whose server cannot reach the stream's leader.
+    const body = JSON.stringify({ action: 'published', release: { id: 77 }, cut: crypto.randomUUID() })
+    const started = Date.now()
+    const res = await exports.default.fetch(
+      new Request('https://edge.test/webhooks/github', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'release',
+          'x-github-delivery': crypto.randomUUID(),
+          'x-hub-signature-256': await sign(secret, body),
+          'x-client-geo': '-54.8,-68.3',
+        },
+        body,
+      })
+    )
+    const elapsed = Date.now() - started
+    expect(res.status).toBe(202)
+    expect(res.headers.get('x-failover-from')).toBe('cut')
+    const stored = await res.json<{ stored: boolean; datacenter: string }>()
+    expect(stored.stored).toBe(true)
+    expect(stored.datacenter).not.toBe('cut')
+    // Its 2 s, then the next one's acknowledgement: well inside the 8 s the cut-off one used to take.
+    expect(elapsed).toBeGreaterThanOrEqual(2_000)
+    expect(elapsed).toBeLessThan(5_000)
+  }, 15_000)
+})
