@@ -84,7 +84,11 @@ webhooks.post('/webhooks/github', async (c) => {
         headers: natsHeaders,
         timeoutMs: last ? remaining : Math.min(remaining, DATACENTER_BUDGET_MS),
       })
-      return ack.ok ? { ok: true, value: ack } : { ok: false, code: ack.code, message: ack.message }
+      if (ack.ok) return { ok: true, value: ack }
+      // Not acknowledged in time: the stream is electing a leader, or this datacenter cannot reach it.
+      // Neither says the datacenter is down for anything else (images, pages), so its health stays.
+      const streamSide = ack.code === 'timeout' || ack.code === 'no_responders'
+      return { ok: false, code: ack.code, message: ack.message, healthy: streamSide }
     },
     { maxAttempts: c.get('config').datacenters.length }
   )

@@ -248,5 +248,22 @@ describe('POST /webhooks/github when the nearest datacenter is cut off from the 
     // Its 2 s, then the next one's acknowledgement: well inside the 8 s the cut-off one used to take.
     expect(elapsed).toBeGreaterThanOrEqual(2_000)
     expect(elapsed).toBeLessThan(5_000)
+    // Not acknowledged is not down: the next delivery from there tries it first again (its images and
+    // pages are served as before).
+    const again = await exports.default.fetch(
+      new Request('https://edge.test/webhooks/github', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'release',
+          'x-github-delivery': crypto.randomUUID(),
+          'x-hub-signature-256': await sign(secret, body),
+          'x-client-geo': '-54.8,-68.3',
+        },
+        body,
+      })
+    )
+    expect(again.status).toBe(202)
+    expect(again.headers.get('x-failover-from')).toBe('cut')
   }, 15_000)
 })
