@@ -191,14 +191,16 @@ export async function deliverThroughFaults(
   const faults = (async () => {
     const mark = (what: string) => schedule.push({ what, at: Date.now() })
     await sleep(10_000)
-    mark(`partition ${leader}`)
+    // Marked once the command returns, which it does when the relay applies the cut: a probe started
+    // before then may still be acknowledged by the old leader, and would say publishing never stopped.
     await world.swarm('partition', leader)
+    mark(`partition ${leader}`)
     await sleep(o.cutMs)
     await world.swarm('heal')
     mark('heal')
     await sleep(10_000)
-    mark('partition us')
     await world.swarm('partition', 'us')
+    mark('partition us')
     await sleep(o.cutMs)
     await world.swarm('heal')
     mark('heal')
