@@ -4,7 +4,7 @@
  * `eu` and `us`), each redelivered until accepted as GitHub's redelivery would, while first the datacenter
  * leading the GITHUB stream is partitioned from every other for 60 s, then `us` is cut off for 60 s.
  * Every accepted delivery must end packaged and announced exactly once, and publishing must resume
- * within 10 s of losing the stream's leader.
+ * within 10 s of losing the stream's leader, for clients outside the partitioned datacenter.
  *
  * One lane per fixture module, each sending its module's next version only once the previous one is
  * packaged: GitHub releases of one module come minutes apart, and a version processed after a newer one
@@ -24,6 +24,8 @@ import {
   type FixtureName,
 } from '../../local/stand-ins/github/index.ts'
 import { embedTitles, recordedCalls } from '../../local/stand-ins/discord.ts'
+import { homeRegion } from '#shared/regions.ts'
+import world from '#shared/datacenters.world.json' with { type: 'json' }
 
 export interface DurabilityWorld {
   edge: string
@@ -71,6 +73,14 @@ const clients = {
   us: { 'x-client-geo': '40.71,-74.01' },
 } as const
 
+/** A client's headers placing it at a datacenter of the home region other than `dc`. */
+function nearHomeDatacenterOtherThan(dc: string): Record<string, string> {
+  const home = homeRegion(world)
+  const other = world.find((d) => d.region === home.id && d.id !== dc)
+  if (!other) throw new Error(`the home region ${home.id} has no datacenter but ${dc}`)
+  return { 'x-client-geo': `${other.lat},${other.lon}` }
+}
+
 /**
  * Sends `total` deliveries over the fixture modules' lanes (half near Europe, half near New York) while
  * the fault schedule runs, then waits for every announcement. Deliveries are paced so that they span the
@@ -101,7 +111,11 @@ export async function deliverThroughFaults(
    * Publishing, measured apart from packaging: every 250 ms the last delivery accepted near Europe is
    * delivered again. The stream drops it as a duplicate (same Nats-Msg-Id), but only its leader can say
    * so: a 202 means the GITHUB stream accepts publishes, and adds no release.
+   * The probe stands near a datacenter of Europe other than the leader's: the relay carries the edge's
+   * legs from a client's datacenter over the same links as the datacenters' own traffic, so clients
+   * near a partitioned datacenter are cut off with it (as if their whole area were), until the heal.
    */
+  const proberClient = nearHomeDatacenterOtherThan(leader)
   let lastAcceptedNearEurope: Pick<Delivery, 'headers' | 'body'> | undefined
   const probes: Array<{ startedAt: number; answeredAt: number; status: number }> = []
   let probing = true
@@ -111,7 +125,7 @@ export async function deliverThroughFaults(
       if (delivery) {
         const startedAt = Date.now()
         const res = await postDelivery(world.edge, delivery, {
-          headers: clients.eu,
+          headers: proberClient,
           signal: AbortSignal.timeout(20_000),
         }).catch(() => null)
         if (res) await res.arrayBuffer()
