@@ -242,18 +242,11 @@ export class RegistryWriter {
   }
 
   /**
-   * The version's notes: `record` when it has none yet (stored now, in one create), else the ones
-   * it has (an `edited` event or an earlier run wrote them, and they stay).
+   * Stores the version's notes unless it has some (an `edited` event or an earlier run wrote them,
+   * and they stay); true when stored now. One create: the KV's create also writes over a deleted entry.
    */
-  async notesOnce(moduleId: string, version: string, record: NotesRecord): Promise<NotesRecord> {
-    const key = registryKeys.notes(moduleId, version)
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      if ((await this.kv.create(key, record)) !== null) return record
-      const current = await this.getNotes(moduleId, version)
-      if (current) return current
-      await pause(attempt) // deleted between the two: create again
-    }
-    throw new Error(`${key}: too much contention, gave up after ${MAX_CAS_ATTEMPTS} attempts`)
+  async createNotes(moduleId: string, version: string, record: NotesRecord): Promise<boolean> {
+    return (await this.kv.create(registryKeys.notes(moduleId, version), record)) !== null
   }
 
   async putNotes(moduleId: string, version: string, record: NotesRecord): Promise<void> {

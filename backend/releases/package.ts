@@ -634,7 +634,7 @@ async function announce(
   // retried run) stay.
   const notes = ev.release.body ?? ''
   await Promise.all([
-    deps.registry.notesOnce(moduleId, version, {
+    deps.registry.createNotes(moduleId, version, {
       notes,
       releaseId: ev.release.id,
       updatedAt: new Date().toISOString(),

@@ -169,14 +169,20 @@ describe('registry commits', () => {
 
   it("stores a version's notes once: the first run's stay, whatever later runs bring", async () => {
     const notes = (text: string) => ({ notes: text, releaseId: 900, updatedAt: new Date().toISOString() })
-    expect((await writer.notesOnce('noted', '1.0.0', notes('first'))).notes).toBe('first')
-    expect((await writer.notesOnce('noted', '1.0.0', notes('second'))).notes).toBe('first')
-    // An edit replaces them; a later run (a promotion, a retry) quotes the edit and keeps it.
+    const stored = async (version: string) => (await writer.getNotes('noted', version))?.notes
+    expect(await writer.createNotes('noted', '1.0.0', notes('first'))).toBe(true)
+    expect(await stored('1.0.0')).toBe('first')
+    expect(await writer.createNotes('noted', '1.0.0', notes('second'))).toBe(false)
+    expect(await stored('1.0.0')).toBe('first')
+    // An edit replaces them; a later run (a promotion, a retry) keeps the edit.
     await writer.putNotes('noted', '1.0.0', notes('edited'))
-    expect((await writer.notesOnce('noted', '1.0.0', notes('third'))).notes).toBe('edited')
-    expect((await writer.getNotes('noted', '1.0.0'))?.notes).toBe('edited')
-    const raced = await Promise.all(['a', 'b', 'c'].map((t) => writer.notesOnce('noted', '2.0.0', notes(t))))
-    expect(new Set(raced.map((r) => r.notes)).size).toBe(1)
+    expect(await writer.createNotes('noted', '1.0.0', notes('third'))).toBe(false)
+    expect(await stored('1.0.0')).toBe('edited')
+    const raced = await Promise.all(
+      ['a', 'b', 'c'].map((t) => writer.createNotes('noted', '2.0.0', notes(t)))
+    )
+    expect(raced.filter(Boolean)).toHaveLength(1)
+    expect(await stored('2.0.0')).toBe(['a', 'b', 'c'][raced.indexOf(true)])
   })
 
   it('binds a repository to one module id, atomically', async () => {
