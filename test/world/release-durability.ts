@@ -25,7 +25,7 @@ import {
 } from '../../local/stand-ins/github/index.ts'
 import { embedTitles, recordedCalls } from '../../local/stand-ins/discord.ts'
 import { homeRegion } from '#shared/regions.ts'
-import world from '#shared/datacenters.world.json' with { type: 'json' }
+import worldCatalogue from '#shared/datacenters.world.json' with { type: 'json' }
 
 export interface DurabilityWorld {
   edge: string
@@ -75,8 +75,8 @@ const clients = {
 
 /** A client's headers placing it at a datacenter of the home region other than `dc`. */
 function nearHomeDatacenterOtherThan(dc: string): Record<string, string> {
-  const home = homeRegion(world)
-  const other = world.find((d) => d.region === home.id && d.id !== dc)
+  const home = homeRegion(worldCatalogue)
+  const other = worldCatalogue.find((d) => d.region === home.id && d.id !== dc)
   if (!other) throw new Error(`the home region ${home.id} has no datacenter but ${dc}`)
   return { 'x-client-geo': `${other.lat},${other.lon}` }
 }
