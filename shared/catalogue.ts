@@ -21,6 +21,15 @@ export const regionIdSchema = z
   .string()
   .regex(/^[a-z][a-z0-9-]{1,15}$/, 'must be 2-16 lowercase letters, digits or dashes')
 
+/**
+ * Cloudflare's Durable Object location hints (developers.cloudflare.com/durable-objects/reference/
+ * data-location): the regions an object can be asked to start in. Objects that serve a datacenter are
+ * placed in its region's hint (edge/placement/location-hints.ts derives one from its coordinates).
+ */
+export const locationHints = ['wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'oc', 'afr', 'me'] as const
+export const locationHintSchema = z.enum(locationHints)
+export type LocationHint = z.infer<typeof locationHintSchema>
+
 export const endpointsSchema = z.strictObject({
   /** Base URL of the datacenter's web service (landing page, /health, module registry). */
   web: z.url({ protocol: /^https?$/ }),
@@ -40,6 +49,8 @@ export const datacenterSchema = z.strictObject({
   weight: z.number().min(0).optional(),
   /** ISO 3166-1 alpha-2 countries pinned to this datacenter when the client has no coordinates. */
   countries: z.array(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')).optional(),
+  /** Where objects serving this datacenter start; default: the hint nearest to its coordinates. */
+  locationHint: locationHintSchema.optional(),
   endpoints: endpointsSchema.optional(),
 })
 
