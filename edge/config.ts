@@ -8,12 +8,14 @@ import { z } from 'zod'
 import {
   describeIssues,
   endpointsSchema,
+  datacenterIdSchema,
   parseReachableCatalogue,
   type Endpoints,
   type ReachableDatacenter,
 } from '#shared/catalogue.ts'
 import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
 import type { Bindings } from './env.ts'
+import type { EdgeSite } from './placement/edge-location.ts'
 
 const millis = (fallback: number, min = 1) =>
   z.coerce.number().int().min(min).max(3_600_000).default(fallback)
@@ -79,11 +81,36 @@ const varsSchema = z.object({
     .string()
     .max(MAX_LEGS_CHARS, `must be at most ${MAX_LEGS_CHARS} characters (the legs of some 30 datacenters)`)
     .optional(),
+  /**
+   * Local runs only (placement/edge-location.ts): JSON, places where clients enter the edge that have
+   * no datacenter (Dubai, Johannesburg). With DATACENTER_LEGS, each needs a leg to every datacenter.
+   */
+  EDGE_LOCATIONS: z
+    .string()
+    .max(8 * 1024, 'must be at most 8192 characters')
+    .optional(),
 })
+
+/** One of EDGE_LOCATIONS: an id that no datacenter has, a name and coordinates. */
+const edgeLocationsSchema = z
+  .array(
+    z.strictObject({
+      id: datacenterIdSchema,
+      name: z.string().min(1).max(64),
+      lat: z.number().min(-90).max(90),
+      lon: z.number().min(-180).max(180),
+    })
+  )
+  .max(64, 'at most 64 edge locations')
 
 export interface EdgeConfig {
   datacenters: ReachableDatacenter[]
   byId: Map<string, ReachableDatacenter>
+  /**
+   * Where requests may enter the edge on a local run: the datacenters, then EDGE_LOCATIONS
+   * (placement/edge-location.ts).
+   */
+  edgeSites: EdgeSite[]
   /** DATACENTER_LEGS: set only on a local run with the WAN on (steering/legs.ts). */
   legs: DatacenterLegs | undefined
   allowGeoOverride: boolean
@@ -109,28 +136,32 @@ export class EdgeConfigError extends Error {
   override name = 'EdgeConfigError'
 }
 
-/** By home datacenter id, then target datacenter id: the endpoints of that leg (steering/legs.ts). */
+/** By edge location id, then target datacenter id: the endpoints of that leg (steering/legs.ts). */
 export type DatacenterLegs = ReadonlyMap<string, ReadonlyMap<string, Endpoints>>
 
 /** How many of a bad DATACENTER_LEGS's problems the error lists: it is answered to every client. */
 const MAX_LEG_ISSUES = 5
 
 /**
- * DATACENTER_LEGS as a complete table over the catalogue's ids: every home has a leg to every
- * target, itself included, so a request never silently bypasses the emulated WAN for want of one.
+ * DATACENTER_LEGS as a complete table: every edge location (each datacenter, and each of
+ * EDGE_LOCATIONS) has a leg to every datacenter, itself included, so a request never silently bypasses
+ * the emulated WAN for want of one.
  */
-function legsSchema(ids: readonly string[]) {
+function legsSchema(ids: readonly string[], homes: readonly string[]) {
   const known = new Set(ids)
+  const knownHomes = new Set(homes)
   const unknown = (id: string) => `unknown datacenter "${id}" (not in DATACENTERS)`
-  const missing = 'missing: every datacenter of DATACENTERS needs a leg to each, itself included'
+  const unknownHome = (id: string) => `unknown edge location "${id}" (not in DATACENTERS or EDGE_LOCATIONS)`
+  const missing =
+    'missing: every datacenter and edge location needs a leg to each datacenter, itself included'
   return z.record(z.string(), z.record(z.string(), endpointsSchema)).superRefine((legs, ctx) => {
     for (const [home, row] of Object.entries(legs)) {
-      if (!known.has(home)) ctx.addIssue({ code: 'custom', path: [home], message: unknown(home) })
+      if (!knownHomes.has(home)) ctx.addIssue({ code: 'custom', path: [home], message: unknownHome(home) })
       for (const target of Object.keys(row))
         if (!known.has(target))
           ctx.addIssue({ code: 'custom', path: [home, target], message: unknown(target) })
     }
-    for (const home of ids) {
+    for (const home of homes) {
       const row = Object.hasOwn(legs, home) ? legs[home] : undefined
       if (!row) ctx.addIssue({ code: 'custom', path: [home], message: missing })
       else
@@ -141,24 +172,53 @@ function legsSchema(ids: readonly string[]) {
   })
 }
 
-function parseLegs(text: string, datacenters: readonly ReachableDatacenter[]): DatacenterLegs {
-  let data: unknown
+/** JSON.parse that refuses a `__proto__` key (zod would drop it without a word) as `name`'s error. */
+function parseJsonVar(name: string, text: string): unknown {
   try {
-    // zod drops a `__proto__` key without a word: refuse it here, as the id it cannot be.
-    data = JSON.parse(text, (key, value: unknown) => {
-      if (key === '__proto__')
-        throw new EdgeConfigError('DATACENTER_LEGS: "__proto__" is not a datacenter id')
+    return JSON.parse(text, (key, value: unknown) => {
+      if (key === '__proto__') throw new EdgeConfigError(`${name}: "__proto__" is not an id`)
       return value
     })
   } catch (error) {
     if (error instanceof EdgeConfigError) throw error
     // Valid JSON too deep for the reviver's recursion is a RangeError: say so, not "not JSON".
     if (!(error instanceof SyntaxError))
-      throw new EdgeConfigError(`DATACENTER_LEGS: cannot be read (${String(error)})`)
-    throw new EdgeConfigError('DATACENTER_LEGS: not valid JSON')
+      throw new EdgeConfigError(`${name}: cannot be read (${String(error)})`)
+    throw new EdgeConfigError(`${name}: not valid JSON`)
   }
+}
+
+function parseEdgeLocations(
+  text: string | undefined,
+  datacenters: readonly ReachableDatacenter[]
+): EdgeSite[] {
+  if (text === undefined) return []
   const parsed = z
-    .object({ DATACENTER_LEGS: legsSchema(datacenters.map((dc) => dc.id)) })
+    .object({ EDGE_LOCATIONS: edgeLocationsSchema })
+    .safeParse({ EDGE_LOCATIONS: parseJsonVar('EDGE_LOCATIONS', text) })
+  if (!parsed.success) throw new EdgeConfigError(describeIssues(parsed.error))
+  const ids = new Set<string>(datacenters.map((dc) => dc.id))
+  for (const site of parsed.data.EDGE_LOCATIONS) {
+    if (ids.has(site.id))
+      throw new EdgeConfigError(`EDGE_LOCATIONS: "${site.id}" is taken (a datacenter or another location)`)
+    ids.add(site.id)
+  }
+  return parsed.data.EDGE_LOCATIONS
+}
+
+function parseLegs(
+  text: string,
+  datacenters: readonly ReachableDatacenter[],
+  sites: readonly EdgeSite[]
+): DatacenterLegs {
+  const data = parseJsonVar('DATACENTER_LEGS', text)
+  const parsed = z
+    .object({
+      DATACENTER_LEGS: legsSchema(
+        datacenters.map((dc) => dc.id),
+        sites.map((site) => site.id)
+      ),
+    })
     .safeParse({ DATACENTER_LEGS: data })
   if (!parsed.success) {
     const { issues } = parsed.error
@@ -213,10 +273,13 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
   // One credential for two roles would make the purge token an operator token.
   if (v.PURGE_TOKEN !== undefined && v.PURGE_TOKEN === v.ADMIN_TOKEN)
     throw new EdgeConfigError('PURGE_TOKEN: must differ from ADMIN_TOKEN')
-  const legs = v.DATACENTER_LEGS === undefined ? undefined : parseLegs(v.DATACENTER_LEGS, datacenters)
+  const edgeSites: EdgeSite[] = [...datacenters, ...parseEdgeLocations(v.EDGE_LOCATIONS, datacenters)]
+  const legs =
+    v.DATACENTER_LEGS === undefined ? undefined : parseLegs(v.DATACENTER_LEGS, datacenters, edgeSites)
   const config: EdgeConfig = {
     datacenters,
     byId: new Map(datacenters.map((dc) => [dc.id, dc])),
+    edgeSites,
     legs,
     allowGeoOverride: v.ALLOW_GEO_OVERRIDE === 'true',
     health: {

@@ -14,6 +14,7 @@
  * that exists (docs/operations.md deploys the edge first).
  */
 import type { EdgeConfig } from './config.ts'
+import type { EdgeLocation } from './placement/edge-location.ts'
 
 export const edgeSecrets = [
   /** Bearer token of the operator API. */
@@ -43,6 +44,8 @@ export type SecretBindings = Partial<Record<EdgeSecret, string>>
 export const localOnlyVars = [
   /** The edge's legs through the emulated WAN (`WAN=1 npm start`): steering/legs.ts. */
   'DATACENTER_LEGS',
+  /** Places where clients enter the edge that have no datacenter: placement/edge-location.ts. */
+  'EDGE_LOCATIONS',
 ] as const
 export type LocalOnlyVar = (typeof localOnlyVars)[number]
 
@@ -52,6 +55,8 @@ export interface Bindings extends Cloudflare.Env, SecretBindings, Partial<Record
 export interface Variables {
   requestId: string
   config: EdgeConfig
+  /** Where this request entered the edge (placement/edge-location.ts). */
+  edgeLocation: EdgeLocation
 }
 
 export type AppEnv = { Bindings: Bindings; Variables: Variables }

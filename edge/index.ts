@@ -8,6 +8,7 @@ import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
 import type { AppEnv, Bindings } from './env.ts'
 import { edgeConfig } from './config.ts'
+import { edgeLocationOf } from './placement/edge-location.ts'
 import { notFound, onError } from './http/errors.ts'
 import { count } from './http/counters.ts'
 import { requestLog } from './request-log.ts'
@@ -29,7 +30,9 @@ app.use(requestId())
 app.use(requestLog)
 app.use(async (c, next) => {
   count('requests')
-  c.set('config', edgeConfig(c.env))
+  const config = edgeConfig(c.env)
+  c.set('config', config)
+  c.set('edgeLocation', edgeLocationOf(c.req.raw, config))
   await next()
 })
 

@@ -2,14 +2,14 @@
  * The edge's legs to the datacenters: where a request reaches a datacenter from (issue #15).
  *
  * Cloudflare has a location near every client, so a request's way to a datacenter starts near the
- * client: at the datacenter nearest to it, its home (steering/nearest.ts `homeDatacenter`). In
- * production that is simply the network, and every request reaches a datacenter at its own endpoints.
- * On one machine the emulated WAN (`WAN=1 npm start`, local/wan/) gives every (home, target) pair an
- * address of its own that carries the round-trip time between the two (5 ms when they are the same),
- * and the local platform names them in the DATACENTER_LEGS var (validated in config.ts: every pair of
- * DATACENTERS, home == target included). With legs, a request from a client at home h reaches the
- * datacenter t it is steered to, or fails over to, at leg (h, t); without, at t's own endpoints, as
- * before.
+ * client: at its edge location (placement/edge-location.ts), on a local run the datacenter or
+ * EDGE_LOCATIONS site nearest to it, its home. In production that is simply the network, and every
+ * request reaches a datacenter at its own endpoints. On one machine the emulated WAN (`WAN=1 npm
+ * start`, local/wan/) gives every (home, target) pair an address of its own that carries the
+ * round-trip time between the two (5 ms when they are the same), and the local platform names them in
+ * the DATACENTER_LEGS var (validated in config.ts: every home to every datacenter, itself included).
+ * With legs, a request from a client at home h reaches the datacenter t it is steered to, or fails
+ * over to, at leg (h, t); without, at t's own endpoints, as before.
  *
  * What takes a leg: the web service (http/datacenter.ts, the dashboard route) through `webLeg`, and
  * NATS (images, webhooks, /health/<dc>) through `natsBridge`. A NatsBridge holds one connection, so
@@ -22,8 +22,6 @@ import type { Context } from 'hono'
 import type { Endpoints, ReachableDatacenter } from '#shared/catalogue.ts'
 import type { EdgeConfig } from '../config.ts'
 import type { AppEnv, Bindings } from '../env.ts'
-import { clientLocation } from '../client-location.ts'
-import { homeDatacenter } from './nearest.ts'
 
 /** The endpoints at which a client whose home datacenter is `home` reaches `dc`. */
 export function legEndpoints(
@@ -38,11 +36,9 @@ export function legEndpoints(
   return leg
 }
 
-/** This request's home datacenter id when legs are configured; without them none is needed. */
+/** This request's edge location id when legs are configured; without them none is needed. */
 export function requestHome(c: Context<AppEnv>): string | undefined {
-  const config = c.get('config')
-  if (!config.legs) return undefined
-  return homeDatacenter(config.datacenters, clientLocation(c.req.raw, config.allowGeoOverride)).id
+  return c.get('config').legs ? c.get('edgeLocation').id : undefined
 }
 
 /** The base URL at which this request reaches `dc`'s web service. */

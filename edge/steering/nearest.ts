@@ -72,19 +72,3 @@ export function steer<D extends Datacenter>(
   for (const dc of all) (availability(dc) === 'drained' ? drained : rest).push(dc)
   return { ranked: [...rest, ...drained], fallback: true }
 }
-
-/**
- * Where the client is: the datacenter nearest to it by plain great-circle distance (its home, whose
- * leg a request starts on: steering/legs.ts). Unlike `steer`, health, drains, weights and country pins
- * play no part: they choose where a request is served, not where the client stands. Without any
- * location, the catalogue's first, as `steer` ranks it then.
- */
-export function homeDatacenter<D extends Datacenter>(catalogue: readonly D[], client: ClientLocation): D {
-  const [first] = catalogue
-  if (!first) throw new RangeError('an empty catalogue has no home datacenter')
-  const origin = clientOrigin(client)
-  if (!origin) return first
-  let home = first
-  for (const dc of catalogue) if (distanceKm(origin, dc) < distanceKm(origin, home)) home = dc
-  return home
-}

@@ -177,7 +177,7 @@ describe('a bad DATACENTER_LEGS answers 500 config_invalid naming the field', ()
     [
       'an unknown home',
       JSON.stringify({ ...legs, nyc: { [e]: leg, [w]: leg } }),
-      /^DATACENTER_LEGS\.nyc: unknown datacenter "nyc" \(not in DATACENTERS\)$/,
+      /^DATACENTER_LEGS\.nyc: unknown edge location "nyc" \(not in DATACENTERS or EDGE_LOCATIONS\)$/,
     ],
     [
       'an unknown target',
@@ -192,12 +192,12 @@ describe('a bad DATACENTER_LEGS answers 500 config_invalid naming the field', ()
     [
       'a __proto__ key',
       `{"__proto__":{"x":1},${JSON.stringify(legs).slice(1)}`,
-      /^DATACENTER_LEGS: "__proto__" is not a datacenter id$/,
+      /^DATACENTER_LEGS: "__proto__" is not an id$/,
     ],
     [
       'a missing leg',
       JSON.stringify({ ...legs, [w]: { [w]: leg } }),
-      /^DATACENTER_LEGS\.bad-w\.bad-e: missing: every datacenter of DATACENTERS needs a leg to each/,
+      /^DATACENTER_LEGS\.bad-w\.bad-e: missing: every datacenter and edge location needs a leg to each/,
     ],
     ['a missing home', JSON.stringify({ [e]: legs[e] }), /^DATACENTER_LEGS\.bad-w: missing: /],
     [
@@ -240,5 +240,60 @@ describe('a bad DATACENTER_LEGS answers 500 config_invalid naming the field', ()
 
   it('takes the same table whole (the control for the cases above)', async () => {
     expect((await get('/', boston, datacenters, withLegs(legs))).status).toBe(200)
+  })
+})
+
+describe('EDGE_LOCATIONS: where clients enter the edge without a datacenter', () => {
+  // Kansas City: nearer to neither coast's datacenter than to itself.
+  const kansasCity = '39.1,-94.58'
+  const site = (id: string) => ({ id, name: 'Kansas City', lat: 39.1, lon: -94.58 })
+
+  it('gives a client nearest to one its own legs', async () => {
+    const { e, w, datacenters, legs } = world('site')
+    const kc = 'site-kc'
+    // From Kansas City, e answers as syd, w as lon: a request that took the site's legs says so.
+    const vars = {
+      EDGE_LOCATIONS: JSON.stringify([site(kc)]),
+      ...withLegs({ ...legs, [kc]: { [e]: real('syd'), [w]: real('lon') } }),
+    }
+    const res = await get('/', kansasCity, datacenters, vars)
+    expect(res.status).toBe(200)
+    // Kansas City is nearer Boston (e) than San Francisco: the e datacenter, through the site's leg.
+    expect(res.headers.get('x-datacenter')).toBe('syd')
+    // A client in Boston still enters at e's own site.
+    expect((await get('/', boston, datacenters, vars)).headers.get('x-datacenter')).toBe('fra')
+  })
+
+  const { e, w, datacenters, legs } = world('badsite')
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['not JSON', { EDGE_LOCATIONS: '[' }, /^EDGE_LOCATIONS: not valid JSON$/],
+    ['not a list', { EDGE_LOCATIONS: '{}' }, /^EDGE_LOCATIONS: Invalid input: expected array/],
+    [
+      'a site off the globe',
+      { EDGE_LOCATIONS: JSON.stringify([{ ...site('kc'), lat: 91 }]) },
+      /^EDGE_LOCATIONS\[0\]\.lat: /,
+    ],
+    [
+      'a datacenter id',
+      { EDGE_LOCATIONS: JSON.stringify([{ ...site(e) }]) },
+      /^EDGE_LOCATIONS: "badsite-e" is taken/,
+    ],
+    [
+      'a site without legs when there are legs',
+      { EDGE_LOCATIONS: JSON.stringify([site('kc')]), ...withLegs(legs) },
+      /^DATACENTER_LEGS\.kc: missing: /,
+    ],
+    [
+      'a site with a leg to one datacenter only',
+      { EDGE_LOCATIONS: JSON.stringify([site('kc')]), ...withLegs({ ...legs, kc: { [w]: real('lon') } }) },
+      /^DATACENTER_LEGS\.kc\.badsite-e: missing: /,
+    ],
+  ]
+  it.each(cases)('refuses %s: config_invalid naming it', async (_what, vars, expected) => {
+    const res = await get('/', boston, datacenters, vars)
+    expect(res.status).toBe(500)
+    const error = await errorOf(res)
+    expect(error.code).toBe('config_invalid')
+    expect(error.message).toMatch(expected)
   })
 })

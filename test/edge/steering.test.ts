@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { steer, distanceKm, homeDatacenter, type Availability } from '../../edge/steering/nearest.ts'
+import { steer, distanceKm, clientOrigin, type Availability } from '../../edge/steering/nearest.ts'
+import { nearestSite } from '../../edge/placement/edge-location.ts'
+import type { ClientLocation } from '../../edge/client-location.ts'
 import type { Datacenter } from '#shared/catalogue.ts'
 import catalogue from '#shared/datacenters.json' with { type: 'json' }
 
@@ -91,9 +93,8 @@ describe('steering: nearest datacenter by great-circle distance', () => {
   })
 })
 
-describe('the client home datacenter: where the client is, for the WAN legs', () => {
-  const home = (dcs: Datacenter[], client: Parameters<typeof homeDatacenter>[1]) =>
-    homeDatacenter(dcs, client).id
+describe('the edge location on a local run: the site nearest the client, for the WAN legs', () => {
+  const home = (dcs: Datacenter[], client: ClientLocation) => nearestSite(dcs, clientOrigin(client)).id
 
   it.each(cities)(
     '%s (%f, %f) stands at %s, and at %s with New York added',
@@ -120,7 +121,7 @@ describe('the client home datacenter: where the client is, for the WAN legs', ()
     expect(home([...withNewYork].reverse(), {})).toBe('nyc')
   })
 
-  it('has no home in an empty catalogue', () => {
-    expect(() => homeDatacenter([], {})).toThrow(RangeError)
+  it('has no site in an empty catalogue', () => {
+    expect(() => nearestSite([], undefined)).toThrow(RangeError)
   })
 })
