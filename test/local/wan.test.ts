@@ -24,7 +24,7 @@ import { wanAddress, defaultWanPorts } from '../../local/wan/address.ts'
 import { addPartition, CutSet, cutsPath, parseCuts } from '../../local/wan/cuts.ts'
 import { nowMs } from '../../local/wan/precise-timer.ts'
 import { WanRelay } from '../../local/wan/relay.ts'
-import { loadRttTable, parseRttFile } from '../../local/wan/rtt.ts'
+import { defaultRttFile, loadRttTable, parseRttFile } from '../../local/wan/rtt.ts'
 import { wanSpec } from '../../local/wan/spec.ts'
 
 const world = [
@@ -186,6 +186,100 @@ describe('the RTT table (local/wan/rtt.json)', () => {
     await expect(
       WanRelay.start({ datacenters: ['fra', 'xyz'], rtt: table, ports: [1], log: quietLog().log })
     ).rejects.toThrow(/no round-trip time between fra and xyz/)
+  })
+
+  it('has rows for the edge locations without a datacenter: measured where the research has a figure', () => {
+    for (const [a, b, want] of [
+      ['dxb', 'fra', 119],
+      ['sgp', 'dxb', 80],
+      ['jnb', 'fra', 165],
+      ['lon', 'jnb', 163],
+      ['jnb', 'sgp', 180],
+    ] as const)
+      expect(table.entry(a, b), `${a}-${b}`).toEqual({ ms: want })
+    expect(table.source).toMatch(/dxb = UAE North, jnb = South Africa North/)
+  })
+
+  it('composes each missing pair from the shortest route of two measured figures, and says so', () => {
+    const file = z
+      .object({ rtt: z.record(z.string(), z.record(z.string(), z.unknown())) })
+      .parse(JSON.parse(readFileSync(defaultRttFile, 'utf8')))
+    const composed = Object.entries(file.rtt).flatMap(([a, row]) =>
+      Object.entries(row).flatMap(([b, v]) => (typeof v === 'number' ? [] : [[a, b] as const]))
+    )
+    // The pairs the research lacks, and nothing else.
+    expect(composed.map(([a, b]) => `${a}-${b}`).sort()).toEqual(
+      ['dxb-ams', 'dxb-lon', 'dxb-nyc', 'dxb-sfo', 'jnb-ams', 'jnb-nyc', 'jnb-sfo'].sort()
+    )
+    // The measured figures, read from the file itself rather than through the loader.
+    const measuredPairs = new Map(
+      Object.entries(file.rtt).flatMap(([a, row]) =>
+        Object.entries(row).flatMap(([b, v]) =>
+          typeof v === 'number' ? [[[a, b].sort().join(' '), v] as const] : []
+        )
+      )
+    )
+    const measured = (a: string, b: string) => measuredPairs.get([a, b].sort().join(' '))
+    const places = new Set([...measuredPairs.keys()].flatMap((key) => key.split(' ')))
+    for (const [a, b] of composed) {
+      const { ms, via } = table.entry(a, b)
+      const routes = [...places].flatMap((d) => {
+        const x = measured(a, d)
+        const y = measured(d, b)
+        return x !== undefined && y !== undefined ? [x + y] : []
+      })
+      expect(via, `${a}-${b}`).toBeDefined()
+      expect(ms, `${a}-${b} via ${via}`).toBe(measured(a, via!)! + measured(via!, b)!)
+      expect(ms, `${a}-${b}`).toBe(Math.min(...routes))
+    }
+    expect(table.entry('dxb', 'ams')).toEqual({ ms: 131, via: 'fra' })
+    expect(table.entry('sfo', 'dxb')).toEqual({ ms: 253, via: 'sgp' })
+    expect(table.entry('jnb', 'nyc')).toEqual({ ms: 243, via: 'lon' })
+  })
+
+  it.each(['datacenters.json', 'datacenters.world.json'])(
+    'has a figure from Dubai and Johannesburg to every datacenter of shared/%s, and none to themselves',
+    (file) => {
+      const catalogue = parseCatalogue(
+        JSON.parse(readFileSync(join(projectRoot, 'shared', file), 'utf8')),
+        file
+      )
+      const dcs = catalogue.map((dc) => dc.id)
+      expect(() => table.assertCovers(dcs, ['dxb', 'jnb'])).not.toThrow()
+      // An edge location is never a target: it has no leg of its own to stand for it.
+      expect(() => table.assertCovers([...dcs, 'dxb'], ['dxb'])).toThrow(
+        /edge location dxb is a datacenter too/
+      )
+    }
+  )
+
+  it('refuses an edge location without a figure to every datacenter, naming the pair', () => {
+    expect(() => table.assertCovers(ids, ['dxb', 'kc'])).toThrow(/no round-trip time between kc and fra/)
+    expect(() => table.assertCovers(['fra', 'sgp', 'blr'], ['dxb'])).toThrow(/between dxb and blr/)
+  })
+
+  it('refuses a composed entry that is not the sum it claims, nor the shortest, naming why', () => {
+    const base = { source: 'test', unit: 'ms', sameDatacenterMs: 5 }
+    const rtt = (dxb: Record<string, unknown>) => ({
+      ...base,
+      rtt: { fra: { ams: 12, sgp: 168 }, ams: { sgp: 172 }, dxb: { fra: 119, sgp: 80, ...dxb } },
+    })
+    expect(() => parseRttFile(rtt({ ams: { via: 'fra', ms: 131 } }), 'x')).not.toThrow()
+    expect(() => parseRttFile(rtt({ ams: { via: 'fra', ms: 130 } }), 'x')).toThrow(
+      /dxb-ams via fra: dxb-fra 119 \+ fra-ams 12 = 131 ms, not 130/
+    )
+    expect(() => parseRttFile(rtt({ ams: { via: 'sgp', ms: 252 } }), 'x')).toThrow(
+      /dxb-ams via sgp is 252 ms, but via fra 131 ms: name the shortest route/
+    )
+    expect(() => parseRttFile(rtt({ lon: { via: 'fra', ms: 136 } }), 'x')).toThrow(
+      /dxb-lon via fra: fra-lon is not measured/
+    )
+    expect(() => parseRttFile(rtt({ ams: { via: 'ams', ms: 131 } }), 'x')).toThrow(/through a third place/)
+    // Composed from a composed figure: not two measured ones.
+    expect(() =>
+      parseRttFile(rtt({ ams: { via: 'fra', ms: 131 }, lon: { via: 'ams', ms: 145 } }), 'x')
+    ).toThrow(/dxb-lon via ams: dxb-ams is not measured/)
+    expect(() => parseRttFile(rtt({ ams: { via: 'fra' } }), 'rtt.json')).toThrow(/rtt\.dxb\.ams/)
   })
 
   it('refuses a malformed table naming the field', () => {
