@@ -2,7 +2,10 @@
  * The emulated WAN (issue #15): a TCP relay in front of every link between datacenters, in user space
  * (this machine's kernel has no netem). For every ordered pair (f, t) of datacenters, f == t included
  * (the edge's leg to a client's own datacenter), and every port given, it listens on wanAddress(f, t)
- * and forwards to the target datacenter's own address on the same port.
+ * and forwards to the target datacenter's own address on the same port. Edge locations without a
+ * datacenter (issue #16: Dubai, Johannesburg) are sources only: location k, numbered after the
+ * datacenters, has a leg to every datacenter t at wanAddress(n + k, t), and none to itself. No
+ * nats-server is configured with their addresses, so only the edge dials them.
  *
  * Contract:
  * - Every chunk is held for the pair's one-way time (RTT / 2, local/wan/rtt.ts) in each direction, in
@@ -42,6 +45,8 @@ export interface RelayLog {
 export interface RelayOptions {
   /** Datacenter ids in catalogue order (index i binds 127.0.(i+1).1). */
   datacenters: readonly string[]
+  /** Edge locations without a datacenter, in the order the edge is given them (local/wan/legs.ts). */
+  edgeLocations?: readonly string[]
   rtt: RttTable
   /** The target ports that cross datacenters (defaultWanPorts in production use). */
   ports: readonly number[]
@@ -340,13 +345,19 @@ export class WanRelay {
     this.#index = new Map(opts.datacenters.map((id, i) => [id, i]))
   }
 
-  /** Checks the RTT table covers every pair, then listens on every (from, to, port). */
+  /**
+   * Checks the RTT table covers every pair and every edge location's leg, then listens on every
+   * (from, to, port): from a datacenter or an edge location, to a datacenter.
+   */
   static async start(opts: RelayOptions): Promise<WanRelay> {
-    opts.rtt.assertCovers(opts.datacenters)
+    const edgeLocations = opts.edgeLocations ?? []
+    const twice = edgeLocations.find((id, i) => edgeLocations.indexOf(id) !== i)
+    if (twice !== undefined) throw new Error(`edge location ${twice} is given twice`)
+    opts.rtt.assertCovers(opts.datacenters, edgeLocations)
     const relay = new WanRelay(opts)
     try {
       await Promise.all(
-        opts.datacenters.flatMap((from, f) =>
+        [...opts.datacenters, ...edgeLocations].flatMap((from, f) =>
           opts.datacenters.flatMap((to, t) =>
             opts.ports.map((port) =>
               relay.#listen({ from, to, port, oneWayMs: opts.rtt.oneWayMs(from, to) }, wanAddress(f, t))

@@ -4,9 +4,11 @@
  *
  * Environment:
  *   WAN_DATACENTERS   the catalogue the platform runs, as JSON (ids in order; `region` when it has one)
+ *   WAN_EDGE_LOCATIONS  edge locations without a datacenter, as JSON (ids in the edge's order; default
+ *                     none): each has a leg to every datacenter, carrying its RTT (relay.ts)
  *   WAN_PORTS         comma-separated target ports to relay (local/wan/address.ts defaultWanPorts)
  *   WAN_CONTROL_PORT  its control API on 127.0.0.1 (GET /healthz once every listener is bound;
- *                     GET /state: datacenters, cuts, open connections per link)
+ *                     GET /state: datacenters, edge locations, cuts, open connections per link)
  *   LOCAL_DIR         where `wan/cuts.json` lives (default .local)
  *   WAN_RTT_FILE      the RTT table (default local/wan/rtt.json); WAN_HOLD_LIMIT_BYTES (relay.ts)
  *
@@ -47,6 +49,19 @@ const envSchema = z.object({
       }
     })
     .pipe(z.array(z.looseObject({ id: datacenterIdSchema, region: z.string().optional() })).min(1)),
+  // Their names and coordinates are the edge's business (EDGE_LOCATIONS), not the relay's.
+  WAN_EDGE_LOCATIONS: z
+    .string()
+    .default('[]')
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not JSON: ${errorMessage(error)}` })
+        return z.NEVER
+      }
+    })
+    .pipe(z.array(z.looseObject({ id: datacenterIdSchema }))),
   WAN_PORTS: z
     .string()
     .transform((text) => text.split(',').map(Number))
@@ -68,6 +83,7 @@ if (!parsed.success) {
 }
 const env = parsed.data
 const datacenters: WanDatacenter[] = env.WAN_DATACENTERS.map((d) => ({ id: d.id, region: d.region }))
+const edgeLocations = env.WAN_EDGE_LOCATIONS.map((l) => l.id)
 const file = cutsPath(resolve(env.LOCAL_DIR))
 
 let relay: WanRelay
@@ -75,6 +91,7 @@ try {
   const rtt = loadRttTable(env.WAN_RTT_FILE)
   relay = await WanRelay.start({
     datacenters: datacenters.map((d) => d.id),
+    edgeLocations,
     rtt,
     ports: env.WAN_PORTS,
     holdLimitBytes: env.WAN_HOLD_LIMIT_BYTES,
@@ -88,11 +105,16 @@ try {
     {
       event: 'wan_listening',
       datacenters: datacenters.map((d) => d.id),
+      edgeLocations,
       ports: env.WAN_PORTS,
       rttSource: rtt.source,
       holdLimitBytes: relay.holdLimit,
     },
-    `relaying ${datacenters.length}x${datacenters.length} links on ${env.WAN_PORTS.length} ports`
+    `relaying ${datacenters.length}x${datacenters.length} links` +
+      (edgeLocations.length > 0
+        ? ` and ${edgeLocations.length}x${datacenters.length} edge location legs (${edgeLocations.join(', ')})`
+        : '') +
+      ` on ${env.WAN_PORTS.length} ports`
   )
 } catch (error) {
   log.fatal({ event: 'wan_start_failed', error: errorMessage(error) }, errorMessage(error))
@@ -141,6 +163,7 @@ const control = await serveHttp(
     if (req.method === 'GET' && path === '/state')
       return sendJson(res, 200, {
         datacenters,
+        edgeLocations,
         ports: env.WAN_PORTS,
         cuts: relay.cuts.cuts,
         links: relay.links(),

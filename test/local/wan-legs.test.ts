@@ -70,6 +70,18 @@ describe('wanLegs: DATACENTER_LEGS for a catalogue', () => {
     expect(legs.fra!.sgp).toEqual({ web: 'http://127.0.6.2:8080', natsWs: 'ws://127.0.6.2:8443' })
   })
 
+  it('has a row for each edge location after the datacenters: a leg to every datacenter, none to itself', () => {
+    const ids = worldCatalogue.map((dc) => dc.id)
+    const legs = wanLegs(worldCatalogue, [{ id: 'dxb' }, { id: 'jnb' }])
+    expect(Object.keys(legs)).toEqual([...ids, 'dxb', 'jnb'])
+    for (const location of ['dxb', 'jnb']) expect(Object.keys(legs[location]!)).toEqual(ids)
+    // Dubai is source 6, after the six datacenters: it reaches Singapore (5) at 127.0.6.8.
+    expect(legs.dxb!.sgp).toEqual({ web: 'http://127.0.6.8:8080', natsWs: 'ws://127.0.6.8:8443' })
+    expect(legs.jnb!.fra).toEqual({ web: 'http://127.0.1.9:8080', natsWs: 'ws://127.0.1.9:8443' })
+    // The datacenters' rows are as without edge locations.
+    expect(Object.fromEntries(ids.map((id) => [id, legs[id]]))).toEqual(wanLegs(worldCatalogue))
+  })
+
   it("is the three-datacenter catalogue's own for it", () => {
     expect(Object.keys(wanLegs(localCatalogue))).toEqual(['fra', 'ams', 'lon'])
     expect(wanLegs(localCatalogue).lon!.ams!.web).toBe('http://127.0.2.4:8080')

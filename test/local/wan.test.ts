@@ -1,9 +1,10 @@
 /**
  * The emulated WAN (local/wan/, issue #15): real TCP through the real relay on 127.0.0.0/8, echo
  * servers standing where the datacenters bind (127.0.(i+1).1). Each link carries its table RTT within
- * 10 % (p50 of 25 echo round trips), bytes keep their order through a bulk transfer, a cut stops traffic
- * both ways and a heal delivers what it held, and the relay process follows cuts.json as
- * `npm run swarm -- partition|heal` writes it, by datacenter and by region.
+ * 10 % (p50 of 25 echo round trips), an edge location's leg (issue #16: Dubai) too, bytes keep their
+ * order through a bulk transfer, a cut stops traffic both ways and a heal delivers what it held, and the
+ * relay process follows cuts.json as `npm run swarm -- partition|heal` writes it, by datacenter, by
+ * region and by edge location. The RTT table's composed entries are checked against its measured ones.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -36,7 +37,9 @@ const world = [
   { id: 'sgp', region: 'ap' },
 ]
 const ids = world.map((d) => d.id)
-const index = (id: string) => ids.indexOf(id)
+/** Edge locations without a datacenter (issue #16): sources only, numbered after the datacenters. */
+const edgeLocations = ['dxb', 'jnb']
+const index = (id: string) => [...ids, ...edgeLocations].indexOf(id)
 
 /** A datacenter's stand-in on 127.0.(i+1).1: echoes every byte, and records what it received. */
 interface Echo {
@@ -186,6 +189,25 @@ describe('the RTT table (local/wan/rtt.json)', () => {
     await expect(
       WanRelay.start({ datacenters: ['fra', 'xyz'], rtt: table, ports: [1], log: quietLog().log })
     ).rejects.toThrow(/no round-trip time between fra and xyz/)
+    // An edge location's legs too: one to every datacenter.
+    await expect(
+      WanRelay.start({
+        datacenters: ids,
+        edgeLocations: ['dxb', 'kc'],
+        rtt: table,
+        ports: [1],
+        log: quietLog().log,
+      })
+    ).rejects.toThrow(/no round-trip time between kc and fra/)
+    await expect(
+      WanRelay.start({
+        datacenters: ids,
+        edgeLocations: ['dxb', 'dxb'],
+        rtt: table,
+        ports: [1],
+        log: quietLog().log,
+      })
+    ).rejects.toThrow(/edge location dxb is given twice/)
   })
 
   it('has rows for the edge locations without a datacenter: measured where the research has a figure', () => {
@@ -321,7 +343,13 @@ describe('the relay', () => {
 
   beforeAll(async () => {
     ;({ port, echoes } = await startEchoes())
-    relay = await WanRelay.start({ datacenters: ids, rtt: loadRttTable(), ports: [port], log: logged.log })
+    relay = await WanRelay.start({
+      datacenters: ids,
+      edgeLocations,
+      rtt: loadRttTable(),
+      ports: [port],
+      log: logged.log,
+    })
   })
   afterAll(async () => {
     for (const p of probes) p.socket.destroy()
@@ -340,6 +368,8 @@ describe('the relay', () => {
       ['nyc', 'sgp', 236],
       ['fra', 'fra', 5],
       ['sgp', 'sgp', 5],
+      // An edge location's leg: Dubai, where distance and latency disagree (fra is nearer, 119 ms).
+      ['dxb', 'sgp', 80],
     ]
     const measured: string[] = []
     for (const [from, to, want] of links) {
@@ -358,6 +388,21 @@ describe('the relay', () => {
       expect(Math.abs(p50 - want) / want, `${from}->${to}: ${p50.toFixed(2)} ms`).toBeLessThan(0.1)
     }
     console.log(`WAN RTT p50 of 25: ${measured.join(', ')}`)
+  })
+
+  it('has no leg to an edge location: it is a source only', async () => {
+    for (const [from, to] of [
+      ['dxb', 'dxb'],
+      ['fra', 'dxb'],
+      ['dxb', 'jnb'],
+    ] as const) {
+      const socket = connect({ host: wanAddress(index(from), index(to)), port })
+      socket.on('error', () => {})
+      await new Promise((resolve) => socket.once('close', resolve))
+      expect(socket.errored, `${from}->${to}`).toMatchObject({ code: 'ECONNREFUSED' })
+    }
+    // While its legs to the datacenters carry traffic.
+    expect(await probe('jnb', 'lon').echo('from-johannesburg')).toBe(true)
   })
 
   it(
@@ -634,7 +679,7 @@ describe('WAN=1: the relay process, and `npm run swarm -- partition|heal`', () =
     const { spec } = wanSpec(
       world.map((d) => ({ ...d, name: d.id, lat: 0, lon: 0 })),
       localDir,
-      [port]
+      { ports: [port], edgeLocations: edgeLocations.map((id) => ({ id })) }
     )
     child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,
@@ -670,7 +715,17 @@ describe('WAN=1: the relay process, and `npm run swarm -- partition|heal`', () =
   it('starts whole, logging JSON lines', () => {
     expect(JSON.parse(readFileSync(cutsPath(localDir), 'utf8'))).toEqual({ cuts: [] })
     const first = JSON.parse(output.split('\n')[0]!) as Record<string, unknown>
-    expect(first).toMatchObject({ service: 'wan', event: 'wan_listening', level: 'info' })
+    expect(first).toMatchObject({ service: 'wan', event: 'wan_listening', level: 'info', edgeLocations })
+    expect(first.msg).toBe(`relaying 6x6 links and 2x6 edge location legs (dxb, jnb) on 1 ports`)
+  })
+
+  it("relays the edge locations' legs it was given, and lists them in its state", async () => {
+    const state = z
+      .object({ edgeLocations: z.array(z.string()) })
+      .parse(await (await fetch(`${controlUrl}/state`)).json())
+    expect(state.edgeLocations).toEqual(edgeLocations)
+    expect(await probe('dxb', 'fra').echo('from-dubai')).toBe(true)
+    expect(received(echoes[index('fra')]!)).toContain('from-dubai')
   })
 
   it('names partition and heal in the usage', async () => {
@@ -790,9 +845,23 @@ describe('the relay process refuses bad configuration', () => {
     })
     expect(missing.code).toBe(1)
     expect(missing.out).toContain('no round-trip time between ams and blr')
-    const bad = await run({ WAN_DATACENTERS: '[]', WAN_PORTS: 'x', WAN_CONTROL_PORT: '1' })
+    const location = await run({
+      WAN_DATACENTERS: JSON.stringify([{ id: 'fra' }, { id: 'sgp' }]),
+      WAN_EDGE_LOCATIONS: JSON.stringify([{ id: 'dxb' }, { id: 'kc' }]),
+      WAN_PORTS: String(await freePort()),
+      WAN_CONTROL_PORT: String(await freePort()),
+    })
+    expect(location.code).toBe(1)
+    expect(location.out).toContain('no round-trip time between kc and fra')
+    const bad = await run({
+      WAN_DATACENTERS: '[]',
+      WAN_EDGE_LOCATIONS: '[{"id":',
+      WAN_PORTS: 'x',
+      WAN_CONTROL_PORT: '1',
+    })
     expect(bad.code).toBe(78)
     expect(bad.out).toContain('WAN_DATACENTERS')
+    expect(bad.out).toContain('WAN_EDGE_LOCATIONS')
     expect(bad.out).toContain('WAN_PORTS')
   })
 })
