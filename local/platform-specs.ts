@@ -12,6 +12,7 @@ import { datacenterAddresses, ports, standIns } from './addresses.ts'
 import { directPeerHost, writeNatsServerConfig } from './nats-config.ts'
 import { jetStreamServers, natsServerTopology } from './nats-auth/topology.ts'
 import { wanLegs } from './wan/legs.ts'
+import type { WanEdgeLocation } from './wan/edge-locations.ts'
 import { unreachableAddress, wanAddress } from './wan/address.ts'
 import { ensureNatsCredentials, type NatsCredentials } from './nats-auth/credentials.ts'
 import type { ProcessSpec } from './processes.ts'
@@ -217,6 +218,11 @@ export function edgeSpec(
     natsEdgeSeed?: string
     /** More environment for wrangler (the swarm's edge trusts its origin CA: NODE_EXTRA_CA_CERTS). */
     processEnv?: Record<string, string>
+    /**
+     * With WAN=1: the edge locations without a datacenter that the relay carries (local/wan/
+     * edge-locations.ts), passed as EDGE_LOCATIONS with their legs. Default none.
+     */
+    edgeLocations?: readonly WanEdgeLocation[] | undefined
   }
 ): ProcessSpec {
   const localEndpoints = (i: number) => {
@@ -235,8 +241,13 @@ export function edgeSpec(
     NATS_EDGE_SEED: opts.natsEdgeSeed ?? localNatsCredentials(opts.localDir).seed('edge'),
   }
   // WAN=1: the edge stands where the client is, reaching each datacenter at the relay address of the
-  // leg from the client's nearest one. Only the loopback platform has those addresses (not the swarm).
-  if (opts.tunables.WAN === '1' && !opts.endpoints) vars.DATACENTER_LEGS = JSON.stringify(wanLegs(catalogue))
+  // leg from the client's edge location: its nearest datacenter, or one of the relay's edge locations
+  // without a datacenter. Only the loopback platform has those addresses (not the swarm).
+  if (opts.tunables.WAN === '1' && !opts.endpoints) {
+    const locations = opts.edgeLocations ?? []
+    vars.DATACENTER_LEGS = JSON.stringify(wanLegs(catalogue, locations))
+    if (locations.length > 0) vars.EDGE_LOCATIONS = JSON.stringify(locations)
+  }
   for (const name of edgeTunables) {
     const value = opts.tunables[name]
     if (value !== undefined) vars[name] = value

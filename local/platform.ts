@@ -29,6 +29,7 @@ import {
 import { monitoringListeners, monitoringServices, monitoringSpecs } from './monitoring/specs.ts'
 import { errorMessage } from '#shared/error-message.ts'
 import { wanSpec } from './wan/spec.ts'
+import { wanEdgeLocations } from './wan/edge-locations.ts'
 import { placeLocalMetaLeader } from './nats-meta-leader.ts'
 
 export { projectRoot, localServices } from './platform-specs.ts'
@@ -75,6 +76,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let control: Server | undefined
   let controlUrl = ''
   const saveState = () => writeState(localDir, { edge: edgeUrl, control: controlUrl }, running)
+  // The edge locations without a datacenter that the relay and the edge are both given (one list, one
+  // order): those whose round trip to every datacenter of this catalogue is known.
+  const wanLocations = options.wan ? wanEdgeLocations(catalogue) : undefined
+  if (wanLocations?.locations.length)
+    console.log(
+      `WAN: edge locations without a datacenter: ${wanLocations.locations.map((l) => `${l.id} (${l.name})`).join(', ')}`
+    )
+  for (const { id, reason } of wanLocations?.left ?? [])
+    console.log(`WAN: edge location ${id} left out: ${reason}`)
 
   /** Processes being restarted on purpose: their exit is no news. */
   const restarting = new Set<Supervised>()
@@ -172,7 +182,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       [
         ...standInSpecs(localDir, { ...gitHubApp }),
         ...monitoringSpecs(localDir, specs),
-        ...(options.wan ? [wanSpec(catalogue, localDir)] : []),
+        ...(wanLocations ? [wanSpec(catalogue, localDir, { edgeLocations: wanLocations.locations })] : []),
       ].map(({ spec, readyPath }) => {
         const proc = launch(spec)
         return waitForHttp(`${spec.url}${readyPath}`, { timeoutMs, what: spec.service, abort: died(proc) })
@@ -191,6 +201,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         edgePort: options.edgePort,
         env,
         tunables: options.tunables ?? process.env,
+        edgeLocations: wanLocations?.locations,
       })
     )
     // Written in the same tick as the edge is spawned, long before wrangler can answer: a script
