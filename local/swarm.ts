@@ -10,8 +10,8 @@
  *   restart <dc> <svc>   graceful restart of one process (SIGTERM; nats: SIGUSR2, lame duck), then ready again
  *   enroll <owner/repo>             the repository may publish releases (audited; registry-commands.ts)
  *   transfer <module> <owner/repo>  the module moves to that enrolled repository (audited)
- *   partition <dc|region> [from <dc|region>]  cut WAN links (WAN=1; without from: from every other
- *                        datacenter); heal: every link again (local/wan/command.ts)
+ *   partition <dc|region|edge location> [from <...>]  cut WAN links (WAN=1; without from: from every
+ *                        other datacenter); heal: every link again (local/wan/command.ts)
  * Environment: LOCAL_DIR (default .local), ADMIN_TOKEN, and for status ORIGIN_CLIENT_ID and
  * ORIGIN_CLIENT_SECRET (default the ones `npm start` generated in <LOCAL_DIR>/secrets/edge.json); for enroll/transfer GITHUB_API_URL, GITHUB_APP_ID,
  * GITHUB_APP_PRIVATE_KEY_FILE (default the local stand-in and App), OPERATOR (who is recorded;

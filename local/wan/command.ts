@@ -1,12 +1,12 @@
 /**
- * `npm run swarm -- partition <dc|region> [from <dc|region>]` and `heal` (local/swarm.ts): cut links of
- * the emulated WAN, or heal them all, on the running platform.
+ * `npm run swarm -- partition <dc|region|edge location> [from <...>]` and `heal` (local/swarm.ts): cut
+ * links of the emulated WAN, or heal them all, on the running platform.
  *
- * The datacenters and their regions are the relay's (GET /state on the `wan` process of state.json):
- * the catalogue the running platform was started with, whatever DATACENTERS_FILE says now. The new
- * cuts are built on the relay's current ones (its last good state, even when cuts.json was broken by
- * hand), written to `<LOCAL_DIR>/wan/cuts.json`, and the command returns once the relay applies them,
- * with what is now cut.
+ * The datacenters, their regions and the edge locations are the relay's (GET /state on the `wan`
+ * process of state.json): those the running platform was started with, whatever DATACENTERS_FILE says
+ * now. The new cuts are built on the relay's current ones (its last good state, even when cuts.json was
+ * broken by hand), written to `<LOCAL_DIR>/wan/cuts.json`, and the command returns once the relay
+ * applies them, with what is now cut.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
@@ -14,10 +14,11 @@ import { fetchFailure } from '#shared/error-message.ts'
 import type { StateFile } from '../state.ts'
 import { addPartition, cutSchema, cutsPath, describeCuts, writeCutsFile, type Cut } from './cuts.ts'
 
-export const wanUsage = 'partition <dc|region> [from <dc|region>] | heal'
+export const wanUsage = 'partition <dc|region|edge location> [from <dc|region|edge location>] | heal'
 
 const relayStateSchema = z.object({
   datacenters: z.array(z.object({ id: z.string(), region: z.string().optional() })),
+  edgeLocations: z.array(z.string()),
   cuts: z.array(cutSchema),
 })
 
@@ -50,7 +51,9 @@ export async function wanCommand(
   if (!relay) throw new Error('the WAN is off: start the platform with `WAN=1 npm start`')
   const current = await relayState(relay.url)
   const cuts: Cut[] =
-    command === 'heal' ? [] : addPartition(current.cuts, current.datacenters, name!, fromName)
+    command === 'heal'
+      ? []
+      : addPartition(current.cuts, current.datacenters, name!, fromName, current.edgeLocations)
   writeCutsFile(cutsPath(localDir), cuts)
   // The relay sees the file within a second (fs.watch, else its re-read): report what it applied.
   const wanted = JSON.stringify(cuts)

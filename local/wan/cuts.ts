@@ -7,7 +7,15 @@
  * A link between two datacenters is cut, in both directions, when one is in a cut's `between` and the
  * other in its `and`. A datacenter is never cut from itself (the edge's leg to a client's own
  * datacenter stays up). Names given to the commands are a datacenter id or a region id of the catalogue
- * the running platform uses; a name that is neither is an error naming it.
+ * the running platform uses, or an edge location the relay carries; a name that is none is an error
+ * naming it.
+ *
+ * An edge location without a datacenter (issue #16: dxb, jnb) has legs of its own to every datacenter
+ * and belongs to no region, so cutting a datacenter or a region never cuts them, whatever is near:
+ * `partition eu` leaves Dubai's legs to Europe up (the datacenter's clients lose its links, since
+ * their legs are its links; README, the lab's limits). Its legs are cut by naming it:
+ * `partition dxb from sgp`, or `partition dxb` for all of them. Two edge locations have no link, so a
+ * cut with edge locations on both sides is refused.
  */
 import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -35,21 +43,45 @@ export interface WanDatacenter {
 
 export const cutsPath = (localDir: string): string => join(localDir, 'wan', 'cuts.json')
 
-/** Validates cuts.json's content against the running catalogue; throws naming the problem. */
-export function parseCuts(data: unknown, source: string, datacenters: readonly WanDatacenter[]): Cut[] {
+/**
+ * Validates cuts.json's content against the running catalogue and edge locations; throws naming the
+ * problem.
+ */
+export function parseCuts(
+  data: unknown,
+  source: string,
+  datacenters: readonly WanDatacenter[],
+  edgeLocations: readonly string[] = []
+): Cut[] {
   const result = cutsFileSchema.safeParse(data)
   if (!result.success) throw new Error(`${source}: ${describeIssues(result.error)}`)
-  const known = new Set(datacenters.map((dc) => dc.id))
+  const known = new Set([...datacenters.map((dc) => dc.id), ...edgeLocations])
   result.data.cuts.forEach((cut, i) => {
     for (const side of ['between', 'and'] as const)
       for (const id of cut[side])
         if (!known.has(id))
-          throw new Error(`${source}: cuts[${i}].${side}: unknown datacenter "${id}" (not in the catalogue)`)
+          throw new Error(
+            `${source}: cuts[${i}].${side}: unknown datacenter "${id}" (not in the catalogue, nor an edge location)`
+          )
+    const problem = edgeLocationsOnBothSides(cut, edgeLocations)
+    if (problem) throw new Error(`${source}: cuts[${i}]: ${problem}`)
   })
   return result.data.cuts
 }
 
-export function readCutsFile(path: string, datacenters: readonly WanDatacenter[]): Cut[] {
+/** Why a cut cannot be, when it has edge locations on both sides: they have no link between them. */
+function edgeLocationsOnBothSides(cut: Cut, edgeLocations: readonly string[]): string | undefined {
+  const [a, b] = [cut.between, cut.and].map((side) => side.filter((id) => edgeLocations.includes(id)))
+  if (a!.length > 0 && b!.length > 0)
+    return `${a!.join(', ')} and ${b!.join(', ')} are edge locations: there is no link between them`
+  return undefined
+}
+
+export function readCutsFile(
+  path: string,
+  datacenters: readonly WanDatacenter[],
+  edgeLocations: readonly string[] = []
+): Cut[] {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -64,7 +96,7 @@ export function readCutsFile(path: string, datacenters: readonly WanDatacenter[]
   } catch (error) {
     throw new Error(`${path}: not JSON (${error instanceof Error ? error.message : String(error)})`)
   }
-  return parseCuts(data, path, datacenters)
+  return parseCuts(data, path, datacenters, edgeLocations)
 }
 
 /** Write-then-rename, so the relay never reads half a file. */
@@ -94,35 +126,47 @@ export class CutSet {
   }
 }
 
-/** The datacenters a name stands for: a datacenter id, or every datacenter of a region. */
-export function resolveName(name: string, datacenters: readonly WanDatacenter[]): string[] {
+/**
+ * What a name stands for: a datacenter id, every datacenter of a region, or an edge location (never a
+ * datacenter's id: the relay refuses that). A name that is two of these is ambiguous.
+ */
+export function resolveName(
+  name: string,
+  datacenters: readonly WanDatacenter[],
+  edgeLocations: readonly string[] = []
+): string[] {
   const dc = datacenters.find((d) => d.id === name)
   const region = datacenters.filter((d) => d.region === name).map((d) => d.id)
-  if (dc && region.length > 0) throw new Error(`"${name}" is both a datacenter and a region: ambiguous`)
+  const location = edgeLocations.includes(name)
+  if ([dc !== undefined, region.length > 0, location].filter(Boolean).length > 1)
+    throw new Error(`"${name}" names more than one of a datacenter, a region and an edge location: ambiguous`)
   if (dc) return [dc.id]
   if (region.length > 0) return region
+  if (location) return [name]
   const regions = [...new Set(datacenters.flatMap((d) => (d.region ? [d.region] : [])))]
   throw new Error(
     `unknown datacenter or region "${name}" (datacenters: ${datacenters.map((d) => d.id).join(', ')}` +
-      `${regions.length > 0 ? `; regions: ${regions.join(', ')}` : ''})`
+      `${regions.length > 0 ? `; regions: ${regions.join(', ')}` : ''}` +
+      `${edgeLocations.length > 0 ? `; edge locations: ${edgeLocations.join(', ')}` : ''})`
   )
 }
 
 /**
- * The cuts after `partition <name> [from <fromName>]`: `name`'s datacenters cut from `fromName`'s, or
- * from every other datacenter. A cut already listed is not listed twice.
+ * The cuts after `partition <name> [from <fromName>]`: `name`'s datacenters (or edge location) cut from
+ * `fromName`'s, or from every other datacenter. A cut already listed is not listed twice.
  */
 export function addPartition(
   cuts: readonly Cut[],
   datacenters: readonly WanDatacenter[],
   name: string,
-  fromName?: string
+  fromName?: string,
+  edgeLocations: readonly string[] = []
 ): Cut[] {
-  const between = resolveName(name, datacenters)
+  const between = resolveName(name, datacenters, edgeLocations)
   const and =
     fromName === undefined
       ? datacenters.map((d) => d.id).filter((id) => !between.includes(id))
-      : resolveName(fromName, datacenters)
+      : resolveName(fromName, datacenters, edgeLocations)
   if (and.length === 0) throw new Error(`nothing to cut ${name} from: it is the whole catalogue`)
   const overlap = between.filter((id) => and.includes(id))
   if (overlap.length > 0)
@@ -130,6 +174,8 @@ export function addPartition(
       `${name} and ${fromName ?? ''} share ${overlap.join(', ')}: a datacenter cannot be cut from itself`
     )
   const cut: Cut = { between, and }
+  const problem = edgeLocationsOnBothSides(cut, edgeLocations)
+  if (problem) throw new Error(`cannot cut ${name} from ${fromName ?? ''}: ${problem}`)
   const same = (a: readonly string[], b: readonly string[]) =>
     a.length === b.length && a.every((id) => b.includes(id))
   const listed = cuts.some(

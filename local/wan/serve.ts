@@ -136,7 +136,7 @@ function reread(): void {
   if (text === lastText) return
   lastText = text
   try {
-    const cuts = readCutsFile(file, datacenters)
+    const cuts = readCutsFile(file, datacenters, edgeLocations)
     relay.setCuts(new CutSet(cuts))
     log.info({ event: 'wan_cuts', cuts }, `cuts now: ${describeCuts(cuts).join('; ')}`)
   } catch (error) {

@@ -640,6 +640,36 @@ describe('cuts.json and partitions (local/wan/cuts.ts)', () => {
     )
   })
 
+  it("never cuts an edge location's legs by a datacenter or a region: only by naming it", () => {
+    const cutEu = new CutSet(addPartition([], world, 'eu', undefined, edgeLocations))
+    expect(cutEu.isCut('fra', 'nyc')).toBe(true)
+    expect([cutEu.isCut('dxb', 'fra'), cutEu.isCut('jnb', 'lon'), cutEu.isCut('dxb', 'sgp')]).toEqual([
+      false,
+      false,
+      false,
+    ])
+    expect(addPartition([], world, 'dxb', 'sgp', edgeLocations)).toEqual([{ between: ['dxb'], and: ['sgp'] }])
+    const dxbSgp = new CutSet(addPartition([], world, 'dxb', 'sgp', edgeLocations))
+    expect([dxbSgp.isCut('dxb', 'sgp'), dxbSgp.isCut('sgp', 'dxb'), dxbSgp.isCut('dxb', 'fra')]).toEqual([
+      true,
+      true,
+      false,
+    ])
+    // Without from: from every datacenter. From a region: its datacenters.
+    expect(addPartition([], world, 'jnb', undefined, edgeLocations)).toEqual([{ between: ['jnb'], and: ids }])
+    expect(addPartition([], world, 'us', 'dxb', edgeLocations)).toEqual([
+      { between: ['nyc', 'sfo'], and: ['dxb'] },
+    ])
+    expect(() => addPartition([], world, 'dxb', 'jnb', edgeLocations)).toThrow(
+      /cannot cut dxb from jnb: dxb and jnb are edge locations: there is no link between them/
+    )
+    expect(() => addPartition([], world, 'doha', undefined, edgeLocations)).toThrow(
+      /unknown datacenter or region "doha" \(datacenters: .*; regions: eu, us, ap; edge locations: dxb, jnb\)/
+    )
+    // An edge location the relay does not carry is unknown.
+    expect(() => addPartition([], world, 'dxb')).toThrow(/unknown datacenter or region "dxb"/)
+  })
+
   it('refuses a cuts.json that is malformed or names an unknown datacenter, saying where', () => {
     expect(() => parseCuts({ cuts: [{ between: ['fra'] }] }, 'cuts.json', world)).toThrow(
       /cuts\.json: cuts\[0\]\.and/
@@ -648,6 +678,15 @@ describe('cuts.json and partitions (local/wan/cuts.ts)', () => {
     expect(() => parseCuts({ cuts: [{ between: ['fra'], and: ['blr'] }] }, 'c', world)).toThrow(
       /cuts\[0\]\.and: unknown datacenter "blr"/
     )
+    expect(parseCuts({ cuts: [{ between: ['dxb'], and: ['sgp'] }] }, 'c', world, edgeLocations)).toEqual([
+      { between: ['dxb'], and: ['sgp'] },
+    ])
+    expect(() => parseCuts({ cuts: [{ between: ['dxb'], and: ['sgp'] }] }, 'c', world)).toThrow(
+      /cuts\[0\]\.between: unknown datacenter "dxb" \(not in the catalogue, nor an edge location\)/
+    )
+    expect(() =>
+      parseCuts({ cuts: [{ between: ['dxb', 'fra'], and: ['jnb'] }] }, 'c', world, edgeLocations)
+    ).toThrow(/c: cuts\[0\]: dxb and jnb are edge locations: there is no link between them/)
   })
 })
 
@@ -731,11 +770,13 @@ describe('WAN=1: the relay process, and `npm run swarm -- partition|heal`', () =
   it('names partition and heal in the usage', async () => {
     const { code, stderr } = await swarm(localDir, 'partition')
     expect(code).toBe(1)
-    expect(stderr).toContain('partition <dc|region> [from <dc|region>]')
+    expect(stderr).toContain('partition <dc|region|edge location> [from <dc|region|edge location>]')
     expect(stderr).toContain('heal')
     const bad = await swarm(localDir, 'partition', 'eu', 'to', 'us')
     expect(bad.code).toBe(1)
-    expect(bad.stderr).toContain('usage: npm run swarm -- partition <dc|region> [from <dc|region>] | heal')
+    expect(bad.stderr).toContain(
+      'usage: npm run swarm -- partition <dc|region|edge location> [from <dc|region|edge location>] | heal'
+    )
   })
 
   it(
@@ -772,11 +813,30 @@ describe('WAN=1: the relay process, and `npm run swarm -- partition|heal`', () =
     expect(await swarm(localDir, 'heal')).toMatchObject({ code: 0 })
   })
 
+  it(
+    "cuts an edge location's legs by its name, and a region's cut leaves them up",
+    { timeout: 20_000 },
+    async () => {
+      const eu = await swarm(localDir, 'partition', 'eu')
+      expect(eu.code).toBe(0)
+      expect(await probe('dxb', 'fra').echo('dubai-to-europe-during-its-cut')).toBe(true)
+      const dxb = await swarm(localDir, 'partition', 'dxb', 'from', 'sgp')
+      expect(dxb).toMatchObject({ code: 0 })
+      expect(dxb.stdout).toContain('  dxb  <-/->  sgp\n')
+      expect(await probe('dxb', 'sgp').echo('dubai-to-singapore', 1_000)).toBe(false)
+      expect(await probe('jnb', 'sgp').echo('johannesburg-to-singapore')).toBe(true)
+      const both = await swarm(localDir, 'partition', 'dxb', 'from', 'jnb')
+      expect(both.code).toBe(1)
+      expect(both.stderr).toContain('there is no link between them')
+      expect(await swarm(localDir, 'heal')).toMatchObject({ code: 0 })
+    }
+  )
+
   it('refuses an unknown datacenter or region, naming it, and cuts nothing', async () => {
     const { code, stderr } = await swarm(localDir, 'partition', 'atlantis')
     expect(code).toBe(1)
     expect(stderr).toMatch(
-      /swarm: unknown datacenter or region "atlantis" \(datacenters: fra, ams, lon, nyc, sfo, sgp; regions: eu, us, ap\)/
+      /swarm: unknown datacenter or region "atlantis" \(datacenters: fra, ams, lon, nyc, sfo, sgp; regions: eu, us, ap; edge locations: dxb, jnb\)/
     )
     const from = await swarm(localDir, 'partition', 'eu', 'from', 'mars')
     expect(from.stderr).toContain('"mars"')
