@@ -7,8 +7,9 @@
  *   invariants below, and built with `wrangler deploy --dry-run`, which needs no account or network.
  * - The edge's secrets (edge/env.ts `edgeSecrets`) are never vars, and every variable the edge reads
  *   (edge/config.ts) is a wrangler var, a secret or a local-only var.
- * - The local-only vars (edge/env.ts `localOnlyVars`: DATACENTER_LEGS, the emulated WAN's legs) are in
- *   no table: only `WAN=1 npm start` passes them, and production must never reach a datacenter by one.
+ * - The local-only vars (edge/env.ts `localOnlyVars`: DATACENTER_LEGS, the emulated WAN's legs, and
+ *   EDGE_LOCATIONS, its edge locations without a datacenter) are in no table: only `WAN=1 npm start`
+ *   passes them, and production must never reach a datacenter by one.
  *
  * As in stack.test.ts the invariants are a checker returning problems ("<where>: <invariant>: <detail>"),
  * and the negative tests break a copy of the real configuration to show that each problem is reported.
@@ -280,7 +281,7 @@ describe('wrangler.toml [env.production]', () => {
   })
 
   it('sets no local-only var: production reaches every datacenter at its own endpoints', () => {
-    expect(localOnlyVars).toEqual(['DATACENTER_LEGS'])
+    expect(localOnlyVars).toEqual(['DATACENTER_LEGS', 'EDGE_LOCATIONS'])
     for (const name of localOnlyVars) {
       expect(production.vars).not.toHaveProperty(name)
       expect(local.vars).not.toHaveProperty(name)
