@@ -1,7 +1,6 @@
 /** `/status.json`: datacenters with their state and last probe, recent changes, the viewer's steering, edge counters. */
 import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { ClientLocation } from '../client-location.ts'
-import type { HealthSnapshot } from '../steering/health-registry.ts'
 import {
   initialHealth,
   stateOf,
@@ -10,7 +9,7 @@ import {
   type StateChange,
 } from '../steering/health-state.ts'
 import { steer } from '../steering/nearest.ts'
-import { availability } from '../steering/health-view.ts'
+import { availability, type RequestHealth } from '../steering/health-view.ts'
 import { edgeCounters } from '../http/counters.ts'
 
 export interface StatusDocument {
@@ -33,11 +32,12 @@ export interface StatusDocument {
 
 export function statusDocument(
   datacenters: ReachableDatacenter[],
-  snapshot: HealthSnapshot | undefined,
+  health: RequestHealth,
   viewer: ClientLocation
 ): StatusDocument {
   const now = Date.now()
-  const steering = steer(datacenters, viewer, (dc) => availability(snapshot, dc.id, now))
+  const { snapshot } = health
+  const steering = steer(datacenters, viewer, (dc) => availability(health, dc.id, now))
   return {
     generatedAt: now,
     viewer: { ...viewer, steeredTo: steering.ranked[0]?.id ?? null, fallback: steering.fallback },

@@ -110,7 +110,7 @@ export class HealthRegistry extends DurableObject<Bindings> {
     const results = await Promise.all(
       config.datacenters.map(async (dc) => ({
         dc,
-        result: await probe(dc, config.health.probeTimeoutMs, config.originProof),
+        result: await probe(dc, dc.endpoints.web, config.health.probeTimeoutMs, config.originProof),
       }))
     )
     for (const { dc, result } of results) {

@@ -4,6 +4,9 @@
  * stale memo is used as is and refreshed in the background. Failures this isolate sees itself
  * take that datacenter out of its own rotation at once (for a few seconds) and are reported to
  * the registry, where they count towards taking it down everywhere.
+ *
+ * That hold is kept per edge location (placement/edge-location.ts): a failure seen on the way from
+ * one place says nothing of the way from another, and on a local run one isolate serves every place.
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../env.ts'
@@ -16,7 +19,16 @@ const LOCAL_HOLD_MS = 5_000
 
 let memo: { snapshot: HealthSnapshot; fetchedAt: number } | undefined
 let refreshStartedAt = 0
-const heldUntil = new Map<string, number>()
+/** By edge location, then datacenter: until when this isolate keeps it out of rotation. */
+const heldUntil = new Map<string, Map<string, number>>()
+
+/** Health as one request steers by it. */
+export interface RequestHealth {
+  /** The registry's snapshot; undefined while it has never answered (then every datacenter counts as up). */
+  snapshot: HealthSnapshot | undefined
+  /** Where the request entered the edge: whose holds apply to it. */
+  edgeLocation: string
+}
 
 async function refresh(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> {
   refreshStartedAt = Date.now()
@@ -38,8 +50,7 @@ async function refresh(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> 
   }
 }
 
-/** The current snapshot, or undefined when the registry has never answered (then all count as up). */
-export async function healthSnapshot(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> {
+async function currentSnapshot(c: Context<AppEnv>): Promise<HealthSnapshot | undefined> {
   const now = Date.now()
   const memoMs = c.get('config').health.memoMs
   if (!memo) return refresh(c)
@@ -49,20 +60,25 @@ export async function healthSnapshot(c: Context<AppEnv>): Promise<HealthSnapshot
   return memo.snapshot
 }
 
-export function availability(
-  snapshot: HealthSnapshot | undefined,
-  dc: string,
-  now = Date.now()
-): Availability {
-  const h = snapshot?.datacenters[dc]
+/** The health this request steers by: the current snapshot, and where the request entered the edge. */
+export async function healthSnapshot(c: Context<AppEnv>): Promise<RequestHealth> {
+  return { snapshot: await currentSnapshot(c), edgeLocation: c.get('edgeLocation').id }
+}
+
+export function availability(health: RequestHealth, dc: string, now = Date.now()): Availability {
+  const h = health.snapshot?.datacenters[dc]
   if (h?.drained) return 'drained'
-  if ((heldUntil.get(dc) ?? 0) > now || (h && !h.up)) return 'down'
+  const held = heldUntil.get(health.edgeLocation)?.get(dc) ?? 0
+  if (held > now || (h && !h.up)) return 'down'
   return 'available'
 }
 
 /** Records a failure of `dc` seen on the request path. */
 export function reportFailure(c: Context<AppEnv>, dc: string, reason: string): void {
-  heldUntil.set(dc, Date.now() + LOCAL_HOLD_MS)
+  const location = c.get('edgeLocation').id
+  let holds = heldUntil.get(location)
+  if (!holds) heldUntil.set(location, (holds = new Map<string, number>()))
+  holds.set(dc, Date.now() + LOCAL_HOLD_MS)
   c.executionCtx.waitUntil(
     c.env.HEALTH.getByName(HEALTH_REGISTRY_NAME)
       .report(dc, reason)

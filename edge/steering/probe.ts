@@ -1,15 +1,17 @@
 /**
- * One active probe: GET <web>/health of a datacenter with the edge's proof, within a timeout.
- * Always at the datacenter's own endpoint, never a client's leg of the emulated WAN (steering/legs.ts):
- * the HealthRegistry is one object in one place, so no client's leg is its own. Issue #16 probes from
- * several vantages.
+ * One active probe: GET <web>/health of a datacenter with the edge's proof, within a timeout. The
+ * caller says at which base URL: the datacenter's own endpoint, or with the emulated WAN the leg from
+ * where the prober stands (steering/legs.ts), so that a datacenter cut off from there is seen down.
+ * The answer must name the datacenter expected, whatever the URL.
  */
 import { healthDocumentSchema } from '#shared/schemas.ts'
 import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { ProbeResult } from './health-state.ts'
 
 export async function probe(
-  dc: ReachableDatacenter,
+  dc: Pick<ReachableDatacenter, 'id'>,
+  /** The datacenter's web base URL, as the prober reaches it. */
+  web: string,
   timeoutMs: number,
   originProof: Readonly<Record<string, string>>
 ): Promise<ProbeResult> {
@@ -20,7 +22,7 @@ export async function probe(
     ...result,
   })
   try {
-    const res = await fetch(new URL('/health', dc.endpoints.web), {
+    const res = await fetch(new URL('/health', web), {
       headers: originProof,
       signal: AbortSignal.timeout(timeoutMs),
     })

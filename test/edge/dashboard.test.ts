@@ -188,8 +188,9 @@ describe('GET /status/dashboard', () => {
     expect(error?.text).toBe(`${dashboardFailures.metrics_unavailable} metrics_unavailable`)
     expect(html).not.toMatch(/PROMETHEUS_URL|dash-a|cannot be read/)
     expect(await select(html, 'svg')).toEqual([])
-    // Not the datacenters' fault: neither is held out of steering.
-    expect(datacenters.map((dc) => availability(undefined, dc.id))).toEqual(Array(3).fill('available'))
+    // Not the datacenters' fault: neither is held out of steering where the request entered (dash-a).
+    const fromBoston = { snapshot: undefined, edgeLocation: 'dash-a' }
+    expect(datacenters.map((dc) => availability(fromBoston, dc.id))).toEqual(Array(3).fill('available'))
 
     // The failure is kept a few seconds: asked again, no datacenter is (none could answer this time).
     const again = await get('/status/dashboard.json?range=6h', [
@@ -216,8 +217,8 @@ describe('GET /status/dashboard', () => {
     expect(error?.attrs['data-code']).toBe('datacenter_unreachable')
     expect(error?.text).toBe(`${dashboardFailures.datacenter_unreachable} datacenter_unreachable`)
     expect(html).not.toMatch(/127\.0\.0\.1|dash-dead|dash-c/)
-    // Refused, yet left to the probes to judge.
-    expect(availability(undefined, 'dash-dead')).toBe('available')
+    // Refused, yet left to the probes to judge: not held where the request entered (dash-dead's site).
+    expect(availability({ snapshot: undefined, edgeLocation: 'dash-dead' }, 'dash-dead')).toBe('available')
   })
 
   it('never holds a datacenter whose dashboard answer is slow against its health', async () => {
@@ -239,7 +240,7 @@ describe('GET /status/dashboard', () => {
       message: dashboardFailures.datacenter_timeout,
     })
     // Steering's view in this isolate and the registry's (what /status and every isolate steer by).
-    expect(availability(undefined, slow!.id)).toBe('available')
+    expect(availability({ snapshot: undefined, edgeLocation: slow!.id }, slow!.id)).toBe('available')
     expect((await registry.snapshot()).datacenters[slow!.id]).toMatchObject({ up: true, failures: 0 })
   })
 

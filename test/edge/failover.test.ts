@@ -16,17 +16,21 @@ const nearBostonDc = (id: string, web: string, lon = -71.06) => ({
   endpoints: { web, natsWs: 'ws://127.0.0.1:9' },
 })
 
-/** `GET /` from near Boston against this catalogue (and vars). */
-async function fromBoston(datacenters: unknown[], vars: Record<string, string> = {}) {
+/** `GET /` from `geo` against this catalogue (and vars). */
+async function from(geo: string, datacenters: unknown[], vars: Record<string, string> = {}) {
   const ctx = createExecutionContext()
   const res = await worker.fetch(
-    new Request('https://edge.test/', { headers: { 'x-client-geo': '42.36,-71.06' } }),
+    new Request('https://edge.test/', { headers: { 'x-client-geo': geo } }),
     { ...env, ...vars, DATACENTERS: JSON.stringify(datacenters) },
     ctx
   )
   await waitOnExecutionContext(ctx)
   return res
 }
+
+/** `GET /` from near Boston against this catalogue (and vars). */
+const fromBoston = (datacenters: unknown[], vars: Record<string, string> = {}) =>
+  from('42.36,-71.06', datacenters, vars)
 
 describe('failover on the request path', () => {
   // "bos" sits near Boston on a closed port, so nothing has seen it fail yet.
@@ -41,6 +45,26 @@ describe('failover on the request path', () => {
     const second = await fromBoston(withBoston)
     expect(second.headers.get('x-datacenter')).toBe('lon')
     expect(second.headers.get('x-failover-from')).toBeNull()
+  })
+
+  it('holds a failed datacenter out of rotation only for the edge location that saw it fail', async () => {
+    // "hbos" is not in the registry's catalogue: only this isolate's holds can steer around it.
+    const datacenters = [
+      ...catalogue.filter((dc) => dc.id !== 'nyc'),
+      nearBostonDc('hbos', 'http://127.0.0.1:9'),
+    ]
+    // Hartford enters the edge at a location of its own, and its nearest datacenter is hbos too.
+    const vars = {
+      EDGE_LOCATIONS: JSON.stringify([{ id: 'hfd', name: 'Hartford', lat: 41.76, lon: -72.68 }]),
+    }
+    const fromHartford = () => from('41.76,-72.68', datacenters, vars)
+    expect((await fromBoston(datacenters, vars)).headers.get('x-failover-from')).toBe('hbos')
+    expect((await fromBoston(datacenters, vars)).headers.get('x-failover-from')).toBeNull()
+    // Boston's failure holds nothing for Hartford: it tries hbos itself once, then holds it too.
+    expect((await fromHartford()).headers.get('x-failover-from')).toBe('hbos')
+    const again = await fromHartford()
+    expect(again.status).toBe(200)
+    expect(again.headers.get('x-failover-from')).toBeNull()
   })
 })
 
