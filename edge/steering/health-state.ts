@@ -18,6 +18,11 @@ export interface DatacenterHealth {
   up: boolean
   degraded: boolean
   drained: boolean
+  /**
+   * When the operator last drained or undrained it (the admin request's time): vantages merge drains
+   * last-writer-wins by it (vantages/verdict.ts). Absent: never, as far as this view knows.
+   */
+  drainedAt?: number
   failures: number
   successes: number
   lastProbe?: ProbeResult
@@ -47,7 +52,7 @@ export const initialHealth = (at: number): DatacenterHealth => ({
   since: at,
 })
 
-export function stateOf(h: DatacenterHealth): DatacenterState {
+export function stateOf(h: Pick<DatacenterHealth, 'up' | 'degraded' | 'drained'>): DatacenterState {
   if (h.drained) return 'drained'
   if (!h.up) return 'down'
   return h.degraded ? 'degraded' : 'healthy'
