@@ -31,6 +31,9 @@ export default defineConfig({
                 // GitHub's documented test secret: the fixture deliveries are signed with it.
                 GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
                 UPSTREAM_TIMEOUT_MS: '2000',
+                // Tests run the health vantages' alarms themselves (runDurableObjectAlarm): a long
+                // interval keeps alarms firing on their own out of what a test counts.
+                PROBE_INTERVAL_MS: '60000',
               },
               // Low enough for test/edge/image-abuse.test.ts to reach it (wrangler.toml's is for local runs).
               ratelimits: { IMAGE_RATE_LIMITER: { namespace_id: '1101', simple: { limit: 20, period: 60 } } },

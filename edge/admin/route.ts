@@ -2,14 +2,21 @@
  * The operator API (bearer ADMIN_TOKEN; PURGE_TOKEN for the cache purge only): drain and undrain
  * a datacenter, purge cached registry paths. A drained datacenter takes no new traffic at once (this isolate replaces its health memo; others follow within
  * HEALTH_MEMO_MS), while requests already in flight there finish.
+ *
+ * A drain is written to every health vantage at once, stamped with this request's time, and the
+ * answer says which took it (`vantages: { eu: "ok", us: "unreachable" }`): one that missed it learns
+ * it from its peers within a probe interval, the latest stamp winning (vantages/verdict.ts). When
+ * none took it, 503 health_unavailable.
  */
 import { Hono, type MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { requireAdmin, requireBearer } from './auth.ts'
-import { HEALTH_REGISTRY_NAME, replaceSnapshot } from '../steering/health-view.ts'
+import { replaceSnapshot, requestVantage } from '../steering/health-view.ts'
 import { stateOf } from '../steering/health-state.ts'
+import { vantagesOf, vantageStub } from '../vantages/vantage-set.ts'
+import type { HealthSnapshot } from '../vantages/views.ts'
 
 export const admin = new Hono<AppEnv>()
 
@@ -32,12 +39,44 @@ for (const action of ['drain', 'undrain'] as const) {
   admin.post(`/admin/datacenters/:dc/${action}`, async (c) => {
     const id = c.req.param('dc')
     if (!c.get('config').byId.has(id)) throw new ApiError('unknown_datacenter', `unknown datacenter ${id}`)
-    const snapshot = await c.env.HEALTH.getByName(HEALTH_REGISTRY_NAME).setDrained(id, action === 'drain')
-    replaceSnapshot(snapshot)
-    console.log(
-      JSON.stringify({ level: 'info', requestId: c.get('requestId'), msg: `datacenter ${action}ed`, dc: id })
+    const vantages = vantagesOf(c.get('config').datacenters)
+    const at = Date.now()
+    const writes = await Promise.allSettled(
+      vantages.map((v) => vantageStub(c.env, v).setDrained(id, action === 'drain', at))
     )
-    return c.json({ dc: id, state: stateOf(snapshot.datacenters[id]!) })
+    const acknowledged: Record<string, 'ok' | 'unreachable'> = {}
+    const snapshots = new Map<string, HealthSnapshot>()
+    writes.forEach((write, i) => {
+      const vantage = vantages[i]!.id
+      acknowledged[vantage] = write.status === 'fulfilled' ? 'ok' : 'unreachable'
+      if (write.status === 'fulfilled') {
+        replaceSnapshot(c.env, write.value)
+        snapshots.set(vantage, write.value)
+      } else
+        console.error(
+          JSON.stringify({
+            level: 'error',
+            requestId: c.get('requestId'),
+            msg: `${action} not written to a health vantage`,
+            dc: id,
+            vantage,
+            error: String(write.reason),
+          })
+        )
+    })
+    // The state as this request's own vantage now says it, else as any that took the change.
+    const snapshot = snapshots.get(requestVantage(c).id) ?? [...snapshots.values()][0]
+    if (!snapshot) throw new ApiError('health_unavailable', `no health vantage took the ${action} of ${id}`)
+    console.log(
+      JSON.stringify({
+        level: 'info',
+        requestId: c.get('requestId'),
+        msg: `datacenter ${action}ed`,
+        dc: id,
+        vantages: acknowledged,
+      })
+    )
+    return c.json({ dc: id, state: stateOf(snapshot.datacenters[id]!), vantages: acknowledged })
   })
 }
 

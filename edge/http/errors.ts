@@ -34,6 +34,8 @@ export const edgeErrors = {
   // What the edge is configured for
   unknown_datacenter: 404,
   admin_disabled: 503,
+  /** No health vantage took an operator's change (admin/route.ts). */
+  health_unavailable: 503,
   webhook_disabled: 503,
   config_invalid: 500,
   // The datacenters behind the edge

@@ -32,6 +32,8 @@ export interface DatacenterHealth {
 
 export interface StateChange {
   dc: string
+  /** Whose view changed; absent: the verdict over the vantages' views (vantages/verdict.ts). */
+  vantage?: string
   at: number
   from: DatacenterState
   to: DatacenterState

@@ -14,9 +14,8 @@
  * What takes a leg: the web service (http/datacenter.ts, the dashboard route) through `webLeg`, and
  * NATS (images, webhooks, /health/<dc>) through `natsBridge`. A NatsBridge holds one connection, so
  * with legs there is one bridge per (home, target), named `<home>><target>`; without, one per
- * datacenter, named by its id, as before. What does not: the HealthRegistry's probes, one object in
- * one place, whose leg would only say where that object runs (steering/probe.ts; issue #16 probes from
- * several vantages).
+ * datacenter, named by its id, as before. The health vantages probe over the legs from their sites
+ * (steering/health-registry.ts), so a datacenter cut off from one region is seen down from there.
  */
 import type { Context } from 'hono'
 import type { Endpoints, ReachableDatacenter } from '#shared/catalogue.ts'

@@ -51,7 +51,9 @@ describe('operator API: drain and undrain', () => {
     expect((await nearAms()).headers.get('x-datacenter')).toBe('ams')
     const drained = await post('/admin/datacenters/ams/drain', ADMIN)
     expect(drained.status).toBe(200)
-    expect(await drained.json()).toEqual({ dc: 'ams', state: 'drained' })
+    // Written to every health vantage of the catalogue, each of which took it.
+    const everyVantage = { eu: 'ok', us: 'ok', ap: 'ok' }
+    expect(await drained.json()).toEqual({ dc: 'ams', state: 'drained', vantages: everyVantage })
     const moved = await nearAms()
     expect(moved.status).toBe(200)
     expect(moved.headers.get('x-datacenter')).toBe('lon')
@@ -59,7 +61,7 @@ describe('operator API: drain and undrain', () => {
     expect(await stateOf('ams')).toBe('drained')
 
     const undrained = await post('/admin/datacenters/ams/undrain', ADMIN)
-    expect(await undrained.json()).toEqual({ dc: 'ams', state: 'healthy' })
+    expect(await undrained.json()).toEqual({ dc: 'ams', state: 'healthy', vantages: everyVantage })
     expect((await nearAms()).headers.get('x-datacenter')).toBe('ams')
   })
 })

@@ -18,7 +18,8 @@ import {
   roundUp,
   seriesPath,
 } from '../../edge/status/dashboard.tsx'
-import { availability, HEALTH_REGISTRY_NAME } from '../../edge/steering/health-view.ts'
+import { availability } from '../../edge/steering/health-view.ts'
+import { vantageStub } from '../../edge/vantages/vantage-set.ts'
 import { FAILURE_CACHE_SECONDS } from '../../edge/status/dashboard-route.ts'
 import { errorOf } from './responses.ts'
 
@@ -222,9 +223,10 @@ describe('GET /status/dashboard', () => {
   })
 
   it('never holds a datacenter whose dashboard answer is slow against its health', async () => {
-    // A catalogue datacenter (so the health registry keeps its record) whose web endpoint never answers.
+    // A catalogue datacenter (so the health vantages keep its record) whose web endpoint never answers.
     const [slow, next] = catalogue.filter((dc) => dc.id !== 'nyc' && dc.id !== 'syd')
-    const registry = env.HEALTH.getByName(HEALTH_REGISTRY_NAME)
+    // Both placed near Boston in region us: the request's vantage, where a failure would be reported.
+    const registry = vantageStub(env, { id: 'us', hint: 'enam' })
     const before = (await registry.snapshot()).datacenters[slow!.id]
     expect(before).toMatchObject({ up: true, failures: 0 })
     await caches.default.delete(new Request('https://edge.test/status/dashboard.json?range=1h'))
@@ -239,7 +241,7 @@ describe('GET /status/dashboard', () => {
       code: 'datacenter_timeout',
       message: dashboardFailures.datacenter_timeout,
     })
-    // Steering's view in this isolate and the registry's (what /status and every isolate steer by).
+    // Steering's view in this isolate and the request's vantage's (what /status and its isolates steer by).
     expect(availability({ snapshot: undefined, edgeLocation: slow!.id }, slow!.id)).toBe('available')
     expect((await registry.snapshot()).datacenters[slow!.id]).toMatchObject({ up: true, failures: 0 })
   })

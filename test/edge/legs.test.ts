@@ -13,7 +13,9 @@ import { describe, expect, it } from 'vitest'
 import { env } from 'cloudflare:workers'
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import worker from '../../edge/index.ts'
-import { HEALTH_REGISTRY_NAME, replaceSnapshot } from '../../edge/steering/health-view.ts'
+import type { ReachableDatacenter } from '#shared/catalogue.ts'
+import { replaceSnapshot } from '../../edge/steering/health-view.ts'
+import { vantagesOf, vantageStub } from '../../edge/vantages/vantage-set.ts'
 import { errorOf } from './responses.ts'
 
 const catalogue = JSON.parse(env.DATACENTERS) as Array<{
@@ -76,10 +78,14 @@ describe('the web service, through the leg from the client home datacenter', () 
   })
 
   it('takes the leg from the client home to the next datacenter when its own is drained', async () => {
-    // The HealthRegistry drains only what its own catalogue has: nyc, which no other case here uses.
+    // The health vantages drain only what their own catalogue has: nyc, which no other case here uses.
     const { e, datacenters, legs } = world('drained', 'nyc')
-    const registry = env.HEALTH.getByName(HEALTH_REGISTRY_NAME)
-    replaceSnapshot(await registry.setDrained(e, true))
+    // As the operator API does: every vantage, and this isolate's memo of each.
+    const drain = async (drained: boolean) => {
+      for (const vantage of vantagesOf(JSON.parse(env.DATACENTERS) as ReachableDatacenter[]))
+        replaceSnapshot(env, await vantageStub(env, vantage).setDrained(e, drained))
+    }
+    await drain(true)
     try {
       const res = await get('/', boston, datacenters, withLegs(legs))
       expect(res.status).toBe(200)
@@ -87,7 +93,7 @@ describe('the web service, through the leg from the client home datacenter', () 
       expect(res.headers.get('x-datacenter')).toBe('ams')
       expect(res.headers.get('x-failover-from')).toBeNull()
     } finally {
-      replaceSnapshot(await registry.setDrained(e, false))
+      await drain(false)
     }
   })
 
