@@ -24,7 +24,8 @@ async function currentStatus(c: Context<AppEnv>) {
   return statusDocument(
     config.datacenters,
     await healthSnapshot(c),
-    clientLocation(c.req.raw, config.allowGeoOverride)
+    clientLocation(c.req.raw, config.allowGeoOverride),
+    config.health.probeIntervalMs
   )
 }
 

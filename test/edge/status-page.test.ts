@@ -49,7 +49,7 @@ const noProbeYet = { snapshot: undefined, edgeLocation: 'lon' }
 
 /** The page as the route renders it, for a catalogue of one's choosing and no probe yet. */
 async function pageFor(catalogue: ReachableDatacenter[], viewer = { lat: 51.51, lon: -0.13 }) {
-  return statusPage(statusDocument(catalogue, noProbeYet, viewer), worldMap(catalogue), 5_000)
+  return statusPage(statusDocument(catalogue, noProbeYet, viewer, 5_000), worldMap(catalogue), 5_000)
 }
 
 describe('GET /status without JavaScript', () => {
@@ -132,7 +132,12 @@ describe('escaping', () => {
   const hostile = '<script>alert(1)</script>"\'&'
   const [fra, ams] = reachable(europe)
   const doc: StatusDocument = {
-    ...statusDocument([{ ...fra!, name: hostile }, ams!], noProbeYet, { lat: 50, lon: 8, country: hostile }),
+    ...statusDocument(
+      [{ ...fra!, name: hostile }, ams!],
+      noProbeYet,
+      { lat: 50, lon: 8, country: hostile },
+      5_000
+    ),
     changes: [{ dc: 'fra', at: Date.now(), from: 'healthy', to: 'down', reason: hostile }],
   }
   doc.datacenters[1]!.lastProbe = {

@@ -245,3 +245,59 @@ describe('the vantage set', () => {
     expect(asked.every(([name]) => name === 'vantage:ap')).toBe(true)
   })
 })
+
+describe('GET /status.json, from the viewer vantage', () => {
+  interface Doc {
+    viewer: { steeredTo: string; vantage: string | null }
+    datacenters: Array<{
+      id: string
+      state: string
+      votes: { up: number; down: number; abstain: number } | null
+      views: Record<string, { state: string; lastProbe: { ok: boolean } | null } | null>
+    }>
+    vantages: Array<{ id: string; site: string; hint: string; at: number | null; fresh: boolean }>
+  }
+  const status = async (scope: VantageScope, geo: string) =>
+    (await request(scope, geo, '/status.json')).json<Doc>()
+
+  it('shows each datacenter votes and every vantage view of it, and each vantage', async () => {
+    const scope = await ready('vantages-status/')
+    await scope.stub('us').report('fra', 'HTTP 502')
+    await scope.stub('us').report('fra', 'connection refused')
+    const doc = await status(scope, newYork)
+    expect(doc.viewer.vantage).toBe('us')
+    const byId = new Map(doc.datacenters.map((dc) => [dc.id, dc]))
+    expect(byId.get('fra')).toMatchObject({
+      state: 'healthy',
+      votes: { up: 2, down: 1, abstain: 0 },
+      views: {
+        eu: { state: 'healthy', lastProbe: { ok: true } },
+        us: { state: 'down', lastProbe: { ok: true } },
+        ap: { state: 'healthy', lastProbe: { ok: true } },
+      },
+    })
+    expect(byId.get('nyc')).toMatchObject({ state: 'down', votes: { up: 0, down: 3, abstain: 0 } })
+    // New York's vantage sees fra down: the viewer is steered past it (nyc is down, lon next).
+    expect(doc.viewer.steeredTo).toBe('lon')
+    expect(doc.vantages.map(({ id, site, hint, fresh }) => ({ id, site, hint, fresh }))).toEqual([
+      { id: 'eu', site: 'fra', hint: 'weur', fresh: true },
+      { id: 'us', site: 'nyc', hint: 'enam', fresh: true },
+      { id: 'ap', site: 'syd', hint: 'oc', fresh: true },
+    ])
+    for (const vantage of doc.vantages) expect(vantage.at).toBeTypeOf('number')
+  })
+
+  it('says when a vantage has not been heard, or has never probed', async () => {
+    const scope = vantageScope('vantages-status-new/')
+    const doc = await status(scope, london)
+    expect(doc.viewer.vantage).toBe('eu')
+    expect(doc.vantages.map(({ id, at, fresh }) => ({ id, at, fresh }))).toEqual([
+      { id: 'eu', at: null, fresh: false },
+      { id: 'us', at: null, fresh: false },
+      { id: 'ap', at: null, fresh: false },
+    ])
+    const fra = doc.datacenters.find((dc) => dc.id === 'fra')!
+    expect(fra).toMatchObject({ state: 'healthy', votes: { up: 0, down: 0, abstain: 3 } })
+    expect(fra.views).toEqual({ eu: { state: 'healthy', lastProbe: null }, us: null, ap: null })
+  })
+})
