@@ -3,31 +3,13 @@ import { steer, distanceKm, clientOrigin, type Availability } from '../../edge/s
 import { nearestSite } from '../../edge/placement/edge-location.ts'
 import type { ClientLocation } from '../../edge/client-location.ts'
 import type { Datacenter } from '#shared/catalogue.ts'
-import catalogue from '#shared/datacenters.json' with { type: 'json' }
+import { cities, local, withNewYork } from './cities.ts'
 
-const local: Datacenter[] = catalogue
-const withNewYork: Datacenter[] = [
-  ...local,
-  { id: 'nyc', name: 'New York', region: 'us', lat: 40.71, lon: -74.01 },
-]
 const order = (
   dcs: Datacenter[],
   client: Parameters<typeof steer>[1],
   available?: (dc: Datacenter) => Availability
 ) => steer(dcs, client, available).ranked.map((dc) => dc.id)
-
-const cities = [
-  // city, lat, lon, nearest of the 3 local datacenters, nearest once New York is in the catalogue
-  ['Berlin', 52.52, 13.4, 'fra', 'fra'],
-  ['Paris', 48.86, 2.35, 'lon', 'lon'],
-  ['Madrid', 40.42, -3.7, 'lon', 'lon'],
-  ['Dublin', 53.35, -6.26, 'lon', 'lon'],
-  ['New York', 40.71, -74.01, 'lon', 'nyc'],
-  ['Tokyo', 35.68, 139.69, 'ams', 'ams'],
-  ['São Paulo', -23.55, -46.63, 'lon', 'nyc'],
-  ['Cape Town', -33.92, 18.42, 'fra', 'fra'],
-  ['Sydney', -33.87, 151.21, 'fra', 'nyc'],
-] as const
 
 describe('steering: nearest datacenter by great-circle distance', () => {
   it.each(cities)(
