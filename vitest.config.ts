@@ -23,6 +23,10 @@ export default defineConfig({
                 IMAGE_SERVICE: inject('imageService'),
                 SILENT_WEB: inject('silentWeb'),
                 ALLOW_GEO_OVERRIDE: 'true',
+                // The edge tests assert where distance sends a request; measured steering explores
+                // other datacenters from a cold edge location. Its own tests set 'measured'
+                // (test/edge/steering-mode.test.ts, latency.test.ts).
+                STEERING_MODE: 'distance',
                 // At least 43 characters, as the edge requires (32 random bytes).
                 ADMIN_TOKEN: 'test-admin-token-0123456789abcdefghijklmnopqrstuvwxyz',
                 PURGE_TOKEN: 'test-purge-token-0123456789abcdefghijklmnopqrstuvwxyz',

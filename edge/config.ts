@@ -16,6 +16,7 @@ import {
 import { nkeySeedMessage, nkeySeedPattern } from '#shared/nats-permissions.ts'
 import type { Bindings } from './env.ts'
 import type { EdgeSite } from './placement/edge-location.ts'
+import { steeringModes, type SteeringMode } from './latency/choose.ts'
 
 const millis = (fallback: number, min = 1) =>
   z.coerce.number().int().min(min).max(3_600_000).default(fallback)
@@ -38,6 +39,11 @@ const MAX_LEGS_CHARS = 64 * 1024
 
 const varsSchema = z.object({
   ALLOW_GEO_OVERRIDE: z.enum(['true', 'false']).default('false'),
+  /**
+   * `measured`: steer each request to the datacenter measured fastest from its edge location
+   * (latency/choose.ts); `distance`: by great-circle distance only, as before measurements.
+   */
+  STEERING_MODE: z.enum(steeringModes).default('measured'),
   /** Active health probe period (Durable Object alarm). */
   PROBE_INTERVAL_MS: millis(5_000, 100),
   PROBE_TIMEOUT_MS: millis(2_000, 50),
@@ -114,6 +120,7 @@ export interface EdgeConfig {
   /** DATACENTER_LEGS: set only on a local run with the WAN on (steering/legs.ts). */
   legs: DatacenterLegs | undefined
   allowGeoOverride: boolean
+  steeringMode: SteeringMode
   health: {
     probeIntervalMs: number
     probeTimeoutMs: number
@@ -282,6 +289,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
     edgeSites,
     legs,
     allowGeoOverride: v.ALLOW_GEO_OVERRIDE === 'true',
+    steeringMode: v.STEERING_MODE,
     health: {
       probeIntervalMs: v.PROBE_INTERVAL_MS,
       probeTimeoutMs: v.PROBE_TIMEOUT_MS,

@@ -32,6 +32,7 @@ export const edgeTunables = [
   'UP_AFTER',
   'HEALTH_MEMO_MS',
   'UPSTREAM_TIMEOUT_MS',
+  'STEERING_MODE',
 ] as const
 
 /** The edge's credentials, and the backend services that hold each (none: the edge only). */

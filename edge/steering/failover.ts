@@ -1,7 +1,11 @@
 /**
  * Runs one request against the steered datacenter and, when that datacenter fails in a way that
  * makes a retry safe (refused or reset connection, timeout, 5xx, NATS no responders), once more on
- * the next one. Every failure is reported to the health state. Headers say what happened:
+ * the next one. Datacenters are ranked by latency/choose.ts: measured latency from the request's edge
+ * location, else distance (STEERING_MODE). Each successful attempt's time is recorded for that edge
+ * location; every failure is reported to the health state instead. Headers say what happened:
+ *   x-steering: <reason>            why the first choice was first: measured, distance, exploration,
+ *                                   pinned or fallback
  *   x-failover-from: <dc>           the first choice failed and another datacenter answered
  *   x-steering-fallback: no-healthy-datacenter   nothing was healthy; the nearest was used anyway
  *
@@ -23,7 +27,9 @@ import type { ImageErrorCode } from '#shared/images.ts'
 import type { AppEnv } from '../env.ts'
 import type { BridgeFailure } from '../nats/bridge.ts'
 import { clientLocation } from '../client-location.ts'
-import { steer } from './nearest.ts'
+import { chooseDatacenters } from '../latency/choose.ts'
+import { isolateLatency } from '../latency/estimates.ts'
+import { steeringModeOf } from '../latency/mode.ts'
 import { availability, healthSnapshot, reportFailure } from './health-view.ts'
 import { count, countServed } from '../http/counters.ts'
 import { ApiError } from '../http/errors.ts'
@@ -111,11 +117,20 @@ export async function withFailover<T>(
 ): Promise<FailoverOutcome<T>> {
   const config = c.get('config')
   const snapshot = await healthSnapshot(c)
-  const { ranked, fallback } = steer(
+  const edge = c.get('edgeLocation').id
+  const mode = steeringModeOf(c.req.raw, config)
+  const now = Date.now()
+  const { ranked, fallback, reason, ...made } = chooseDatacenters(
     config.datacenters,
     clientLocation(c.req.raw, config.allowGeoOverride),
-    (dc) => availability(snapshot, dc.id)
+    (dc) => availability(snapshot, dc.id),
+    isolateLatency.at(edge),
+    now,
+    mode
   )
+  // A request steered by distance (an operator's switch, a comparison) takes no turn of exploration.
+  if (mode === 'measured') isolateLatency.chose(edge, made, now)
+  c.header('x-steering', reason)
   if (fallback) {
     count('fallbacks')
     c.header('x-steering-fallback', 'no-healthy-datacenter')
@@ -126,12 +141,17 @@ export async function withFailover<T>(
   for (const [index, dc] of candidates.entries()) {
     tried.push(dc.id)
     let result: Attempt<T>
+    // workerd's clock moves only on I/O, and an attempt is I/O: its time is the round trip and the
+    // datacenter's work, what a client of this edge location waits for.
+    const startedAt = Date.now()
     try {
       result = await attempt(dc, { last: index === candidates.length - 1 })
     } catch (error) {
       result = { ok: false, code: 'exception', message: String(error) }
     }
     if (result.ok) {
+      const endedAt = Date.now()
+      isolateLatency.record(edge, dc.id, endedAt - startedAt, endedAt)
       countServed(dc.id)
       if (tried.length > 1) {
         count('failovers')
