@@ -18,6 +18,8 @@
  *   refresh per location per 10 s), so a quiet location keeps its estimates warm.
  * - Candidates come from available datacenters only, so nothing down or drained is explored. After
  *   the head, the order stays a failover order: the other candidates, then steer()'s rest.
+ * - `explore: false` previews the choice (the status page): what a request gets when its turn is
+ *   not an exploration's. Exploration is the table's upkeep, not where the location is served.
  */
 import type { Datacenter } from '#shared/catalogue.ts'
 import type { ClientLocation } from '../client-location.ts'
@@ -40,6 +42,11 @@ export type SteeringReason = 'pinned' | 'measured' | 'distance' | 'exploration' 
 
 export interface Choice<D extends Datacenter> extends Steering<D>, ChoiceMade {
   reason: SteeringReason
+  /**
+   * How many datacenters at the head of `ranked` the choice weighed by measured latency (its
+   * candidates, in its order); 0 when it weighed none: pinned, fallback, distance mode, no location.
+   */
+  weighed: number
 }
 
 const CANDIDATE_RATIO = 1.5
@@ -88,27 +95,31 @@ export function chooseDatacenters<D extends Datacenter>(
   /** The request's edge location's state; undefined before its first choice. */
   latency: LocationLatency | undefined,
   now: number,
-  mode: SteeringMode = 'measured'
+  mode: SteeringMode = 'measured',
+  /** false: leave exploration out and change nothing a request's turn would (a preview). */
+  { explore = true }: { explore?: boolean } = {}
 ): Choice<D> {
   const { ranked, fallback } = steer(catalogue, client, availability)
   const leader = latency?.leader
-  const keep = (reason: SteeringReason, order = ranked, made: ChoiceMade = { leader, refreshed: false }) => ({
-    ranked: order,
-    fallback,
-    reason,
-    ...made,
-  })
+  const keep = (
+    reason: SteeringReason,
+    order = ranked,
+    weighed = 0,
+    made: ChoiceMade = { leader, refreshed: false }
+  ) => ({ ranked: order, fallback, reason, weighed, ...made })
   if (fallback) return keep('fallback')
   const [nearest] = ranked
   if (nearest && isPinned(nearest, client)) return keep('pinned')
   const origin = clientOrigin(client)
   if (mode === 'distance' || !latency || !origin) return keep('distance')
   const candidates = candidatesOf(ranked, origin)
-  if (candidates.length < 2) return keep('distance')
+  const weighed = candidates.length
+  if (weighed < 2) return keep('distance', ranked, weighed)
   const estimates = candidates.map((dc) => latency.estimates.get(dc.id))
 
   if (estimates.some((e) => freshSamples(e, now) < WARM_SAMPLES)) {
-    if (latency.turn % COLD_EXPLORE_EVERY !== COLD_EXPLORE_EVERY - 1) return keep('distance')
+    if (!explore || latency.turn % COLD_EXPLORE_EVERY !== COLD_EXPLORE_EVERY - 1)
+      return keep('distance', ranked, weighed)
     // The nearest is chosen on every other turn anyway: explore the coldest of the others.
     let coldest: number | undefined
     for (let i = 1; i < candidates.length; i++) {
@@ -124,8 +135,8 @@ export function chooseDatacenters<D extends Datacenter>(
           coldest = i
       }
     }
-    if (coldest === undefined) return keep('distance')
-    return keep('exploration', withHead(candidates[coldest]!, ranked))
+    if (coldest === undefined) return keep('distance', ranked, weighed)
+    return keep('exploration', withHead(candidates[coldest]!, ranked), weighed)
   }
 
   // Warm: each candidate's expected latency, counted as steer() counts distance (weight 2: half).
@@ -143,6 +154,7 @@ export function chooseDatacenters<D extends Datacenter>(
     .map((s) => s.dc)
   const order = [...byLatency, ...ranked.slice(candidates.length)]
   const chosen = candidates[first]!.id
+  if (!explore) return keep('measured', order, weighed, { leader: chosen, refreshed: false })
 
   let stalest: number | undefined
   for (let i = 0; i < candidates.length; i++)
@@ -154,6 +166,9 @@ export function chooseDatacenters<D extends Datacenter>(
     now - measuredAt(estimates[stalest]) > REFRESH_AFTER_MS &&
     now - latency.refreshedAt >= REFRESH_SPACING_MS
   if (stalest !== undefined && (onTurn || refresh))
-    return keep('exploration', withHead(candidates[stalest]!, order), { leader: chosen, refreshed: refresh })
-  return keep('measured', order, { leader: chosen, refreshed: false })
+    return keep('exploration', withHead(candidates[stalest]!, order), weighed, {
+      leader: chosen,
+      refreshed: refresh,
+    })
+  return keep('measured', order, weighed, { leader: chosen, refreshed: false })
 }

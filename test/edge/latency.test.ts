@@ -350,3 +350,49 @@ describe('the choice between two close datacenters', () => {
     expect(weighted.turn(ms)).toMatchObject({ reason: 'measured', leader: 'a' })
   })
 })
+
+describe('the choice previewed (explore: false), as the status page reads it', () => {
+  const preview = (sim: Simulation, availability: (dc: Datacenter) => Availability = () => 'available') =>
+    chooseDatacenters(sim.catalogue, sim.client, availability, sim.state, sim.now, 'measured', {
+      explore: false,
+    })
+
+  it('is the request path choice on every turn that does not explore, and never explores', () => {
+    const sim = new Simulation(worldDcs, dubai)
+    let explorations = 0
+    for (let i = 0; i < 300; i++) {
+      const seen = preview(sim)
+      expect(seen.reason).not.toBe('exploration')
+      expect(seen.refreshed).toBe(false)
+      const taken = sim.turn(table(fromDubai))
+      if (taken.reason === 'exploration') explorations++
+      else expect({ ...seen, refreshed: taken.refreshed }).toEqual(taken)
+    }
+    // Cold, then warm: both kinds of turn were compared.
+    expect(explorations).toBeGreaterThan(5)
+    expect(preview(sim)).toMatchObject({ reason: 'measured', leader: 'sgp', weighed: 4 })
+    expect(ids(preview(sim).ranked).slice(0, 4)).toEqual(['sgp', 'fra', 'ams', 'lon'])
+  })
+
+  it('leaves the turn, the leader and the refresh as they were', () => {
+    const sim = new Simulation(worldDcs, dubai)
+    sim.turns(50, table(fromDubai))
+    sim.now += 6 * 60_000 // past half the horizon: a request would refresh out of turn
+    const before = { ...sim.state! }
+    for (let i = 0; i < 100; i++) preview(sim)
+    expect({ ...sim.state! }).toEqual(before)
+    expect(sim.turn(table(fromDubai)).refreshed).toBe(true)
+  })
+
+  it('says how many datacenters it weighed: none when pinned or by distance mode, one when alone', () => {
+    const sim = new Simulation(worldDcs, dubai)
+    expect(preview(sim)).toMatchObject({ reason: 'distance', weighed: 0 }) // nothing measured from here
+    sim.turn(table(fromDubai))
+    expect(preview(sim)).toMatchObject({ reason: 'distance', weighed: 4 })
+    const distance = chooseDatacenters(worldDcs, dubai, () => 'available', sim.state, sim.now, 'distance')
+    expect(distance).toMatchObject({ reason: 'distance', weighed: 0 })
+    const newYork = new Simulation(worldDcs, { lat: 40.71, lon: -74.01 }, 'nyc')
+    newYork.turn(() => 10)
+    expect(preview(newYork)).toMatchObject({ reason: 'distance', weighed: 1 })
+  })
+})
