@@ -9,6 +9,8 @@ import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { healthSnapshot } from '../steering/health-view.ts'
+import { isolateLatency } from '../latency/estimates.ts'
+import { steeringModeOf } from '../latency/mode.ts'
 import { statusDocument } from './document.ts'
 import { liveParts, statusPage } from './page.tsx'
 import { worldMap } from './world-map.ts'
@@ -18,15 +20,18 @@ export const status = new Hono<AppEnv>()
 
 const noStore = { 'cache-control': 'no-store' }
 
-/** The status document for this viewer, from this isolate's health memo. */
+/** The status document for this viewer, from this isolate's health memo and latency table. */
 async function currentStatus(c: Context<AppEnv>) {
   const config = c.get('config')
-  return statusDocument(
-    config.datacenters,
-    await healthSnapshot(c),
-    clientLocation(c.req.raw, config.allowGeoOverride),
-    config.health.probeIntervalMs
-  )
+  return statusDocument({
+    datacenters: config.datacenters,
+    health: await healthSnapshot(c),
+    viewer: clientLocation(c.req.raw, config.allowGeoOverride),
+    edgeLocation: c.get('edgeLocation'),
+    latency: isolateLatency,
+    mode: steeringModeOf(c.req.raw, config),
+    probeIntervalMs: config.health.probeIntervalMs,
+  })
 }
 
 status.get('/status.json', async (c) => c.json(await currentStatus(c), 200, noStore))

@@ -5,12 +5,17 @@
  * test/e2e/status-page-catalogues.test.ts.
  */
 import { describe, expect, it } from 'vitest'
-import { exports } from 'cloudflare:workers'
+import { env, exports } from 'cloudflare:workers'
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import europe from '#shared/datacenters.json' with { type: 'json' }
 import production from '../../deploy/datacenters.production.json' with { type: 'json' }
 import sixContinents from '../fixtures/datacenters/six-continents.json' with { type: 'json' }
 import { statusDocument, type StatusDocument } from '../../edge/status/document.ts'
+import { isolateLatency, LatencyTable, latencyRows, WARM_SAMPLES } from '../../edge/latency/estimates.ts'
+import { distanceKm } from '../../edge/steering/nearest.ts'
+import worker from '../../edge/index.ts'
+import type { ClientLocation } from '../../edge/client-location.ts'
 import { liveParts, stateColours, statusPage } from '../../edge/status/page.tsx'
 import { centralMeridian, HEIGHT, MARKER_RADIUS, WIDTH, worldMap } from '../../edge/status/world-map.ts'
 
@@ -47,9 +52,25 @@ const reachable = (
 /** Health before the registry has answered, and no hold: every datacenter counts as up. */
 const noProbeYet = { snapshot: undefined, edgeLocation: 'lon' }
 
+/** The status document for a catalogue of one's choosing, no probe yet, entering the edge at London. */
+const documentFor = (
+  catalogue: ReachableDatacenter[],
+  viewer: ClientLocation = { lat: 51.51, lon: -0.13 },
+  latency = new LatencyTable()
+) =>
+  statusDocument({
+    datacenters: catalogue,
+    health: noProbeYet,
+    viewer,
+    edgeLocation: { id: 'lon', hint: 'weur', name: 'London' },
+    latency,
+    mode: 'measured',
+    probeIntervalMs: 5_000,
+  })
+
 /** The page as the route renders it, for a catalogue of one's choosing and no probe yet. */
 async function pageFor(catalogue: ReachableDatacenter[], viewer = { lat: 51.51, lon: -0.13 }) {
-  return statusPage(statusDocument(catalogue, noProbeYet, viewer, 5_000), worldMap(catalogue), 5_000)
+  return statusPage(documentFor(catalogue, viewer), worldMap(catalogue), 5_000)
 }
 
 describe('GET /status without JavaScript', () => {
@@ -128,16 +149,140 @@ describe('GET /status without JavaScript', () => {
   })
 })
 
+const berlin = { lat: 52.52, lon: 13.4 }
+
+/**
+ * `path` from a client in Berlin through the Worker, steering on measurements (the edge tests steer by
+ * distance otherwise), with an edge location at Berlin named `location`: each case measures apart.
+ */
+async function fromBerlin(location: string, path: string, headers: Record<string, string> = {}) {
+  const ctx = createExecutionContext()
+  const vars = {
+    STEERING_MODE: 'measured',
+    EDGE_LOCATIONS: JSON.stringify([{ id: location, name: 'Berlin', ...berlin }]),
+  }
+  const res = await worker.fetch(
+    new Request(`https://edge.test${path}`, {
+      headers: { 'x-client-geo': `${berlin.lat},${berlin.lon}`, ...headers },
+    }),
+    { ...env, ...vars },
+    ctx
+  )
+  await waitOnExecutionContext(ctx)
+  return res
+}
+
+const statusFrom = async (location: string, headers: Record<string, string> = {}) =>
+  (await fromBerlin(location, '/status.json', headers)).json<StatusDocument>()
+
+/** Warm estimates from `location`: ams measured fastest, although fra is nearer to Berlin. */
+function seed(location: string, ms: Record<string, number> = { fra: 60, ams: 10, lon: 70 }): void {
+  const now = Date.now()
+  // The first sample of each is a connection's set-up and not counted.
+  for (let i = 0; i <= WARM_SAMPLES; i++)
+    for (const [dc, value] of Object.entries(ms)) isolateLatency.record(location, dc, value, now)
+}
+
+describe('GET /status.json: where the viewer is served, and why', () => {
+  it("lists the catalogue's regions, each with its datacenters in catalogue order", async () => {
+    const doc = await statusFrom('ber-regions')
+    expect(doc.regions).toEqual([
+      { id: 'eu', datacenters: ['fra', 'ams', 'lon', 'cut'] },
+      { id: 'us', datacenters: ['nyc'] },
+      { id: 'ap', datacenters: ['syd'] },
+    ])
+    const listed = doc.regions.flatMap((region) => region.datacenters)
+    expect(listed.sort()).toEqual(doc.datacenters.map((dc) => dc.id).sort())
+  })
+
+  it('says where the viewer enters the edge, and that it is served by distance before any measurement', async () => {
+    const doc = await statusFrom('ber-cold')
+    expect(doc.viewer).toMatchObject({
+      edgeLocation: { id: 'ber-cold', name: 'Berlin' },
+      steeredTo: 'fra',
+      mode: 'measured',
+      reason: 'distance',
+      compared: [],
+    })
+    for (const dc of doc.datacenters) {
+      expect(dc.latency).toBeNull()
+      expect(dc.km).toBe(Math.round(distanceKm(berlin, dc)))
+    }
+  })
+
+  it("shows what the viewer's requests measured; reading it records nothing and takes no turn", async () => {
+    const location = 'ber-requests'
+    // Cold: fra (the nearest) on even turns, the coldest other candidate explored on odd ones.
+    const served: Array<string | null> = []
+    for (let i = 0; i < 3; i++) {
+      const res = await fromBerlin(location, '/')
+      await res.body?.cancel()
+      served.push(`${res.headers.get('x-steering')} ${res.headers.get('x-datacenter')}`)
+    }
+    expect(served).toEqual(['distance fra', 'exploration ams', 'distance fra'])
+    const state = { ...isolateLatency.at(location)! }
+    const rows = latencyRows(location)
+    expect(state.turn).toBe(3) // the next request's turn explores
+
+    const doc = await statusFrom(location)
+    for (const path of ['/status', '/status/live']) await (await fromBerlin(location, path)).text()
+    expect({ ...isolateLatency.at(location)! }).toEqual(state)
+    expect(latencyRows(location)).toEqual(rows)
+
+    // What a request gets on a turn that does not explore, said so: fra, by distance, 3 weighed.
+    expect(doc.viewer).toMatchObject({
+      steeredTo: 'fra',
+      reason: 'distance',
+      compared: ['fra', 'ams', 'lon'],
+    })
+    const latency = Object.fromEntries(doc.datacenters.map((dc) => [dc.id, dc.latency]))
+    const fra = rows.find((row) => row.dc === 'fra')!
+    const ams = rows.find((row) => row.dc === 'ams')!
+    expect(latency).toMatchObject({
+      fra: { ms: Math.round(fra.ms * 10) / 10, samples: 1, at: fra.at, warm: false },
+      ams: { samples: 0, at: ams.at, warm: false }, // the set-up request only: no sample yet
+      lon: null,
+      syd: null,
+    })
+    // The exploration turn is still the next request's.
+    const next = await fromBerlin(location, '/')
+    await next.body?.cancel()
+    expect([next.headers.get('x-steering'), next.headers.get('x-datacenter')]).toEqual(['exploration', 'lon'])
+  })
+
+  it('says measured once every candidate is warm, with the others it weighed, fastest first', async () => {
+    seed('ber-warm')
+    const doc = await statusFrom('ber-warm')
+    expect(doc.viewer).toMatchObject({
+      steeredTo: 'ams',
+      reason: 'measured',
+      compared: ['ams', 'fra', 'lon'],
+    })
+    expect(doc.datacenters.find((dc) => dc.id === 'ams')!.latency).toMatchObject({
+      ms: 10,
+      samples: WARM_SAMPLES,
+      warm: true,
+    })
+    // The request path agrees.
+    const res = await fromBerlin('ber-warm', '/')
+    await res.body?.cancel()
+    expect([res.headers.get('x-steering'), res.headers.get('x-datacenter')]).toEqual(['measured', 'ams'])
+  })
+
+  it('says distance when the viewer steers by distance, however warm the estimates', async () => {
+    seed('ber-distance')
+    const doc = await statusFrom('ber-distance', { 'x-steering-mode': 'distance' })
+    expect(doc.viewer).toMatchObject({ steeredTo: 'fra', mode: 'distance', reason: 'distance', compared: [] })
+    // The measurements are still shown.
+    expect(doc.datacenters.find((dc) => dc.id === 'ams')!.latency).toMatchObject({ ms: 10, warm: true })
+  })
+})
+
 describe('escaping', () => {
   const hostile = '<script>alert(1)</script>"\'&'
   const [fra, ams] = reachable(europe)
   const doc: StatusDocument = {
-    ...statusDocument(
-      [{ ...fra!, name: hostile }, ams!],
-      noProbeYet,
-      { lat: 50, lon: 8, country: hostile },
-      5_000
-    ),
+    ...documentFor([{ ...fra!, name: hostile }, ams!], { lat: 50, lon: 8, country: hostile }),
     changes: [{ dc: 'fra', at: Date.now(), from: 'healthy', to: 'down', reason: hostile }],
   }
   doc.datacenters[1]!.lastProbe = {
