@@ -1,9 +1,11 @@
 /**
  * `/status`: the operator's page, rendered complete on the server with hono/jsx from the status
  * document that `/status.json` serves, so it works without JavaScript: a map of the datacenters
- * coloured by state with the viewer and the datacenter it is steered to, a table of every datacenter
- * (state, since when, last probe, latency, requests this edge sent it, the probe's error), the recent
- * state changes, and this edge's counters.
+ * coloured by state with the viewer and the datacenter it is steered to; where the viewer enters the
+ * edge, where it is served and why (measured latency or distance); a table of every datacenter grouped
+ * by region (state, each vantage's view of it, the votes, the latency measured from the viewer's edge
+ * location, since when, the last probe and its error, requests this edge sent it), the recent state
+ * changes, and this edge's counters.
  *
  * The parts that change are marked `data-live` and have an id. `/status/live` renders the same parts
  * alone, and the page's one script (browser/refresh.ts) fetches it every few seconds and swaps each
@@ -14,6 +16,7 @@ import type { FC } from 'hono/jsx'
 import type { StatusDocument } from './document.ts'
 import { LABEL_SIZE, MARKER_RADIUS, type WorldMap } from './world-map.ts'
 import { refreshScript } from './browser/refresh.generated.ts'
+import { WARM_SAMPLES } from '../latency/estimates.ts'
 
 export const stateColours = {
   healthy: '#16a34a',
@@ -22,7 +25,11 @@ export const stateColours = {
   drained: '#6b7280',
 } as const
 
+/** A vantage that has not heard of a datacenter yet (or was never heard from) has no state to show. */
+const unheardColour = '#9ca3af'
+
 type Datacenter = StatusDocument['datacenters'][number]
+type Vantage = StatusDocument['vantages'][number]
 
 /** The whole page, with its doctype. */
 export async function statusPage(doc: StatusDocument, map: WorldMap, refreshMs: number): Promise<string> {
@@ -85,20 +92,26 @@ const Page: FC<{ doc: StatusDocument; map: WorldMap; refreshMs: number }> = ({ d
         <path class="land" d={map.land} />
         <MapLayers doc={doc} map={map} />
       </svg>
-      <table>
-        <thead>
-          <tr>
-            <th>Datacenter</th>
-            <th>State</th>
-            <th>Since</th>
-            <th>Last probe</th>
-            <th>Latency</th>
-            <th title="Requests this edge isolate sent there">Served here</th>
-            <th>Note</th>
-          </tr>
-        </thead>
-        <DatacenterRows doc={doc} />
-      </table>
+      {/* Eight columns: on a narrow screen the table scrolls, not the page (by keyboard too). */}
+      <div class="scroll" role="region" aria-label="Datacenters" tabindex={0}>
+        <table class="datacenters">
+          <thead>
+            <tr>
+              <th>Datacenter</th>
+              <th title="The majority verdict of the vantages">State</th>
+              <th title="How each region's vantage sees it">Vantages</th>
+              <th title="How the fresh vantages voted">Votes</th>
+              <th title="Request latency this edge isolate measured from your edge location">
+                From your edge location
+              </th>
+              <th>Since</th>
+              <th title="Your vantage's last probe, and its error">Last probe</th>
+              <th title="Requests this edge isolate sent there">Served here</th>
+            </tr>
+          </thead>
+          <DatacenterRows doc={doc} />
+        </table>
+      </div>
       <h2>Recent changes</h2>
       <table>
         <ChangeRows doc={doc} />
@@ -142,19 +155,47 @@ const Summary: FC<{ doc: StatusDocument }> = ({ doc }) => {
 
 const steeredTo = (doc: StatusDocument) => doc.datacenters.find((dc) => dc.id === doc.viewer.steeredTo)
 
+const placeOf = (dc: { name: string; id: string }) => `${dc.name} (${dc.id})`
+
 const Viewer: FC<{ doc: StatusDocument }> = ({ doc }) => {
-  const { lat, lon, country, fallback } = doc.viewer
+  const { lat, lon, country, edgeLocation } = doc.viewer
   const where =
     lat !== undefined && lon !== undefined ? `${lat.toFixed(2)}, ${lon.toFixed(2)}` : 'unknown location'
+  const entry = edgeLocation.name
+    ? placeOf({ name: edgeLocation.name, id: edgeLocation.id })
+    : edgeLocation.id
   const target = steeredTo(doc)
   return (
-    <p id="viewer" class="muted" data-live>
+    <p id="viewer" data-live>
       You ({where}
-      {country ? `, ${country}` : ''}) are served by{' '}
-      {target ? `${target.name} (${target.id})` : 'no datacenter'}
-      {fallback ? ': no datacenter is healthy, using the nearest anyway' : '.'}
+      {country ? `, ${country}` : ''}) enter the edge at {entry} and are served by{' '}
+      {target ? <b>{placeOf(target)}</b> : 'no datacenter'}
+      {target ? `: ${whyServed(doc, target)}.` : '.'}
     </p>
   )
+}
+
+const milliseconds = (ms: number) => `${Math.round(ms)} ms`
+const kilometres = (km: number) => `${km.toLocaleString('en-GB')} km`
+
+/** Why the viewer is served by `target`, in words: what the choice compared, or why it compared nothing. */
+function whyServed(doc: StatusDocument, target: Datacenter): string {
+  const { reason, compared, mode, country } = doc.viewer
+  if (reason === 'fallback') return 'no datacenter is healthy, using the nearest anyway'
+  if (reason === 'pinned') return `pinned to your country${country ? ` (${country})` : ''}`
+  const byId = new Map(doc.datacenters.map((dc) => [dc.id, dc]))
+  const runnerUp = compared[1] === undefined ? undefined : byId.get(compared[1])
+  if (reason === 'measured' && target.latency) {
+    const next = runnerUp?.latency ? ` (${runnerUp.name} ${milliseconds(runnerUp.latency.ms)})` : ''
+    return `measured ${milliseconds(target.latency.ms)}${next}`
+  }
+  if (target.km === null) return 'first in the catalogue (your location is unknown)'
+  const nearest = `nearest by distance, ${kilometres(target.km)}`
+  if (mode === 'distance') return `${nearest} (steering by distance: measurements are not used)`
+  if (compared.length === 0) return `${nearest} (no measurements yet)`
+  if (compared.length === 1) return `${nearest} (no other datacenter is near enough to compare)`
+  const warm = compared.filter((id) => byId.get(id)?.latency?.warm).length
+  return `${nearest} (not enough measurements yet: ${warm} of ${compared.length} nearby datacenters)`
 }
 
 /** The viewer, the route to its datacenter, and a marker per datacenter. */
@@ -201,41 +242,124 @@ const Marker: FC<{ dc: Datacenter; marker: WorldMap['markers'][number]; steered:
   </g>
 )
 
-const DatacenterRows: FC<{ doc: StatusDocument }> = ({ doc }) => (
-  <tbody id="datacenters" data-live>
-    {doc.datacenters.map((dc) => {
-      const probe = dc.lastProbe
-      return (
-        <tr data-dc={dc.id} data-state={dc.state}>
-          <td>
-            {dc.name} <span class="muted">{dc.id}</span>
-          </td>
-          <td>
-            <span class="badge" style={{ background: stateColours[dc.state] }}>
-              {dc.state}
+/** Per region, a header row (its vantage and how fresh its view is), then its datacenters. */
+const DatacenterRows: FC<{ doc: StatusDocument }> = ({ doc }) => {
+  const byId = new Map(doc.datacenters.map((dc) => [dc.id, dc]))
+  const vantages = new Map(doc.vantages.map((v) => [v.id, v]))
+  return (
+    <tbody id="datacenters" data-live>
+      {doc.regions.map((region) => {
+        const vantage = vantages.get(region.id)
+        const site = vantage && byId.get(vantage.site)
+        return (
+          <>
+            <tr class="region" data-region={region.id}>
+              <th colspan={8} scope="rowgroup">
+                {region.id}{' '}
+                <span class="muted">
+                  {site ? `· vantage at ${site.name}, ` : ''}
+                  {vantage?.at ? (
+                    <>
+                      heard <Clock at={vantage.at} now={doc.generatedAt} />
+                      {vantage.fresh ? '' : ' (stale: abstains)'}
+                    </>
+                  ) : (
+                    'not heard yet'
+                  )}
+                </span>
+              </th>
+            </tr>
+            {region.datacenters.map((id) => {
+              const dc = byId.get(id)
+              return dc && <DatacenterRow doc={doc} dc={dc} />
+            })}
+          </>
+        )
+      })}
+    </tbody>
+  )
+}
+
+const DatacenterRow: FC<{ doc: StatusDocument; dc: Datacenter }> = ({ doc, dc }) => {
+  const probe = dc.lastProbe
+  return (
+    <tr data-dc={dc.id} data-state={dc.state}>
+      <td>
+        {dc.name} <span class="muted">{dc.id}</span>
+      </td>
+      <td>
+        <span class="badge" style={{ background: stateColours[dc.state] }}>
+          {dc.state}
+        </span>
+      </td>
+      <td class="views">
+        {doc.vantages.map((vantage) => (
+          <ViewDot vantage={vantage} view={dc.views[vantage.id] ?? null} />
+        ))}
+      </td>
+      <td class="votes">
+        {dc.votes
+          ? `${dc.votes.up} up · ${dc.votes.down} down${dc.votes.abstain ? ` · ${dc.votes.abstain} abstain` : ''}`
+          : '-'}
+      </td>
+      <td class="latency">
+        <LatencyCell dc={dc} />
+      </td>
+      <td>
+        <Clock at={dc.since} now={doc.generatedAt} />
+      </td>
+      <td class="probe">
+        {probe ? (
+          <>
+            <span class="nowrap">
+              <Clock at={probe.at} now={doc.generatedAt} />
+              {probe.ok ? '' : ' (failed)'}
+              {probe.latencyMs !== undefined ? `, ${probe.latencyMs} ms` : ''}
             </span>
-          </td>
-          <td>
-            <Clock at={dc.since} now={doc.generatedAt} />
-          </td>
-          <td>
-            {probe ? (
-              <>
-                <Clock at={probe.at} now={doc.generatedAt} />
-                {probe.ok ? '' : ' (failed)'}
-              </>
-            ) : (
-              '-'
-            )}
-          </td>
-          <td>{probe?.latencyMs !== undefined ? `${probe.latencyMs} ms` : '-'}</td>
-          <td>{doc.edge.servedBy[dc.id] ?? 0}</td>
-          <td class="muted">{probe?.error ?? ''}</td>
-        </tr>
-      )
-    })}
-  </tbody>
-)
+            {probe.error && <div class="muted">{probe.error}</div>}
+          </>
+        ) : (
+          '-'
+        )}
+      </td>
+      <td>{doc.edge.servedBy[dc.id] ?? 0}</td>
+    </tr>
+  )
+}
+
+/** One vantage's view of a datacenter: a dot in its state's colour, named for screen readers. */
+const ViewDot: FC<{ vantage: Vantage; view: Datacenter['views'][string] }> = ({ vantage, view }) => {
+  const label = view
+    ? `${vantage.id}: ${view.state}${vantage.fresh ? '' : ' (stale)'}`
+    : `${vantage.id}: not heard yet`
+  return (
+    <span class="view" data-vantage={vantage.id} data-state={view?.state ?? 'unknown'}>
+      <span
+        class={view && vantage.fresh ? 'dot' : 'dot faint'}
+        role="img"
+        aria-label={label}
+        title={label}
+        style={{ background: view ? stateColours[view.state] : unheardColour }}
+      />
+      {vantage.id}
+    </span>
+  )
+}
+
+/** The estimate from the viewer's edge location, its samples; or why there is none. */
+const LatencyCell: FC<{ dc: Datacenter }> = ({ dc }) => {
+  const { latency, km } = dc
+  if (!latency)
+    return <span class="muted">{km === null ? 'not measured' : `distance, ${kilometres(km)}`}</span>
+  if (latency.samples === 0) return <span class="muted">no sample yet</span>
+  const samples = `${latency.samples} sample${latency.samples === 1 ? '' : 's'}`
+  const trust = latency.warm ? '' : latency.samples >= WARM_SAMPLES ? ', stale' : ', warming up'
+  return (
+    <>
+      {milliseconds(latency.ms)} <span class="muted">{`· ${samples}${trust}`}</span>
+    </>
+  )
+}
 
 /** The 15 most recent changes, newest first (the registry keeps them in that order). */
 const ChangeRows: FC<{ doc: StatusDocument }> = ({ doc }) => (
@@ -313,6 +437,12 @@ const css = `
   th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid var(--grid); }
   .badge { display: inline-block; min-width: 5.5rem; padding: 0.05rem 0.5rem; border-radius: 1rem; color: #fff; text-align: center; }
   .legend span { margin-right: 1rem; }
+  tr.region th { padding-top: 0.8rem; font-size: 0.95rem; border-bottom: 2px solid var(--grid); }
+  .view { margin-right: 0.5rem; font-size: 0.8rem; white-space: nowrap; }
+  .dot { display: inline-block; width: 0.7rem; height: 0.7rem; border-radius: 50%; margin-right: 0.15rem; vertical-align: -0.05rem; }
+  .dot.faint { opacity: 0.4; }
+  table.datacenters td:not(.probe), .nowrap { white-space: nowrap; }
+  .scroll { overflow-x: auto; }
   .muted { opacity: 0.7; }
   body[data-stale] #updated::after { content: " (the last refresh failed)"; color: #dc2626; }
 `

@@ -15,6 +15,7 @@ import { statusDocument, type StatusDocument } from '../../edge/status/document.
 import { isolateLatency, LatencyTable, latencyRows, WARM_SAMPLES } from '../../edge/latency/estimates.ts'
 import { distanceKm } from '../../edge/steering/nearest.ts'
 import worker from '../../edge/index.ts'
+import { vantageScope, type VantageScope } from './vantage-scope.ts'
 import type { ClientLocation } from '../../edge/client-location.ts'
 import { liveParts, stateColours, statusPage } from '../../edge/status/page.tsx'
 import { centralMeridian, HEIGHT, MARKER_RADIUS, WIDTH, worldMap } from '../../edge/status/world-map.ts'
@@ -89,23 +90,26 @@ describe('GET /status without JavaScript', () => {
 
   it('has a row and a marker per datacenter of the catalogue, each with its state', async () => {
     const html = await (await get('/status', { 'x-client-geo': '52.37,4.90' })).text()
-    const rows = await select(html, 'tbody#datacenters > tr', ['data-dc', 'data-state'])
-    expect(rows.map((row) => row.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'nyc', 'cut', 'syd'])
+    const rows = await select(html, 'tbody#datacenters > tr[data-dc]', ['data-dc', 'data-state'])
+    // Grouped by region: eu (cut is in eu, listed after nyc in the catalogue), us, ap.
+    expect(rows.map((row) => row.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'cut', 'nyc', 'syd'])
     const badges = await select(html, 'tbody#datacenters .badge')
     const markers = await select(html, '#markers g.dc', ['data-dc', 'data-state'])
     const fills = await select(html, '#markers g.dc circle', ['fill'])
+    expect(markers.map((m) => m.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'nyc', 'cut', 'syd'])
     rows.forEach((row, i) => {
       const state = row.attrs['data-state'] as keyof typeof stateColours
       expect(Object.keys(stateColours)).toContain(state)
       expect(badges[i]!.text).toBe(state)
-      expect(markers[i]!.attrs).toEqual(row.attrs)
-      expect(fills[i]!.attrs.fill).toBe(stateColours[state])
+      const m = markers.findIndex((marker) => marker.attrs['data-dc'] === row.attrs['data-dc'])
+      expect(markers[m]!.attrs).toEqual(row.attrs)
+      expect(fills[m]!.attrs.fill).toBe(stateColours[state])
     })
     // The table's cells are the server's, not a script's: names, probe times, latencies.
     expect(rows.map((row) => row.text)).toEqual(
       expect.arrayContaining([expect.stringContaining('Amsterdam'), expect.stringContaining('Sydney')])
     )
-    expect((await select(html, '#viewer'))[0]!.text).toContain('are served by Amsterdam (ams).')
+    expect((await select(html, '#viewer'))[0]!.text).toContain('are served by Amsterdam (ams):')
     expect(await select(html, '#you', ['cx'])).toHaveLength(1)
   })
 
@@ -150,6 +154,8 @@ describe('GET /status without JavaScript', () => {
 })
 
 const berlin = { lat: 52.52, lon: 13.4 }
+/** The test catalogue (test/edge/global-setup.ts). */
+const catalogue = JSON.parse(env.DATACENTERS) as ReachableDatacenter[]
 
 /**
  * `path` from a client in Berlin through the Worker, steering on measurements (the edge tests steer by
@@ -275,6 +281,138 @@ describe('GET /status.json: where the viewer is served, and why', () => {
     expect(doc.viewer).toMatchObject({ steeredTo: 'fra', mode: 'distance', reason: 'distance', compared: [] })
     // The measurements are still shown.
     expect(doc.datacenters.find((dc) => dc.id === 'ams')!.latency).toMatchObject({ ms: 10, warm: true })
+  })
+})
+
+/** `path` from `geo` through the Worker, with the scope's vantages as its HEALTH. */
+async function throughScope(scope: VantageScope, geo: string, path: string) {
+  const ctx = createExecutionContext()
+  const res = await worker.fetch(
+    new Request(`https://edge.test${path}`, { headers: { 'x-client-geo': geo } }),
+    { ...env, HEALTH: scope.HEALTH },
+    ctx
+  )
+  await waitOnExecutionContext(ctx)
+  return res
+}
+
+/** The text of each match of `selector` inside the row of datacenter `dc`. */
+const inRow = async (html: string, dc: string, selector: string) =>
+  (await select(html, `tbody#datacenters tr[data-dc="${dc}"] ${selector}`)).map((cell) => cell.text)
+
+describe('GET /status: the table by region, with every vantage', () => {
+  it('has a header row per region, then its datacenters, each with a dot per vantage and the votes', async () => {
+    // Every vantage probes twice, as their alarms would; then the us vantage sees fra fail twice.
+    const scope = vantageScope('status-page-dots/')
+    for (let round = 0; round < 2; round++)
+      for (const region of ['eu', 'us', 'ap']) await scope.stub(region).tick()
+    await scope.stub('us').report('fra', 'HTTP 502')
+    await scope.stub('us').report('fra', 'connection refused')
+    const html = await (await throughScope(scope, '51.51,-0.13', '/status')).text()
+
+    const rows = await select(html, 'tbody#datacenters > tr', ['data-region', 'data-dc'])
+    expect(rows.map((row) => row.attrs['data-region'] ?? row.attrs['data-dc'])).toEqual([
+      'eu',
+      'fra',
+      'ams',
+      'lon',
+      'cut',
+      'us',
+      'nyc',
+      'ap',
+      'syd',
+    ])
+    const headers = await select(html, 'tbody#datacenters tr.region th', ['colspan'])
+    expect(headers.map((th) => th.text)).toEqual([
+      expect.stringMatching(/^eu · vantage at Frankfurt, heard \d\d:\d\d:\d\d UTC$/),
+      expect.stringMatching(/^us · vantage at New York, heard /),
+      expect.stringMatching(/^ap · vantage at Sydney, heard /),
+    ])
+    // Each header spans the table.
+    const columns = await select(html, 'table.datacenters thead th')
+    for (const th of headers) expect(Number(th.attrs.colspan)).toBe(columns.length)
+
+    // fra: down as the us vantage sees it, up by the majority.
+    const dots = async (dc: string) =>
+      (await select(html, `tr[data-dc="${dc}"] .dot`, ['aria-label', 'role', 'style'])).map((d) => d.attrs)
+    expect((await dots('fra')).map((d) => d['aria-label'])).toEqual([
+      'eu: healthy',
+      'us: down',
+      'ap: healthy',
+    ])
+    for (const dot of await dots('fra')) expect(dot.role).toBe('img')
+    expect((await dots('fra'))[1]!.style).toContain(stateColours.down)
+    expect((await dots('nyc')).map((d) => d['aria-label'])).toEqual(['eu: down', 'us: down', 'ap: down'])
+    expect(await inRow(html, 'fra', '.badge')).toEqual(['healthy'])
+    expect(await inRow(html, 'fra', 'td.votes')).toEqual(['2 up · 1 down'])
+    expect(await inRow(html, 'nyc', 'td.votes')).toEqual(['0 up · 3 down'])
+  })
+
+  it('says when a vantage has not been heard', async () => {
+    const html = await (await throughScope(vantageScope('status-page-new/'), '51.51,-0.13', '/status')).text()
+    const dots = await select(html, 'tr[data-dc="fra"] .dot', ['aria-label', 'class'])
+    // The viewer's own vantage (eu) answered, before any probe; the others never were heard.
+    expect(dots.map((d) => d.attrs['aria-label'])).toEqual([
+      'eu: healthy (stale)',
+      'us: not heard yet',
+      'ap: not heard yet',
+    ])
+    for (const dot of dots) expect(dot.attrs.class).toBe('dot faint')
+    expect(await inRow(html, 'fra', 'td.votes')).toEqual(['0 up · 0 down · 3 abstain'])
+    const headers = (await select(html, 'tbody#datacenters tr.region th')).map((th) => th.text)
+    expect(headers[1]).toBe('us · vantage at New York, not heard yet')
+  })
+})
+
+describe('GET /status: from your edge location, and why you are served there', () => {
+  const page = async (location: string, headers: Record<string, string> = {}) =>
+    (await fromBerlin(location, '/status', headers)).text()
+  const viewer = async (html: string) => (await select(html, '#viewer'))[0]!.text
+  const km = (dc: string) =>
+    `${Math.round(
+      distanceKm(
+        berlin,
+        catalogue.find((d) => d.id === dc)!
+      )
+    ).toLocaleString('en-GB')} km`
+
+  it('says distance, and that nothing is measured yet, before any request', async () => {
+    const html = await page('ber-page-cold')
+    expect(await viewer(html)).toBe(
+      `You (52.52, 13.40) enter the edge at Berlin (ber-page-cold) and are served by Frankfurt (fra): nearest by distance, ${km('fra')} (no measurements yet).`
+    )
+    expect(await inRow(html, 'lon', 'td.latency')).toEqual([`distance, ${km('lon')}`])
+  })
+
+  it("shows each estimate with its samples once the viewer's requests were measured", async () => {
+    const location = 'ber-pg-requests'
+    for (let i = 0; i < 3; i++) await (await fromBerlin(location, '/')).body?.cancel()
+    const html = await page(location)
+    const fra = latencyRows(location).find((row) => row.dc === 'fra')!
+    expect(await inRow(html, 'fra', 'td.latency')).toEqual([
+      `${Math.round(fra.ms)} ms · 1 sample, warming up`,
+    ])
+    expect(await inRow(html, 'ams', 'td.latency')).toEqual(['no sample yet']) // its set-up request only
+    expect(await inRow(html, 'lon', 'td.latency')).toEqual([`distance, ${km('lon')}`])
+    expect(await viewer(html)).toContain(
+      `served by Frankfurt (fra): nearest by distance, ${km('fra')} (not enough measurements yet: 0 of 3 nearby datacenters).`
+    )
+  })
+
+  it('says measured, with the runner-up, once every candidate is warm', async () => {
+    seed('ber-page-warm')
+    const html = await page('ber-page-warm')
+    expect(await viewer(html)).toContain('served by Amsterdam (ams): measured 10 ms (Frankfurt 60 ms).')
+    expect(await inRow(html, 'ams', 'td.latency')).toEqual([`10 ms · ${WARM_SAMPLES} samples`])
+    expect(await inRow(html, 'lon', 'td.latency')).toEqual([`70 ms · ${WARM_SAMPLES} samples`])
+  })
+
+  it('says so when steering by distance is switched on', async () => {
+    seed('ber-pg-distance')
+    const html = await page('ber-pg-distance', { 'x-steering-mode': 'distance' })
+    expect(await viewer(html)).toContain(
+      `served by Frankfurt (fra): nearest by distance, ${km('fra')} (steering by distance: measurements are not used).`
+    )
   })
 })
 
