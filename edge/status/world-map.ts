@@ -32,10 +32,12 @@ export interface Placed {
   y: number
 }
 
+export type MapLabel = Placed & { anchor: 'start' | 'middle' | 'end' }
+
 export interface MapMarker extends Placed {
   id: string
   /** Where the datacenter's label goes: beside the marker, where it covers no other marker or label. */
-  label: Placed & { anchor: 'start' | 'middle' | 'end' }
+  label: MapLabel
 }
 
 export interface WorldMap {
@@ -144,13 +146,15 @@ function drawMap(datacenters: readonly Located[]): WorldMap {
   }
   // Inside the padding by construction: the box was fitted around these very points.
   const points = datacenters.map((dc) => ({ id: dc.id, ...project(dc.lon, dc.lat) }))
+  const layout = new Layout(points)
+  const markers = points.map((p) => ({ ...p, label: layout.label(p, p.id, LABEL_SIZE, MARKER_RADIUS) }))
   return {
     width: WIDTH,
     height: HEIGHT,
     sphere: path({ type: 'Sphere' }) ?? '',
     graticule: path(geoGraticule10()) ?? '',
     land: landPath,
-    markers: placeLabels(points),
+    markers,
     place,
     route: (from, to) => path({ type: 'LineString', coordinates: [from, to] }) ?? '',
   }
@@ -193,40 +197,48 @@ const overlaps = (a: Box, b: Box) =>
   a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom
 
 /**
- * Each label beside its marker: right, left, above or below, the first that stays on the map and
- * covers no marker and no label placed before it. Datacenters in neighbouring cities (Amsterdam,
- * London, Frankfurt on a world map) would otherwise write over each other.
+ * Where labels go: each beside its point (right, left, above or below), at the first place that
+ * stays on the map and covers no marker and nothing placed before it. Datacenters in neighbouring
+ * cities (Amsterdam, London, Frankfurt on a world map) would otherwise write over each other.
  */
-function placeLabels(points: ReadonlyArray<{ id: string; x: number; y: number }>): MapMarker[] {
-  const r = MARKER_RADIUS
-  const taken: Box[] = points.map(({ x, y }) => ({ left: x - r, top: y - r, right: x + r, bottom: y + r }))
-  return points.map(({ id, x, y }) => {
+class Layout {
+  readonly #taken: Box[]
+
+  constructor(markers: ReadonlyArray<Placed>) {
+    const r = MARKER_RADIUS
+    this.#taken = markers.map(({ x, y }) => ({ left: x - r, top: y - r, right: x + r, bottom: y + r }))
+  }
+
+  /** A label of `text` at `size` beside a point drawn `radius` wide. */
+  label({ x, y }: Placed, text: string, size: number, radius: number): MapLabel {
     // An estimate of the text's extent: about 0.6 em per character of a sans-serif id.
-    const width = id.length * LABEL_SIZE * 0.6
-    const ascent = LABEL_SIZE * 0.75
-    const gap = r + 4
-    const candidates: Array<MapMarker['label']> = [
+    const width = text.length * size * 0.6
+    const ascent = size * 0.75
+    const gap = radius + 4
+    const candidates: MapLabel[] = [
       { x: x + gap, y: y + ascent / 2, anchor: 'start' },
       { x: x - gap, y: y + ascent / 2, anchor: 'end' },
       { x, y: y - gap, anchor: 'middle' },
       { x, y: y + gap + ascent, anchor: 'middle' },
     ]
-    const boxOf = (c: MapMarker['label']): Box => {
+    const boxOf = (c: MapLabel): Box => {
       const left = c.anchor === 'start' ? c.x : c.anchor === 'end' ? c.x - width : c.x - width / 2
       return { left, right: left + width, top: c.y - ascent, bottom: c.y }
     }
-    const fits = (c: MapMarker['label']) => {
-      const box = boxOf(c)
-      return (
-        box.left >= 0 &&
-        box.right <= WIDTH &&
-        box.top >= 0 &&
-        box.bottom <= HEIGHT &&
-        !taken.some((other) => overlaps(box, other))
-      )
-    }
-    const label = candidates.find(fits) ?? candidates[0]!
-    taken.push(boxOf(label))
-    return { id, x, y, label: { ...label, x: round(label.x), y: round(label.y) } }
-  })
+    const label = this.#first(candidates, boxOf)
+    return { ...label, x: round(label.x), y: round(label.y) }
+  }
+
+  /** The first candidate whose box fits; the first of all when none does. It is taken. */
+  #first<C>(candidates: readonly C[], boxOf: (c: C) => Box): C {
+    const fits = (box: Box) =>
+      box.left >= 0 &&
+      box.right <= WIDTH &&
+      box.top >= 0 &&
+      box.bottom <= HEIGHT &&
+      !this.#taken.some((other) => overlaps(box, other))
+    const chosen = candidates.find((c) => fits(boxOf(c))) ?? candidates[0]!
+    this.#taken.push(boxOf(chosen))
+    return chosen
+  }
 }
