@@ -14,7 +14,7 @@
  */
 import type { FC } from 'hono/jsx'
 import type { StatusDocument } from './document.ts'
-import { LABEL_SIZE, MARKER_RADIUS, type WorldMap } from './world-map.ts'
+import { LABEL_SIZE, MARKER_RADIUS, VANTAGE_LABEL_SIZE, VANTAGE_SIZE, type WorldMap } from './world-map.ts'
 import { refreshScript } from './browser/refresh.generated.ts'
 import { WARM_SAMPLES } from '../latency/estimates.ts'
 
@@ -78,6 +78,13 @@ const Page: FC<{ doc: StatusDocument; map: WorldMap; refreshMs: number }> = ({ d
               <span style={{ color: colour }}>&#9679;</span> {state}
             </span>
           ))}
+          <span>
+            <span style={{ color: 'var(--dissent)' }}>&#9711;</span> vantages disagree
+          </span>
+          <span>&#9670; vantage</span>
+          <span>
+            <span style={{ color: '#2563eb', fontWeight: 700 }}>- - -</span> your route
+          </span>
         </span>
       </header>
       <Viewer doc={doc} />
@@ -85,7 +92,7 @@ const Page: FC<{ doc: StatusDocument; map: WorldMap; refreshMs: number }> = ({ d
         id="map"
         viewBox={`0 0 ${map.width} ${map.height}`}
         role="img"
-        aria-label="Map of the datacenters and their states"
+        aria-label="Map of the datacenters and their states, the vantages, and your route"
       >
         <path class="sea" d={map.sphere} />
         <path class="grid" d={map.graticule} />
@@ -198,49 +205,104 @@ function whyServed(doc: StatusDocument, target: Datacenter): string {
   return `${nearest} (not enough measurements yet: ${warm} of ${compared.length} nearby datacenters)`
 }
 
-/** The viewer, the route to its datacenter, and a marker per datacenter. */
+/**
+ * The viewer, the route to its datacenter (with the latency measured on it, when there is one), a
+ * marker per datacenter, ringed when the vantages disagree about it, and a mark per vantage.
+ */
 const MapLayers: FC<{ doc: StatusDocument; map: WorldMap }> = ({ doc, map }) => {
   const { lat, lon } = doc.viewer
   const target = steeredTo(doc)
   const viewer = lat !== undefined && lon !== undefined ? ([lon, lat] as [number, number]) : undefined
   const you = viewer && map.place(...viewer)
-  const route = viewer && target ? map.route(viewer, [target.lon, target.lat]) : ''
+  const to = target && ([target.lon, target.lat] as [number, number])
+  const route = viewer && to ? map.route(viewer, to) : ''
+  const measured = target?.latency && target.latency.samples > 0 ? target.latency : undefined
+  const middle = measured && viewer && to ? map.midpoint(viewer, to) : undefined
   const byId = new Map(doc.datacenters.map((dc) => [dc.id, dc]))
+  const vantages = new Map(doc.vantages.map((v) => [v.id, v]))
   return (
     <>
       <g id="routes" data-live>
         {route && <path class="route" d={route} />}
+        {measured && middle && (
+          <text class="route-label" x={middle.x} y={middle.y - 6} text-anchor="middle" font-size={LABEL_SIZE}>
+            {milliseconds(measured.ms)}
+          </text>
+        )}
         {you && <circle id="you" class="viewer" cx={you.x} cy={you.y} r={MARKER_RADIUS * 0.6} />}
       </g>
       <g id="markers" data-live>
         {map.markers.map((marker) => {
           const dc = byId.get(marker.id)
-          return dc && <Marker dc={dc} marker={marker} steered={dc.id === target?.id} />
+          return dc && <Marker doc={doc} dc={dc} marker={marker} steered={dc.id === target?.id} />
+        })}
+      </g>
+      <g id="vantages" data-live>
+        {map.vantages.map((mark) => {
+          const vantage = vantages.get(mark.id)
+          const site = byId.get(mark.site)
+          return vantage && <VantageMark vantage={vantage} mark={mark} site={site?.name ?? mark.site} />
         })}
       </g>
     </>
   )
 }
 
-const Marker: FC<{ dc: Datacenter; marker: WorldMap['markers'][number]; steered: boolean }> = ({
-  dc,
-  marker,
-  steered,
-}) => (
-  <g class="dc" data-dc={dc.id} data-state={dc.state}>
-    <circle
-      cx={marker.x}
-      cy={marker.y}
-      r={steered ? MARKER_RADIUS * 1.3 : MARKER_RADIUS}
-      fill={stateColours[dc.state]}
-    >
-      <title>{`${dc.name}: ${dc.state}`}</title>
-    </circle>
-    <text x={marker.label.x} y={marker.label.y} text-anchor={marker.label.anchor} font-size={LABEL_SIZE}>
-      {dc.id}
-    </text>
-  </g>
-)
+/** The vantages whose fresh view of `dc` is up where the verdict is down, or down where it is up. */
+function dissenters(doc: StatusDocument, dc: Datacenter): string[] {
+  // The votes count only views that are fresh and have observed the datacenter.
+  if (!dc.votes || dc.votes.up === 0 || dc.votes.down === 0 || dc.state === 'drained') return []
+  const down = dc.state === 'down'
+  return doc.vantages.flatMap((vantage) => {
+    const view = dc.views[vantage.id]
+    return vantage.fresh && view && view.state !== 'drained' && (view.state === 'down') !== down
+      ? [`${vantage.id} sees it ${view.state}`]
+      : []
+  })
+}
+
+const Marker: FC<{
+  doc: StatusDocument
+  dc: Datacenter
+  marker: WorldMap['markers'][number]
+  steered: boolean
+}> = ({ doc, dc, marker, steered }) => {
+  const r = steered ? MARKER_RADIUS * 1.3 : MARKER_RADIUS
+  const dissent = dissenters(doc, dc)
+  const title = `${dc.name}: ${dc.state}${dissent.length ? ` (${dissent.join(', ')})` : ''}`
+  return (
+    <g class="dc" data-dc={dc.id} data-state={dc.state} {...(dissent.length ? { 'data-dissent': '' } : {})}>
+      {dissent.length > 0 && <circle class="dissent" cx={marker.x} cy={marker.y} r={r + 3.5} />}
+      <circle class="state" cx={marker.x} cy={marker.y} r={r} fill={stateColours[dc.state]}>
+        <title>{title}</title>
+      </circle>
+      <text x={marker.label.x} y={marker.label.y} text-anchor={marker.label.anchor} font-size={LABEL_SIZE}>
+        {dc.id}
+      </text>
+    </g>
+  )
+}
+
+/** A vantage: a small diamond by its site, with its region; faint while its view is stale. */
+const VantageMark: FC<{ vantage: Vantage; mark: WorldMap['vantages'][number]; site: string }> = ({
+  vantage,
+  mark,
+  site,
+}) => {
+  const s = VANTAGE_SIZE
+  return (
+    <g class={vantage.fresh ? 'vantage' : 'vantage faint'} data-vantage={vantage.id}>
+      <path
+        d={`M${mark.x} ${mark.y - s}L${mark.x + s} ${mark.y}L${mark.x} ${mark.y + s}L${mark.x - s} ${mark.y}Z`}
+      >
+        <title>{`${vantage.id} vantage: probes from ${site}${vantage.fresh ? '' : ' (stale)'}`}</title>
+      </path>
+      <text x={mark.label.x} y={mark.label.y} text-anchor={mark.label.anchor} font-size={VANTAGE_LABEL_SIZE}>
+        {vantage.id}
+      </text>
+    </g>
+  )
+}
 
 /** Per region, a header row (its vantage and how fresh its view is), then its datacenters. */
 const DatacenterRows: FC<{ doc: StatusDocument }> = ({ doc }) => {
@@ -418,8 +480,8 @@ const Clock: FC<{ at: number; now: number }> = ({ at, now }) => {
 }
 
 const css = `
-  :root { color-scheme: light dark; font-family: system-ui, sans-serif; --land: #cbd5e1; --sea: #f8fafc; --space: #e2e8f0; --grid: #e2e8f0; }
-  @media (prefers-color-scheme: dark) { :root { --land: #334155; --sea: #0f172a; --space: #020617; --grid: #1e293b; } }
+  :root { color-scheme: light dark; font-family: system-ui, sans-serif; --land: #cbd5e1; --sea: #f8fafc; --space: #e2e8f0; --grid: #e2e8f0; --dissent: #7c3aed; }
+  @media (prefers-color-scheme: dark) { :root { --land: #334155; --sea: #0f172a; --space: #020617; --grid: #1e293b; --dissent: #c4b5fd; } }
   body { margin: 0 auto; max-width: 72rem; padding: 1rem; }
   header { display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; }
   h1 { margin: 0; font-size: 1.4rem; }
@@ -432,17 +494,22 @@ const css = `
   .dc circle { stroke: #fff; stroke-width: 2; }
   .dc text { paint-order: stroke; stroke: var(--sea); stroke-width: 4; fill: currentColor; font-weight: 600; }
   .route { stroke: #2563eb; stroke-width: 2; stroke-dasharray: 6 4; fill: none; }
+  .route-label { paint-order: stroke; stroke: var(--sea); stroke-width: 4; fill: #2563eb; font-weight: 600; }
+  .dc circle.dissent { fill: none; stroke: var(--dissent); stroke-width: 3; }
+  .vantage path { fill: currentColor; stroke: var(--sea); stroke-width: 1; }
+  .vantage text { paint-order: stroke; stroke: var(--sea); stroke-width: 3; fill: currentColor; font-style: italic; }
+  .vantage.faint { opacity: 0.45; }
   .viewer { fill: #2563eb; stroke: #fff; stroke-width: 1.5; }
   table { border-collapse: collapse; width: 100%; margin-top: 0.5rem; }
   th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid var(--grid); }
   .badge { display: inline-block; min-width: 5.5rem; padding: 0.05rem 0.5rem; border-radius: 1rem; color: #fff; text-align: center; }
-  .legend span { margin-right: 1rem; }
+  .legend > span { display: inline-block; margin-right: 1rem; white-space: nowrap; }
+  .scroll { overflow-x: auto; }
   tr.region th { padding-top: 0.8rem; font-size: 0.95rem; border-bottom: 2px solid var(--grid); }
   .view { margin-right: 0.5rem; font-size: 0.8rem; white-space: nowrap; }
   .dot { display: inline-block; width: 0.7rem; height: 0.7rem; border-radius: 50%; margin-right: 0.15rem; vertical-align: -0.05rem; }
   .dot.faint { opacity: 0.4; }
   table.datacenters td:not(.probe), .nowrap { white-space: nowrap; }
-  .scroll { overflow-x: auto; }
   .muted { opacity: 0.7; }
   body[data-stale] #updated::after { content: " (the last refresh failed)"; color: #dc2626; }
 `

@@ -6,6 +6,7 @@
  * `/status/dashboard`: the operator's charts from Prometheus (dashboard-route.ts).
  */
 import { Hono, type Context } from 'hono'
+import type { ReachableDatacenter } from '#shared/catalogue.ts'
 import type { AppEnv } from '../env.ts'
 import { clientLocation } from '../client-location.ts'
 import { healthSnapshot } from '../steering/health-view.ts'
@@ -15,6 +16,7 @@ import { statusDocument } from './document.ts'
 import { liveParts, statusPage } from './page.tsx'
 import { worldMap } from './world-map.ts'
 import { dashboard } from './dashboard-route.ts'
+import { vantagesOf } from '../vantages/vantage-set.ts'
 
 export const status = new Hono<AppEnv>()
 
@@ -34,16 +36,23 @@ async function currentStatus(c: Context<AppEnv>) {
   })
 }
 
+/** The catalogue's map, with a mark for each vantage at its site. */
+const mapOf = (datacenters: ReachableDatacenter[]) =>
+  worldMap(
+    datacenters,
+    vantagesOf(datacenters).map((vantage) => ({ id: vantage.id, site: vantage.site.id }))
+  )
+
 status.get('/status.json', async (c) => c.json(await currentStatus(c), 200, noStore))
 
 status.get('/status', async (c) => {
   const { datacenters, health } = c.get('config')
   const refreshMs = Math.max(1_000, Math.min(health.probeIntervalMs, 5_000))
-  return c.html(await statusPage(await currentStatus(c), worldMap(datacenters), refreshMs), 200, noStore)
+  return c.html(await statusPage(await currentStatus(c), mapOf(datacenters), refreshMs), 200, noStore)
 })
 
 status.route('/', dashboard)
 
 status.get('/status/live', async (c) =>
-  c.html(await liveParts(await currentStatus(c), worldMap(c.get('config').datacenters)), 200, noStore)
+  c.html(await liveParts(await currentStatus(c), mapOf(c.get('config').datacenters)), 200, noStore)
 )

@@ -11,8 +11,11 @@
  * Projecting and clipping the land costs about 10-20 ms of CPU (measured in Node on the project's
  * machine), so a map is made once per catalogue and isolate (the catalogue is the isolate's
  * configuration) and kept; the viewer's point and route, which differ per request, are cheap.
+ *
+ * Beside each datacenter its label, and beside each vantage's site (issue #16) a small mark with the
+ * vantage's region: placed where they cover no marker and no label placed before them.
  */
-import { geoGraticule10, geoNaturalEarth1, geoPath, type GeoPermissibleObjects } from 'd3-geo'
+import { geoGraticule10, geoInterpolate, geoNaturalEarth1, geoPath, type GeoPermissibleObjects } from 'd3-geo'
 import { feature } from 'topojson-client'
 import { z } from 'zod'
 import land110m from 'world-atlas/land-110m.json' with { type: 'json' }
@@ -26,6 +29,9 @@ const MIN_SPAN = { lon: 44, lat: 22 }
 /** Marker radius and label size, in user units (the SVG scales with the page). */
 export const MARKER_RADIUS = 7
 export const LABEL_SIZE = 15
+/** A vantage's mark (half its diagonal) and label, smaller than a datacenter's. */
+export const VANTAGE_SIZE = 4.5
+export const VANTAGE_LABEL_SIZE = 12
 
 export interface Placed {
   x: number
@@ -40,6 +46,15 @@ export interface MapMarker extends Placed {
   label: MapLabel
 }
 
+/** A vantage's mark: next to its site's marker, with its region's id as label. */
+export interface VantageMarker extends Placed {
+  /** The vantage's (its region's) id. */
+  id: string
+  /** The datacenter it probes from. */
+  site: string
+  label: MapLabel
+}
+
 export interface WorldMap {
   width: number
   height: number
@@ -49,16 +64,26 @@ export interface WorldMap {
   land: string
   /** One per datacenter, in catalogue order. */
   markers: MapMarker[]
+  /** One per vantage, in the order given. */
+  vantages: VantageMarker[]
   /** Where a point is drawn, or undefined when it falls outside the map. */
   place(lon: number, lat: number): Placed | undefined
   /** The great circle between two points, clipped to the map ('' when none of it shows). */
   route(from: [lon: number, lat: number], to: [lon: number, lat: number]): string
+  /** The middle of that great circle, or undefined when it falls outside the map. */
+  midpoint(from: [lon: number, lat: number], to: [lon: number, lat: number]): Placed | undefined
 }
 
 interface Located {
   id: string
   lat: number
   lon: number
+}
+
+/** A vantage: its id and the id of its site, one of the datacenters. */
+interface Probing {
+  id: string
+  site: string
 }
 
 // The one object of land-110m.json, checked once: a JSON import is typed loosely (strings, not the
@@ -90,19 +115,22 @@ const maps = new Map<string, WorldMap>()
 /** More would mean catalogues changing under one isolate, which a deploy does not do. */
 const MAX_MAPS = 4
 
-/** The map for this catalogue, made on first use and kept. */
-export function worldMap(datacenters: readonly Located[]): WorldMap {
-  const key = JSON.stringify(datacenters.map(({ id, lat, lon }) => [id, lat, lon]))
+/** The map for this catalogue and its vantages, made on first use and kept. */
+export function worldMap(datacenters: readonly Located[], vantages: readonly Probing[] = []): WorldMap {
+  const key = JSON.stringify([
+    datacenters.map(({ id, lat, lon }) => [id, lat, lon]),
+    vantages.map(({ id, site }) => [id, site]),
+  ])
   let map = maps.get(key)
   if (!map) {
-    map = drawMap(datacenters)
+    map = drawMap(datacenters, vantages)
     if (maps.size >= MAX_MAPS) maps.clear()
     maps.set(key, map)
   }
   return map
 }
 
-function drawMap(datacenters: readonly Located[]): WorldMap {
+function drawMap(datacenters: readonly Located[], vantages: readonly Probing[]): WorldMap {
   const centre = centralMeridian(datacenters.map((dc) => dc.lon))
   // Longitudes relative to the centre, in -180..180: the box cannot straddle the antimeridian.
   const relative = datacenters.map((dc) => wrap(dc.lon - centre))
@@ -148,6 +176,13 @@ function drawMap(datacenters: readonly Located[]): WorldMap {
   const points = datacenters.map((dc) => ({ id: dc.id, ...project(dc.lon, dc.lat) }))
   const layout = new Layout(points)
   const markers = points.map((p) => ({ ...p, label: layout.label(p, p.id, LABEL_SIZE, MARKER_RADIUS) }))
+  const sites = new Map(points.map((p) => [p.id, p]))
+  const vantageMarkers = vantages.flatMap(({ id, site }) => {
+    const at = sites.get(site)
+    if (!at) return []
+    const mark = layout.mark(at)
+    return [{ id, site, ...mark, label: layout.label(mark, id, VANTAGE_LABEL_SIZE, VANTAGE_SIZE) }]
+  })
   return {
     width: WIDTH,
     height: HEIGHT,
@@ -155,8 +190,10 @@ function drawMap(datacenters: readonly Located[]): WorldMap {
     graticule: path(geoGraticule10()) ?? '',
     land: landPath,
     markers,
+    vantages: vantageMarkers,
     place,
     route: (from, to) => path({ type: 'LineString', coordinates: [from, to] }) ?? '',
+    midpoint: (from, to) => place(...geoInterpolate(from, to)(0.5)),
   }
 }
 
@@ -197,9 +234,10 @@ const overlaps = (a: Box, b: Box) =>
   a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom
 
 /**
- * Where labels go: each beside its point (right, left, above or below), at the first place that
- * stays on the map and covers no marker and nothing placed before it. Datacenters in neighbouring
- * cities (Amsterdam, London, Frankfurt on a world map) would otherwise write over each other.
+ * Where labels and vantage marks go: each beside its point (right, left, above or below for a label;
+ * below, above or diagonally for a mark), at the first place that stays on the map and covers no
+ * marker and nothing placed before it. Datacenters in neighbouring cities (Amsterdam, London,
+ * Frankfurt on a world map) would otherwise write over each other.
  */
 class Layout {
   readonly #taken: Box[]
@@ -227,6 +265,26 @@ class Layout {
     }
     const label = this.#first(candidates, boxOf)
     return { ...label, x: round(label.x), y: round(label.y) }
+  }
+
+  /** A vantage's mark next to its site's marker at `site`. */
+  mark(site: Placed): Placed {
+    const d = MARKER_RADIUS + VANTAGE_SIZE + 2
+    const diagonal = d * Math.SQRT1_2
+    const offsets: Array<[number, number]> = [
+      [0, d],
+      [0, -d],
+      [diagonal, diagonal],
+      [-diagonal, diagonal],
+      [diagonal, -diagonal],
+      [-diagonal, -diagonal],
+    ]
+    const s = VANTAGE_SIZE
+    const at = this.#first(
+      offsets.map(([dx, dy]) => ({ x: site.x + dx, y: site.y + dy })),
+      ({ x, y }) => ({ left: x - s, right: x + s, top: y - s, bottom: y + s })
+    )
+    return { x: round(at.x), y: round(at.y) }
   }
 
   /** The first candidate whose box fits; the first of all when none does. It is taken. */

@@ -18,7 +18,18 @@ import worker from '../../edge/index.ts'
 import { vantageScope, type VantageScope } from './vantage-scope.ts'
 import type { ClientLocation } from '../../edge/client-location.ts'
 import { liveParts, stateColours, statusPage } from '../../edge/status/page.tsx'
-import { centralMeridian, HEIGHT, MARKER_RADIUS, WIDTH, worldMap } from '../../edge/status/world-map.ts'
+import {
+  centralMeridian,
+  HEIGHT,
+  LABEL_SIZE,
+  MARKER_RADIUS,
+  VANTAGE_LABEL_SIZE,
+  VANTAGE_SIZE,
+  WIDTH,
+  worldMap,
+  type MapLabel,
+} from '../../edge/status/world-map.ts'
+import { vantagesOf } from '../../edge/vantages/vantage-set.ts'
 
 type Attributes = Record<string, string | null>
 
@@ -95,7 +106,7 @@ describe('GET /status without JavaScript', () => {
     expect(rows.map((row) => row.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'cut', 'nyc', 'syd'])
     const badges = await select(html, 'tbody#datacenters .badge')
     const markers = await select(html, '#markers g.dc', ['data-dc', 'data-state'])
-    const fills = await select(html, '#markers g.dc circle', ['fill'])
+    const fills = await select(html, '#markers g.dc circle.state', ['fill'])
     expect(markers.map((m) => m.attrs['data-dc'])).toEqual(['fra', 'ams', 'lon', 'nyc', 'cut', 'syd'])
     rows.forEach((row, i) => {
       const state = row.attrs['data-state'] as keyof typeof stateColours
@@ -143,6 +154,7 @@ describe('GET /status without JavaScript', () => {
       'viewer',
       'routes',
       'markers',
+      'vantages',
       'datacenters',
       'changes',
       'edge',
@@ -346,6 +358,28 @@ describe('GET /status: the table by region, with every vantage', () => {
     expect(await inRow(html, 'fra', '.badge')).toEqual(['healthy'])
     expect(await inRow(html, 'fra', 'td.votes')).toEqual(['2 up · 1 down'])
     expect(await inRow(html, 'nyc', 'td.votes')).toEqual(['0 up · 3 down'])
+
+    // On the map: fra ringed (the vantages disagree), nyc not (all say down), nor the others.
+    const markers = await select(html, '#markers g.dc', ['data-dc', 'data-dissent'])
+    const ringed = markers.filter((m) => m.attrs['data-dissent'] !== null).map((m) => m.attrs['data-dc'])
+    expect(ringed).toEqual(['fra'])
+    expect(await select(html, '#markers g[data-dc="fra"] circle.dissent')).toHaveLength(1)
+    expect(await select(html, '#markers g[data-dc="nyc"] circle.dissent')).toHaveLength(0)
+    const [title] = await select(html, '#markers g[data-dc="fra"] title')
+    expect(title!.text).toBe('Frankfurt: healthy (us sees it down)')
+    // A mark per vantage, with its region, at its site.
+    const marks = await select(html, '#vantages g.vantage', ['data-vantage', 'class'])
+    expect(marks.map((m) => [m.attrs['data-vantage'], m.attrs.class])).toEqual([
+      ['eu', 'vantage'],
+      ['us', 'vantage'],
+      ['ap', 'vantage'],
+    ])
+    expect((await select(html, '#vantages text')).map((t) => t.text)).toEqual(['eu', 'us', 'ap'])
+    expect((await select(html, '#vantages title')).map((t) => t.text)).toEqual([
+      'eu vantage: probes from Frankfurt',
+      'us vantage: probes from New York',
+      'ap vantage: probes from Sydney',
+    ])
   })
 
   it('says when a vantage has not been heard', async () => {
@@ -361,6 +395,9 @@ describe('GET /status: the table by region, with every vantage', () => {
     expect(await inRow(html, 'fra', 'td.votes')).toEqual(['0 up · 0 down · 3 abstain'])
     const headers = (await select(html, 'tbody#datacenters tr.region th')).map((th) => th.text)
     expect(headers[1]).toBe('us · vantage at New York, not heard yet')
+    // On the map, each vantage's mark is faint: none is fresh.
+    const marks = await select(html, '#vantages g.vantage', ['class'])
+    expect(marks.map((m) => m.attrs.class)).toEqual(['vantage faint', 'vantage faint', 'vantage faint'])
   })
 })
 
@@ -382,6 +419,9 @@ describe('GET /status: from your edge location, and why you are served there', (
       `You (52.52, 13.40) enter the edge at Berlin (ber-page-cold) and are served by Frankfurt (fra): nearest by distance, ${km('fra')} (no measurements yet).`
     )
     expect(await inRow(html, 'lon', 'td.latency')).toEqual([`distance, ${km('lon')}`])
+    // The route to fra, with no figure on it.
+    expect(await select(html, '#routes path.route')).toHaveLength(1)
+    expect(await select(html, '#routes .route-label')).toEqual([])
   })
 
   it("shows each estimate with its samples once the viewer's requests were measured", async () => {
@@ -405,6 +445,7 @@ describe('GET /status: from your edge location, and why you are served there', (
     expect(await viewer(html)).toContain('served by Amsterdam (ams): measured 10 ms (Frankfurt 60 ms).')
     expect(await inRow(html, 'ams', 'td.latency')).toEqual([`10 ms · ${WARM_SAMPLES} samples`])
     expect(await inRow(html, 'lon', 'td.latency')).toEqual([`70 ms · ${WARM_SAMPLES} samples`])
+    expect((await select(html, '#routes .route-label')).map((label) => label.text)).toEqual(['10 ms'])
   })
 
   it('says so when steering by distance is switched on', async () => {
@@ -513,6 +554,40 @@ describe('the map', () => {
           expect(
             Math.abs(labels[i]!.x - labels[j]!.x) + Math.abs(labels[i]!.y - labels[j]!.y)
           ).toBeGreaterThan(8)
+    }
+  })
+
+  /** The box a label's text takes, estimated as the map estimates it (0.6 em per character). */
+  const labelBox = (label: MapLabel, text: string, size: number) => {
+    const width = text.length * size * 0.6
+    const left =
+      label.anchor === 'start' ? label.x : label.anchor === 'end' ? label.x - width : label.x - width / 2
+    return { left, right: left + width, top: label.y - size * 0.75, bottom: label.y }
+  }
+  const inside = (p: { x: number; y: number }, box: ReturnType<typeof labelBox>) =>
+    p.x > box.left && p.x < box.right && p.y > box.top && p.y < box.bottom
+
+  it("marks each vantage beside its site, off the markers and labels, moving no datacenter's label", () => {
+    for (const catalogue of Object.values(catalogues)) {
+      const vantages = vantagesOf(catalogue).map((v) => ({ id: v.id, site: v.site.id }))
+      const map = worldMap(catalogue, vantages)
+      expect(map.markers).toEqual(worldMap(catalogue).markers)
+      expect(map.vantages.map((v) => [v.id, v.site])).toEqual(vantages.map((v) => [v.id, v.site]))
+      const dcLabels = map.markers.map((m) => labelBox(m.label, m.id, LABEL_SIZE))
+      for (const mark of map.vantages) {
+        const site = map.markers.find((m) => m.id === mark.site)!
+        expect(distance(site, mark)).toBeLessThan(MARKER_RADIUS * 3)
+        for (const m of map.markers)
+          expect(distance(m, mark)).toBeGreaterThanOrEqual(MARKER_RADIUS + VANTAGE_SIZE)
+        for (const box of dcLabels) expect(inside(mark, box)).toBe(false)
+        const own = labelBox(mark.label, mark.id, VANTAGE_LABEL_SIZE)
+        expect(distance(mark, mark.label)).toBeLessThan(VANTAGE_SIZE * 5)
+        for (const m of map.markers) expect(inside(m, own)).toBe(false)
+        for (const box of dcLabels)
+          expect(
+            own.right <= box.left || own.left >= box.right || own.bottom <= box.top || own.top >= box.bottom
+          ).toBe(true)
+      }
     }
   })
 
