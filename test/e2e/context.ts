@@ -36,8 +36,13 @@ export async function waitUntil<T>(
   throw new Error(`${what}: not within ${timeoutMs} ms (last: ${JSON.stringify(last)})`)
 }
 
-export async function datacenterState(edge: string, dc: string): Promise<string> {
-  const doc = (await (await fetch(`${edge}/status.json`)).json()) as {
+/** `dc`'s state at the edge, as a client sending `headers` (e.g. x-client-geo) sees it. */
+export async function datacenterState(
+  edge: string,
+  dc: string,
+  headers: Record<string, string> = {}
+): Promise<string> {
+  const doc = (await (await fetch(`${edge}/status.json`, { headers })).json()) as {
     datacenters: Array<{ id: string; state: string }>
   }
   return doc.datacenters.find((d) => d.id === dc)?.state ?? 'unknown'
