@@ -82,5 +82,7 @@ if (runs('releases')) await benchReleases(quick ? { releases: 10 } : {})
 // The six-datacenter world with the WAN on, on its own state directory (bench/world.ts).
 if (runs('world'))
   await benchWorld(
-    quick ? { imageMisses: 5, registryReads: 5, publishes: 10, deliveries: 3 } : worldBenchDefaults
+    quick
+      ? { imageMisses: 5, registryReads: 5, publishes: 10, deliveries: 3, steeringMisses: 5 }
+      : worldBenchDefaults
   )

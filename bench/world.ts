@@ -84,6 +84,8 @@ export interface WorldBenchOptions {
   publishes: number
   /** Deliveries per client (near New York, near Frankfurt). */
   deliveries: number
+  /** Image misses per client and steering mode (Dubai, New York, Singapore), after 50 warm-up misses. */
+  steeringMisses: number
 }
 
 export const worldBenchDefaults: WorldBenchOptions = {
@@ -91,12 +93,16 @@ export const worldBenchDefaults: WorldBenchOptions = {
   registryReads: 100,
   publishes: 300,
   deliveries: 30,
+  steeringMisses: 60,
 }
 
 /** Clients as the edge locates them (ALLOW_GEO_OVERRIDE: the local edge takes x-client-geo). */
 const near = {
   newYork: { 'x-client-geo': '40.71,-74.01' },
   frankfurt: { 'x-client-geo': '50.11,8.68' },
+  singapore: { 'x-client-geo': '1.35,103.82' },
+  /** Enters the edge at dxb (local/wan/edge-locations.json): 119 ms to fra, 80 ms to sgp. */
+  dubai: { 'x-client-geo': '25.2,55.27' },
 } as const
 
 /** The world test's probe settings: the edge sees a datacenter up or down within seconds. */
@@ -189,6 +195,7 @@ export async function benchWorld(options: WorldBenchOptions = worldBenchDefaults
         await benchRegistryReads(localDir, operator, options.registryReads)
         await benchEuPublish(localDir, operator, options.publishes)
         await benchWebhookToDiscord(edges.workerd, options.deliveries)
+        await benchSteeringModes(edges.workerd, origin, options.steeringMisses)
         await benchImageMisses(edges, localDir, origin, options.imageMisses)
       } finally {
         for (const stop of stops.reverse()) await stop().catch(() => {})
@@ -522,6 +529,63 @@ async function benchWebhookToDiscord(edgeUrl: string, deliveries: number): Promi
  * workerd, nothing in front) and through npm start's `wrangler dev` edge (an extra row), each beside
  * T asked on the serving datacenter's own server.
  */
+/**
+ * Image misses for clients in Dubai, New York and Singapore, steered on measured latency and by distance
+ * (`x-steering-mode`, honoured on local runs) side by side: after 50 warm-up misses per client, the two
+ * modes alternate miss for miss, so both see the same moment of the platform. Issue #16's goal: Dubai
+ * on sgp for >= 95 % of misses, p50 at least 35 ms better than by distance.
+ */
+async function benchSteeringModes(edgeUrl: string, origin: OriginServer, misses: number): Promise<void> {
+  let uniq = 0
+  const miss = async (client: Record<string, string>, mode: 'measured' | 'distance') => {
+    const source = origin.fileUrl('photo.jpg', `steering=${++uniq}`)
+    const started = performance.now()
+    const res = await fetch(`${edgeUrl}/img/width=400,format=webp/${source}`, {
+      headers: { ...client, 'x-steering-mode': mode },
+      signal: AbortSignal.timeout(20_000),
+    })
+    await res.arrayBuffer()
+    if (res.status !== 200) throw new Error(`a ${mode} miss answered ${res.status}`)
+    return { ms: performance.now() - started, dc: res.headers.get('x-datacenter') ?? '?' }
+  }
+  const share = (dcs: string[]) =>
+    [...dcs.reduce((m, dc) => m.set(dc, (m.get(dc) ?? 0) + 1), new Map<string, number>())]
+      .sort((a, b) => b[1] - a[1])
+      .map(([dc, n]) => `${dc} ${Math.round((n / dcs.length) * 100)} %`)
+      .join(', ')
+  const rows: Array<Array<string | number>> = []
+  for (const [name, client] of [
+    ['Dubai', near.dubai],
+    ['New York', near.newYork],
+    ['Singapore', near.singapore],
+  ] as const) {
+    for (let i = 0; i < 50; i++) await miss(client, 'measured')
+    const measured: Array<{ ms: number; dc: string }> = []
+    const distance: Array<{ ms: number; dc: string }> = []
+    for (let i = 0; i < misses; i++) {
+      measured.push(await miss(client, 'measured'))
+      distance.push(await miss(client, 'distance'))
+    }
+    const m = summary(measured.map((x) => x.ms))
+    const d = summary(distance.map((x) => x.ms))
+    const sgpShare = measured.filter((x) => x.dc === 'sgp').length / measured.length
+    const goal =
+      name === 'Dubai'
+        ? `sgp >= 95 % and >= 35 ms better: ${sgpShare >= 0.95 && d.p50 - m.p50 >= 35 ? 'met' : 'MISSED'}`
+        : 'same datacenter: within noise'
+    rows.push(
+      [name, 'measured', m.p50.toFixed(1), m.p99.toFixed(1), share(measured.map((x) => x.dc)), ''],
+      [name, 'distance', d.p50.toFixed(1), d.p99.toFixed(1), share(distance.map((x) => x.dc)), ''],
+      [name, 'distance - measured', (d.p50 - m.p50).toFixed(1), (d.p99 - m.p99).toFixed(1), '', goal]
+    )
+  }
+  printTable(
+    `steering on measured latency vs distance: image miss (width=400 webp), ${misses} misses per client and mode after 50 warm-up misses, alternating`,
+    ['client', 'steering', 'p50 ms', 'p99 ms', 'served by', 'goal'],
+    rows
+  )
+}
+
 async function benchImageMisses(
   edges: { workerd: string; wranglerDev: string },
   localDir: string,
