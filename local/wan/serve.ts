@@ -36,31 +36,27 @@ const log = pino({
   formatters: { level: (label) => ({ level: label }) },
 })
 
+/** A variable's JSON text as its value, or an issue saying it is not JSON. */
+function parseJson(text: string, ctx: z.RefinementCtx): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `not JSON: ${errorMessage(error)}` })
+    return z.NEVER
+  }
+}
+
 const envSchema = z.object({
   // Extra catalogue fields (name, lat, weight, ...) are the platform's business, not the relay's.
   WAN_DATACENTERS: z
     .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `not JSON: ${errorMessage(error)}` })
-        return z.NEVER
-      }
-    })
+    .transform(parseJson)
     .pipe(z.array(z.looseObject({ id: datacenterIdSchema, region: z.string().optional() })).min(1)),
   // Their names and coordinates are the edge's business (EDGE_LOCATIONS), not the relay's.
   WAN_EDGE_LOCATIONS: z
     .string()
     .default('[]')
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `not JSON: ${errorMessage(error)}` })
-        return z.NEVER
-      }
-    })
+    .transform(parseJson)
     .pipe(z.array(z.looseObject({ id: datacenterIdSchema }))),
   WAN_PORTS: z
     .string()
