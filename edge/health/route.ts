@@ -7,7 +7,7 @@ import { pingReplySchema, type PingRequest } from '#shared/schemas.ts'
 import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
-import { natsBridge } from '../steering/legs.ts'
+import { natsBridge } from '../nats/bridge-stub.ts'
 
 export const health = new Hono<AppEnv>()
 

@@ -33,7 +33,7 @@ export type BridgeStreamReply =
   | { ok: true; data: Uint8Array; headers: Record<string, string>; parts: number; connects: number }
   | { ok: false; code: BridgeFailure; message: string; connects: number }
 
-/** The leg a request takes (steering/legs.ts `natsBridge`): absent, the datacenter's own natsWs. */
+/** The leg a request takes (nats/bridge-stub.ts `natsBridge`): absent, the datacenter's own natsWs. */
 interface BridgeLeg {
   natsWs?: string
 }

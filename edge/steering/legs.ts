@@ -12,15 +12,16 @@
  * over to, at leg (h, t); without, at t's own endpoints, as before.
  *
  * What takes a leg: the web service (http/datacenter.ts, the dashboard route) through `webLeg`, and
- * NATS (images, webhooks, /health/<dc>) through `natsBridge`. A NatsBridge holds one connection, so
- * with legs there is one bridge per (home, target), named `<home>><target>`; without, one per
- * datacenter, named by its id, as before. The health vantages probe over the legs from their sites
- * (steering/health-registry.ts), so a datacenter cut off from one region is seen down from there.
+ * NATS (images, webhooks, /health/<dc>) through `natsBridge` (nats/bridge-stub.ts). A NatsBridge
+ * holds one connection, so with legs there is one bridge per (home, target), named `<home>><target>`;
+ * without, one per datacenter, named by its id, as before. The health vantages probe over the legs
+ * from their sites (steering/health-registry.ts), so a datacenter cut off from one region is seen down
+ * from there.
  */
 import type { Context } from 'hono'
 import type { Endpoints, ReachableDatacenter } from '#shared/catalogue.ts'
 import type { EdgeConfig } from '../config.ts'
-import type { AppEnv, Bindings } from '../env.ts'
+import type { AppEnv } from '../env.ts'
 
 /** The endpoints at which a client whose home datacenter is `home` reaches `dc`. */
 export function legEndpoints(
@@ -43,22 +44,4 @@ export function requestHome(c: Context<AppEnv>): string | undefined {
 /** The base URL at which this request reaches `dc`'s web service. */
 export function webLeg(c: Context<AppEnv>, dc: ReachableDatacenter): string {
   return legEndpoints(c.get('config'), requestHome(c), dc).web
-}
-
-type BridgeStub = ReturnType<Bindings['NATS_BRIDGE']['getByName']>
-
-/**
- * The NatsBridge that carries this request to `dc`, and the URL it is to connect to (pass it on as
- * the request's `natsWs`). Without legs: `dc`'s own bridge, on `dc`'s own natsWs (`natsWs` undefined).
- */
-export function natsBridge(
-  c: Context<AppEnv>,
-  dc: ReachableDatacenter
-): { bridge: BridgeStub; natsWs: string | undefined } {
-  const home = requestHome(c)
-  if (home === undefined) return { bridge: c.env.NATS_BRIDGE.getByName(dc.id), natsWs: undefined }
-  return {
-    bridge: c.env.NATS_BRIDGE.getByName(`${home}>${dc.id}`),
-    natsWs: legEndpoints(c.get('config'), home, dc).natsWs,
-  }
 }

@@ -13,7 +13,7 @@ import { subjects } from '#shared/subjects.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../http/errors.ts'
 import { failoverError, withFailover } from '../steering/failover.ts'
-import { natsBridge } from '../steering/legs.ts'
+import { natsBridge } from '../nats/bridge-stub.ts'
 import { deliveryHeaders, readCapped, signatureValid } from './github-delivery.ts'
 
 export const webhooks = new Hono<AppEnv>()
