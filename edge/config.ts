@@ -57,6 +57,11 @@ const varsSchema = z.object({
   UPSTREAM_TIMEOUT_MS: millis(5_000, 50),
   /** How long one datacenter may take to answer an image transform before the next one is tried. */
   IMAGE_TIMEOUT_MS: millis(15_000, 100),
+  /**
+   * How many NatsBridge objects share one datacenter's traffic from one edge region
+   * (nats/bridge-stub.ts): each is single-threaded, so this is how far that traffic can grow.
+   */
+  BRIDGE_SHARDS: z.coerce.number().int().min(1).max(64).default(1),
   /** When set, image URLs must be signed (`/img/s:<hmac>/...`). */
   IMAGE_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Secret of the GitHub webhook; without it POST /webhooks/github answers 503. */
@@ -130,6 +135,8 @@ export interface EdgeConfig {
   }
   upstreamTimeoutMs: number
   imageTimeoutMs: number
+  /** BRIDGE_SHARDS: bridges per (datacenter, edge region). */
+  bridgeShards: number
   imageSigningKey: string | undefined
   githubWebhookSecret: string | undefined
   adminToken: string | undefined
@@ -299,6 +306,7 @@ export function edgeConfig(env: ConfigVars): EdgeConfig {
     },
     upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_MS,
     imageTimeoutMs: v.IMAGE_TIMEOUT_MS,
+    bridgeShards: v.BRIDGE_SHARDS,
     imageSigningKey: v.IMAGE_SIGNING_KEY,
     githubWebhookSecret: v.GITHUB_WEBHOOK_SECRET,
     adminToken: v.ADMIN_TOKEN,

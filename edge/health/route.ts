@@ -22,7 +22,7 @@ health.get('/health/:dc', async (c) => {
   if (!dc) throw new ApiError('unknown_datacenter', `unknown datacenter ${id}`)
   const started = Date.now()
   const ping: PingRequest = { from: 'edge', sentAt: started }
-  const { bridge, natsWs } = natsBridge(c, dc)
+  const { bridge, natsWs } = natsBridge(c, dc, c.get('requestId'))
   const reply = await bridge.request({
     dc: id,
     natsWs,

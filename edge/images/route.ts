@@ -1,7 +1,7 @@
 /**
  * `GET /img/<options>/<source URL>`: the image proxy. A cache hit is answered at the edge; a miss
  * goes as a NATS request (`images.<dc>.transform`) to the image service of the steered datacenter,
- * through that datacenter's NatsBridge, with failover to the next datacenter on no responders,
+ * through one of that datacenter's NatsBridges (nats/bridge-stub.ts), with failover to the next datacenter on no responders,
  * timeout or busy. Identical misses in flight are collapsed in the isolate and again in the bridge.
  *
  * Misses are rate-limited per client IP (the IMAGE_RATE_LIMITER binding, wrangler.toml): past the
@@ -140,8 +140,9 @@ images.get('/img/*', async (c) => {
   if (warm) return respond(c, warm, 'HIT')
   // Identical requests in this isolate share one lookup (and, on a miss, one transform) until the
   // answer is in the hot cache, so none slips through the gap between the reply and the cache fill.
-  // The NatsBridge collapses misses again across isolates. Joiners get the first request's answer,
-  // from the datacenter steered for it.
+  // The NatsBridge collapses misses again across the isolates of an edge region: its bridges are
+  // sharded by this very key (nats/bridge-stub.ts), so identical misses meet in one. Joiners get the
+  // first request's answer, from the datacenter steered for it.
   let lookup = lookups.get(key.url)
   if (!lookup) {
     lookup = lookUpOrTransform(c, key, { source: url.source, options }, auto).finally(() =>
@@ -189,7 +190,7 @@ async function lookUpOrTransform(
   const outcome = await withFailover(
     c,
     async (dc) => {
-      const { bridge, natsWs } = natsBridge(c, dc)
+      const { bridge, natsWs } = natsBridge(c, dc, key.url)
       const ask = (subject: string) =>
         bridge.requestStream(
           {

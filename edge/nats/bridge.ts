@@ -1,10 +1,15 @@
 /**
- * NatsBridge: a Durable Object, one per datacenter (named by its id), that holds one NATS
- * connection over WebSocket and multiplexes every request through it. A Worker cannot keep a socket
- * across requests, so this is what makes an edge-to-NATS request cost one round trip, not five.
- * With the emulated WAN's legs (DATACENTER_LEGS, steering/legs.ts) there is one per (client's home,
- * datacenter) instead, and every request to it names the leg's URL (`natsWs`): always the same one,
- * as the bridge is named for it.
+ * NatsBridge: a Durable Object that holds one NATS connection to one datacenter over WebSocket and
+ * multiplexes every request through it. A Worker cannot keep a socket across requests, so this is
+ * what makes an edge-to-NATS request cost one round trip, not five.
+ *
+ * Which object a request reaches is nats/bridge-stub.ts's choice: each datacenter has one per edge
+ * region and shard (BRIDGE_SHARDS, by a hash of the request's key), placed in the datacenter's
+ * region by a location hint. The object itself knows none of it: it serves whatever `dc` a request
+ * names, so identical requests collapse (`requestStream`'s `collapseKey`) only within one object,
+ * which is why images shard by their cache key. With the emulated WAN's legs (DATACENTER_LEGS,
+ * steering/legs.ts) the objects are per (edge location, datacenter, shard) instead, and every request
+ * to one names the leg's URL (`natsWs`): always the same one, as the bridge is named for it.
  *
  * Failures come back as values with a stable code (RPC would strip error classes), so callers can
  * tell "nobody listens here" (try the next datacenter) from "too slow".

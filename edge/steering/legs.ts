@@ -13,10 +13,10 @@
  *
  * What takes a leg: the web service (http/datacenter.ts, the dashboard route) through `webLeg`, and
  * NATS (images, webhooks, /health/<dc>) through `natsBridge` (nats/bridge-stub.ts). A NatsBridge
- * holds one connection, so with legs there is one bridge per (home, target), named `<home>><target>`;
- * without, one per datacenter, named by its id, as before. The health vantages probe over the legs
- * from their sites (steering/health-registry.ts), so a datacenter cut off from one region is seen down
- * from there.
+ * holds one connection, so with legs a bridge serves one leg: they are per (home, target, shard),
+ * named `<home>><target>/<shard>`; without, per (target, edge region, shard), `<target>/<hint>/<shard>`.
+ * The health vantages probe over the legs from their sites (steering/health-registry.ts), so a
+ * datacenter cut off from one region is seen down from there.
  */
 import type { Context } from 'hono'
 import type { Endpoints, ReachableDatacenter } from '#shared/catalogue.ts'

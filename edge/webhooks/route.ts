@@ -74,7 +74,7 @@ webhooks.post('/webhooks/github', async (c) => {
       const remaining = BUDGET_MS - (Date.now() - started)
       if (remaining < 200)
         return { ok: false, code: 'out_of_time', message: `${BUDGET_MS} ms spent`, healthy: true }
-      const { bridge, natsWs } = natsBridge(c, dc)
+      const { bridge, natsWs } = natsBridge(c, dc, msgId)
       const ack = await bridge.publish({
         dc: dc.id,
         natsWs,

@@ -155,20 +155,21 @@ describe('NATS, through a bridge per leg', () => {
     const fromBoston = await get('/health/fra', boston, datacenters, withLegs(legs))
     expect(fromBoston.status).toBe(200)
     expect(fromBoston.headers.get('x-datacenter')).toBe('fra')
-    expect(await env.NATS_BRIDGE.getByName('fra>fra').connects()).toBe(1)
+    expect(await env.NATS_BRIDGE.getByName('fra>fra/0').connects()).toBe(1)
     // From San Francisco the leg to fra is another, and it is cut.
     const fromSanFrancisco = await get('/health/fra', sanFrancisco, datacenters, withLegs(legs))
     expect(fromSanFrancisco.status).toBe(502)
     expect((await errorOf(fromSanFrancisco)).message).toMatch(/^NATS of fra: /)
-    expect(await env.NATS_BRIDGE.getByName('ams>fra').connects()).toBe(1)
+    expect(await env.NATS_BRIDGE.getByName('ams>fra/0').connects()).toBe(1)
   })
 
-  it('without legs, uses the datacenter own bridge', async () => {
-    const before = await env.NATS_BRIDGE.getByName('lon').connects()
+  it("without legs, uses the datacenter's bridge for the client's edge region", async () => {
+    // Boston enters the edge at the test catalogue's nyc: region enam (edge/nats/bridge-stub.ts).
+    const before = await env.NATS_BRIDGE.getByName('lon/enam/0').connects()
     const res = await get('/health/lon', boston, catalogue)
     expect(res.status).toBe(200)
     expect(before).toBe(0)
-    expect(await env.NATS_BRIDGE.getByName('lon').connects()).toBe(1)
+    expect(await env.NATS_BRIDGE.getByName('lon/enam/0').connects()).toBe(1)
   })
 })
 
