@@ -5,7 +5,8 @@
  *
  *   npm run bench                                  every table, full length (the figures to quote)
  *   npm run bench -- --only images --only steering  some parts: steering, edge, images, releases,
- *                                                  world (issue #15's: the six datacenters, WAN on)
+ *                                                  world (issue #15's: the six datacenters, WAN on),
+ *                                                  bridges (issue #16's: NatsBridge shards)
  *   npm run bench -- --quick                       short rounds: checks that the code runs end to
  *                                                  end; its figures are too noisy to quote
  */
@@ -25,8 +26,9 @@ import {
 import { benchReleases } from './releases.ts'
 import { benchReleasesThroughEdge } from './releases-edge.ts'
 import { benchWorld, worldBenchDefaults } from './world.ts'
+import { benchBridgeShards, bridgeBenchDefaults } from './bridge-shards.ts'
 
-const parts = ['steering', 'edge', 'images', 'releases', 'world'] as const
+const parts = ['steering', 'edge', 'images', 'releases', 'world', 'bridges'] as const
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } },
 })
@@ -86,3 +88,7 @@ if (runs('world'))
       ? { imageMisses: 5, registryReads: 5, publishes: 10, deliveries: 3, steeringMisses: 5 }
       : worldBenchDefaults
   )
+
+// Its own nats-server, responder and workerd processes: throughput by (shards, processes).
+if (runs('bridges'))
+  await benchBridgeShards(quick ? { ...bridgeBenchDefaults, rounds: 1, roundMs: 1_500 } : bridgeBenchDefaults)

@@ -19,6 +19,23 @@ export function cpuMs(pid: number): number {
 }
 
 /**
+ * CPU milliseconds the whole machine has spent busy so far (every processor, every process: /proc/stat
+ * less idle and iowait): with a process's own, what others took meanwhile. NaN where there is no /proc.
+ */
+export function machineBusyMs(): number {
+  let line: string
+  try {
+    line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? ''
+  } catch {
+    return NaN
+  }
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number)
+  // user, nice, system, irq, softirq, steal: not idle (3) or iowait (4); guest time is in user already.
+  const busy = [0, 1, 2, 5, 6, 7].reduce((n, i) => n + (ticks[i] ?? NaN), 0)
+  return (busy * 1000) / CLOCK_TICKS_PER_SECOND
+}
+
+/**
  * Which processes of a group are still running. Zombies do not count: an orphaned grandchild
  * (workerd) stays a zombie until init reaps it, holding no port and no memory.
  */
