@@ -18,7 +18,10 @@ export async function cachedAnswer(
   answer: { status: number; headers: HeadersInit; body: BodyInit | null },
   xCache: CacheStatus
 ): Promise<Response> {
-  const headers = new Headers(answer.headers)
+  // Headers a route set on the way (steering/failover.ts: x-steering, x-failover-from) are held by the
+  // context until an answer takes them: a bare Response of its own would drop them.
+  const headers = new Headers(c.res.headers)
+  for (const [name, value] of new Headers(answer.headers)) headers.set(name, value)
   headers.delete('cf-cache-status')
   headers.set('x-cache', xCache)
   headers.set('x-request-id', c.get('requestId'))

@@ -124,3 +124,22 @@ describe('steering on measured latency, through the Worker', () => {
     expect(latencyRows('bos').map((row) => row.dc)).toEqual(['lon'])
   })
 })
+
+describe('the steering headers on every kind of answer', () => {
+  it('reach an image miss, which the route answers from its own cache entry', async () => {
+    const ctx = createExecutionContext()
+    const source = `${env.IMAGE_ORIGIN}/files/icon.png?steering-header`
+    const res = await worker.fetch(
+      new Request(`https://edge.test/img/width=16,format=png/${source}`, {
+        headers: { 'x-client-geo': '-33.87,151.21' },
+      }),
+      { ...env, ...measuring },
+      ctx
+    )
+    await waitOnExecutionContext(ctx)
+    await res.body?.cancel()
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-cache')).toBe('MISS')
+    expect(res.headers.get('x-steering')).toBe('distance')
+  })
+})
