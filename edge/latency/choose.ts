@@ -9,8 +9,10 @@
  *   as steer() scores them (weights included). Networks stray from great circles by tens of percent,
  *   rarely by more; Dubai's candidates are fra (4,836 km), ams, lon and sgp (5,837 km).
  * - Warm (every candidate has WARM_SAMPLES fresh samples): candidates by measured ms / weight, lowest
- *   first. The current leader stays first until another is better by max(5 ms, 5 %), so noise around
- *   a small gap does not move a location's traffic back and forth.
+ *   first. The nearest stays first unless another is better by max(5 ms, 5 %); one that took its
+ *   place stays until a third is better than it by as much, or until it is no faster than the nearest:
+ *   noise around a small gap does not move a location's traffic back and forth, and a datacenter back
+ *   from a drain or an outage gets its nearby clients back.
  * - Cold: distance order, as steer() ranks (a cold start behaves as without measurements). Every
  *   2nd turn the coldest other candidate goes first, so Dubai's four are warm within ~24 requests.
  * - Exploration once warm: every 50th turn (2 %) the least recently measured candidate other than the
@@ -142,12 +144,16 @@ export function chooseDatacenters<D extends Datacenter>(
   // Warm: each candidate's expected latency, counted as steer() counts distance (weight 2: half).
   const scores = candidates.map((dc, i) => estimates[i]!.ms / (dc.weight || 1))
   const held = candidates.findIndex((dc) => dc.id === leader)
-  const incumbent = held === -1 ? 0 : held
   let best = 0
   for (let i = 1; i < scores.length; i++) if (scores[i]! < scores[best]!) best = i
-  const incumbentScore = scores[incumbent]!
-  const margin = Math.max(SWITCH_MIN_MS, SWITCH_MIN_SHARE * incumbentScore)
-  const first = scores[best]! < incumbentScore - margin ? best : incumbent
+  // The nearest leads unless another is clearly faster than it, and takes its clients back as soon as
+  // the leader that replaced it is no faster at all: where latency follows distance a client is served
+  // where distance serves it, and a datacenter back from a drain or an outage gets its clients back.
+  // Between the two, the leader holds (a band of the margin's width), so noise does not flap.
+  const incumbent = held <= 0 || scores[held]! >= scores[0]! ? 0 : held
+  const clearlyBetter = (i: number, than: number) =>
+    scores[i]! < scores[than]! - Math.max(SWITCH_MIN_MS, SWITCH_MIN_SHARE * scores[than]!)
+  const first = clearlyBetter(best, incumbent) ? best : incumbent
   const byLatency = candidates
     .map((dc, i) => ({ dc, score: i === first ? -Infinity : scores[i]! }))
     .sort((a, b) => a.score - b.score)
