@@ -9,6 +9,8 @@ export interface Answer {
   status: number | 'error'
   dc: string | null
   failoverFrom: string | null
+  /** `x-steering`: why the edge chose its first datacenter (`exploration`: on purpose elsewhere). */
+  steering: string | null
   ms: number
 }
 
@@ -45,10 +47,18 @@ export function steadyLoad(opts: {
           status: res.status,
           dc: res.headers.get('x-datacenter'),
           failoverFrom: res.headers.get('x-failover-from'),
+          steering: res.headers.get('x-steering'),
           ms: Date.now() - t0,
         })
       } catch {
-        answers.push({ at: t0, status: 'error', dc: null, failoverFrom: null, ms: Date.now() - t0 })
+        answers.push({
+          at: t0,
+          status: 'error',
+          dc: null,
+          failoverFrom: null,
+          steering: null,
+          ms: Date.now() - t0,
+        })
       }
       await sleep(opts.pauseMs)
     }

@@ -39,6 +39,12 @@ async function loadNearAms(e2e: E2E): Promise<SteadyLoad> {
   return load
 }
 
+/**
+ * Answers steered on purpose elsewhere are left out: measured steering sends a small share of requests
+ * to another nearby datacenter to keep its estimate fresh (edge/latency/choose.ts).
+ */
+const steered = (answers: readonly Answer[]) => answers.filter((a) => a.steering !== 'exploration')
+
 /** Milliseconds from `t` until `count` requests started after `t` were answered by `dc`. */
 const servedBy = (load: SteadyLoad, dc: string, t: number, timeoutMs: number, count = 10) =>
   waitUntil(
@@ -71,7 +77,7 @@ export function failoverScenarios(e2e: E2E) {
         const downMs = await amsDown()
         const settled = Date.now() + memoMs
         await servedBy(load, 'lon', settled, 5_000)
-        expect(load.since(settled).every((a) => a.dc === 'lon')).toBe(true)
+        expect(steered(load.since(settled)).filter((a) => a.dc !== 'lon')).toEqual([])
 
         const reviveStarted = Date.now()
         await swarm(e2e.localDir, 'revive', 'ams')
@@ -106,7 +112,7 @@ export function failoverScenarios(e2e: E2E) {
         const movedMs = await servedBy(load, 'lon', drainedAt, 5_000)
         const settled = drainedAt + memoMs + 500
         await servedBy(load, 'lon', settled, 5_000)
-        expect(load.since(settled).filter((a) => a.dc !== 'lon')).toEqual([])
+        expect(steered(load.since(settled)).filter((a) => a.dc !== 'lon')).toEqual([])
         expect(await datacenterState(e2e.edge, 'ams')).toBe('drained')
         expect((await swarm(e2e.localDir, 'status')).split('\n').find((l) => l.startsWith('ams'))).toMatch(
           /drained/
@@ -135,7 +141,7 @@ export function failoverScenarios(e2e: E2E) {
         const downMs = await amsDown()
         const settled = Date.now() + memoMs
         await servedBy(load, 'lon', settled, 5_000)
-        expect(load.since(settled).every((a) => a.dc === 'lon')).toBe(true)
+        expect(steered(load.since(settled)).filter((a) => a.dc !== 'lon')).toEqual([])
 
         await swarm(e2e.localDir, 'resume', 'ams')
         frozen = false
