@@ -13,11 +13,21 @@
  * One workerd process runs one thread (the Worker and every object in it): sharding inside one process
  * cannot add throughput. Cloudflare spreads objects over machines, so a configuration here is (shards,
  * workerd processes), and the load generator sends shard k's requests to process k mod H, as Cloudflare
- * routes a request to the machine of its object. (2, 1) ≈ (1, 1) is what shows the bench is fair; (2, 2)
- * and (4, 2) show the growth, bounded by what the machine has left: nats-server, the responder and the
- * load generator share its cores with the workerd processes. So the table gives, besides req/s, p50/p99
- * and workerd's CPU per request, how many cores each configuration kept busy, the machine's ceiling
- * (its cores over the bench's CPU per request) and what processes outside the bench took meanwhile.
+ * routes a request to the machine of its object. (2, 1) ≈ (1, 1) is what shows the bench is fair.
+ *
+ * In production an object saturates at its machine's thread (a soft limit of about 1,000 req/s per
+ * object), and N shards on N machines have N threads. Here every process shares this machine's cores
+ * with nats-server, the responder and the load generator, and one workerd alone can fill them. So each
+ * workerd process (a host) is capped at `hostCores` by a cgroup (local/cpu-cap.ts), as the WAN lab
+ * emulates distance: a host's share, not the machine, is what saturates, and (2, 2) and (3, 3) show what
+ * each host adds while the hosts and the rest of the bench fit in the machine. The cap is a scale model
+ * of a thread (its absolute req/s are the cap's, not Cloudflare's); without root or a cgroup v1 cpu
+ * controller, or with `hostCores: null` (`npm run bench -- --only bridges --uncapped`), the hosts run
+ * uncapped and the table shows the machine's ceiling instead.
+ *
+ * Besides req/s, p50/p99 and workerd's CPU per request, the table gives how many cores each host and
+ * the whole configuration kept busy, the ceilings (the caps', the machine's: its cores over the bench's
+ * CPU per request) and what processes outside the bench took meanwhile.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -32,6 +42,7 @@ import { startNatsServer } from '../test/support/nats-server.ts'
 import { natsAuth, testNatsCredentials } from '../test/support/nats-credentials.ts'
 import { testOriginProof } from '../test/support/origin-proof.ts'
 import { cpuMs, machineBusyMs } from '../local/process-table.ts'
+import { createCpuCap } from '../local/cpu-cap.ts'
 import { idleCpu, interleaved, type Measured } from './load.ts'
 import { startBenchWorkers, type BenchWorkers } from './worker-process.ts'
 import { printTable } from './table.ts'
@@ -44,6 +55,8 @@ export interface BridgeBenchOptions {
   roundMs: number
   /** The responder's reply: an image of this size. */
   replyBytes: number
+  /** Each workerd process's CPU cap in cores (local/cpu-cap.ts), or null: uncapped. */
+  hostCores: number | null
 }
 
 export const bridgeBenchDefaults: BridgeBenchOptions = {
@@ -51,13 +64,21 @@ export const bridgeBenchDefaults: BridgeBenchOptions = {
     [1, 1],
     [2, 1],
     [2, 2],
-    [4, 2],
+    [3, 3],
   ],
   concurrency: 64,
   rounds: 5,
   roundMs: 5_000,
   replyBytes: 32 * 1024,
+  // Capped, a request costs workerd about 0.5 ms and nats-server, the responder and the load generator
+  // about 0.33 ms together: three hosts at their caps (1,800 req/s) keep 1.5 of two cores busy, and the
+  // rest of a quiet machine (about 0.3 core) fits beside them. The table says when a row's hosts stayed
+  // under their caps: the machine, busier than that, bounded it.
+  hostCores: 0.3,
 }
+
+/** Where Cloudflare documents that one object saturates: its soft limit of requests per second. */
+const OBJECT_LIMITS = 'https://developers.cloudflare.com/durable-objects/platform/limits/'
 
 const DC = { id: 'fra', name: 'Frankfurt', region: 'eu', lat: 50.11, lon: 8.68 }
 const WORKER = 'bridge-bench'
@@ -109,6 +130,27 @@ interface Configuration {
   hosts: BenchWorkers[]
 }
 
+/** How the run's hosts run: each capped at `cores`, or uncapped, and why. */
+type HostCaps = { capped: true; cores: number } | { capped: false; why: string }
+
+/** Whether this machine lets the bench cap its hosts: a trial group, removed at once. */
+function hostCaps(cores: number | null): HostCaps {
+  if (cores === null) return { capped: false, why: 'uncapped as asked (--uncapped)' }
+  const trial = createCpuCap('bridges-trial', cores)
+  if (!trial.ok) return { capped: false, why: `cannot cap the hosts, so uncapped: ${trial.reason}` }
+  trial.cap.remove()
+  return { capped: true, cores }
+}
+
+/** The run's cap, as the run prints it. */
+function describeCaps(caps: HostCaps): string {
+  if (!caps.capped) return `each host (workerd process) on the machine's cores: ${caps.why}`
+  return (
+    `each host (workerd process) capped at ${caps.cores} core by a cgroup (local/cpu-cap.ts): ` +
+    `standing for one Cloudflare machine's thread, where an object saturates (${OBJECT_LIMITS})`
+  )
+}
+
 export async function benchBridgeShards(options: BridgeBenchOptions = bridgeBenchDefaults): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vtta-bench-bridges-'))
   // Undone in reverse order, also when a step fails.
@@ -140,6 +182,8 @@ export async function benchBridgeShards(options: BridgeBenchOptions = bridgeBenc
     stops.push(() => stopProcess(responder))
     await waitForResponder(nats.url, responder)
 
+    const caps = hostCaps(options.hostCores)
+    console.log(`\nbridges: ${describeCaps(caps)}`)
     const config = workerConfig(dir)
     const vars = (shards: number) => ({
       DATACENTERS: JSON.stringify([{ ...DC, endpoints: { web: 'http://127.0.0.1:9', natsWs: nats.wsUrl } }]),
@@ -157,6 +201,13 @@ export async function benchBridgeShards(options: BridgeBenchOptions = bridgeBenc
         ])
         stops.push(() => host.stop())
         hosts.push(host)
+        if (caps.capped) {
+          const made = createCpuCap(`bridges-s${shards}-p${processes}-h${h}`, caps.cores)
+          if (!made.ok) throw new Error(`${label}, host ${h}: ${made.reason}`)
+          // Runs before the host's stop (stops run in reverse): its workerd goes back, the group away.
+          stops.push(() => Promise.resolve().then(() => made.cap.remove()))
+          made.cap.add(host.workerdPid())
+        }
       }
       configurations.push({ label, shards, hosts })
     }
@@ -189,7 +240,7 @@ export async function benchBridgeShards(options: BridgeBenchOptions = bridgeBenc
       idle,
     })
     const outsideCores = (machineBusyMs() - machine0 - (ours() - ours0)) / (performance.now() - t0)
-    printResults(options, configurations, results, others, outsideCores)
+    printResults(options, caps, configurations, results, others, outsideCores)
   } finally {
     for (const stop of stops.reverse()) await stop().catch((error: unknown) => console.error(error))
   }
@@ -197,6 +248,7 @@ export async function benchBridgeShards(options: BridgeBenchOptions = bridgeBenc
 
 function printResults(
   options: BridgeBenchOptions,
+  caps: HostCaps,
   configurations: Configuration[],
   results: Map<string, Measured>,
   others: Record<'natsServer' | 'responder' | 'loadGenerator', number>,
@@ -209,6 +261,9 @@ function printResults(
     c.hosts.reduce((ms, h) => ms + (r.cpuPerRequestByPid.get(h.workerdPid()) ?? NaN), 0)
   /** Cores a process kept busy: its CPU ms per request times requests per second. */
   const cores = (r: Measured, pid: number) => ((r.cpuPerRequestByPid.get(pid) ?? NaN) * r.rps) / 1000
+  /** The least busy host's share of its cap: near 1 when the caps, not the machine, bound the row. */
+  const atCap = (c: Configuration, r: Measured) =>
+    caps.capped ? Math.min(...c.hosts.map((h) => cores(r, h.workerdPid()))) / caps.cores : NaN
   const machineCores = availableParallelism()
   const rows = configurations.map((c) => {
     const r = results.get(c.label)!
@@ -222,14 +277,18 @@ function printResults(
       workerdCpu(c, r),
       workerdCpu(c, r) / workerdCpu(first, base),
       c.hosts.map((h) => cores(r, h.workerdPid()).toFixed(2)).join(' + '),
+      caps.capped ? `${(atCap(c, r) * 100).toFixed(0)}%` : '-',
       (allCpu * r.rps) / 1000,
+      // Every host at its cap, each request costing what it cost this row's hosts.
+      caps.capped ? (c.hosts.length * caps.cores * 1000) / workerdCpu(c, r) : NaN,
       (machineCores * 1000) / allCpu,
       r.errors,
     ]
   })
   printTable(
     `NatsBridge throughput by (shards, workerd processes): concurrency ${options.concurrency}, ` +
-      `${options.replyBytes / 1024} KiB replies, ${options.rounds} rounds of ${options.roundMs / 1000} s`,
+      `${options.replyBytes / 1024} KiB replies, ${options.rounds} rounds of ${options.roundMs / 1000} s;\n` +
+      describeCaps(caps),
     [
       'configuration',
       'req/s',
@@ -239,7 +298,9 @@ function printResults(
       'workerd CPU ms/req',
       'x (1,1)',
       'workerd cores busy',
+      'least host at cap',
       'bench cores busy',
+      'caps ceiling req/s',
       'machine ceiling req/s',
       'errors',
     ],
@@ -260,19 +321,42 @@ function printResults(
       ]
     })
   )
-  const ceiling = 1000 / workerdCpu(first, base)
+  const common = [
+    `  Machine ceiling: ${machineCores} cores / CPU per request of every process of the bench (workerd, nats-server,`,
+    '  responder, load generator): no configuration can pass it on this machine, however many shards.',
+    `  Meanwhile, processes outside the bench kept ${outsideCores.toFixed(2)} cores busy on average.`,
+    '  workerd runs one thread per process, the Worker and all its objects on it: (2, 1) about equal to',
+    '  (1, 1) shows the bench is fair (more objects on one thread add nothing), not that sharding is',
+    '  useless. workerd CPU per request: utime + stime (/proc/<pid>/stat) of each workerd of the',
+    '  configuration over its rounds, less its idle use, per request.',
+  ]
+  if (!caps.capped) {
+    const ceiling = 1000 / workerdCpu(first, base)
+    console.log(
+      [
+        `  One object's ceiling, a core of its own: 1 / workerd CPU per request of ${first.label} = ${ceiling.toFixed(0)} req/s.`,
+        ...common,
+        '  Across processes, as Cloudflare spreads objects over machines, shards add cores; uncapped, they',
+        '  can only add what the machine ceiling leaves above (1, 1): nats-server, the responder and the load',
+        '  generator share the same cores.',
+      ].join('\n')
+    )
+    return
+  }
+  const belowCap = configurations.filter((c) => atCap(c, results.get(c.label)!) < 0.9).map((c) => c.label)
   console.log(
     [
-      `  One object's ceiling, a core of its own: 1 / workerd CPU per request of ${first.label} = ${ceiling.toFixed(0)} req/s.`,
-      `  Machine ceiling: ${machineCores} cores / CPU per request of every process of the bench (workerd, nats-server,`,
-      '  responder, load generator): no configuration can pass it on this machine, however many shards.',
-      `  Meanwhile, processes outside the bench kept ${outsideCores.toFixed(2)} cores busy on average.`,
-      '  workerd runs one thread per process, the Worker and all its objects on it: (2, 1) about equal to',
-      '  (1, 1) shows the bench is fair (more objects on one thread add nothing), not that sharding is',
-      '  useless. Across processes, as Cloudflare spreads objects over machines, shards add cores; here they',
-      '  can only add what the machine ceiling leaves above (1, 1): nats-server, the responder and the load',
-      '  generator share the same cores. workerd CPU per request: utime + stime (/proc/<pid>/stat) of each',
-      '  workerd of the configuration over its rounds, less its idle use, per request.',
+      `  Each host is capped at ${caps.cores} core (a cgroup CFS quota): a scale model of the thread an object`,
+      '  gets on its Cloudflare machine, where it saturates (a soft limit of about 1,000 req/s per object),',
+      '  small enough that every host of the largest configuration and the rest of the bench fit in this',
+      "  machine's cores. Its req/s are the cap's, not Cloudflare's; the growth from host to host is the",
+      '  finding. Caps ceiling: hosts x cap / workerd CPU per request. Least host at cap: the least busy',
+      '  host of the row, as a share of its cap.',
+      ...common,
+      '  Across hosts, each adds its own share, as each Cloudflare machine adds its thread.',
+      belowCap.length
+        ? `  ${belowCap.join(', ')}: a host stayed under 90% of its cap, so the machine (or the load), not the caps, bounded it.`
+        : '  Every host of every row ran at 90% of its cap or more: the caps bounded every row, not the machine.',
     ].join('\n')
   )
 }

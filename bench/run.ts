@@ -9,6 +9,8 @@
  *                                                  bridges (issue #16's: NatsBridge shards)
  *   npm run bench -- --quick                       short rounds: checks that the code runs end to
  *                                                  end; its figures are too noisy to quote
+ *   npm run bench -- --only bridges --uncapped     bridges with its workerd processes on the machine's
+ *                                                  cores, not capped at a thread's share each
  */
 import { parseArgs } from 'node:util'
 import { onLocalPlatform } from './local-platform.ts'
@@ -30,7 +32,11 @@ import { benchBridgeShards, bridgeBenchDefaults } from './bridge-shards.ts'
 
 const parts = ['steering', 'edge', 'images', 'releases', 'world', 'bridges'] as const
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string', multiple: true },
+    uncapped: { type: 'boolean', default: false },
+  },
 })
 const unknown = args.only?.filter((p) => !(parts as readonly string[]).includes(p)) ?? []
 if (unknown.length) {
@@ -89,6 +95,11 @@ if (runs('world'))
       : worldBenchDefaults
   )
 
-// Its own nats-server, responder and workerd processes: throughput by (shards, processes).
+// Its own nats-server, responder and workerd processes: throughput by (shards, processes), each
+// process capped at a thread's share unless --uncapped.
 if (runs('bridges'))
-  await benchBridgeShards(quick ? { ...bridgeBenchDefaults, rounds: 1, roundMs: 1_500 } : bridgeBenchDefaults)
+  await benchBridgeShards({
+    ...bridgeBenchDefaults,
+    ...(quick ? { rounds: 1, roundMs: 1_500 } : {}),
+    ...(args.uncapped ? { hostCores: null } : {}),
+  })
