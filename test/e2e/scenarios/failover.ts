@@ -40,10 +40,20 @@ async function loadNearAms(e2e: E2E): Promise<SteadyLoad> {
 }
 
 /**
- * Answers steered on purpose elsewhere are left out: measured steering sends a small share of requests
- * to another nearby datacenter to keep its estimate fresh (edge/latency/choose.ts).
+ * Answers after `t` that still went to ams or had to fail over from it. Where the others go is measured
+ * steering's choice (lon or fra: on loopback their latencies differ by noise), so only this is asserted.
  */
-const steered = (answers: readonly Answer[]) => answers.filter((a) => a.steering !== 'exploration')
+const touchedAms = (load: SteadyLoad, t: number) =>
+  load.since(t).filter((a) => a.dc === 'ams' || a.failoverFrom !== null)
+
+/** Milliseconds from `t` until `count` requests started after `t` were answered elsewhere than ams. */
+const servedElsewhere = (load: SteadyLoad, t: number, timeoutMs: number, count = 10) =>
+  waitUntil(
+    () => load.since(t).filter((a) => a.dc !== null && a.dc !== 'ams').length,
+    (n) => n >= count,
+    timeoutMs,
+    'answers from another datacenter than ams'
+  )
 
 /** Milliseconds from `t` until `count` requests started after `t` were answered by `dc`. */
 const servedBy = (load: SteadyLoad, dc: string, t: number, timeoutMs: number, count = 10) =>
@@ -68,7 +78,7 @@ export function failoverScenarios(e2e: E2E) {
     )
 
   describe('failover', () => {
-    it('kill ams: no client request fails, traffic moves to lon within the down threshold, and comes back after revive', async () => {
+    it('kill ams: no client request fails, traffic moves off ams within the down threshold, and comes back after revive', async () => {
       const load = await loadNearAms(e2e)
       const killedAt = Date.now()
       let revive: { took: number; back: number } | undefined
@@ -76,8 +86,8 @@ export function failoverScenarios(e2e: E2E) {
         await swarm(e2e.localDir, 'kill', 'ams')
         const downMs = await amsDown()
         const settled = Date.now() + memoMs
-        await servedBy(load, 'lon', settled, 5_000)
-        expect(steered(load.since(settled)).filter((a) => a.dc !== 'lon')).toEqual([])
+        await servedElsewhere(load, settled, 5_000)
+        expect(touchedAms(load, settled)).toEqual([])
 
         const reviveStarted = Date.now()
         await swarm(e2e.localDir, 'revive', 'ams')
@@ -94,14 +104,14 @@ export function failoverScenarios(e2e: E2E) {
           backAfterReviveMs: revive.back,
         })
         expect(failed(answers)).toEqual([])
-        expect(outage.some((a) => a.dc === 'lon')).toBe(true)
+        expect(outage.some((a) => a.dc === 'lon' || a.dc === 'fra')).toBe(true)
       } finally {
         await load.stop()
         if (!revive) await swarm(e2e.localDir, 'revive', 'ams')
       }
     })
 
-    it('drain ams: new traffic moves to lon at once with no failed request; undrain brings it back', async () => {
+    it('drain ams: new traffic moves off ams at once with no failed request; undrain brings it back', async () => {
       const load = await loadNearAms(e2e)
       let drained = false
       try {
@@ -109,10 +119,10 @@ export function failoverScenarios(e2e: E2E) {
         drained = true
         const drainedAt = Date.now()
         // At once in the isolate that took the drain; every other isolate within its health memo time.
-        const movedMs = await servedBy(load, 'lon', drainedAt, 5_000)
+        const movedMs = await servedElsewhere(load, drainedAt, 5_000)
         const settled = drainedAt + memoMs + 500
-        await servedBy(load, 'lon', settled, 5_000)
-        expect(steered(load.since(settled)).filter((a) => a.dc !== 'lon')).toEqual([])
+        await servedElsewhere(load, settled, 5_000)
+        expect(touchedAms(load, settled)).toEqual([])
         expect(await datacenterState(e2e.edge, 'ams')).toBe('drained')
         expect((await swarm(e2e.localDir, 'status')).split('\n').find((l) => l.startsWith('ams'))).toMatch(
           /drained/
@@ -140,8 +150,8 @@ export function failoverScenarios(e2e: E2E) {
         frozen = true
         const downMs = await amsDown()
         const settled = Date.now() + memoMs
-        await servedBy(load, 'lon', settled, 5_000)
-        expect(steered(load.since(settled)).filter((a) => a.dc !== 'lon')).toEqual([])
+        await servedElsewhere(load, settled, 5_000)
+        expect(touchedAms(load, settled)).toEqual([])
 
         await swarm(e2e.localDir, 'resume', 'ams')
         frozen = false
