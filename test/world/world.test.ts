@@ -366,9 +366,12 @@ describe('steering at world scale (issue #16)', () => {
       // Europe's vantage (at fra) sees nyc down; us and ap still reach it.
       await waitUntil(nycSeen, (dc) => dc.views.eu?.state === 'down', 30_000, "eu's view of nyc down")
       const oneCut = await nycSeen()
-      expect(oneCut.views.us?.state).toBe('healthy')
-      expect(oneCut.views.ap?.state).toBe('healthy')
-      expect(oneCut.state).toBe('healthy')
+      // Up (healthy, or degraded: nyc's own NATS has lost Europe too, and its health document says so).
+      const up = ['healthy', 'degraded']
+      expect(up).toContain(oneCut.views.us?.state)
+      expect(up).toContain(oneCut.views.ap?.state)
+      expect(up).toContain(oneCut.state)
+      expect(oneCut.votes).toMatchObject({ up: 2, down: 1 })
       for (let i = 0; i < 10; i++) {
         const miss = await imageMiss(near.newYork)
         expect(miss.status).toBe(200)
@@ -383,10 +386,12 @@ describe('steering at world scale (issue #16)', () => {
       for (let i = 0; i < 10; i++) {
         const miss = await imageMiss(near.newYork)
         expect(miss.status).toBe(200)
-        expect(miss.dc, 'New York served by sfo once a majority sees nyc down').toBe('sfo')
+        // Elsewhere than nyc, and without trying it first: sfo, or a nearby candidate being explored.
+        expect(miss.dc, 'New York served elsewhere once a majority sees nyc down').not.toBe('nyc')
+        expect(miss.failoverFrom).toBeNull()
       }
       figures.push(
-        'nyc cut from eu: views eu down, us and ap healthy, verdict healthy, New York on nyc; cut from ap too: verdict down (2 of 3), New York on sfo'
+        'nyc cut from eu: views eu down, us and ap up, verdict up, New York on nyc; cut from ap too: verdict down (2 of 3), New York served elsewhere without trying nyc'
       )
     } finally {
       await swarm(localDir, 'heal')
