@@ -29,7 +29,7 @@
  * the whole configuration kept busy, the ceilings (the caps', the machine's: its cores over the bench's
  * CPU per request) and what processes outside the bench took meanwhile.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -44,7 +44,7 @@ import { testOriginProof } from '../test/support/origin-proof.ts'
 import { cpuMs, machineBusyMs } from '../local/process-table.ts'
 import { createCpuCap } from '../local/cpu-cap.ts'
 import { idleCpu, interleaved, type Measured } from './load.ts'
-import { startBenchWorkers, type BenchWorkers } from './worker-process.ts'
+import { benchConfig, startBenchWorkers, type BenchWorkers } from './worker-process.ts'
 import { printTable } from './table.ts'
 
 export interface BridgeBenchOptions {
@@ -84,26 +84,16 @@ const DC = { id: 'fra', name: 'Frankfurt', region: 'eu', lat: 50.11, lon: 8.68 }
 const WORKER = 'bridge-bench'
 
 /** The Worker's wrangler config: its NatsBridge binding and migration, as wrangler.toml's. */
-function workerConfig(dir: string): string {
-  const config = join(dir, `${WORKER}.wrangler.toml`)
-  writeFileSync(
-    config,
-    [
-      `name = "${WORKER}"`,
-      `main = "${join(projectRoot, 'bench', 'bridge-shards-worker.ts')}"`,
-      'compatibility_date = "2026-11-01"',
-      'compatibility_flags = ["nodejs_compat"]',
-      '[[durable_objects.bindings]]',
-      'name = "NATS_BRIDGE"',
-      'class_name = "NatsBridge"',
-      '[[migrations]]',
-      'tag = "v1"',
-      'new_sqlite_classes = ["NatsBridge"]',
-      '',
-    ].join('\n')
-  )
-  return config
-}
+const workerConfig = (dir: string): string =>
+  benchConfig(dir, WORKER, 'bridge-shards-worker.ts', [
+    'compatibility_flags = ["nodejs_compat"]',
+    '[[durable_objects.bindings]]',
+    'name = "NATS_BRIDGE"',
+    'class_name = "NatsBridge"',
+    '[[migrations]]',
+    'tag = "v1"',
+    'new_sqlite_classes = ["NatsBridge"]',
+  ])
 
 /** Until the responder answers on NATS (it connects after it starts). */
 async function waitForResponder(natsUrl: string, responder: Supervised): Promise<void> {

@@ -40,8 +40,16 @@ export interface BenchWorkers {
   stop: () => Promise<void>
 }
 
-/** A wrangler config in `dir` for a Worker of the bench (`bench/<entry>`): no bindings of its own. */
-function benchConfig(dir: string, name: string, entry: string): string {
+/**
+ * A wrangler config in `dir` for a Worker of the bench (`bench/<entry>`): no bindings of its own, or the
+ * TOML lines in `bindings` (a Durable Object binding and its migration, say).
+ */
+export function benchConfig(
+  dir: string,
+  name: string,
+  entry: string,
+  bindings: readonly string[] = []
+): string {
   const config = join(dir, `${name}.wrangler.toml`)
   writeFileSync(
     config,
@@ -49,6 +57,7 @@ function benchConfig(dir: string, name: string, entry: string): string {
       `name = "${name}"`,
       `main = "${join(projectRoot, 'bench', entry)}"`,
       'compatibility_date = "2026-11-01"',
+      ...bindings,
       '',
     ].join('\n')
   )
