@@ -12,7 +12,7 @@
 import type { LocationHint } from '#shared/catalogue.ts'
 import type { EdgeConfig } from '../config.ts'
 import { clientLocation, type ClientLocation } from '../client-location.ts'
-import { clientOrigin, distanceKm } from '../steering/nearest.ts'
+import { clientOrigin, nearestTo } from '../steering/nearest.ts'
 import { hintOf, nearestHint } from './location-hints.ts'
 
 export interface EdgeLocation {
@@ -60,12 +60,5 @@ export function nearestSite<S extends EdgeSite>(
 ): S {
   const [first] = sites
   if (!first) throw new RangeError('no site to enter the edge at')
-  if (!origin) return first
-  let best = first
-  let bestKm = distanceKm(origin, first)
-  for (const site of sites) {
-    const km = distanceKm(origin, site)
-    if (km < bestKm) [best, bestKm] = [site, km]
-  }
-  return best
+  return origin ? nearestTo(sites, origin, (site) => site) : first
 }

@@ -8,7 +8,7 @@
  * from coordinates: a datacenter's own, unless the catalogue sets `locationHint`, and a client's.
  */
 import type { Datacenter, LocationHint } from '#shared/catalogue.ts'
-import { distanceKm } from '../steering/nearest.ts'
+import { nearestTo } from '../steering/nearest.ts'
 
 interface HintPoint {
   name: string
@@ -32,15 +32,8 @@ export const hintPoints: Readonly<Record<LocationHint, HintPoint>> = {
 const hints = Object.keys(hintPoints) as LocationHint[]
 
 /** The hint whose point is nearest to `point`. */
-export function nearestHint(point: { lat: number; lon: number }): LocationHint {
-  let best: LocationHint = 'weur'
-  let bestKm = Infinity
-  for (const hint of hints) {
-    const km = distanceKm(point, hintPoints[hint])
-    if (km < bestKm) [best, bestKm] = [hint, km]
-  }
-  return best
-}
+export const nearestHint = (point: { lat: number; lon: number }): LocationHint =>
+  nearestTo(hints, point, (hint) => hintPoints[hint])
 
 /** Where objects that serve `dc` start: the catalogue's explicit hint, else the nearest one. */
 export function hintOf(dc: Pick<Datacenter, 'lat' | 'lon' | 'locationHint'>): LocationHint {

@@ -25,6 +25,27 @@ export function distanceKm(a: { lat: number; lon: number }, b: { lat: number; lo
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)))
 }
 
+/**
+ * The item of `items` whose place (`at`) is nearest to `point`; the first of equals. Throws on an
+ * empty list, naming what was empty (`what`).
+ */
+export function nearestTo<T extends object | string>(
+  items: readonly T[],
+  point: { lat: number; lon: number },
+  at: (item: T) => { lat: number; lon: number },
+  what = 'item'
+): T {
+  if (items.length === 0) throw new RangeError(`no ${what} to choose from`)
+  const first = items[0] as T
+  let best: T = first
+  let bestKm = distanceKm(point, at(first))
+  for (const item of items) {
+    const km = distanceKm(point, at(item))
+    if (km < bestKm) [best, bestKm] = [item, km]
+  }
+  return best
+}
+
 /** Rough population centres of request.cf's continent codes, for clients without coordinates. */
 export const continentCentres: Record<string, { lat: number; lon: number }> = {
   AF: { lat: 6, lon: 17 },

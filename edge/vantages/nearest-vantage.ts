@@ -13,7 +13,7 @@ import type { Datacenter } from '#shared/catalogue.ts'
 import type { EdgeConfig } from '../config.ts'
 import type { EdgeLocation } from '../placement/edge-location.ts'
 import { hintPoints } from '../placement/location-hints.ts'
-import { distanceKm } from '../steering/nearest.ts'
+import { nearestTo } from '../steering/nearest.ts'
 import { vantagesOf, type Vantage } from './vantage-set.ts'
 
 /** By the config's sites, then edge location id, then its hint: the answer never changes for them. */
@@ -38,22 +38,12 @@ function choose<D extends Datacenter>(
 ): Vantage<D> {
   const vantages = vantagesOf(config.datacenters)
   const site = config.edgeSites.find((s) => s.id === location.id)
-  if (site) return nearestTo(vantages, site)
+  if (site) return nearestTo(vantages, site, (v) => v.site, 'vantage')
   const sameHint = vantages.filter((v) => v.hint === location.hint)
-  return nearestTo(sameHint.length > 0 ? sameHint : vantages, hintPoints[location.hint])
-}
-
-function nearestTo<D extends Datacenter>(
-  vantages: readonly Vantage<D>[],
-  point: { lat: number; lon: number }
-) {
-  const [first] = vantages
-  if (!first) throw new RangeError('no vantage: the catalogue has no region')
-  let best = first
-  let bestKm = distanceKm(point, first.site)
-  for (const vantage of vantages) {
-    const km = distanceKm(point, vantage.site)
-    if (km < bestKm) [best, bestKm] = [vantage, km]
-  }
-  return best
+  return nearestTo(
+    sameHint.length > 0 ? sameHint : vantages,
+    hintPoints[location.hint],
+    (v) => v.site,
+    'vantage'
+  )
 }
