@@ -118,11 +118,12 @@ export class HealthRegistry extends DurableObject<Bindings> {
     return views
   }
 
-  #verdicts(self: Self, now: number): Record<string, Verdict> {
+  /** The verdict over `views` (`#views`: pass them in when the caller needs them too). */
+  #verdicts(self: Self, now: number, views = this.#views(self, now)): Record<string, Verdict> {
     const { datacenters, health } = this.#config()
     return verdictOf(
       datacenters.map((dc) => dc.id),
-      Object.values(this.#views(self, now)),
+      Object.values(views),
       now,
       staleAfterMs(health.probeIntervalMs)
     )
@@ -189,10 +190,11 @@ export class HealthRegistry extends DurableObject<Bindings> {
   #snapshot(self: Self | undefined, now: number): HealthSnapshot {
     const { version, changes } = this.#meta
     if (!self) return { version, at: now, vantage: '', datacenters: {}, votes: {}, views: {}, changes: [] }
-    const own = this.#ownView(self, now)
+    const views = this.#views(self, now)
+    const own = views[self.vantage.id]!
     const datacenters: HealthSnapshot['datacenters'] = {}
     const votes: HealthSnapshot['votes'] = {}
-    for (const [dc, verdict] of Object.entries(this.#verdicts(self, now))) {
+    for (const [dc, verdict] of Object.entries(this.#verdicts(self, now, views))) {
       const settled = this.#meta.settled[dc]
       datacenters[dc] = {
         ...(own.datacenters[dc] ?? initialHealth(now)),
@@ -210,7 +212,7 @@ export class HealthRegistry extends DurableObject<Bindings> {
       vantage: self.vantage.id,
       datacenters,
       votes,
-      views: this.#views(self, now),
+      views,
       changes,
     }
   }
